@@ -1,0 +1,1 @@
+"""Distillation: sampling configurations, labelling them with a teacher, training students."""

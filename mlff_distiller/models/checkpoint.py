@@ -1,0 +1,104 @@
+"""The student checkpoint: one file with weights, architecture, units, elements and provenance."""
+
+import hashlib
+import zipfile
+from pathlib import Path
+from typing import Dict, Optional, Union
+
+import torch
+
+from ..errors import CheckpointError
+from .student import Student, StudentConfig
+
+#: Written into every checkpoint so that foreign files are recognised.
+FORMAT_NAME = "mlff-distiller-checkpoint"
+#: Bumped whenever the layout changes; newer files are refused with a clear message.
+FORMAT_VERSION = 1
+#: Units of every checkpoint: models take Å and return eV.
+UNITS = {"length": "angstrom", "energy": "eV", "force": "eV/angstrom"}
+
+
+def file_sha256(path: Union[str, Path]) -> str:
+    """SHA-256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_checkpoint(student: Student, path: Union[str, Path], provenance: Optional[Dict] = None) -> Path:
+    """Write ``student`` to ``path`` with its config, units and training provenance.
+
+    Parameters
+    ----------
+    student : Student
+        The model; its weights are stored in float64 whatever dtype it runs in.
+    path : str or Path
+        Output file (conventionally ``*.ckpt``).
+    provenance : dict, optional
+        How the model was made: teacher, data hash, metrics, command. JSON-like values only.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "config": student.config.to_dict(),
+        "units": dict(UNITS),
+        "elements": list(student.elements),
+        "cutoff": student.cutoff,
+        "parameter_count": student.parameter_count(),
+        "state_dict": {k: v.detach().to("cpu", torch.float64) if v.is_floating_point() else v.cpu()
+                       for k, v in student.state_dict().items()},
+        "provenance": provenance or {},
+    }
+    torch.save(payload, path)
+    return path
+
+
+def read_checkpoint(path: Union[str, Path]) -> Dict:
+    """The raw checkpoint dictionary, validated; raises :class:`CheckpointError` with the reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path}: not a checkpoint (the file is corrupt or of another kind)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged archives
+        if _is_torchscript(path):
+            raise CheckpointError(f"{path}: this is an exported TorchScript model, not a checkpoint") from exc
+        raise CheckpointError(f"{path}: corrupt checkpoint ({type(exc).__name__})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"{path}: not an mlff-distiller checkpoint")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version} is newer than this mlff-distiller "
+            f"understands ({FORMAT_VERSION}); upgrade the package"
+        )
+    missing = [key for key in ("config", "state_dict", "elements", "cutoff") if key not in payload]
+    if missing:
+        raise CheckpointError(f"{path}: corrupt checkpoint (missing {', '.join(missing)})")
+    return payload
+
+
+def _is_torchscript(path: Path) -> bool:
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("constants.pkl") for name in archive.namelist())
+
+
+def load_checkpoint(path: Union[str, Path], dtype: torch.dtype = torch.float64) -> Student:
+    """The :class:`Student` stored in ``path``, in ``dtype``, in eval mode.
+
+    Its provenance is attached as ``student.provenance``.
+    """
+    payload = read_checkpoint(path)
+    try:
+        student = Student(StudentConfig.from_dict(payload["config"])).to(torch.float64)
+        student.load_state_dict(payload["state_dict"])
+    except (TypeError, RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"{path}: corrupt checkpoint (weights do not match the architecture)") from exc
+    student.provenance = payload.get("provenance", {})
+    return student.to(dtype).eval()

@@ -1,0 +1,1 @@
+"""Trajectory validation: MDAnalysis analyses of drift, force fidelity, stability and structure; reports."""

@@ -1,0 +1,97 @@
+"""Checkpoint round trip and the clear error for each kind of bad file."""
+
+import zipfile
+
+import pytest
+import torch
+
+from kit import EXACT, assert_close, random_molecule
+from mlff_distiller import CheckpointError
+from mlff_distiller.models import load_checkpoint, read_checkpoint, save_checkpoint
+from mlff_distiller.models.checkpoint import FORMAT_VERSION
+
+
+def test_round_trip_keeps_weights_config_and_provenance(tiny_student, tmp_path, rng):
+    path = save_checkpoint(tiny_student, tmp_path / "s.ckpt", provenance={"teacher": "gfn2-xtb", "data_sha256": "abc"})
+    loaded = load_checkpoint(path)
+    positions, species = random_molecule(9, 4, rng)
+    e0, f0 = tiny_student.energy_and_forces(positions, species)
+    e1, f1 = loaded.energy_and_forces(positions, species)
+    assert_close(e1, e0, EXACT, "energy after reload")
+    assert_close(f1, f0, EXACT, "forces after reload")
+    assert loaded.config == tiny_student.config
+    assert loaded.provenance == {"teacher": "gfn2-xtb", "data_sha256": "abc"}
+    payload = read_checkpoint(path)
+    assert payload["units"]["length"] == "angstrom" and payload["units"]["energy"] == "eV"
+    assert payload["format_version"] == FORMAT_VERSION
+    assert payload["parameter_count"] == tiny_student.parameter_count()
+
+
+def test_loads_in_float32(tiny_student, tmp_path):
+    loaded = load_checkpoint(save_checkpoint(tiny_student, tmp_path / "s.ckpt"), dtype=torch.float32)
+    assert loaded.network.energy_scale.dtype == torch.float32
+
+
+def _error(path) -> str:
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_file(tmp_path):
+    assert "no such checkpoint" in _error(tmp_path / "absent.ckpt")
+
+
+def test_text_file_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "notes.ckpt"
+    path.write_text("hello")
+    assert "not a checkpoint" in _error(path)
+
+
+def test_truncated_file_is_corrupt(tiny_student, tmp_path):
+    path = save_checkpoint(tiny_student, tmp_path / "s.ckpt")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert "corrupt" in _error(path) or "not a checkpoint" in _error(path)
+
+
+def test_damaged_member_is_corrupt(tiny_student, tmp_path):
+    path = save_checkpoint(tiny_student, tmp_path / "s.ckpt")
+    damaged = tmp_path / "damaged.ckpt"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(damaged, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename.endswith("data.pkl"):
+                data = data[:20]
+            dst.writestr(item, data)
+    assert "corrupt" in _error(damaged)
+
+
+def test_foreign_torch_file(tmp_path):
+    path = tmp_path / "foreign.ckpt"
+    torch.save({"weights": torch.zeros(3)}, path)
+    assert "not an mlff-distiller checkpoint" in _error(path)
+
+
+def test_newer_format_version(tiny_student, tmp_path):
+    path = save_checkpoint(tiny_student, tmp_path / "s.ckpt")
+    payload = torch.load(path, weights_only=True)
+    payload["format_version"] = FORMAT_VERSION + 1
+    torch.save(payload, path)
+    assert "newer" in _error(path)
+
+
+def test_weights_that_do_not_fit_the_architecture(tiny_student, tmp_path):
+    path = save_checkpoint(tiny_student, tmp_path / "s.ckpt")
+    payload = torch.load(path, weights_only=True)
+    payload["config"]["features"] = 12
+    torch.save(payload, path)
+    assert "do not match" in _error(path)
+
+
+def test_exported_model_is_recognised(tiny_student, tmp_path):
+    path = tmp_path / "model.pt"
+    torch.jit.script(tiny_student).save(str(path))
+    assert "exported TorchScript" in _error(path)
