@@ -1,19 +1,20 @@
 """The ``mlffd`` command line: a thin layer over the package's API.
 
-Each command lives in its own module exposing ``register(subparsers)``, which adds
-a sub-parser whose ``func`` default takes the parsed arguments and returns an exit code.
+Each command lives in its own module in this package, exposing ``ORDER`` (an int:
+where ``mlffd --help`` lists it) and ``register(subparsers)``, which adds sub-parsers
+whose ``func`` default takes the parsed arguments and returns an exit code. Modules
+are discovered, so adding a command means adding a module.
 """
 
 import argparse
+import importlib
+import pkgutil
 import sys
+from types import ModuleType
 from typing import List, Optional
 
 from .. import __version__
 from ..errors import MLFFDError
-from . import model_commands
-
-#: Command modules, in the order ``mlffd --help`` lists them.
-COMMAND_MODULES = [model_commands]
 
 EPILOG = """\
 units: lengths in Å, energies in eV, forces in eV/Å, time in ps (time steps in fs),
@@ -21,6 +22,12 @@ temperatures in K. Exported OpenMM models use nm and kJ/mol.
 exit codes: 0 success, 1 a run stopped for a physical reason (explosion, failed audit)
 or a failed verdict, 2 a user error (bad input, missing file), 130 interrupted.
 """
+
+
+def command_modules() -> List[ModuleType]:
+    """Every command module of this package, in ``ORDER``."""
+    modules = [importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__)]
+    return sorted((m for m in modules if hasattr(m, "register")), key=lambda m: getattr(m, "ORDER", 100))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mlff-distiller {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for module in COMMAND_MODULES:
+    for module in command_modules():
         module.register(subparsers)
     return parser
 

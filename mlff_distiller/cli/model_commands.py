@@ -8,6 +8,8 @@ from ..errors import OverwriteError
 from ..models import PRESETS, Student, preset, read_checkpoint, save_checkpoint
 from ..elements import numbers_from_symbols, symbols
 
+ORDER = 90
+
 
 def register(subparsers) -> None:
     new = subparsers.add_parser(

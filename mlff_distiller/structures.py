@@ -1,0 +1,91 @@
+"""Reading structures: files (XYZ, extended XYZ, PDB, SDF/MOL, CIF, ...) or SMILES strings, as ASE Atoms."""
+
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from ase import Atoms
+from ase.io import read
+
+from .errors import StructureError
+
+#: Suffixes read with ASE; SDF/MOL files go through RDKit to keep their hydrogens and bonds.
+RDKIT_SUFFIXES = {".sdf", ".mol"}
+
+
+def molecule_from_smiles(smiles: str, seed: int = 0) -> Atoms:
+    """A 3D molecule (Å) from a SMILES string, hydrogens added, embedded by RDKit's ETKDG and relaxed with MMFF.
+
+    Parameters
+    ----------
+    smiles : str
+        The molecule, e.g. ``"CC(=O)Oc1ccccc1C(=O)O"`` for aspirin.
+    seed : int
+        Seed of the conformer embedding (deterministic for a given seed).
+    """
+    from rdkit import Chem, RDLogger
+    from rdkit.Chem import AllChem
+
+    RDLogger.DisableLog("rdApp.*")
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        raise StructureError(f"'{smiles}' is not a valid SMILES string")
+    mol = Chem.AddHs(mol)
+    params = AllChem.ETKDGv3()
+    params.randomSeed = int(seed)
+    if AllChem.EmbedMolecule(mol, params) != 0:
+        raise StructureError(f"RDKit could not build 3D coordinates for '{smiles}'")
+    if AllChem.MMFFHasAllMoleculeParams(mol):
+        AllChem.MMFFOptimizeMolecule(mol)
+    return _atoms_from_rdkit(mol)
+
+
+def _atoms_from_rdkit(mol) -> Atoms:
+    numbers = [atom.GetAtomicNum() for atom in mol.GetAtoms()]
+    positions = mol.GetConformer().GetPositions()
+    return Atoms(numbers=numbers, positions=positions)
+
+
+def read_structure(source: Union[str, Path], seed: int = 0) -> Atoms:
+    """A structure from a file path or, when no such file exists and it parses, a SMILES string.
+
+    Raises :class:`StructureError` for unreadable files, empty structures and non-finite positions.
+    Periodic files keep their cell and periodicity.
+    """
+    path = Path(str(source))
+    if path.is_file():
+        try:
+            if path.suffix.lower() in RDKIT_SUFFIXES:
+                atoms = _read_with_rdkit(path)
+            else:
+                atoms = read(str(path))
+        except StructureError:
+            raise
+        except Exception as exc:  # ASE raises many kinds of parse errors
+            raise StructureError(f"{path}: cannot read structure ({type(exc).__name__}: {exc})") from exc
+    elif path.suffix.lower() in {".xyz", ".extxyz", ".pdb", ".sdf", ".mol", ".cif", ".traj"} or "/" in str(source):
+        raise StructureError(f"{source}: no such structure file")
+    else:
+        atoms = molecule_from_smiles(str(source), seed=seed)
+    check_structure(atoms, str(source))
+    return atoms
+
+
+def _read_with_rdkit(path: Path) -> Atoms:
+    from rdkit import Chem
+
+    mol = Chem.MolFromMolFile(str(path), removeHs=False)
+    if mol is None:
+        raise StructureError(f"{path}: RDKit cannot parse this SDF/MOL file")
+    return _atoms_from_rdkit(mol)
+
+
+def check_structure(atoms: Atoms, name: str = "structure") -> None:
+    """Raise :class:`StructureError` if ``atoms`` is empty, has non-finite positions or a degenerate periodic cell."""
+    if len(atoms) == 0:
+        raise StructureError(f"{name}: the structure has no atoms")
+    if not np.all(np.isfinite(atoms.positions)):
+        bad = np.where(~np.isfinite(atoms.positions).all(1))[0]
+        raise StructureError(f"{name}: non-finite positions for atom(s) {', '.join(map(str, bad[:10]))}")
+    if atoms.pbc.any() and abs(np.linalg.det(atoms.cell[:])) < 1e-6:
+        raise StructureError(f"{name}: periodic structure with a zero-volume cell")
