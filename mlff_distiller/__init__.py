@@ -17,6 +17,7 @@ from .errors import (
     UnsupportedElementError,
 )
 from .models import PRESETS, Student, StudentCalculator, StudentConfig, load_checkpoint, preset, save_checkpoint
+from .teachers import Teacher, TeacherError, load_teacher
 
 try:
     __version__ = version("mlff-distiller")
@@ -33,10 +34,13 @@ __all__ = [
     "Student",
     "StudentCalculator",
     "StudentConfig",
+    "Teacher",
+    "TeacherError",
     "TrajectoryError",
     "UnsupportedElementError",
     "__version__",
     "load_checkpoint",
+    "load_teacher",
     "preset",
     "save_checkpoint",
 ]
