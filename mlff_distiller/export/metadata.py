@@ -1,20 +1,107 @@
-"""Metadata that travels inside an exported TorchScript file (as an extra file)."""
+"""Metadata that travels inside an exported TorchScript file (as an extra file).
+
+Both engines (OpenMM, LAMMPS) build it with :func:`build_metadata` and write it with
+:func:`save_with_metadata`; :func:`read_metadata` reads it back (``mlffd info`` uses it).
+"""
 
 import json
 import zipfile
 from pathlib import Path
-from typing import Dict, Union
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 
+from ..elements import symbols
 from ..errors import CheckpointError
+from ..models.checkpoint import file_sha256
+from ..models.student import Student
 
 #: Name of the extra file that holds the metadata JSON inside the TorchScript archive.
 METADATA_FILE = "mlffd_metadata.json"
 
+#: Units each engine's exported model takes and returns.
+ENGINE_UNITS: Dict[str, Dict[str, str]] = {
+    "openmm": {"length": "nm", "energy": "kJ/mol", "force": "kJ/mol/nm"},
+    "lammps": {"length": "angstrom", "energy": "eV", "force": "eV/angstrom"},
+}
+
+#: Precisions an exported model can be written in.
+PRECISIONS: Dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
+
+
+def build_metadata(
+    student: Student,
+    engine: str,
+    precision: str,
+    checkpoint: Optional[Union[str, Path]] = None,
+    periodic: bool = True,
+    species: Optional[Sequence[int]] = None,
+    **extra,
+) -> Dict:
+    """The metadata dict of an exported model.
+
+    Parameters
+    ----------
+    student : Student
+        The exported student (its elements, cutoff in Å and parameter count are recorded).
+    engine : str
+        Target engine, a key of :data:`ENGINE_UNITS` (``"openmm"`` or ``"lammps"``).
+    precision : str
+        ``"float32"`` or ``"float64"``: the dtype the model computes in.
+    checkpoint : str or Path, optional
+        Source checkpoint file; its path and SHA-256 are recorded.
+    periodic : bool
+        Whether the model accepts periodic boxes.
+    species : sequence of int, optional
+        Atomic numbers of every atom when a topology is baked into the file (self-contained export).
+    **extra
+        Further JSON-ready engine-specific entries (e.g. ``pair_style`` for LAMMPS).
+    """
+    from .. import __version__
+
+    if engine not in ENGINE_UNITS:
+        raise ValueError(f"unknown engine '{engine}'; choose one of {', '.join(ENGINE_UNITS)}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
+    metadata = {
+        "format": "mlff-distiller-export",
+        "engine": engine,
+        "units": dict(ENGINE_UNITS[engine]),
+        "precision": precision,
+        "elements": symbols(student.elements),
+        "atomic_numbers": list(student.elements),
+        "cutoff_angstrom": student.cutoff,
+        "parameters": student.parameter_count(),
+        "periodic": bool(periodic),
+        "source_checkpoint": str(checkpoint) if checkpoint is not None else None,
+        "source_checkpoint_sha256": file_sha256(checkpoint) if checkpoint is not None else None,
+        "package_version": __version__,
+        "torch_version": torch.__version__,
+        "species": [int(z) for z in species] if species is not None else None,
+        "atoms": len(species) if species is not None else None,
+    }
+    metadata.update(extra)
+    return metadata
+
+
+def save_with_metadata(scripted: torch.jit.ScriptModule, path: Union[str, Path], metadata: Dict) -> Path:
+    """Save a scripted module to ``path`` with ``metadata`` embedded as :data:`METADATA_FILE`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scripted.save(str(path), _extra_files={METADATA_FILE: json.dumps(metadata, indent=2)})
+    return path
+
 
 def read_metadata(path: Union[str, Path]) -> Dict:
     """The metadata dict of an exported model; raises :class:`CheckpointError` if it has none."""
+    return load_exported(path)[1]
+
+
+def load_exported(path: Union[str, Path]):
+    """The scripted module (on CPU) and metadata dict of an exported model.
+
+    Raises :class:`CheckpointError` for missing, corrupt or foreign files.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such model file")
@@ -22,9 +109,9 @@ def read_metadata(path: Union[str, Path]) -> Dict:
         raise CheckpointError(f"{path}: not an exported model (the file is corrupt or of another kind)")
     extra = {METADATA_FILE: ""}
     try:
-        torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     except Exception as exc:
         raise CheckpointError(f"{path}: corrupt or foreign TorchScript file ({type(exc).__name__})") from exc
     if not extra[METADATA_FILE]:
         raise CheckpointError(f"{path}: a TorchScript file without mlff-distiller metadata")
-    return json.loads(extra[METADATA_FILE])
+    return module, json.loads(extra[METADATA_FILE])

@@ -1,0 +1,56 @@
+"""``mlffd export``: a student checkpoint as a verified TorchScript file for an MD engine."""
+
+import argparse
+from pathlib import Path
+
+ORDER = 30
+
+
+def register(subparsers) -> None:
+    from ..export import EXPORTERS
+
+    export = subparsers.add_parser(
+        "export",
+        help="export a checkpoint as TorchScript for OpenMM or LAMMPS (verified, metadata embedded)",
+        description=(
+            "Export a student checkpoint as a TorchScript file for an MD engine. The file carries its "
+            "metadata (see 'mlffd info') and is reloaded and checked against the student before this "
+            "command succeeds. OpenMM files take positions in nm and return kJ/mol; with --topology "
+            "they are self-contained: a plain OpenMM script can load them with TorchForce('OUT.pt')."
+        ),
+    )
+    export.add_argument("checkpoint", type=Path, help="student checkpoint (.ckpt)")
+    export.add_argument("--engine", required=True, choices=sorted(EXPORTERS), help="target MD engine")
+    export.add_argument(
+        "--topology",
+        type=Path,
+        help="structure file (PDB, XYZ, SDF) whose atoms are baked in (OpenMM: a self-contained file for that system)",
+    )
+    export.add_argument(
+        "--precision", choices=["float32", "float64"], default="float64", help="dtype the model computes in (default: float64)"
+    )
+    export.add_argument(
+        "--periodic",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="accept periodic boxes (default: yes); --no-periodic makes the model refuse them",
+    )
+    export.add_argument("-o", "--output", required=True, type=Path, help="TorchScript file to write (.pt)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    export.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from ..export import EXPORTERS, read_metadata
+
+    options = {"precision": args.precision, "periodic": args.periodic, "overwrite": args.overwrite}
+    if args.topology is not None:
+        options["topology"] = args.topology
+    path = EXPORTERS[args.engine](args.checkpoint, args.output, **options)
+    metadata = read_metadata(path)
+    system = f"{metadata['atoms']} atoms baked in" if metadata.get("atoms") else "species set at run time"
+    print(
+        f"wrote {path}: {args.engine} model, {metadata['precision']}, cutoff {metadata['cutoff_angstrom']} Å, "
+        f"{'periodic' if metadata['periodic'] else 'non-periodic'}, {system}; verified against the checkpoint"
+    )
+    return 0

@@ -1,0 +1,156 @@
+"""The OpenMM target: a TorchScript module for openmm-torch's ``TorchForce`` (nm in, kJ/mol out).
+
+The module takes positions in nm (and, for periodic systems, box vectors in nm as rows)
+in whatever dtype the platform passes, computes in the student's dtype, and returns the
+energy in kJ/mol in the input dtype. The species of the atoms are a buffer: baked in at
+export time (``topology``: a self-contained file) or set later with ``set_species``.
+"""
+
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..errors import OverwriteError
+from ..models import load_checkpoint
+from ..models.student import Student
+from ..units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
+from .metadata import PRECISIONS, build_metadata, save_with_metadata
+from .verify import verify_openmm
+
+
+class OpenMMStudent(nn.Module):
+    """A student as an OpenMM ``TorchForce`` model: positions (nm) [, box (nm)] -> energy (kJ/mol).
+
+    Parameters
+    ----------
+    student : Student
+        The force field (Å, eV), already in the dtype it should compute in.
+    numbers : sequence of int, optional
+        Atomic numbers of the atoms it applies to; ``None`` leaves them to :meth:`set_species`.
+    periodic : bool
+        Whether the model accepts box vectors; a non-periodic model refuses them.
+    """
+
+    def __init__(self, student: Student, numbers: Optional[Sequence[int]] = None, periodic: bool = True):
+        super().__init__()
+        self.student = student
+        self.periodic = periodic
+        self.angstrom_per_nm = NM_TO_ANGSTROM
+        self.kj_per_mol_per_ev = EV_TO_KJ_PER_MOL
+        dtype = student.network.energy_scale.dtype
+        self.register_buffer("species", torch.empty(0, dtype=torch.long))
+        self.register_buffer("atoms", torch.empty(0, dtype=torch.long))
+        self.register_buffer("vacuum_cell", torch.zeros((3, 3), dtype=dtype))
+        self.register_buffer("vacuum_pbc", torch.zeros(3, dtype=torch.bool))
+        self.register_buffer("periodic_pbc", torch.ones(3, dtype=torch.bool))
+        if numbers is not None:
+            self.set_species(torch.as_tensor(list(numbers), dtype=torch.long), torch.arange(len(numbers)))
+
+    @torch.jit.export
+    def set_species(self, numbers: Tensor, atoms: Tensor) -> None:
+        """Set the atoms the model applies to.
+
+        Parameters
+        ----------
+        numbers : Tensor, shape (M,), int64
+            Atomic numbers of the ML atoms.
+        atoms : Tensor, shape (M,), int64
+            Their indices among the positions OpenMM passes (all atoms of the System).
+        """
+        if numbers.shape[0] != atoms.shape[0]:
+            raise RuntimeError("set_species: numbers and atoms differ in length")
+        species = self.student.species_lookup[numbers]
+        if bool(torch.any(species < 0)):
+            raise RuntimeError("set_species: an element the model does not support")
+        self.species = species
+        self.atoms = atoms.to(torch.long)
+
+    def forward(self, positions: Tensor, box: Optional[Tensor] = None) -> Tensor:
+        """Potential energy in kJ/mol.
+
+        Parameters
+        ----------
+        positions : Tensor, shape (N, 3)
+            Positions of every particle of the System in nm, any float dtype.
+        box : Tensor, shape (3, 3), optional
+            Periodic box vectors as rows in nm; ``None`` for a system in vacuum.
+        """
+        if self.species.shape[0] == 0:
+            raise RuntimeError("the model's species are not set: export with a topology or call set_species")
+        dtype = self.vacuum_cell.dtype
+        pos = positions[self.atoms].to(dtype) * self.angstrom_per_nm
+        if box is None:
+            cell = self.vacuum_cell
+            pbc = self.vacuum_pbc
+        else:
+            if not self.periodic:
+                raise RuntimeError("this model was exported without periodic support but received a box")
+            cell = box.to(dtype) * self.angstrom_per_nm
+            pbc = self.periodic_pbc
+        energy = self.student(pos, self.species, cell, pbc)
+        return (energy * self.kj_per_mol_per_ev).to(positions.dtype)
+
+
+def openmm_module(
+    student: Student, numbers: Optional[Sequence[int]] = None, periodic: bool = True
+) -> torch.jit.ScriptModule:
+    """The scripted :class:`OpenMMStudent` of ``student`` (computing in the student's dtype)."""
+    return torch.jit.script(OpenMMStudent(student, numbers, periodic).eval())
+
+
+def export_openmm(
+    checkpoint: Union[str, Path],
+    output: Union[str, Path],
+    topology: Optional[Union[str, Path]] = None,
+    precision: str = "float64",
+    periodic: bool = True,
+    overwrite: bool = False,
+) -> Path:
+    """Export a student checkpoint as a TorchScript file for OpenMM's ``TorchForce``, verified.
+
+    Parameters
+    ----------
+    checkpoint : str or Path
+        Student checkpoint (``*.ckpt``).
+    output : str or Path
+        TorchScript file to write (``*.pt``).
+    topology : str or Path, optional
+        Structure file (PDB, XYZ, SDF, ...) whose atoms are baked in: the file then runs in a
+        plain OpenMM script with ``TorchForce("OUT.pt")``. Without it, species are set at run
+        time (``set_species``), which ``mlff_distiller.plugin`` does for you.
+    precision : str
+        ``"float32"`` or ``"float64"``: the dtype the model computes in.
+    periodic : bool
+        Accept periodic boxes (True) or refuse them (False).
+    overwrite : bool
+        Replace an existing ``output``.
+
+    Returns
+    -------
+    Path
+        The written file, after it was reloaded and checked against the eager student.
+    """
+    from ..structures import read_structure
+
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise OverwriteError(f"{output} exists; pass --overwrite to replace it")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
+    student = load_checkpoint(checkpoint, dtype=PRECISIONS[precision])
+    atoms = read_structure(topology) if topology is not None else None
+    numbers = None
+    if atoms is not None:
+        student.species(atoms.numbers)  # raises UnsupportedElementError naming foreign elements
+        numbers = [int(z) for z in atoms.numbers]
+    metadata = build_metadata(student, "openmm", precision, checkpoint=checkpoint, periodic=periodic, species=numbers)
+    save_with_metadata(openmm_module(student, numbers, periodic), output, metadata)
+    try:
+        verify_openmm(output, student, atoms, periodic)
+    except Exception:
+        output.unlink(missing_ok=True)
+        raise
+    return output

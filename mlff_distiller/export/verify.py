@@ -1,0 +1,81 @@
+"""Self-check of exported models: reload the file and compare with the eager student."""
+
+from pathlib import Path
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from ..errors import MLFFDError
+from ..models.student import Student
+from ..units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
+from .metadata import load_exported
+
+#: Largest relative disagreement (energy, and forces relative to the largest force) an export may show.
+TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-5}
+
+
+class ExportVerificationError(MLFFDError):
+    """An exported model that disagrees with the student it came from, or returns non-finite values."""
+
+
+def test_configuration(student: Student, atoms: Optional[Atoms] = None) -> Atoms:
+    """The structure an export is checked on: ``atoms`` if given, else a small made-up cluster (Å).
+
+    The cluster holds 8 atoms cycling through the model's elements, on a jittered grid 1.3 Å apart.
+    """
+    if atoms is not None:
+        return atoms
+    rng = np.random.default_rng(0)
+    grid = np.array([[i, j, k] for i in range(2) for j in range(2) for k in range(2)], dtype=float) * 1.3
+    numbers = [student.elements[i % len(student.elements)] for i in range(len(grid))]
+    return Atoms(numbers=numbers, positions=grid + rng.uniform(-0.15, 0.15, grid.shape))
+
+
+def _disagreement(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    scale = max(float(expected.abs().max()), 1e-30)
+    return float((actual - expected).abs().max()) / scale
+
+
+def verify_openmm(path: Path, student: Student, atoms: Optional[Atoms], periodic: bool) -> None:
+    """Reload the OpenMM export at ``path`` and check it against ``student`` in vacuum and, if periodic, in a box.
+
+    Raises :class:`ExportVerificationError` on non-finite output or a disagreement larger than
+    :data:`TOLERANCE` for the student's dtype.
+    """
+    module, metadata = load_exported(path)
+    structure = test_configuration(student, atoms)
+    numbers = torch.as_tensor(structure.numbers, dtype=torch.long)
+    if metadata.get("species") is None:
+        module.set_species(numbers, torch.arange(len(numbers)))
+    species = student.species(structure.numbers)
+    positions = torch.tensor(structure.positions, dtype=torch.float64)
+    boxes = [None]
+    if periodic:
+        cell = structure.cell[:] if structure.pbc.all() else np.diag(np.ptp(structure.positions, 0) + 3.0)
+        boxes.append(torch.tensor(np.asarray(cell), dtype=torch.float64))
+    dtype = student.network.energy_scale.dtype
+    tolerance = TOLERANCE[dtype]
+    for box in boxes:
+        energy, forces = _openmm_energy_forces(module, positions / NM_TO_ANGSTROM, box)
+        pbc = None if box is None else torch.ones(3, dtype=torch.bool)
+        expected_energy, expected_forces = student.energy_and_forces(positions, species, box, pbc)
+        where = "in vacuum" if box is None else "in a periodic box"
+        if not (torch.isfinite(energy) and torch.isfinite(forces).all()):
+            raise ExportVerificationError(f"{path}: the exported model returns non-finite values {where}")
+        energy_error = _disagreement(energy.double(), expected_energy.double())
+        force_error = _disagreement(forces.double(), expected_forces.double())
+        if energy_error > tolerance or force_error > tolerance:
+            raise ExportVerificationError(
+                f"{path}: the exported model disagrees with the student {where} "
+                f"(relative energy error {energy_error:.2e}, force error {force_error:.2e}, tolerance {tolerance:.0e})"
+            )
+
+
+def _openmm_energy_forces(module, positions_nm: torch.Tensor, box_nm: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Energy (eV) and forces (eV/Å) of an OpenMM-target module, converted back from kJ/mol and nm."""
+    positions_nm = positions_nm.clone().requires_grad_(True)
+    energy = module(positions_nm) if box_nm is None else module(positions_nm, box_nm / NM_TO_ANGSTROM)
+    (gradient,) = torch.autograd.grad(energy, positions_nm)
+    return energy.detach() / EV_TO_KJ_PER_MOL, -gradient / (EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM)
