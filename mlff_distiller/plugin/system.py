@@ -1,0 +1,246 @@
+"""Building an ``openmm.System`` whose forces come from a student (through openmm-torch's ``TorchForce``)."""
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import openmm
+import torch
+from ase import Atoms
+from openmm import app, unit
+
+from ..elements import check_supported
+from ..errors import CheckpointError, StructureError
+from ..export.metadata import PRECISIONS, build_metadata, load_exported
+from ..export.openmm import openmm_module
+from ..models import load_checkpoint
+from ..models.student import Student
+from ..structures import read_structure
+from ..units import NM_TO_ANGSTROM
+
+import openmmtorch  # noqa: E402  (after torch: it needs torch's CUDA libraries loaded)
+
+ModelSource = Union[str, Path, Student]
+
+
+def _reload_torch_plugins() -> None:
+    """Load openmm-torch's platform plugins that failed because ``openmm`` was imported before ``torch``.
+
+    OpenMM loads its plugins when first imported; openmm-torch's need torch's libraries
+    (libnvrtc) already loaded, so a script that imports openmm first would otherwise get
+    "Specified a Platform for a Context which does not support all required kernels".
+    """
+    for failure in openmm.Platform.getPluginLoadFailures():
+        library = failure.removeprefix("Error loading library ").split(":")[0]
+        if "libOpenMMTorch" in library and "libnvrtc" in failure:
+            try:
+                openmm.Platform.loadPluginLibrary(library)
+            except openmm.OpenMMException:
+                pass  # a platform whose own runtime is missing here (e.g. CUDA without a driver)
+
+
+_reload_torch_plugins()
+
+
+@dataclass
+class ForceModel:
+    """A scripted OpenMM-target model and its metadata (see :func:`mlff_distiller.export.build_metadata`)."""
+
+    module: torch.jit.ScriptModule
+    metadata: Dict
+
+
+@dataclass
+class OpenMMStructure:
+    """A structure as OpenMM sees it: topology (with the box, if periodic) and positions in nm."""
+
+    topology: app.Topology
+    positions: np.ndarray
+
+    @property
+    def periodic(self) -> bool:
+        return self.topology.getPeriodicBoxVectors() is not None
+
+
+def load_force_model(model: ModelSource, dtype: torch.dtype = torch.float64) -> ForceModel:
+    """The OpenMM-target model of a checkpoint (built in ``dtype``), an export (its own dtype) or a Student.
+
+    Raises :class:`CheckpointError` for missing, corrupt or foreign files and for exports made for
+    another engine.
+    """
+    if isinstance(model, Student):
+        student = model.to(dtype).eval()
+        precision = "float64" if dtype == torch.float64 else "float32"
+        return ForceModel(openmm_module(student), build_metadata(student, "openmm", precision))
+    path = Path(model)
+    if _is_torchscript_archive(path):
+        module, metadata = load_exported(path)
+        if metadata.get("engine") != "openmm":
+            raise CheckpointError(
+                f"{path}: exported for {metadata.get('engine')}, not OpenMM; export it with --engine openmm"
+            )
+        return ForceModel(module, metadata)
+    student = load_checkpoint(path, dtype=dtype)
+    precision = "float64" if dtype == torch.float64 else "float32"
+    return ForceModel(openmm_module(student), build_metadata(student, "openmm", precision, checkpoint=path))
+
+
+def _is_torchscript_archive(path: Path) -> bool:
+    if not (path.is_file() and zipfile.is_zipfile(path)):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("constants.pkl") for name in archive.namelist())
+
+
+def create_torch_force(
+    model: Union[ModelSource, ForceModel],
+    numbers: Sequence[int],
+    atoms: Optional[Sequence[int]] = None,
+    periodic: bool = False,
+    cuda_graphs: bool = False,
+    dtype: torch.dtype = torch.float64,
+) -> openmmtorch.TorchForce:
+    """A ``TorchForce`` computing the student's energy of the atoms ``atoms`` (all when ``None``).
+
+    Parameters
+    ----------
+    model : path, Student or ForceModel
+        Checkpoint, OpenMM export or student.
+    numbers : sequence of int
+        Atomic numbers of the ML atoms.
+    atoms : sequence of int, optional
+        Indices of the ML atoms in the System; default ``range(len(numbers))``.
+    periodic : bool
+        Whether the System is periodic (the model then receives the box vectors).
+    cuda_graphs : bool
+        Set the TorchForce property ``useCUDAGraphs`` (only the CUDA platform uses it).
+    dtype : torch.dtype
+        Dtype a checkpoint-built student computes in (exports keep their own).
+
+    Raises
+    ------
+    UnsupportedElementError, StructureError, CheckpointError
+        For elements the model lacks, a periodic system with a model exported without periodic
+        support, a self-contained export for another system, or an unreadable model.
+    """
+    force_model = model if isinstance(model, ForceModel) else load_force_model(model, dtype)
+    metadata = force_model.metadata
+    numbers = [int(z) for z in numbers]
+    atoms = list(range(len(numbers))) if atoms is None else [int(i) for i in atoms]
+    check_supported(numbers, metadata["atomic_numbers"])
+    if periodic and not metadata.get("periodic", True):
+        raise StructureError(
+            "the system is periodic but the model was exported without periodic support; "
+            "export it again without --no-periodic"
+        )
+    baked = metadata.get("species")
+    if baked is not None:
+        if baked != numbers or atoms != list(range(len(baked))):
+            raise StructureError(
+                f"the model was exported for a fixed system of {len(baked)} atoms "
+                f"({metadata.get('source_checkpoint') or 'a checkpoint'}) that differs from this one; "
+                "export it without --topology or with this system's topology"
+            )
+    else:
+        force_model.module.set_species(torch.tensor(numbers), torch.tensor(atoms))
+    force = openmmtorch.TorchForce(force_model.module)
+    force.setUsesPeriodicBoundaryConditions(bool(periodic))
+    if cuda_graphs:
+        force.setProperty("useCUDAGraphs", "true")
+    return force
+
+
+def structure_to_openmm(source: Union[str, Path, Atoms, app.Topology], seed: int = 0) -> OpenMMStructure:
+    """An OpenMM topology and positions (nm) from a file (PDB keeps residues and bonds), SMILES or ASE Atoms.
+
+    Periodic structures must be periodic along all three directions; the cell is put into
+    OpenMM's lower-triangular form (positions rotated with it).
+    """
+    if isinstance(source, (str, Path)) and Path(str(source)).suffix.lower() == ".pdb" and Path(str(source)).is_file():
+        try:
+            pdb = app.PDBFile(str(source))
+        except Exception as exc:  # OpenMM raises several kinds for malformed PDB files
+            raise StructureError(f"{source}: cannot read PDB file ({type(exc).__name__}: {exc})") from exc
+        positions = np.asarray(pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer), dtype=np.float64)
+        check_positions(positions, str(source))
+        if any(atom.element is None for atom in pdb.topology.atoms()):
+            raise StructureError(f"{source}: atoms without a recognisable element")
+        return OpenMMStructure(pdb.topology, positions)
+    atoms = source if isinstance(source, Atoms) else read_structure(source, seed=seed)
+    return OpenMMStructure(*_topology_from_atoms(atoms))
+
+
+def _topology_from_atoms(atoms: Atoms) -> Tuple[app.Topology, np.ndarray]:
+    atoms = atoms.copy()
+    if atoms.pbc.any() and not atoms.pbc.all():
+        raise StructureError("OpenMM simulates fully periodic or non-periodic systems, not partly periodic ones")
+    topology = app.Topology()
+    residue = topology.addResidue("MOL", topology.addChain())
+    for index, z in enumerate(atoms.numbers):
+        element = app.Element.getByAtomicNumber(int(z))
+        topology.addAtom(f"{element.symbol}{index + 1}", element, residue)
+    if atoms.pbc.all():
+        cell, _ = atoms.cell.standard_form()
+        atoms.set_cell(cell, scale_atoms=True)
+        topology.setPeriodicBoxVectors(np.asarray(cell) / NM_TO_ANGSTROM * unit.nanometer)
+    positions = np.asarray(atoms.positions, dtype=np.float64) / NM_TO_ANGSTROM
+    check_positions(positions)
+    return topology, positions
+
+
+def check_positions(positions_nm: np.ndarray, name: str = "structure") -> None:
+    """Raise :class:`StructureError` for non-finite positions (nm or any unit)."""
+    bad = np.where(~np.isfinite(positions_nm).all(1))[0]
+    if len(bad):
+        raise StructureError(f"{name}: non-finite positions for atom(s) {', '.join(map(str, bad[:10]))}")
+
+
+def build_system(
+    source: Union[str, Path, Atoms, app.Topology, OpenMMStructure],
+    model: Union[ModelSource, ForceModel],
+    remove_cm_motion: bool = True,
+    cuda_graphs: bool = False,
+    dtype: torch.dtype = torch.float64,
+) -> openmm.System:
+    """An ``openmm.System`` of ``source`` whose only potential is the student.
+
+    Parameters
+    ----------
+    source : Topology, OpenMMStructure, path, SMILES or ase.Atoms
+        The system; a Topology's periodic box vectors (nm) make it periodic.
+    model : path, Student or ForceModel
+        Student checkpoint, OpenMM export (``mlffd export --engine openmm``) or student.
+    remove_cm_motion : bool
+        Add a ``CMMotionRemover`` (centre-of-mass motion removed every step).
+    cuda_graphs : bool
+        Ask the TorchForce to capture CUDA graphs (CUDA platform only).
+    dtype : torch.dtype
+        Dtype a checkpoint-built student computes in.
+
+    Returns
+    -------
+    openmm.System
+        Particles with element masses (amu), the TorchForce, default box vectors when periodic.
+    """
+    if isinstance(source, app.Topology):
+        topology = source
+    elif isinstance(source, OpenMMStructure):
+        topology = source.topology
+    else:
+        topology = structure_to_openmm(source).topology
+    if any(atom.element is None for atom in topology.atoms()):
+        raise StructureError("the topology has atoms without an element (virtual sites are not supported)")
+    system = openmm.System()
+    box = topology.getPeriodicBoxVectors()
+    if box is not None:
+        system.setDefaultPeriodicBoxVectors(*box)
+    numbers = []
+    for atom in topology.atoms():
+        system.addParticle(atom.element.mass)
+        numbers.append(atom.element.atomic_number)
+    system.addForce(create_torch_force(model, numbers, periodic=box is not None, cuda_graphs=cuda_graphs, dtype=dtype))
+    if remove_cm_motion:
+        system.addForce(openmm.CMMotionRemover())
+    return system
