@@ -41,16 +41,16 @@ class ThreadLimitedTBLite(Calculator):
 
     def __init__(self, threads: int = 1, **settings):
         super().__init__()
+        from threadpoolctl import ThreadpoolController
         from tblite.ase import TBLite
 
         self.threads = int(threads)
         self.tblite = TBLite(**{"method": "GFN2-xTB", "verbosity": 0, **settings})
+        self._threadpools = ThreadpoolController()  # scanning the loaded libraries once costs ~10 ms
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-        from threadpoolctl import threadpool_limits
-
         super().calculate(atoms, properties, system_changes)
-        with threadpool_limits(limits=self.threads, user_api="openmp"):
+        with self._threadpools.limit(limits=self.threads, user_api="openmp"):
             self.tblite.calculate(self.atoms, properties, system_changes)
         self.results = dict(self.tblite.results)
 
