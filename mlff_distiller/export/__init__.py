@@ -15,6 +15,7 @@ from .metadata import (
     read_metadata,
     save_with_metadata,
 )
+from .lammps import LammpsStudent, export_lammps, lammps_module
 from .openmm import OpenMMStudent, export_openmm, openmm_module
 from .verify import ExportVerificationError
 
@@ -22,17 +23,20 @@ from .verify import ExportVerificationError
 #: ``f(checkpoint, output, *, precision="float64", periodic=True, overwrite=False, topology=None) -> Path``
 #: (``mlffd export`` passes ``topology`` only when given); each writes its metadata with
 #: :func:`build_metadata` / :func:`save_with_metadata` and verifies the file before returning.
-EXPORTERS: Dict[str, Callable] = {"openmm": export_openmm}
+EXPORTERS: Dict[str, Callable] = {"openmm": export_openmm, "lammps": export_lammps}
 
 __all__ = [
     "ENGINE_UNITS",
     "EXPORTERS",
     "ExportVerificationError",
+    "LammpsStudent",
     "METADATA_FILE",
     "OpenMMStudent",
     "PRECISIONS",
     "build_metadata",
+    "export_lammps",
     "export_openmm",
+    "lammps_module",
     "load_exported",
     "openmm_module",
     "read_metadata",
