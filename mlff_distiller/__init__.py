@@ -18,13 +18,35 @@ from .errors import (
 )
 from .models import PRESETS, Student, StudentCalculator, StudentConfig, load_checkpoint, preset, save_checkpoint
 from .teachers import Teacher, TeacherError, load_teacher
+from .validation import (
+    EnergyDrift,
+    ForceFidelity,
+    Stability,
+    StructureComparison,
+    Thresholds,
+    ValidationReport,
+    compare_reports,
+    validate,
+)
 
 try:
     __version__ = version("mlff-distiller")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
+# after __version__: these modules record the package version in what they write
+from .export import EXPORTERS, export_openmm
+from .plugin import MDResult, MDRun, MDSettings, build_system, create_torch_force, structure_to_openmm
+
 __all__ = [
+    "EXPORTERS",
+    "MDResult",
+    "MDRun",
+    "MDSettings",
+    "build_system",
+    "create_torch_force",
+    "export_openmm",
+    "structure_to_openmm",
     "PRESETS",
     "CheckpointError",
     "MLFFDError",
@@ -43,4 +65,12 @@ __all__ = [
     "load_teacher",
     "preset",
     "save_checkpoint",
+    "EnergyDrift",
+    "ForceFidelity",
+    "Stability",
+    "StructureComparison",
+    "Thresholds",
+    "ValidationReport",
+    "compare_reports",
+    "validate",
 ]

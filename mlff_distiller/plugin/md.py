@@ -20,7 +20,6 @@ import torch
 from ase import Atoms
 from openmm import app, unit
 
-from .. import __version__
 from ..errors import MLFFDError, OverwriteError, SimulationError
 from ..models.checkpoint import file_sha256
 from ..units import BOLTZMANN_EV_PER_K, EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
@@ -367,6 +366,7 @@ class MDRun:
         os.replace(temporary, self.run_dir / CHECKPOINT)
 
     def _write_settings(self, start: int) -> None:
+        from .. import __version__
         path = self.run_dir / SETTINGS
         previous = json.loads(path.read_text()) if self.restarting else {}
         model = Path(self.settings.model)

@@ -1,5 +1,6 @@
 """Building an ``openmm.System`` whose forces come from a student (through openmm-torch's ``TorchForce``)."""
 
+import logging
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,11 @@ from ..models.student import Student
 from ..structures import read_structure
 from ..units import NM_TO_ANGSTROM
 
-import openmmtorch  # noqa: E402  (after torch: it needs torch's CUDA libraries loaded)
+logging.disable(logging.WARNING)  # openmm-torch 1.5 imports the deprecated simtk.openmm, which logs a warning
+try:
+    import openmmtorch  # noqa: E402  (after torch: it needs torch's CUDA libraries loaded)
+finally:
+    logging.disable(logging.NOTSET)
 
 ModelSource = Union[str, Path, Student]
 

@@ -1,0 +1,93 @@
+"""``mlffd md``: production MD with a student in OpenMM, writing a run directory."""
+
+import argparse
+from pathlib import Path
+
+ORDER = 40
+
+
+def register(subparsers) -> None:
+    md = subparsers.add_parser(
+        "md",
+        help="run NVE/NVT molecular dynamics with a student in OpenMM (H5MD trajectory, energies, checkpoints)",
+        description=(
+            "Run molecular dynamics of a structure with a student force field in OpenMM (TorchForce). "
+            "Writes RUN_DIR: trajectory.h5md (positions, velocities, forces, box, energies; readable by "
+            "MDAnalysis), energies.csv, topology.pdb, checkpoint.chk, settings.json, summary.json. "
+            "The run stops cleanly (exit code 1) when the energy becomes non-finite, the temperature "
+            "exceeds --temperature-limit, or an audit fails."
+        ),
+        epilog="example: mlffd md aspirin.xyz --model student.ckpt --ensemble nvt --temperature 300 --time 10 -o run1",
+    )
+    md.add_argument("structure", nargs="?", help="structure file (PDB, XYZ, SDF, ...) or SMILES; omit with --restart")
+    md.add_argument("--model", help="student checkpoint (.ckpt) or OpenMM export (.pt)")
+    md.add_argument("--ensemble", choices=["nve", "nvt"], default="nve", help="nve: Verlet; nvt: Langevin middle (default: nve)")
+    md.add_argument("--temperature", type=float, default=300.0, help="initial and (NVT) bath temperature in K (default: 300)")
+    md.add_argument("--friction", type=float, default=1.0, help="Langevin friction in 1/ps (NVT; default: 1)")
+    md.add_argument("--timestep", type=float, default=0.5, help="time step in fs (default: 0.5)")
+    md.add_argument("--time", type=float, help="total simulated time in ps (default: 10; on --restart, as first requested)")
+    md.add_argument("--report-interval", type=int, default=100, help="steps between trajectory frames (default: 100)")
+    md.add_argument("--checkpoint-interval", type=int, help="steps between checkpoints (default: 10 x report interval)")
+    md.add_argument(
+        "--platform", choices=["auto", "CUDA", "OpenCL", "CPU", "Reference"], default="auto",
+        help="OpenMM platform (default: auto, the fastest available)",
+    )
+    md.add_argument(
+        "--precision", choices=["single", "mixed", "double"], default="mixed",
+        help="OpenMM precision; 'double' also runs a checkpoint's student in float64, otherwise float32 (default: mixed)",
+    )
+    md.add_argument("--cuda-graphs", action="store_true", help="capture the model in CUDA graphs (CUDA platform)")
+    md.add_argument("--minimize", action="store_true", help="minimise the energy before the first step")
+    md.add_argument("--seed", type=int, default=0, help="seed of the initial velocities and Langevin noise (default: 0)")
+    md.add_argument("--temperature-limit", type=float, default=10000.0, help="stop above this temperature in K (default: 10000)")
+    md.add_argument("--audit-every", type=int, default=0, help="steps between teacher audits (a multiple of --report-interval; default: none)")
+    md.add_argument("--teacher", help="teacher for audits, e.g. gfn2-xtb")
+    md.add_argument("--audit-max-rmse", type=float, help="stop when the audited force RMSE exceeds this, in eV/Å")
+    md.add_argument("-o", "--output", type=Path, help="run directory to write")
+    md.add_argument("--overwrite", action="store_true", help="replace an existing run directory's files")
+    md.add_argument("--restart", type=Path, metavar="RUN_DIR", help="continue RUN_DIR from its last checkpoint, appending")
+    md.add_argument("--quiet", action="store_true", help="no progress bar")
+    md.set_defaults(func=run_md)
+
+
+def run_md(args: argparse.Namespace) -> int:
+    from ..errors import SimulationError
+    from ..plugin import MDRun, MDSettings
+
+    if args.restart is not None:
+        if args.structure or args.model:
+            raise SimulationError("--restart takes its structure and model from RUN_DIR; do not give them")
+        run = MDRun.restart(args.restart, time=args.time)
+    else:
+        if not args.structure or not args.model or args.output is None:
+            raise SimulationError("give STRUCTURE, --model and -o RUN_DIR (or --restart RUN_DIR)")
+        settings = MDSettings(
+            structure=args.structure,
+            model=str(args.model),
+            ensemble=args.ensemble,
+            temperature=args.temperature,
+            timestep=args.timestep,
+            time=10.0 if args.time is None else args.time,
+            report_interval=args.report_interval,
+            checkpoint_interval=args.checkpoint_interval or 10 * args.report_interval,
+            friction=args.friction,
+            platform=args.platform,
+            precision=args.precision,
+            cuda_graphs=args.cuda_graphs,
+            minimize=args.minimize,
+            seed=args.seed,
+            temperature_limit=args.temperature_limit,
+            audit_every=args.audit_every,
+            teacher=args.teacher,
+            audit_max_rmse=args.audit_max_rmse,
+        )
+        run = MDRun(settings, args.output, overwrite=args.overwrite)
+    result = run.run(progress=not args.quiet)
+    print(
+        f"{result.message}; {result.simulated_time_ps:.3f} ps in {result.wall_time_s:.1f} s "
+        f"({result.ns_per_day:.2f} ns/day on {result.platform}); final T {result.final_temperature_K:.1f} K, "
+        f"E_total {result.final_total_energy_eV:.6f} eV"
+        + (f"; max audit force RMSE {result.max_audit_force_rmse_eV_per_A:.4f} eV/Å" if result.max_audit_force_rmse_eV_per_A is not None else "")
+        + f"; files in {run.run_dir}"
+    )
+    return 0 if result.completed else 1

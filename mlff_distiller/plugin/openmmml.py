@@ -1,0 +1,62 @@
+"""OpenMM-ML backend: ``MLPotential("mlff-distiller", modelPath=...)``.
+
+Registered through the ``openmmml.potentials`` entry point, so ``createSystem`` and
+``createMixedSystem`` (student for a subset, a classical force field for the rest) work.
+"""
+
+from typing import Iterable, Optional
+
+import openmm
+import torch
+from openmm import app
+from openmmml.mlpotential import MLPotentialImpl, MLPotentialImplFactory
+
+from .system import create_torch_force, load_force_model
+
+
+class StudentPotentialImplFactory(MLPotentialImplFactory):
+    """Creates :class:`StudentPotentialImpl` for ``MLPotential("mlff-distiller", modelPath=...)``."""
+
+    def createImpl(self, name: str, modelPath: str, precision: str = "double", **args) -> MLPotentialImpl:
+        """``modelPath``: checkpoint or OpenMM export; ``precision``: ``"double"`` or ``"single"`` (checkpoints only)."""
+        return StudentPotentialImpl(modelPath, precision)
+
+
+class StudentPotentialImpl(MLPotentialImpl):
+    """Adds a student's TorchForce to a System (all atoms, or the ML subset of a mixed system).
+
+    Parameters
+    ----------
+    model_path : str
+        Student checkpoint or OpenMM export (``mlffd export --engine openmm``, without ``--topology``
+        for mixed systems).
+    precision : str
+        ``"double"`` (float64) or ``"single"`` (float32) for a checkpoint; exports keep their own.
+    """
+
+    def __init__(self, model_path: str, precision: str = "double"):
+        self.model_path = model_path
+        self.dtype = torch.float64 if precision == "double" else torch.float32
+
+    def addForces(
+        self,
+        topology: app.Topology,
+        system: openmm.System,
+        atoms: Optional[Iterable[int]],
+        forceGroup: int,
+        cudaGraphs: bool = False,
+        **args,
+    ) -> None:
+        """Add the TorchForce for ``atoms`` (all when None) in ``forceGroup``; periodic if the topology has a box."""
+        all_atoms = list(topology.atoms())
+        indices = list(range(len(all_atoms))) if atoms is None else list(atoms)
+        numbers = [all_atoms[i].element.atomic_number for i in indices]
+        force = create_torch_force(
+            load_force_model(self.model_path, self.dtype),
+            numbers,
+            atoms=indices,
+            periodic=topology.getPeriodicBoxVectors() is not None,
+            cuda_graphs=cudaGraphs,
+        )
+        force.setForceGroup(forceGroup)
+        system.addForce(force)
