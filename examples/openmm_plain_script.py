@@ -1,0 +1,46 @@
+"""Run a self-contained exported student with nothing but OpenMM, openmm-torch and PyTorch.
+
+Export the model for your system first (the topology is baked into the file):
+
+    mlffd export student.ckpt --engine openmm --topology molecule.pdb -o molecule.pt
+
+then run this script; it does not import mlff_distiller:
+
+    python openmm_plain_script.py molecule.pdb molecule.pt [steps]
+
+It prints the initial potential energy (kJ/mol) and the energies after the steps.
+"""
+
+import sys
+
+import torch  # noqa: F401  (import torch before openmmtorch so its libraries are found)
+import openmm
+import openmmtorch
+from openmm import app, unit
+
+
+def main(pdb_path: str, model_path: str, steps: int = 100) -> None:
+    pdb = app.PDBFile(pdb_path)
+    system = openmm.System()
+    for atom in pdb.topology.atoms():
+        system.addParticle(atom.element.mass)
+    force = openmmtorch.TorchForce(model_path)
+    box = pdb.topology.getPeriodicBoxVectors()
+    if box is not None:
+        system.setDefaultPeriodicBoxVectors(*box)
+        force.setUsesPeriodicBoundaryConditions(True)
+    system.addForce(force)
+    integrator = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, 1 / unit.picosecond, 0.5 * unit.femtoseconds)
+    simulation = app.Simulation(pdb.topology, system, integrator, openmm.Platform.getPlatformByName("CPU"))
+    simulation.context.setPositions(pdb.positions)
+    energy = simulation.context.getState(getEnergy=True).getPotentialEnergy()
+    print(f"initial potential energy: {energy.value_in_unit(unit.kilojoule_per_mole)!r} kJ/mol")
+    simulation.context.setVelocitiesToTemperature(300 * unit.kelvin, 1)
+    simulation.step(steps)
+    state = simulation.context.getState(getEnergy=True)
+    print(f"after {steps} steps: potential {state.getPotentialEnergy()}, kinetic {state.getKineticEnergy()}")
+    print("mlff_distiller imported:", "mlff_distiller" in sys.modules)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 100)

@@ -1,0 +1,128 @@
+"""The OpenMM export: metadata, self-verification, self-contained files in a plain OpenMM script."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from kit import ENGINE64, assert_close
+from openmm import app, unit
+
+from mlff_distiller.errors import CheckpointError, OverwriteError, UnsupportedElementError
+from mlff_distiller.export import EXPORTERS, ExportVerificationError, export_openmm, read_metadata
+from mlff_distiller.export.verify import verify_openmm
+from mlff_distiller.models import save_checkpoint
+from mlff_distiller.models.checkpoint import file_sha256
+from mlff_distiller.plugin import structure_to_openmm
+from mlff_distiller.units import EV_TO_KJ_PER_MOL
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def checkpoint(tiny_student, tmp_path):
+    return save_checkpoint(tiny_student, tmp_path / "student.ckpt")
+
+
+@pytest.fixture
+def ethanol_pdb(tmp_path):
+    structure = structure_to_openmm("CCO")
+    path = tmp_path / "ethanol.pdb"
+    with open(path, "w") as handle:
+        app.PDBFile.writeFile(structure.topology, structure.positions * unit.nanometer, handle)
+    return path
+
+
+def test_metadata_travels_in_the_file(tiny_student, checkpoint, ethanol_pdb, tmp_path):
+    path = export_openmm(checkpoint, tmp_path / "ethanol.pt", topology=ethanol_pdb, precision="float32")
+    metadata = read_metadata(path)
+    assert metadata["engine"] == "openmm"
+    assert metadata["units"] == {"length": "nm", "energy": "kJ/mol", "force": "kJ/mol/nm"}
+    assert metadata["precision"] == "float32"
+    assert metadata["atomic_numbers"] == tiny_student.elements
+    assert metadata["cutoff_angstrom"] == tiny_student.cutoff
+    assert metadata["parameters"] == tiny_student.parameter_count()
+    assert metadata["source_checkpoint_sha256"] == file_sha256(checkpoint)
+    assert metadata["species"] == [6, 6, 8, 1, 1, 1, 1, 1, 1]
+    assert metadata["periodic"] is True
+
+
+def mlffd(*args):
+    command = [str(Path(sys.executable).parent / "mlffd"), *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+
+
+def test_mlffd_export_and_info(checkpoint, tmp_path):
+    output = tmp_path / "model.pt"
+    result = mlffd("export", checkpoint, "--engine", "openmm", "--no-periodic", "-o", output)
+    assert result.returncode == 0 and "verified" in result.stdout, result.stderr
+    info = json.loads(mlffd("info", output, "--json").stdout)
+    assert info["kind"] == "exported model" and info["periodic"] is False and info["species"] is None
+    again = mlffd("export", checkpoint, "--engine", "openmm", "-o", output)
+    assert again.returncode == 2 and "--overwrite" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_engine_choices_come_from_the_registry():
+    import argparse
+
+    from mlff_distiller.cli import export_commands
+
+    parser = argparse.ArgumentParser()
+    export_commands.register(parser.add_subparsers())
+    export = parser._subparsers._group_actions[0].choices["export"]
+    engine = next(a for a in export._actions if a.dest == "engine")
+    assert sorted(engine.choices) == sorted(EXPORTERS)
+
+
+def test_overwrite_refused(checkpoint, tmp_path):
+    output = tmp_path / "model.pt"
+    output.write_text("precious")
+    with pytest.raises(OverwriteError):
+        export_openmm(checkpoint, output)
+    assert output.read_text() == "precious"
+
+
+def test_verification_catches_a_different_model(tiny_student, checkpoint, tmp_path):
+    path = export_openmm(checkpoint, tmp_path / "model.pt")
+    other = type(tiny_student)(tiny_student.config).double().eval()
+    with pytest.raises(ExportVerificationError, match="disagrees"):
+        verify_openmm(path, other, None, periodic=True)
+
+
+def test_non_finite_model_is_refused(tiny_student, tmp_path):
+    with torch.no_grad():
+        tiny_student.network.energy_scale.fill_(float("nan"))
+    checkpoint = save_checkpoint(tiny_student, tmp_path / "nan.ckpt")
+    with pytest.raises(ExportVerificationError, match="non-finite"):
+        export_openmm(checkpoint, tmp_path / "nan.pt")
+    assert not (tmp_path / "nan.pt").exists()
+
+
+def test_bad_inputs(checkpoint, tmp_path):
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(b"not a model")
+    with pytest.raises(CheckpointError):
+        export_openmm(corrupt, tmp_path / "a.pt")
+    with pytest.raises(UnsupportedElementError, match="Fe"):
+        export_openmm(checkpoint, tmp_path / "b.pt", topology="[Fe]")
+
+
+def test_self_contained_export_runs_in_a_plain_openmm_script(tiny_student, checkpoint, ethanol_pdb, tmp_path):
+    model = export_openmm(checkpoint, tmp_path / "ethanol.pt", topology=ethanol_pdb)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": ""}
+    script = ROOT / "examples" / "openmm_plain_script.py"
+    result = subprocess.run(
+        [sys.executable, "-I", str(script), str(ethanol_pdb), str(model), "20"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "mlff_distiller imported: False" in result.stdout
+    energy = float(result.stdout.split("initial potential energy: ")[1].split()[0])
+    pdb = app.PDBFile(str(ethanol_pdb))
+    positions = torch.tensor(pdb.getPositions(asNumpy=True).value_in_unit(unit.angstrom))
+    expected, _ = tiny_student.energy_and_forces(positions, tiny_student.species([6, 6, 8, 1, 1, 1, 1, 1, 1]))
+    assert_close(energy, float(expected) * EV_TO_KJ_PER_MOL, ENGINE64, "plain-script energy")
