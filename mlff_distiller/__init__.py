@@ -18,6 +18,16 @@ from .errors import (
 )
 from .models import PRESETS, Student, StudentCalculator, StudentConfig, load_checkpoint, preset, save_checkpoint
 from .teachers import Teacher, TeacherError, load_teacher
+from .validation import (
+    EnergyDrift,
+    ForceFidelity,
+    Stability,
+    StructureComparison,
+    Thresholds,
+    ValidationReport,
+    compare_reports,
+    validate,
+)
 
 try:
     __version__ = version("mlff-distiller")
@@ -55,4 +65,12 @@ __all__ = [
     "load_teacher",
     "preset",
     "save_checkpoint",
+    "EnergyDrift",
+    "ForceFidelity",
+    "Stability",
+    "StructureComparison",
+    "Thresholds",
+    "ValidationReport",
+    "compare_reports",
+    "validate",
 ]

@@ -1,1 +1,38 @@
-"""Trajectory validation: MDAnalysis analyses of drift, force fidelity, stability and structure; reports."""
+"""Trajectory validation: MDAnalysis analyses of drift, force fidelity, stability and structure; reports.
+
+>>> from mlff_distiller.validation import validate
+>>> report = validate("runs/aspirin", teacher="gfn2-xtb")
+>>> report.write("reports/aspirin")
+>>> report.passed
+"""
+
+from .compare import compare_reports, recommend
+from .drift import EnergyDrift, drift_figures
+from .energies import EnergySeries, read_energies
+from .forces import ForceFidelity, angular_errors, force_statistics
+from .report import ValidationReport, validate
+from .stability import Stability
+from .structure import PairDistribution, StructureComparison, distribution_error
+from .thresholds import Thresholds
+from .trajectory import Run, open_run
+
+__all__ = [
+    "EnergyDrift",
+    "EnergySeries",
+    "ForceFidelity",
+    "PairDistribution",
+    "Run",
+    "Stability",
+    "StructureComparison",
+    "Thresholds",
+    "ValidationReport",
+    "angular_errors",
+    "compare_reports",
+    "distribution_error",
+    "drift_figures",
+    "force_statistics",
+    "open_run",
+    "read_energies",
+    "recommend",
+    "validate",
+]

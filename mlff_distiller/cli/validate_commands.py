@@ -1,0 +1,94 @@
+"""``mlffd validate`` and ``mlffd compare``: a report with a verdict for a run, and a comparison of models."""
+
+import argparse
+from pathlib import Path
+
+ORDER = 50
+
+VALIDATE_EPILOG = """\
+what is measured (definitions and units are repeated in every report):
+  energy conservation   drift rate (meV/atom/ps), drift-to-fluctuation ratio, relative drift (%)
+  force fidelity        teacher vs student forces on --frames frames: RMSE, MAE (eV/Å), R², angles (deg)
+  stability             bond collapse (> 0.5 Å), hydrogen loss (> 2.5 Å), explosion (> 10,000 K)
+  structure             RDF or h(r) against --reference (normalised error)
+
+default pass lines (change them with --thresholds FILE.toml, keys as in docs/validation.md):
+  stable >= 10 ps, |relative drift| < 1 %, force RMSE <= 0.2 eV/Å, MAE <= 0.15 eV/Å,
+  median angle <= 15 deg, R² >= 0.9, |drift rate| < 0.5 meV/atom/ps, drift/fluctuation < 1
+
+exit codes: 0 the verdict passes, 1 it fails, 2 bad input.
+examples:
+  mlffd validate runs/aspirin -o reports/aspirin
+  mlffd validate traj.dcd --top system.pdb --energies state.csv --teacher none -o reports/lj
+"""
+
+
+def register(subparsers) -> None:
+    validate = subparsers.add_parser(
+        "validate",
+        help="validate an MD run: drift, forces against the teacher, stability; a report with a verdict",
+        description="Validate an MD run of a student (a run directory of mlffd md, or any trajectory MDAnalysis "
+        "reads) and write report.json, report.md, report.html and PNG plots, with a pass/fail verdict.",
+        epilog=VALIDATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    validate.add_argument("run", type=Path, metavar="RUN_DIR_OR_TRAJ", help="run directory of mlffd md, or a trajectory file")
+    validate.add_argument("--top", type=Path, help="topology file (PDB, PSF, GRO, ...) for trajectories without one")
+    validate.add_argument("--energies", type=Path,
+                          help="energy file when the trajectory has none: OpenMM StateDataReporter CSV (kJ/mol) or "
+                          "LAMMPS log (units metal or real); default: found next to the trajectory")
+    validate.add_argument("--teacher", default="gfn2-xtb",
+                          help="teacher for force fidelity (default: gfn2-xtb; 'none' skips it and the verdict fails)")
+    validate.add_argument("--frames", type=int, default=50, help="frames evaluated by the teacher, spread over the run (default: 50)")
+    validate.add_argument("--workers", type=int, default=1, help="processes evaluating the teacher (default: 1)")
+    validate.add_argument("--model", type=Path,
+                          help="student checkpoint, needed only when the trajectory stores no forces (default: the run's model)")
+    validate.add_argument("--reference", type=Path, help="reference trajectory or run directory (e.g. the teacher's run) for the RDF comparison")
+    validate.add_argument("--reference-top", type=Path, help="topology of the reference (default: --top)")
+    validate.add_argument("--thresholds", type=Path, help="TOML file of pass lines (see docs/validation.md)")
+    validate.add_argument("--warmup", type=float, default=0.2, help="fraction of the run left out of the drift fit (default: 0.2)")
+    validate.add_argument("-o", "--output", type=Path, required=True, help="report directory to write")
+    validate.add_argument("--overwrite", action="store_true", help="replace an existing report in the output directory")
+    validate.add_argument("--quiet", action="store_true", help="no progress bars")
+    validate.set_defaults(func=run_validate)
+
+    compare = subparsers.add_parser(
+        "compare",
+        help="compare validation reports of several models: a table, a figure and a recommendation each",
+        description="Compare reports written by mlffd validate (for example the three student sizes) and "
+        "recommend each model for production, limited use (saying for what), or not at all.",
+    )
+    compare.add_argument("reports", nargs="+", type=Path, metavar="REPORT_DIR", help="report directories of mlffd validate")
+    compare.add_argument("-o", "--output", type=Path, required=True, help="directory for comparison.md, .json and .png")
+    compare.add_argument("--overwrite", action="store_true", help="replace an existing comparison")
+    compare.set_defaults(func=run_compare)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from ..errors import OverwriteError
+    from ..validation import validate
+
+    if args.output.exists() and any(args.output.iterdir()) and not args.overwrite:
+        raise OverwriteError(f"{args.output} exists and is not empty; pass --overwrite to replace its report")
+    teacher = None if args.teacher.lower() == "none" else args.teacher
+    report = validate(
+        args.run, topology=args.top, teacher=teacher, frames=args.frames, reference=args.reference,
+        reference_topology=args.reference_top, thresholds=args.thresholds, energies=args.energies,
+        student=args.model, workers=args.workers, warmup_fraction=args.warmup, progress=not args.quiet,
+    )
+    report.write(args.output, overwrite=args.overwrite)
+    verdict = report.data["verdict"]
+    width = max(len(r["criterion"]) for r in verdict["criteria"])
+    for row in verdict["criteria"]:
+        value = "not measured" if row["value"] is None else f"{row['value']:.4g} {row['unit'] if row['unit'] != '1' else ''}".strip()
+        print(f"  {row['criterion']:<{width}}  {value:>24}  {row['comparison']} {row['threshold']:g}  {row['status']}")
+    print(f"verdict: {'PASS' if report.passed else 'FAIL'}; report in {args.output / 'report.html'}")
+    return report.exit_code
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from ..validation import compare_reports
+
+    result = compare_reports(args.reports, args.output, overwrite=args.overwrite)
+    print((args.output / "comparison.md").read_text())
+    return 0 if result["models"] else 2

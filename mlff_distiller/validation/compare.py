@@ -1,0 +1,182 @@
+"""Compare validation reports of several models: one table, one figure, a recommendation each."""
+
+import json
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+from ..errors import MLFFDError, OverwriteError
+from .plots import plot_comparison
+
+COMPARISON_FILES = ("comparison.md", "comparison.json", "comparison.png")
+#: Force errors beyond this multiple of their pass line (or R² below NOT_RECOMMENDED_R2) rule a model out.
+FORCE_RULE_OUT_FACTOR = 2.0
+NOT_RECOMMENDED_R2 = 0.5
+#: A run that fails before this many ps is not recommended for anything.
+MIN_USEFUL_TIME_PS = 1.0
+
+
+def read_report(directory: Union[str, Path]) -> Dict:
+    """The ``report.json`` of a report directory (or the file itself)."""
+    path = Path(directory)
+    path = path / "report.json" if path.is_dir() else path
+    if not path.is_file():
+        raise MLFFDError(f"{directory} holds no report.json; create one with mlffd validate")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise MLFFDError(f"{path} is not valid JSON: {exc}") from None
+
+
+def _criteria(data: Dict) -> Dict[str, Dict]:
+    return {row["figure"]: row for row in data["verdict"]["criteria"]}
+
+
+def recommend(data: Dict) -> Tuple[str, str]:
+    """A recommendation from a report's measured numbers.
+
+    Returns
+    -------
+    (category, reason)
+        category is "production", "limited use" or "not recommended"; reason says why, and
+        for limited use, for what (short runs under a stated time, thermostatted sampling
+        rather than NVE dynamics, ...).
+    """
+    rows = _criteria(data)
+    thresholds = data["thresholds"]
+    stability = data["figures"].get("stability", {})
+    stable = stability.get("stable_time_ps", {}).get("value") or 0.0
+    completed = stability.get("completed_time_ps", {}).get("value") or 0.0
+    failure = (data.get("details", {}).get("stability_events") or {}).get("first_failure")
+    force_rows = [rows[k] for k in ("rmse", "mae", "angle_median_deg", "r2") if k in rows]
+    forces_measured = all(r["value"] is not None for r in force_rows)
+    forces_ok = forces_measured and all(r["status"] == "pass" for r in force_rows)
+    if data["verdict"]["passed"]:
+        return "production", f"meets every criterion over {completed:.3g} ps"
+    if forces_measured and not forces_ok:
+        rmse, r2 = rows["rmse"]["value"], rows["r2"]["value"]
+        if rmse > FORCE_RULE_OUT_FACTOR * thresholds["max_force_rmse"] or r2 < NOT_RECOMMENDED_R2:
+            return "not recommended", f"forces far from the teacher (RMSE {rmse:.3g} eV/Å, R² {r2:.3g})"
+    if failure and stable < MIN_USEFUL_TIME_PS:
+        return "not recommended", f"fails after {stable:.3g} ps ({_failure_kind(data)})"
+    uses: List[str] = []
+    if failure:
+        uses.append(f"short runs under {stable:.3g} ps ({_failure_kind(data)} after that)")
+    elif stable < thresholds["min_stable_time_ps"]:
+        uses.append(f"runs up to {completed:.3g} ps, the length validated (validate a run of "
+                    f"{thresholds['min_stable_time_ps']:.3g} ps for production)")
+    energy_rows = [rows[k] for k in ("slope_meV_per_atom_per_ps", "drift_to_fluctuation", "relative_drift_percent") if k in rows]
+    if any(r["status"] != "pass" for r in energy_rows):
+        slope = rows.get("slope_meV_per_atom_per_ps", {}).get("value")
+        slope_text = f"{slope:.3g} meV/atom/ps" if slope is not None else "not measured"
+        uses.append(f"sampling with a thermostat (NVT), not NVE dynamics (energy drift {slope_text})")
+    if forces_measured and not forces_ok:
+        uses.append(f"qualitative sampling only: forces within {FORCE_RULE_OUT_FACTOR:g}x of the pass lines "
+                    f"(RMSE {rows['rmse']['value']:.3g} eV/Å, median angle {rows['angle_median_deg']['value']:.3g}°)")
+    if not forces_measured:
+        uses.append("forces unchecked against a teacher: run mlffd validate with --teacher before trusting them")
+    if not uses:
+        failed = [r["criterion"] for r in data["verdict"]["criteria"] if r["status"] != "pass"]
+        uses.append("failed: " + ", ".join(failed))
+    return "limited use", "; ".join(uses)
+
+
+def _failure_kind(data: Dict) -> str:
+    events = data.get("details", {}).get("stability_events") or {}
+    first = events.get("first_failure") or {}
+    for kind, label in (("collapse", "bond collapse"), ("hydrogen_loss", "hydrogen loss"), ("explosion", "explosion")):
+        if events.get(kind) and events[kind].get("time_ps") == first.get("time_ps"):
+            return label
+    return "failure"
+
+
+def _ratio(value: Optional[float], threshold: float) -> Optional[float]:
+    if value is None or not threshold:
+        return None
+    return abs(value) / threshold
+
+
+def compare_reports(directories: Sequence[Union[str, Path]], output: Union[str, Path], overwrite: bool = False) -> Dict:
+    """Write comparison.md, comparison.json and comparison.png for several report directories.
+
+    Parameters
+    ----------
+    directories : sequence of paths
+        Report directories written by :meth:`ValidationReport.write` (or their report.json files).
+    output : path
+        Directory to write into.
+    overwrite : bool
+        Replace an existing comparison.
+
+    Returns
+    -------
+    dict
+        The content of comparison.json: one row per model with its key figures (units in the
+        keys), verdict and recommendation.
+    """
+    output = Path(output)
+    existing = [name for name in COMPARISON_FILES if (output / name).exists()]
+    if existing and not overwrite:
+        raise OverwriteError(f"{output} already holds {', '.join(existing)}; pass --overwrite to replace them")
+    rows = []
+    for directory in directories:
+        data = read_report(directory)
+        fig = lambda section, key: data["figures"].get(section, {}).get(key, {}).get("value")  # noqa: E731
+        t = data["thresholds"]
+        category, reason = recommend(data)
+        r2 = fig("force_fidelity", "r2")
+        rows.append({
+            "label": data["input"]["label"],
+            "report": str(directory),
+            "n_atoms": data["input"]["n_atoms"],
+            "stable_time_ps": fig("stability", "stable_time_ps"),
+            "completed_time_ps": fig("stability", "completed_time_ps"),
+            "drift_meV_per_atom_per_ps": fig("energy_drift", "slope_meV_per_atom_per_ps"),
+            "drift_to_fluctuation": fig("energy_drift", "drift_to_fluctuation"),
+            "relative_drift_percent": fig("energy_drift", "relative_drift_percent"),
+            "force_rmse_eV_per_A": fig("force_fidelity", "rmse"),
+            "force_mae_eV_per_A": fig("force_fidelity", "mae"),
+            "median_angle_deg": fig("force_fidelity", "angle_median_deg"),
+            "force_r2": r2,
+            "verdict": "pass" if data["verdict"]["passed"] else "fail",
+            "recommendation": category,
+            "reason": reason,
+            "ratios": {
+                "slope": _ratio(fig("energy_drift", "slope_meV_per_atom_per_ps"), t["max_drift_slope"]),
+                "ratio": _ratio(fig("energy_drift", "drift_to_fluctuation"), t["max_drift_to_fluctuation"]),
+                "relative": _ratio(fig("energy_drift", "relative_drift_percent"), t["max_relative_drift_percent"]),
+                "rmse": _ratio(fig("force_fidelity", "rmse"), t["max_force_rmse"]),
+                "angle": _ratio(fig("force_fidelity", "angle_median_deg"), t["max_median_angle_deg"]),
+                "one_minus_r2": _ratio(None if r2 is None else 1.0 - r2, 1.0 - t["min_r2"]),
+            },
+        })
+    output.mkdir(parents=True, exist_ok=True)
+    result = {"models": rows}
+    (output / "comparison.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    (output / "comparison.md").write_text(render_comparison(rows))
+    plot_comparison(rows, output / "comparison.png")
+    return result
+
+
+COLUMNS = [
+    ("label", "model", ""), ("n_atoms", "atoms", ""), ("stable_time_ps", "stable (ps)", ".3g"),
+    ("drift_meV_per_atom_per_ps", "drift (meV/atom/ps)", ".3g"), ("drift_to_fluctuation", "drift/fluct.", ".3g"),
+    ("relative_drift_percent", "rel. drift (%)", ".3g"), ("force_rmse_eV_per_A", "force RMSE (eV/Å)", ".3g"),
+    ("median_angle_deg", "median angle (°)", ".3g"), ("force_r2", "R²", ".3f"), ("verdict", "verdict", ""),
+    ("recommendation", "recommendation", ""),
+]
+
+
+def render_comparison(rows: List[Dict]) -> str:
+    """The comparison as a Markdown table, each model's reason below it."""
+    lines = ["# Model comparison", "", "| " + " | ".join(title for _, title, _ in COLUMNS) + " |",
+             "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        cells = []
+        for key, _, fmt in COLUMNS:
+            value = row[key]
+            cells.append("—" if value is None else (format(value, fmt) if fmt else str(value)))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Recommendations", ""]
+    lines += [f"- **{row['label']}**: {row['recommendation']}: {row['reason']}." for row in rows]
+    lines += ["", "![Each model's figures as a fraction of their pass line](comparison.png)", ""]
+    return "\n".join(lines)

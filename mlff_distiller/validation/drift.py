@@ -1,0 +1,174 @@
+"""Energy conservation of an NVE run: drift rate, drift-to-fluctuation ratio, classic relative drift."""
+
+from dataclasses import replace
+from typing import Dict, Optional
+
+import numpy as np
+from MDAnalysis.analysis.base import AnalysisBase
+
+from ..errors import TrajectoryError
+from ..units import BOLTZMANN_EV_PER_K, EV_TO_MEV
+from .energies import EnergySeries
+from .trajectory import ENERGY_OBSERVABLES, observable_scale
+
+
+class EnergyDrift(AnalysisBase):
+    """Energy conservation of an NVE trajectory.
+
+    Energies come from the trajectory's H5MD observables (``potential_energy``,
+    ``kinetic_energy``, eV) or from an :class:`EnergySeries` read from an OpenMM CSV or a
+    LAMMPS log. Figures (in ``results``):
+
+    - ``slope_meV_per_atom_per_ps``: least-squares slope of the total energy against time
+      after the warm-up window, divided by the number of atoms.
+    - ``drift_to_fluctuation``: |slope| x duration / std(kinetic energy), over the window
+      after warm-up (dimensionless; below 1 the drift is smaller than the thermal noise).
+    - ``relative_drift_percent``: 100 (E[end] - E[0]) / |E[0]| over the whole run, and
+      ``max_relative_deviation_percent``: 100 max|E - E[0]| / |E[0]|.
+    - ``rms_fluctuation_meV_per_atom``: standard deviation of the total energy after warm-up, per atom.
+    - ``com_drift_A``: largest displacement of the centre of mass from its first position (Å),
+      accumulated from minimum-image displacements between frames.
+    - ``temperature_mean_K``, ``temperature_std_K``.
+
+    Parameters
+    ----------
+    atomgroup : AtomGroup or Universe
+        The whole system (energies are divided by its atom count).
+    energies : EnergySeries, optional
+        Energies from a file; by default the trajectory's H5MD observables.
+    warmup_fraction : float
+        Fraction of the run's time span discarded before fitting the drift (default 0.2).
+    """
+
+    def __init__(self, atomgroup, energies: Optional[EnergySeries] = None, warmup_fraction: float = 0.2, **kwargs):
+        self._ag = atomgroup.atoms
+        super().__init__(self._ag.universe.trajectory, **kwargs)
+        if not 0.0 <= warmup_fraction < 1.0:
+            raise ValueError("warmup_fraction must lie in [0, 1)")
+        self.energies = energies
+        self.warmup_fraction = warmup_fraction
+
+    def _prepare(self):
+        data = self._trajectory.ts.data
+        self._from_observables = self.energies is None
+        if self._from_observables and not all(k in data for k in ENERGY_OBSERVABLES):
+            raise TrajectoryError(
+                "this trajectory stores no energies: EnergyDrift needs H5MD observables potential_energy and "
+                "kinetic_energy (written by mlffd md), or an energy file (OpenMM StateDataReporter CSV with "
+                "time, potential and kinetic energy, or a LAMMPS log) passed with --energies"
+            )
+        if self._from_observables:
+            universe = self._ag.universe
+            self._scales = {k: observable_scale(universe, k) for k in ENERGY_OBSERVABLES}
+        self._masses = self._ag.masses.astype(np.float64)
+        self._times = []
+        self._com = []
+        self._rows = []
+        self._previous = None
+        self._displacement = np.zeros(3)
+
+    def _single_frame(self):
+        ts = self._ts
+        positions = self._ag.positions.astype(np.float64)
+        if self._previous is not None:
+            step = positions - self._previous
+            if ts.dimensions is not None and np.all(ts.dimensions[:3] > 0):
+                from MDAnalysis.lib.distances import minimize_vectors
+
+                step = minimize_vectors(step.astype(np.float32), ts.dimensions).astype(np.float64)
+            self._displacement += self._masses @ step / self._masses.sum()
+        self._previous = positions
+        self._com.append(self._displacement.copy())
+        self._times.append(float(ts.time))
+        if self._from_observables:
+            data = ts.data
+            potential = float(data["potential_energy"]) / self._scales["potential_energy"]
+            kinetic = float(data["kinetic_energy"]) / self._scales["kinetic_energy"]
+            temperature = float(data["temperature"]) if "temperature" in data else np.nan
+            self._rows.append((float(ts.time), potential, kinetic, potential + kinetic, temperature))
+
+    def _series(self) -> EnergySeries:
+        """The energies, with temperatures from the kinetic energy (3N - 3 degrees of freedom) when none were stored."""
+        if self._from_observables:
+            rows = np.array(self._rows, dtype=float).reshape(-1, 5)
+            series = EnergySeries(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4], "H5MD observables, eV")
+        else:
+            series = self.energies
+        if series.temperature_K is None or not np.isfinite(series.temperature_K).any():
+            dof = max(3 * self._ag.n_atoms - 3, 1)
+            series = replace(series, temperature_K=2.0 * series.kinetic_eV / (dof * BOLTZMANN_EV_PER_K))
+        return series
+
+    def _conclude(self):
+        series = self._series()
+        n_atoms = self._ag.n_atoms
+        self.results.n_atoms = n_atoms
+        self.results.source = series.source
+        self.results.time_ps = series.time_ps
+        self.results.potential_eV = series.potential_eV
+        self.results.kinetic_eV = series.kinetic_eV
+        self.results.total_eV = series.total_eV
+        self.results.temperature_K = series.temperature_K
+        com = np.array(self._com).reshape(-1, 3)
+        self.results.com_time_ps = np.array(self._times)
+        self.results.com_displacement_A = com
+        self.results.com_drift_A = float(np.linalg.norm(com, axis=1).max()) if len(com) else float("nan")
+        self.results.update(drift_figures(series, n_atoms, self.warmup_fraction))
+
+
+def drift_figures(series: EnergySeries, n_atoms: int, warmup_fraction: float = 0.2) -> Dict:
+    """Drift figures of an energy series; see :class:`EnergyDrift` for their definitions.
+
+    Parameters
+    ----------
+    series : EnergySeries
+        Energies in eV against time in ps.
+    n_atoms : int
+        Number of atoms the energies belong to.
+    warmup_fraction : float
+        Fraction of the time span discarded before the fit.
+
+    Returns
+    -------
+    dict
+        The figures, plus ``fit_intercept_eV``, ``fit_start_ps`` (start of the fitted window) and
+        ``n_nonfinite`` (rows with a non-finite total energy, left out of every figure).
+    """
+    time = np.asarray(series.time_ps, dtype=float)
+    total = np.asarray(series.total_eV, dtype=float)
+    kinetic = np.asarray(series.kinetic_eV, dtype=float)
+    finite = np.isfinite(total) & np.isfinite(time) & np.isfinite(kinetic)
+    out: Dict = {"n_nonfinite": int((~finite).sum()), "warmup_fraction": warmup_fraction}
+    nan = float("nan")
+    names = ("slope_meV_per_atom_per_ps", "drift_to_fluctuation", "relative_drift_percent",
+             "max_relative_deviation_percent", "rms_fluctuation_meV_per_atom", "fit_intercept_eV",
+             "fit_start_ps", "duration_ps", "fit_slope_eV_per_ps", "temperature_mean_K", "temperature_std_K")
+    out.update({name: nan for name in names})
+    if series.temperature_K is not None:
+        temps = np.asarray(series.temperature_K, dtype=float)
+        temps = temps[np.isfinite(temps)]
+        if len(temps):
+            out["temperature_mean_K"], out["temperature_std_K"] = float(temps.mean()), float(temps.std())
+    time, total, kinetic = time[finite], total[finite], kinetic[finite]
+    if len(time) < 3:
+        return out
+    start = time[0] + warmup_fraction * (time[-1] - time[0])
+    window = time >= start
+    if window.sum() < 3:
+        window = np.ones_like(time, dtype=bool)
+    slope, intercept = np.polyfit(time[window], total[window], 1)
+    duration = float(time[window][-1] - time[window][0])
+    kinetic_std = float(kinetic[window].std())
+    reference = abs(total[0])
+    out.update(
+        slope_meV_per_atom_per_ps=float(slope) * EV_TO_MEV / n_atoms,
+        fit_slope_eV_per_ps=float(slope),
+        fit_intercept_eV=float(intercept),
+        fit_start_ps=float(time[window][0]),
+        duration_ps=duration,
+        drift_to_fluctuation=abs(float(slope)) * duration / kinetic_std if kinetic_std > 0 else float("inf"),
+        relative_drift_percent=100.0 * float(total[-1] - total[0]) / reference if reference > 0 else nan,
+        max_relative_deviation_percent=100.0 * float(np.abs(total - total[0]).max()) / reference if reference > 0 else nan,
+        rms_fluctuation_meV_per_atom=float(total[window].std()) * EV_TO_MEV / n_atoms,
+    )
+    return out

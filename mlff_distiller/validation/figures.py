@@ -1,0 +1,63 @@
+"""Every figure a validation report states: its section, results key, unit and definition."""
+
+from typing import Dict, List, Tuple
+
+#: (section, key, unit, definition); the key names an entry of the analysis's ``results``.
+FIGURES: List[Tuple[str, str, str, str]] = [
+    ("energy_drift", "slope_meV_per_atom_per_ps", "meV/atom/ps",
+     "least-squares slope of the total energy against time after the warm-up window, divided by the number of atoms"),
+    ("energy_drift", "drift_to_fluctuation", "1",
+     "|slope| x duration of the fitted window / standard deviation of the kinetic energy in that window"),
+    ("energy_drift", "relative_drift_percent", "%",
+     "100 (E_tot[end] - E_tot[0]) / |E_tot[0]|; depends on the energy zero, never read it alone"),
+    ("energy_drift", "max_relative_deviation_percent", "%", "100 max|E_tot - E_tot[0]| / |E_tot[0]|"),
+    ("energy_drift", "rms_fluctuation_meV_per_atom", "meV/atom",
+     "standard deviation of the total energy in the fitted window, divided by the number of atoms"),
+    ("energy_drift", "com_drift_A", "Å",
+     "largest displacement of the centre of mass from its first position (minimum-image steps between frames)"),
+    ("energy_drift", "temperature_mean_K", "K", "mean instantaneous temperature"),
+    ("energy_drift", "temperature_std_K", "K", "standard deviation of the instantaneous temperature"),
+    ("energy_drift", "fit_start_ps", "ps", "start of the fitted window (end of the warm-up)"),
+    ("energy_drift", "duration_ps", "ps", "length of the fitted window"),
+    ("energy_drift", "n_nonfinite", "1", "energy rows with a non-finite value, left out of every figure"),
+    ("force_fidelity", "rmse", "eV/Å", "sqrt(mean over atoms, components and frames of (F_student - F_teacher)^2)"),
+    ("force_fidelity", "mae", "eV/Å", "mean |F_student - F_teacher| over atoms, components and frames"),
+    ("force_fidelity", "r2", "1", "1 - SS_res / SS_tot over the flattened force components"),
+    ("force_fidelity", "angle_mean_deg", "deg",
+     "mean angle between student and teacher force per atom (atoms with a teacher force above the threshold)"),
+    ("force_fidelity", "angle_median_deg", "deg", "median of the same angles"),
+    ("force_fidelity", "n_angles", "1", "atoms x frames with a measured angle"),
+    ("force_fidelity", "energy_mae_meV_per_atom", "meV/atom", "mean |E_student - E_teacher| / N over the compared frames"),
+    ("force_fidelity", "energy_offset_meV_per_atom", "meV/atom", "mean (E_student - E_teacher) / N (a constant offset)"),
+    ("force_fidelity", "energy_spread_meV_per_atom", "meV/atom", "standard deviation of (E_student - E_teacher) / N"),
+    ("force_fidelity", "n_compared", "1", "frames on which the teacher was evaluated and compared"),
+    ("force_fidelity", "n_requested", "1", "frames sampled for comparison (compared + gaps)"),
+    ("stability", "stable_time_ps", "ps",
+     "time of the last frame before the first collapse, hydrogen loss or explosion (the last frame if none)"),
+    ("stability", "completed_time_ps", "ps", "simulation time reached by the run"),
+    ("stability", "requested_time_ps", "ps", "simulation time the run was asked for (settings.json)"),
+    ("stability", "fraction_completed", "1", "completed / requested time"),
+    ("stability", "n_bonds", "1", "bonds found from covalent radii on the first frame"),
+    ("stability", "n_watched_hydrogens", "1", "hydrogens bonded to a heavy atom on the first frame"),
+    ("structure", "error", "1",
+     "RDF: integral |g_ref - g| dr / integral |g_ref - 1| dr; molecules: integral |h_ref - h| dr (0 to 2)"),
+]
+
+
+def section_figures(section: str, results) -> Dict[str, Dict]:
+    """The figures of one section as ``{key: {"value", "unit", "definition"}}``; NaN and inf become None."""
+    out = {}
+    for name, key, unit, definition in FIGURES:
+        if name != section:
+            continue
+        value = results.get(key) if hasattr(results, "get") else None
+        out[key] = {"value": finite_or_none(value), "unit": unit, "definition": definition}
+    return out
+
+
+def finite_or_none(value):
+    """A JSON-safe number: None for missing, NaN or infinite values."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if value == value and abs(value) != float("inf") else None

@@ -1,0 +1,267 @@
+"""Force fidelity: the student's forces on its own trajectory against the teacher's."""
+
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+from MDAnalysis.analysis.base import AnalysisBase
+from tqdm.auto import tqdm
+
+from ..elements import symbols
+from ..errors import TrajectoryError
+from ..units import EV_TO_KJ_PER_MOL, EV_TO_MEV
+from .trajectory import atomic_numbers, audit_records, frame_atoms, observable_scale
+
+#: Teacher forces below this magnitude (eV/Å) carry no reliable direction: no angle is measured there.
+MIN_TEACHER_FORCE = 0.05
+
+
+def force_statistics(
+    student: np.ndarray, teacher: np.ndarray, numbers: Sequence[int], min_teacher_force: float = MIN_TEACHER_FORCE
+) -> Dict:
+    """Agreement of two sets of forces, overall, per element and per frame.
+
+    Parameters
+    ----------
+    student, teacher : ndarray, shape (F, N, 3)
+        Forces in eV/Å on F frames of N atoms.
+    numbers : sequence of int, length N
+        Atomic numbers.
+    min_teacher_force : float
+        Atoms whose teacher force is below this (eV/Å) get no angular error.
+
+    Returns
+    -------
+    dict
+        ``rmse`` (eV/Å, over all components), ``mae`` (eV/Å), ``r2`` (over flattened components),
+        ``angle_mean_deg``, ``angle_median_deg``, ``n_angles``, ``angles_deg`` (every measured angle),
+        ``per_frame_rmse`` (eV/Å, shape (F,)), ``per_element`` (symbol -> rmse, mae, angle_median_deg,
+        n_atoms). An atom whose student force is exactly zero while the teacher's is not counts as 90°;
+        antiparallel forces give 180°.
+    """
+    student = np.asarray(student, dtype=np.float64)
+    teacher = np.asarray(teacher, dtype=np.float64)
+    numbers = np.asarray(numbers, dtype=int)
+    if student.shape != teacher.shape or student.ndim != 3 or student.shape[1] != len(numbers):
+        raise ValueError(f"force arrays must both be (frames, {len(numbers)}, 3); got {student.shape} and {teacher.shape}")
+    diff = student - teacher
+    angles = angular_errors(student, teacher, min_teacher_force)
+    out = _summary(diff, teacher, angles)
+    out["angles_deg"] = angles[np.isfinite(angles)]
+    out["per_frame_rmse"] = np.sqrt((diff**2).mean(axis=(1, 2)))
+    out["per_element"] = {}
+    for z in np.unique(numbers):
+        pick = numbers == z
+        element = _summary(diff[:, pick], teacher[:, pick], angles[:, pick])
+        element["n_atoms"] = int(pick.sum())
+        del element["r2"]
+        out["per_element"][symbols([z])[0]] = element
+    return out
+
+
+def angular_errors(student: np.ndarray, teacher: np.ndarray, min_teacher_force: float = MIN_TEACHER_FORCE) -> np.ndarray:
+    """Angle in degrees between student and teacher force on each atom; NaN where the teacher force is too small.
+
+    Parameters
+    ----------
+    student, teacher : ndarray, shape (..., 3)
+        Forces in eV/Å.
+    min_teacher_force : float
+        Threshold in eV/Å below which no angle is measured.
+    """
+    s_norm = np.linalg.norm(student, axis=-1)
+    t_norm = np.linalg.norm(teacher, axis=-1)
+    dot = (student * teacher).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cosine = np.where(s_norm > 0, dot / (s_norm * t_norm), 0.0)
+    angles = np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+    return np.where(t_norm >= min_teacher_force, angles, np.nan)
+
+
+def _summary(diff: np.ndarray, teacher: np.ndarray, angles: np.ndarray) -> Dict:
+    measured = angles[np.isfinite(angles)]
+    ss_tot = float(((teacher - teacher.mean()) ** 2).sum())
+    return {
+        "rmse": float(np.sqrt((diff**2).mean())),
+        "mae": float(np.abs(diff).mean()),
+        "r2": 1.0 - float((diff**2).sum()) / ss_tot if ss_tot > 0 else float("nan"),
+        "angle_mean_deg": float(measured.mean()) if len(measured) else float("nan"),
+        "angle_median_deg": float(np.median(measured)) if len(measured) else float("nan"),
+        "n_angles": int(len(measured)),
+    }
+
+
+def sample_frames(n_total: int, n_frames: int) -> List[int]:
+    """``n_frames`` frame indices spread evenly over a trajectory of ``n_total`` frames, first and last included."""
+    if n_frames >= n_total:
+        return list(range(n_total))
+    return sorted(set(np.linspace(0, n_total - 1, n_frames).round().astype(int).tolist()))
+
+
+_WORKER_TEACHERS: Dict[str, object] = {}
+
+
+def _label_in_worker(name: str, atoms) -> Dict:
+    """Teacher energy and forces in a worker process (teachers load once per process)."""
+    from ..teachers import load_teacher
+
+    if name not in _WORKER_TEACHERS:
+        _WORKER_TEACHERS[name] = load_teacher(name)
+    return _label(_WORKER_TEACHERS[name], atoms)
+
+
+def _label(teacher, atoms) -> Dict:
+    """Energy (eV) and forces (eV/Å) from a Teacher (cached ``compute``) or a bare ASE calculator."""
+    try:
+        if hasattr(teacher, "compute"):
+            result = teacher.compute(atoms)
+            energy, forces = float(result["energy"]), np.asarray(result["forces"], dtype=float)
+        else:
+            atoms = atoms.copy()
+            atoms.calc = teacher
+            energy, forces = float(atoms.get_potential_energy()), np.asarray(atoms.get_forces(), dtype=float)
+    except Exception as exc:  # a teacher can fail in its own ways (SCF not converged, library errors)
+        return {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"}
+    if not (np.isfinite(energy) and np.isfinite(forces).all()):
+        return {"error": "the teacher returned non-finite energy or forces"}
+    return {"energy": energy, "forces": forces}
+
+
+class ForceFidelity(AnalysisBase):
+    """Student forces on frames of its own trajectory against the teacher's.
+
+    Forces stored in the trajectory (H5MD) are the student's; without them the student is
+    evaluated on each frame. The teacher is evaluated on ``n_frames`` frames spread over the run
+    (through its cache; in ``workers`` processes when the teacher is given by name). A frame on
+    which the teacher fails is recorded in ``results.gaps`` and left out of every statistic.
+
+    Results: every figure of :func:`force_statistics`, ``frames``, ``time_ps`` (of the compared
+    frames), ``energy_error_meV_per_atom`` (student - teacher per frame), ``energy_mae_meV_per_atom``,
+    ``energy_offset_meV_per_atom`` (mean), ``energy_spread_meV_per_atom`` (std), ``student_forces``,
+    ``teacher_forces`` (eV/Å, for parity plots), ``gaps`` and ``audit`` (records of ``mlffd md
+    --audit-every``: time in ps and force RMSE in eV/Å, or None).
+
+    Parameters
+    ----------
+    atomgroup : AtomGroup or Universe
+        The whole system (the teacher sees these atoms only).
+    teacher : Teacher, str or ASE calculator
+        A teacher from :func:`mlff_distiller.teachers.load_teacher`, its name, or any ASE calculator.
+    student : Student, str or Path, optional
+        The student, used only when the trajectory stores no forces.
+    n_frames : int
+        Frames compared when ``run()`` gets no frame selection (default 50).
+    workers : int
+        Processes evaluating the teacher (needs the teacher by name when above 1).
+    min_teacher_force : float
+        eV/Å; atoms with a smaller teacher force get no angular error.
+    """
+
+    def __init__(self, atomgroup, teacher: Union[str, object], student=None, n_frames: int = 50, workers: int = 1,
+                 min_teacher_force: float = MIN_TEACHER_FORCE, **kwargs):
+        self._ag = atomgroup.atoms
+        super().__init__(self._ag.universe.trajectory, **kwargs)
+        if isinstance(teacher, str):
+            from ..teachers import load_teacher
+
+            self.teacher_name, self.teacher = teacher, load_teacher(teacher)
+        else:
+            self.teacher_name, self.teacher = getattr(teacher, "name", type(teacher).__name__), teacher
+        if workers > 1 and not isinstance(teacher, str):
+            raise ValueError("workers > 1 needs the teacher by name, so that each process can load it")
+        self.workers = max(int(workers), 1)
+        self.student = student
+        self.n_frames = n_frames
+        self.min_teacher_force = min_teacher_force
+        self.numbers = atomic_numbers(self._ag)
+        if hasattr(self.teacher, "check_elements"):
+            self.teacher.check_elements(self.numbers)
+
+    def run(self, start=None, stop=None, step=None, frames=None, verbose=None, **kwargs):
+        """As :meth:`AnalysisBase.run`; without a selection, ``n_frames`` frames spread evenly over the run."""
+        if start is None and stop is None and step is None and frames is None:
+            frames = sample_frames(len(self._trajectory), self.n_frames)
+        self._verbose_teacher = bool(verbose)
+        return super().run(start=start, stop=stop, step=step, frames=frames, verbose=verbose, **kwargs)
+
+    def _prepare(self):
+        ts = self._trajectory.ts
+        self._stored_forces = ts.has_forces
+        if not self._stored_forces and self.student is None:
+            raise TrajectoryError(
+                "this trajectory stores no forces and no student was given: pass the student model "
+                "(--model) so that its forces can be recomputed"
+            )
+        self._calculator = None
+        if not self._stored_forces:
+            from ..models import StudentCalculator
+
+            model = self.student if not isinstance(self.student, (str, Path)) else Path(self.student)
+            self._calculator = StudentCalculator(model)
+        self._energy_scale = observable_scale(self._ag.universe, "potential_energy")
+        self._records = []
+
+    def _single_frame(self):
+        ts = self._ts
+        atoms = frame_atoms(self._ag, self.numbers)
+        energy = ts.data.get("potential_energy")
+        if self._stored_forces:
+            forces = self._ag.forces.astype(np.float64) / EV_TO_KJ_PER_MOL
+            energy = None if energy is None else float(energy) / self._energy_scale
+        else:
+            atoms.calc = self._calculator
+            forces = np.asarray(atoms.get_forces(), dtype=float)
+            energy = float(atoms.get_potential_energy())
+            atoms.calc = None
+        self._records.append({"frame": int(ts.frame), "time_ps": float(ts.time), "atoms": atoms,
+                              "forces": forces, "energy": energy})
+
+    def _teacher_labels(self) -> List[Dict]:
+        atoms = [r["atoms"] for r in self._records]
+        bar = dict(total=len(atoms), desc=f"teacher {self.teacher_name}", unit="frame", disable=not self._verbose_teacher)
+        if self.workers > 1 and len(atoms) > 1:
+            with ProcessPoolExecutor(max_workers=self.workers) as pool:
+                return list(tqdm(pool.map(_label_in_worker, [self.teacher_name] * len(atoms), atoms), **bar))
+        return [_label(self.teacher, a) for a in tqdm(atoms, **bar)]
+
+    def _conclude(self):
+        labels = self._teacher_labels()
+        gaps, kept = [], []
+        for record, label in zip(self._records, labels):
+            if "error" in label:
+                gaps.append({"frame": record["frame"], "time_ps": record["time_ps"], "error": label["error"]})
+            else:
+                kept.append((record, label))
+        self.results.teacher = self.teacher_name
+        self.results.gaps = gaps
+        self.results.n_requested = len(self._records)
+        self.results.n_compared = len(kept)
+        self.results.audit = audit_records(self._ag.universe)
+        self.results.frames = np.array([r["frame"] for r, _ in kept], dtype=int)
+        self.results.time_ps = np.array([r["time_ps"] for r, _ in kept], dtype=float)
+        self.results.numbers = self.numbers
+        if not kept:
+            self.results.update(_empty_statistics())
+            return
+        student = np.stack([r["forces"] for r, _ in kept])
+        teacher = np.stack([label["forces"] for _, label in kept])
+        self.results.student_forces, self.results.teacher_forces = student, teacher
+        self.results.update(force_statistics(student, teacher, self.numbers, self.min_teacher_force))
+        if all(r["energy"] is not None for r, _ in kept):
+            error = np.array([(r["energy"] - label["energy"]) for r, label in kept]) * EV_TO_MEV / len(self.numbers)
+            self.results.energy_error_meV_per_atom = error
+            self.results.energy_mae_meV_per_atom = float(np.abs(error).mean())
+            self.results.energy_offset_meV_per_atom = float(error.mean())
+            self.results.energy_spread_meV_per_atom = float(error.std())
+        else:
+            self.results.update(energy_error_meV_per_atom=None, energy_mae_meV_per_atom=float("nan"),
+                                energy_offset_meV_per_atom=float("nan"), energy_spread_meV_per_atom=float("nan"))
+
+
+def _empty_statistics() -> Dict:
+    nan = float("nan")
+    return dict(rmse=nan, mae=nan, r2=nan, angle_mean_deg=nan, angle_median_deg=nan, n_angles=0,
+                angles_deg=np.zeros(0), per_frame_rmse=np.zeros(0), per_element={}, student_forces=None,
+                teacher_forces=None, energy_error_meV_per_atom=None, energy_mae_meV_per_atom=nan,
+                energy_offset_meV_per_atom=nan, energy_spread_meV_per_atom=nan)

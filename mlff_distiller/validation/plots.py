@@ -1,0 +1,188 @@
+"""PNG plots of a validation report, each drawn from an analysis's ``results``."""
+
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..units import EV_TO_MEV  # noqa: E402
+
+DPI = 130
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def plot_energies(drift, path: Path) -> Path:
+    """Potential, kinetic and total energy per atom against time (meV/atom, shifted to start at 0), with the drift fit."""
+    r = drift
+    n = r["n_atoms"]
+    t = np.asarray(r["time_ps"])
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, gridspec_kw={"height_ratios": [1, 1.3]})
+    for name, values, color in (("potential", r["potential_eV"], "tab:blue"), ("kinetic", r["kinetic_eV"], "tab:orange")):
+        values = np.asarray(values, dtype=float)
+        top.plot(t, (values - values[0]) * EV_TO_MEV / n, color=color, lw=0.9, label=name)
+    top.set_ylabel("E - E(0) (meV/atom)")
+    top.legend(loc="best", fontsize=8)
+    top.set_title("Energies per atom")
+    total = np.asarray(r["total_eV"], dtype=float)
+    e0 = total[np.isfinite(total)][0] if np.isfinite(total).any() else 0.0
+    bottom.plot(t, (total - e0) * EV_TO_MEV / n, color="black", lw=0.9, label="total")
+    if r.get("fit_slope_eV_per_ps") == r.get("fit_slope_eV_per_ps"):  # a fit exists (not NaN)
+        window = t >= r["fit_start_ps"]
+        fit = r["fit_slope_eV_per_ps"] * t[window] + r["fit_intercept_eV"]
+        bottom.plot(t[window], (fit - e0) * EV_TO_MEV / n, color="tab:red", lw=1.6,
+                    label=f"fit: {r['slope_meV_per_atom_per_ps']:.3g} meV/atom/ps")
+        bottom.axvspan(t[0], r["fit_start_ps"], color="0.9", label="warm-up (not fitted)")
+    bottom.set_xlabel("time (ps)")
+    bottom.set_ylabel("E_tot - E_tot(0) (meV/atom)")
+    bottom.legend(loc="best", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_temperature(drift, stability, path: Path) -> Path:
+    """Temperature (K) and the largest bond-length deviation (Å) against time."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+    if drift is not None and drift.get("temperature_K") is not None:
+        temps = np.asarray(drift["temperature_K"], dtype=float)
+        top.plot(drift["time_ps"], temps, color="tab:red", lw=0.9)
+        top.axhline(np.nanmean(temps), color="0.4", ls="--", lw=0.8, label=f"mean {np.nanmean(temps):.1f} K")
+        top.legend(loc="best", fontsize=8)
+    top.set_ylabel("temperature (K)")
+    top.set_title("Temperature and bond integrity")
+    if stability is not None and len(stability["max_bond_deviation_A"]):
+        bottom.plot(stability["time_ps"], stability["max_bond_deviation_A"], color="tab:green", lw=0.9)
+        bottom.axhline(stability.get("bond_tolerance", 0.5), color="tab:red", ls="--", lw=0.8, label="collapse line")
+        bottom.legend(loc="best", fontsize=8)
+    bottom.set_ylabel("largest bond deviation (Å)")
+    bottom.set_xlabel("time (ps)")
+    return _save(fig, path)
+
+
+def plot_parity(forces, path: Path) -> Path:
+    """Student against teacher force components (eV/Å), coloured by element."""
+    from ..elements import symbols
+
+    fig, ax = plt.subplots(figsize=(5.5, 5.2))
+    student, teacher = np.asarray(forces["student_forces"]), np.asarray(forces["teacher_forces"])
+    numbers = np.asarray(forces["numbers"])
+    for z in np.unique(numbers):
+        pick = numbers == z
+        ax.scatter(teacher[:, pick].ravel(), student[:, pick].ravel(), s=3, alpha=0.4, label=symbols([z])[0])
+    lim = float(np.nanmax(np.abs(np.concatenate([student.ravel(), teacher.ravel()])))) * 1.05
+    ax.plot([-lim, lim], [-lim, lim], color="black", lw=0.8)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_xlabel(f"teacher force component (eV/Å), {forces['teacher']}")
+    ax.set_ylabel("student force component (eV/Å)")
+    ax.set_title(f"Force parity: RMSE {forces['rmse']:.3f} eV/Å, R² {forces['r2']:.3f}")
+    ax.legend(loc="upper left", fontsize=8, markerscale=3)
+    return _save(fig, path)
+
+
+def plot_angles(forces, path: Path) -> Path:
+    """Histogram of the angle between student and teacher force per atom (degrees)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    angles = np.asarray(forces["angles_deg"])
+    ax.hist(angles, bins=np.linspace(0, 180, 61), color="tab:purple")
+    ax.axvline(forces["angle_median_deg"], color="black", ls="--", lw=1, label=f"median {forces['angle_median_deg']:.1f}°")
+    ax.set_xlabel("angle between student and teacher force (degrees)")
+    ax.set_ylabel("atoms x frames")
+    ax.set_title("Angular force error")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_rmse_per_frame(forces, path: Path) -> Path:
+    """Force RMSE (eV/Å) on each compared frame against time, with audit records and gaps."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(forces["time_ps"], forces["per_frame_rmse"], "o-", ms=3, lw=0.9, color="tab:blue", label="sampled frames")
+    audit = forces.get("audit")
+    if audit is not None:
+        ax.plot(audit["time_ps"], audit["rmse_eV_per_A"], "s", ms=3, color="tab:orange", label="audit during MD")
+    for i, gap in enumerate(forces.get("gaps") or []):
+        ax.axvline(gap["time_ps"], color="tab:red", lw=0.8, ls=":", label="teacher failed" if i == 0 else None)
+    ax.set_xlabel("time (ps)")
+    ax.set_ylabel("force RMSE (eV/Å)")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Force error along the trajectory")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_per_element(forces, path: Path) -> Path:
+    """Force RMSE and MAE per element (eV/Å)."""
+    per = forces["per_element"]
+    names = list(per)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(names) + 2), 4))
+    ax.bar(x - 0.2, [per[k]["rmse"] for k in names], 0.4, label="RMSE")
+    ax.bar(x + 0.2, [per[k]["mae"] for k in names], 0.4, label="MAE")
+    ax.set_xticks(x, [f"{k}\n({per[k]['n_atoms']} atoms)" for k in names])
+    ax.set_ylabel("force error (eV/Å)")
+    ax.set_title("Force error per element")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_rdf(structure, path: Path) -> Path:
+    """g(r) or h(r) of the trajectory and of the reference."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.plot(structure["r"], structure["g_reference"], color="black", lw=1.2, label="reference")
+    ax.plot(structure["r"], structure["g"], color="tab:red", lw=1.0, ls="--", label="this run")
+    ax.set_xlabel("r (Å)")
+    ax.set_ylabel("g(r)" if structure["periodic"] else "h(r) (1/Å)")
+    ax.set_title(f"{'Radial distribution' if structure['periodic'] else 'Pair-distance distribution'}: error {structure['error']:.3f}")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def draw_all(analyses: Dict, directory: Path) -> List[str]:
+    """Draw every plot the available analyses allow; returns the PNG file names written."""
+    drift, forces, stability, structure = (analyses.get(k) for k in ("energy_drift", "force_fidelity", "stability", "structure"))
+    jobs = []
+    if drift is not None:
+        jobs.append(("energies.png", lambda p: plot_energies(drift, p)))
+    if drift is not None or stability is not None:
+        jobs.append(("temperature.png", lambda p: plot_temperature(drift, stability, p)))
+    if forces is not None and forces.get("student_forces") is not None:
+        jobs += [("force_parity.png", lambda p: plot_parity(forces, p)),
+                 ("angular_error.png", lambda p: plot_angles(forces, p)),
+                 ("force_rmse_per_frame.png", lambda p: plot_rmse_per_frame(forces, p)),
+                 ("per_element.png", lambda p: plot_per_element(forces, p))]
+    if structure is not None:
+        jobs.append(("rdf.png", lambda p: plot_rdf(structure, p)))
+    written = []
+    for name, draw in jobs:
+        draw(Path(directory) / name)
+        written.append(name)
+    return written
+
+
+def plot_comparison(rows: List[Dict], path: Path) -> Path:
+    """Each model's key figures as a fraction of their pass line (below 1 passes, for 'max' lines)."""
+    keys = [("slope", "drift rate"), ("ratio", "drift/fluct."), ("relative", "relative drift"),
+            ("rmse", "force RMSE"), ("angle", "median angle"), ("one_minus_r2", "1 - R²")]
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(keys) + 1), 4.5))
+    width = 0.8 / max(len(rows), 1)
+    x = np.arange(len(keys))
+    for i, row in enumerate(rows):
+        values = [row["ratios"].get(k) for k, _ in keys]
+        values = [np.nan if v is None else v for v in values]
+        ax.bar(x + (i - (len(rows) - 1) / 2) * width, values, width, label=row["label"])
+    ax.axhline(1.0, color="black", ls="--", lw=1, label="pass line")
+    ax.set_yscale("log")
+    ax.set_xticks(x, [label for _, label in keys])
+    ax.set_ylabel("figure / threshold (below 1 passes)")
+    ax.set_title("Models against the production thresholds")
+    ax.legend(fontsize=8)
+    return _save(fig, path)

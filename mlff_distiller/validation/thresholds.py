@@ -1,0 +1,107 @@
+"""Pass lines of the verdict, their sources, and how to change them in a TOML file."""
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+from ..errors import MLFFDError
+
+
+@dataclass
+class Thresholds:
+    """Pass lines of a validation verdict.
+
+    Attributes
+    ----------
+    min_stable_time_ps : float
+        ps the run must last without collapse, hydrogen loss or explosion (older study: 10).
+    max_relative_drift_percent : float
+        Upper bound on |relative drift| in % (older study: 1).
+    max_force_rmse : float
+        eV/Å (older study: 0.2).
+    max_force_mae : float
+        eV/Å (older study: 0.15).
+    max_median_angle_deg : float
+        Degrees (older study: 15).
+    min_r2 : float
+        Lower bound on the force R² (older study: 0.9).
+    max_drift_slope : float
+        Upper bound on |drift slope| in meV/atom/ps (LAMBench: 0.5).
+    max_drift_to_fluctuation : float
+        Upper bound on the drift-to-fluctuation ratio (MLIPAudit: 1).
+    max_structure_error : float
+        Upper bound on the normalised RDF error against the reference (this project's choice: 0.2).
+    """
+
+    min_stable_time_ps: float = 10.0
+    max_relative_drift_percent: float = 1.0
+    max_force_rmse: float = 0.2
+    max_force_mae: float = 0.15
+    max_median_angle_deg: float = 15.0
+    min_r2: float = 0.9
+    max_drift_slope: float = 0.5
+    max_drift_to_fluctuation: float = 1.0
+    max_structure_error: float = 0.2
+
+    @classmethod
+    def from_toml(cls, path: Union[str, Path]) -> "Thresholds":
+        """Read thresholds from a TOML file: keys named as the attributes, at top level or under ``[thresholds]``.
+
+        Keys that are absent keep their defaults; unknown keys and non-numbers are errors.
+        """
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise MLFFDError(f"thresholds file {path} does not exist") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise MLFFDError(f"{path} is not valid TOML: {exc}") from None
+        data = data.get("thresholds", data)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise MLFFDError(f"{path}: unknown threshold(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        for key, value in data.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise MLFFDError(f"{path}: threshold {key} must be a number, got {value!r}")
+        return cls(**{k: float(v) for k, v in data.items()})
+
+    def to_dict(self) -> Dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class Criterion:
+    """One row of the verdict: a figure of the report, compared with a threshold."""
+
+    name: str
+    section: str
+    figure: str
+    threshold_key: str
+    comparison: str  # "<", "<=", ">=", applied to the figure (its absolute value when absolute=True)
+    source: str
+    absolute: bool = False
+
+
+#: The verdict's rows: the older study's production criteria, then the modern energy-conservation ones.
+CRITERIA: List[Criterion] = [
+    Criterion("stable for the required time", "stability", "stable_time_ps", "min_stable_time_ps", ">=", "older study"),
+    Criterion("relative energy drift", "energy_drift", "relative_drift_percent", "max_relative_drift_percent", "<", "older study", absolute=True),
+    Criterion("force RMSE", "force_fidelity", "rmse", "max_force_rmse", "<=", "older study"),
+    Criterion("force MAE", "force_fidelity", "mae", "max_force_mae", "<=", "older study"),
+    Criterion("median force angle", "force_fidelity", "angle_median_deg", "max_median_angle_deg", "<=", "older study"),
+    Criterion("force R²", "force_fidelity", "r2", "min_r2", ">=", "older study"),
+    Criterion("energy drift rate", "energy_drift", "slope_meV_per_atom_per_ps", "max_drift_slope", "<", "LAMBench", absolute=True),
+    Criterion("drift-to-fluctuation ratio", "energy_drift", "drift_to_fluctuation", "max_drift_to_fluctuation", "<", "MLIPAudit"),
+    Criterion("RDF error against the reference", "structure", "error", "max_structure_error", "<=", "this project"),
+]
+
+
+def judge(value: Optional[float], criterion: Criterion, threshold: float) -> Optional[bool]:
+    """Whether ``value`` passes ``criterion`` at ``threshold``; None when the value was not measured."""
+    if value is None or value != value:  # None or NaN
+        return None
+    if criterion.absolute:
+        value = abs(value)
+    return {"<": value < threshold, "<=": value <= threshold, ">=": value >= threshold}[criterion.comparison]
