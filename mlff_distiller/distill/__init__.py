@@ -1,6 +1,27 @@
 """Distillation: sampling configurations, labelling them with a teacher, training students."""
 
 from .dataset import Dataset, DatasetError, Frame
+from .metrics import accuracy, force_metrics
+from .pipeline import distill, label_with_student, output_paths
 from .sampling import SamplingSettings, harmonic_modes, sample
+from .training import TrainingResult, TrainingSettings, build_student, evaluate, fit_reference_energies, train
 
-__all__ = ["Dataset", "DatasetError", "Frame", "SamplingSettings", "harmonic_modes", "sample"]
+__all__ = [
+    "Dataset",
+    "DatasetError",
+    "Frame",
+    "SamplingSettings",
+    "TrainingResult",
+    "TrainingSettings",
+    "accuracy",
+    "build_student",
+    "distill",
+    "evaluate",
+    "fit_reference_energies",
+    "force_metrics",
+    "harmonic_modes",
+    "label_with_student",
+    "output_paths",
+    "sample",
+    "train",
+]

@@ -6,6 +6,7 @@ teacher call goes through a label cache on disk, so an interrupted run resumes w
 """
 
 import json
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -120,7 +121,7 @@ def sample(
         if not resume:
             raise OverwriteError(f"{output} exists; pass --resume to continue it or --overwrite to replace it")
         previous = read_attrs(output)
-        if previous.get("settings") != attrs["settings"] or previous.get("teacher") != attrs["teacher"]:
+        if previous.get("settings") != json.loads(attrs["settings"]) or previous.get("teacher") != attrs["teacher"]:
             raise OverwriteError(f"{output} was made with other settings or another teacher; cannot resume it")
     else:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -180,7 +181,9 @@ def _molecular_dynamics(structure: Atoms, teacher: Teacher, settings: SamplingSe
         rng = np.random.default_rng([settings.seed, index])
         atoms = structure.copy()
         atoms.calc = TeacherCalculator(teacher)
-        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+        with warnings.catch_warnings():  # ASE 3.29 deprecates the name, not the distribution
+            warnings.simplefilter("ignore", DeprecationWarning)
+            MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
         Stationary(atoms)
         if not atoms.pbc.any():
             ZeroRotation(atoms)

@@ -1,0 +1,129 @@
+"""From dataset files to a student checkpoint with its log, learning curve, test metrics and test split."""
+
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from ..errors import OverwriteError
+from ..models import Student, load_checkpoint, save_checkpoint
+from .dataset import Dataset
+from .graphs import frame_graph, predict_all
+from .outputs import write_learning_curve, write_log, write_metrics
+from .training import TrainingSettings, evaluate, train
+
+
+def output_paths(checkpoint: Union[str, Path], test_split: Optional[Union[str, Path]] = None) -> Dict[str, Path]:
+    """Files a training run writes next to ``checkpoint``: ``checkpoint``, ``log`` (CSV), ``curve`` (PNG),
+    ``metrics`` (JSON) and ``test_split`` (HDF5 dataset of the test frames)."""
+    checkpoint = Path(checkpoint)
+    stem = checkpoint.with_suffix("")
+    return {
+        "checkpoint": checkpoint,
+        "log": Path(f"{stem}.log.csv"),
+        "curve": Path(f"{stem}.curve.png"),
+        "metrics": Path(f"{stem}.metrics.json"),
+        "test_split": Path(test_split) if test_split else Path(f"{stem}.test.h5"),
+    }
+
+
+def label_with_student(dataset: Dataset, student: Student) -> Dataset:
+    """A copy of ``dataset`` whose energies (eV) and forces (eV/Å) are the (float64) student's."""
+    student = student.double().eval()
+    graphs = [frame_graph(student, frame) for frame in dataset.frames]
+    energies, forces = predict_all(student, graphs, torch.float64)
+    offsets = np.cumsum([0] + [len(frame.numbers) for frame in dataset.frames])
+    frames = [
+        replace(frame, energy=float(energies[i]), forces=forces[offsets[i]:offsets[i + 1]], stress=np.full(6, np.nan))
+        for i, frame in enumerate(dataset.frames)
+    ]
+    return Dataset(frames, {**dataset.attrs, "teacher": "student"}, None)
+
+
+def distill(
+    data: Sequence[Union[str, Path]],
+    checkpoint: Union[str, Path],
+    settings: TrainingSettings,
+    teacher_student: Optional[Union[str, Path]] = None,
+    test_split: Optional[Union[str, Path]] = None,
+    command: str = "",
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Dict:
+    """Train a student on dataset files and write its checkpoint and reports.
+
+    Parameters
+    ----------
+    data : sequence of paths
+        HDF5 datasets (see :class:`~mlff_distiller.distill.Dataset`).
+    checkpoint : path
+        Student checkpoint to write; the log, curve, metrics and test split go next to it (see :func:`output_paths`).
+    settings : TrainingSettings
+    teacher_student : path, optional
+        A (larger) student checkpoint that relabels every frame: the new student learns from it instead of the
+        dataset's teacher. Test metrics are then reported against both.
+    test_split : path, optional
+        Where to write the test frames (default ``<checkpoint stem>.test.h5``).
+    command : str
+        The command line, recorded in the provenance.
+    overwrite : bool
+        Replace existing outputs.
+    progress : bool
+        Progress bar over epochs.
+
+    Returns
+    -------
+    dict
+        The provenance stored in the checkpoint (teacher, data hash, settings, split, test metrics, ...).
+    """
+    paths = output_paths(checkpoint, test_split)
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing and not overwrite:
+        raise OverwriteError(f"{', '.join(existing)} exist(s); pass --overwrite to replace")
+    paths["checkpoint"].parent.mkdir(parents=True, exist_ok=True)
+    dataset = Dataset.load(data)
+    data_hash = dataset.content_hash()
+    teacher_name = str(dataset.attrs.get("teacher", "unknown"))
+    reference = dataset
+    if teacher_student is not None:
+        big = load_checkpoint(teacher_student)
+        dataset = label_with_student(dataset, big)
+        teacher_name = f"student {Path(teacher_student).name} (itself taught by {big.provenance.get('teacher', 'unknown')})"
+    started = time.perf_counter()
+    history = []
+
+    def log(row: Dict) -> None:
+        history.append(row)
+        write_log(paths["log"], history)
+
+    result = train(dataset, settings, progress=progress, on_epoch=log)
+    test = dataset.subset(result.split["test"])
+    test.attrs = {**dataset.attrs, "split_of": data_hash, "split_seed": settings.seed}
+    test.save(paths["test_split"])
+    provenance = {
+        "teacher": teacher_name,
+        "data": [{"file": Path(p).name, "hash": Dataset.load(p).content_hash()} for p in data],
+        "data_hash": data_hash,
+        "command": command,
+        "settings": asdict(settings),
+        "split": {"seed": settings.seed, "val_fraction": settings.val_fraction,
+                  "test_fraction": settings.test_fraction, "test_indices": result.split["test"]},
+        "test_split_file": paths["test_split"].name,
+        "test_split_hash": test.content_hash(),
+        "test_metrics": result.test_metrics,
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history),
+        "training_seconds": round(time.perf_counter() - started, 1),
+    }
+    if teacher_student is not None and result.split["test"]:
+        provenance["test_metrics_vs_original_teacher"] = evaluate(result.student, reference.subset(result.split["test"]))
+    save_checkpoint(result.student, paths["checkpoint"], provenance)
+    write_log(paths["log"], result.history)
+    if result.history:
+        write_learning_curve(paths["curve"], result.history, f"{settings.size} student, data {data_hash[:10]}")
+    write_metrics(paths["metrics"], {key: provenance[key] for key in provenance if key.startswith("test_metrics")})
+    return provenance
+

@@ -1,0 +1,249 @@
+"""Training a student on labelled frames: reference energies, energy + force (+ angular) loss, AdamW,
+learning-rate decay on plateaus, early stopping on a validation split, and a held-out test split."""
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..elements import check_supported
+from ..models import Student, preset
+from .dataset import Dataset, DatasetError
+from .graphs import FrameGraph, collate, frame_graph, predict, predict_all
+from .metrics import accuracy
+
+
+@dataclass
+class TrainingSettings:
+    """How a student is trained.
+
+    Attributes
+    ----------
+    size : str
+        Student size: "standard", "tiny" or "ultra-tiny".
+    elements : list of int, optional
+        Atomic numbers the student supports; default: the elements of the data.
+    epochs : int
+        Largest number of passes over the training frames.
+    energy_weight : float
+        Weight of the mean squared energy error per atom, (eV/atom)².
+    force_weight : float
+        Weight of the mean squared force component error, (eV/Å)².
+    angular_weight : float
+        Weight of the mean (1 - cos) between predicted and reference force vectors.
+    lr : float
+        Initial AdamW learning rate.
+    weight_decay : float
+        AdamW weight decay.
+    batch_size : int
+        Frames per optimisation step (concatenated into one graph).
+    seed : int
+        Seed of the weights, the split and the frame order.
+    val_fraction, test_fraction : float
+        Shares of frames held out for validation (early stopping, LR decay) and for the final test.
+    patience : int
+        Epochs without validation improvement before stopping.
+    lr_patience : int
+        Epochs without improvement before the learning rate is halved.
+    min_lr : float
+        Training stops when the learning rate falls below this.
+    time_limit_minutes : float, optional
+        Wall-clock budget; training stops (keeping the best weights) when it is spent.
+    dtype : str
+        "float32" or "float64" arithmetic during training (checkpoints are float64 either way).
+    """
+
+    size: str = "standard"
+    elements: Optional[List[int]] = None
+    epochs: int = 200
+    energy_weight: float = 10.0
+    force_weight: float = 1.0
+    angular_weight: float = 0.0
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    batch_size: int = 16
+    seed: int = 0
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    patience: int = 25
+    lr_patience: int = 6
+    min_lr: float = 1e-5
+    time_limit_minutes: Optional[float] = None
+    dtype: str = "float32"
+
+
+@dataclass
+class TrainingResult:
+    """What :func:`train` produced.
+
+    Attributes
+    ----------
+    student : Student
+        Best weights (lowest validation loss), float64, eval mode.
+    history : list of dict
+        Per epoch: epoch, lr, train_loss, val_loss, val_force_rmse (eV/Å), val_energy_mae (meV/atom), seconds.
+    test_metrics : dict
+        :func:`~mlff_distiller.distill.metrics.accuracy` on the test split (float64 evaluation).
+    split : dict
+        Train, validation and test frame indices into the dataset.
+    best_epoch : int
+    """
+
+    student: Student
+    history: List[Dict] = field(default_factory=list)
+    test_metrics: Dict = field(default_factory=dict)
+    split: Dict = field(default_factory=dict)
+    best_epoch: int = 0
+
+
+def fit_reference_energies(dataset: Dataset, elements: Sequence[int]) -> np.ndarray:
+    """Per-element energies (eV) minimising sum over frames of (E - sum_atoms e_Z)², by least squares.
+
+    Elements absent from the data get 0; with fixed stoichiometry (e.g. only water) the minimum-norm
+    solution is taken.
+    """
+    index = {int(z): i for i, z in enumerate(elements)}
+    counts = np.zeros((len(dataset), len(elements)))
+    for row, frame in enumerate(dataset.frames):
+        for z in frame.numbers:
+            counts[row, index[int(z)]] += 1
+    energies = np.array([frame.energy for frame in dataset.frames])
+    solution, *_ = np.linalg.lstsq(counts, energies, rcond=None)
+    return solution
+
+
+def build_student(dataset: Dataset, settings: TrainingSettings) -> Student:
+    """A student of ``settings.size`` with seeded weights, reference energies fit to ``dataset`` and an
+    energy scale equal to the RMS force component (eV/Å, times 1 Å)."""
+    elements = list(settings.elements) if settings.elements else dataset.elements
+    check_supported(dataset.elements, elements, what=f"the {settings.size} student")
+    torch.manual_seed(settings.seed)
+    student = Student(preset(settings.size, elements=elements)).double()
+    forces = np.concatenate([frame.forces for frame in dataset.frames])
+    with torch.no_grad():
+        student.network.reference_energies.copy_(torch.as_tensor(fit_reference_energies(dataset, elements)))
+        student.network.energy_scale.fill_(float(np.sqrt(np.mean(forces**2))))
+    return student
+
+
+def evaluate(student: Student, dataset: Dataset, batch_size: int = 64) -> Dict:
+    """Accuracy of ``student`` (run in float64) on every frame of ``dataset``; see :func:`accuracy`."""
+    student = copy.deepcopy(student).double().eval()
+    graphs = [frame_graph(student, frame) for frame in dataset.frames]
+    energies, forces = predict_all(student, graphs, torch.float64, batch_size)
+    return accuracy(
+        energies, np.array([f.energy for f in dataset.frames]), forces, np.concatenate([f.forces for f in dataset.frames]),
+        np.array([len(f.numbers) for f in dataset.frames]), np.concatenate([f.numbers for f in dataset.frames]),
+        [f.atoms().get_chemical_formula() for f in dataset.frames],
+    )
+
+
+def _loss(student: Student, graphs: Sequence[FrameGraph], settings: TrainingSettings, dtype: torch.dtype,
+          training: bool) -> torch.Tensor:
+    batch = collate(graphs, dtype)
+    energies, forces = predict(student, batch, training=training)
+    energy_term = (((energies - batch.energies) / batch.n_atoms.to(dtype)) ** 2).mean()
+    force_term = ((forces - batch.forces) ** 2).mean()
+    loss = settings.energy_weight * energy_term + settings.force_weight * force_term
+    if settings.angular_weight:
+        cosine = torch.nn.functional.cosine_similarity(forces, batch.forces, dim=1, eps=1e-8)
+        loss = loss + settings.angular_weight * (1 - cosine).mean()
+    return loss
+
+
+def _validate(student: Student, graphs: Sequence[FrameGraph], settings: TrainingSettings, dtype: torch.dtype) -> Dict:
+    energies, forces = predict_all(student, graphs, dtype)
+    reference_e = np.array([g.energy for g in graphs])
+    reference_f = np.concatenate([g.forces.numpy() for g in graphs])
+    n_atoms = np.array([len(g.species) for g in graphs])
+    energy_term = np.mean(((energies - reference_e) / n_atoms) ** 2)
+    force_term = np.mean((forces - reference_f) ** 2)
+    return {
+        "val_loss": float(settings.energy_weight * energy_term + settings.force_weight * force_term),
+        "val_force_rmse": float(np.sqrt(force_term)),
+        "val_energy_mae": float(np.mean(np.abs(energies - reference_e) / n_atoms) * 1000),
+    }
+
+
+def train(
+    dataset: Dataset,
+    settings: TrainingSettings,
+    student: Optional[Student] = None,
+    progress: bool = True,
+    on_epoch: Optional[Callable[[Dict], None]] = None,
+) -> TrainingResult:
+    """Train a student on ``dataset`` and measure it on a held-out test split.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Labelled frames (eV, eV/Å). Must not be empty.
+    settings : TrainingSettings
+    student : Student, optional
+        Starting model; default :func:`build_student` (seeded, reference energies fit first).
+    progress : bool
+        Show a progress bar over epochs.
+    on_epoch : callable, optional
+        Called with each epoch's history row (e.g. to write a log as training goes).
+
+    Returns
+    -------
+    TrainingResult
+    """
+    if len(dataset) == 0:
+        raise DatasetError("the dataset has no frames to train on")
+    if settings.dtype not in ("float32", "float64"):
+        raise ValueError("dtype must be 'float32' or 'float64'")
+    dtype = getattr(torch, settings.dtype)
+    train_idx, val_idx, test_idx = dataset.split(settings.val_fraction, settings.test_fraction, settings.seed)
+    if len(val_idx) == 0:
+        val_idx = train_idx  # tiny datasets: validate on the training frames rather than on nothing
+    student = build_student(dataset.subset(train_idx), settings) if student is None else student
+    check_supported(dataset.elements, student.elements, what="the student")
+    student = student.to(dtype).train()
+    graphs = [frame_graph(student, frame) for frame in dataset.frames]
+    train_graphs = [graphs[i] for i in train_idx]
+    val_graphs = [graphs[i] for i in val_idx]
+
+    optimizer = torch.optim.AdamW(student.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=settings.lr_patience)
+    order_rng = np.random.default_rng(settings.seed)
+    best = {"val_loss": math.inf, "state": copy.deepcopy(student.state_dict()), "epoch": 0}
+    history: List[Dict] = []
+    started = time.perf_counter()
+    bar = tqdm(range(1, settings.epochs + 1), desc="training", unit="epoch", disable=not progress)
+    for epoch in bar:
+        student.train()
+        order = order_rng.permutation(len(train_graphs))
+        losses = []
+        for start in range(0, len(order), settings.batch_size):
+            optimizer.zero_grad()
+            loss = _loss(student, [train_graphs[i] for i in order[start:start + settings.batch_size]], settings, dtype, True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        student.eval()
+        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": float(np.mean(losses)),
+               **_validate(student, val_graphs, settings, dtype), "seconds": time.perf_counter() - started}
+        history.append(row)
+        if on_epoch:
+            on_epoch(row)
+        bar.set_postfix(val_force_rmse=f"{row['val_force_rmse']:.4f}", lr=f"{row['lr']:.1e}")
+        scheduler.step(row["val_loss"])
+        if row["val_loss"] < best["val_loss"]:
+            best = {"val_loss": row["val_loss"], "state": copy.deepcopy(student.state_dict()), "epoch": epoch}
+        out_of_time = settings.time_limit_minutes is not None and row["seconds"] > 60 * settings.time_limit_minutes
+        if epoch - best["epoch"] >= settings.patience or optimizer.param_groups[0]["lr"] < settings.min_lr or out_of_time:
+            break
+    bar.close()
+    student.load_state_dict(best["state"])
+    student = student.double().eval()
+    test_metrics = evaluate(student, dataset.subset(test_idx)) if len(test_idx) else {}
+    split = {"train": train_idx.tolist(), "val": val_idx.tolist(), "test": test_idx.tolist()}
+    return TrainingResult(student, history, test_metrics, split, best["epoch"])
+
