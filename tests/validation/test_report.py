@@ -1,0 +1,166 @@
+"""Reports on a real short run of a student (mlffd md's MDRun): files, plots, schema, CLI, comparison."""
+
+import copy
+import json
+
+import jsonschema
+import MDAnalysis as mda
+import numpy as np
+import pytest
+from validation_systems import student_run
+
+from mlff_distiller.cli import main
+from mlff_distiller.models import StudentCalculator
+from mlff_distiller.teachers import load_teacher
+from mlff_distiller.validation import ForceFidelity, Thresholds, ValidationReport, compare_reports, open_run, validate
+from mlff_distiller.validation.report import SCHEMA_PATH, verdict
+
+PLOTS = {"energies.png", "temperature.png", "force_parity.png", "angular_error.png", "force_rmse_per_frame.png",
+         "per_element.png"}
+#: Pass lines no random student can miss, to see the verdict pass.
+LENIENT = "min_stable_time_ps = 0.0\nmax_relative_drift_percent = 100.0\nmax_force_rmse = 1e6\nmax_force_mae = 1e6\n" \
+          "max_median_angle_deg = 180.0\nmin_r2 = -1e9\nmax_drift_slope = 1e6\nmax_drift_to_fluctuation = 1e6\n"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return student_run(tmp_path_factory.mktemp("student"))
+
+
+@pytest.fixture(scope="module")
+def report(run_dir):
+    return validate(run_dir, teacher="gfn2-xtb", frames=12)
+
+
+def test_report_files_plots_and_schema(report, tmp_path):
+    out = report.write(tmp_path / "report")
+    names = {p.name for p in out.iterdir()}
+    assert {"report.json", "report.md", "report.html"} | PLOTS <= names
+    for png in PLOTS:
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads((out / "report.json").read_text())
+    jsonschema.validate(data, json.loads(SCHEMA_PATH.read_text()))
+    assert set(data["plots"]) == PLOTS
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(PLOTS) and "src='energies.png'" not in html
+    markdown = (out / "report.md").read_text()
+    assert "## Verdict" in markdown and "meV/atom/ps" in markdown and "(energies.png)" in markdown
+    assert data["input"]["teacher"] == "gfn2-xtb" and data["input"]["n_atoms"] == 9
+    assert data["figures"]["stability"]["requested_time_ps"]["value"] == pytest.approx(0.2)
+    assert data["figures"]["stability"]["fraction_completed"]["value"] == pytest.approx(1.0)
+    assert data["figures"]["force_fidelity"]["n_compared"]["value"] == 12
+    # a random student is not a production model
+    assert data["verdict"]["passed"] is False and report.exit_code == 1
+
+
+def test_overwrite_is_refused_without_flag(report, tmp_path):
+    report.write(tmp_path / "r")
+    with pytest.raises(Exception, match="--overwrite"):
+        report.write(tmp_path / "r")
+    report.write(tmp_path / "r", overwrite=True)
+
+
+def test_stored_forces_equal_the_student_and_audits_match(run_dir, report):
+    run = open_run(run_dir)
+    student = StudentCalculator(run.model_path)
+    fidelity = ForceFidelity(run.universe, student, n_frames=6).run()
+    # the student against itself: only the float32 storage of the trajectory separates them
+    assert fidelity.results.rmse < 1e-4 * np.abs(fidelity.results.teacher_forces).max()
+    assert fidelity.results.r2 > 1 - 1e-9
+    # the audits written during MD by the OpenMM runner equal our teacher comparison on the same frames
+    audit = report.analyses["force_fidelity"]["audit"]
+    assert audit is not None and len(audit["time_ps"]) >= 5
+    ours = dict(zip(np.round(report.analyses["force_fidelity"]["time_ps"], 6), report.analyses["force_fidelity"]["per_frame_rmse"]))
+    common = [(t, r) for t, r in zip(np.round(audit["time_ps"], 6), audit["rmse_eV_per_A"]) if t in ours]
+    assert common, "no audited frame among the sampled ones"
+    for t, rmse in common:
+        assert ours[t] == pytest.approx(rmse, rel=1e-4)
+
+
+def test_trajectory_without_forces_uses_the_student(run_dir, tmp_path):
+    run = open_run(run_dir)
+    dcd = tmp_path / "copy.dcd"
+    with mda.Writer(str(dcd), run.universe.atoms.n_atoms) as writer:
+        for _ in run.universe.trajectory[:10]:
+            writer.write(run.universe.atoms)
+    universe = mda.Universe(str(run_dir / "topology.pdb"), str(dcd))
+    teacher = load_teacher("gfn2-xtb")
+    recomputed = ForceFidelity(universe, teacher, student=run.model_path, n_frames=3).run()
+    stored = ForceFidelity(run.universe, teacher, frames=None, n_frames=3).run(frames=list(recomputed.results.frames))
+    assert recomputed.results.rmse == pytest.approx(stored.results.rmse, rel=1e-4)
+
+
+class FailsOnSecondCall:
+    """A teacher whose second evaluation fails, as an SCF that does not converge."""
+
+    name = "flaky"
+
+    def __init__(self):
+        self.inner, self.calls = load_teacher("gfn2-xtb"), 0
+
+    def compute(self, atoms):
+        self.calls += 1
+        if self.calls == 2:
+            raise RuntimeError("SCF did not converge in 250 iterations")
+        return self.inner.compute(atoms)
+
+
+def test_failing_teacher_leaves_a_recorded_gap(run_dir):
+    run = open_run(run_dir)
+    fidelity = ForceFidelity(run.universe, FailsOnSecondCall(), n_frames=4).run()
+    r = fidelity.results
+    assert r.n_requested == 4 and r.n_compared + len(r.gaps) == 4
+    assert any("SCF did not converge in 250 iterations" in gap["error"] for gap in r.gaps)
+    assert not set(gap["frame"] for gap in r.gaps) & set(r.frames)
+    assert len(r.per_frame_rmse) == r.n_compared and np.isfinite(r.rmse)
+
+
+def test_real_teacher_failures_are_gaps_in_the_report(report):
+    """GFN2-xTB's SCF does not converge on some frames of this random student's distorted ethanol."""
+    gaps = report.data["details"]["teacher_gaps"]
+    compared = report.figure("force_fidelity", "n_compared")
+    assert compared + len(gaps) == report.figure("force_fidelity", "n_requested")
+    assert all(gap["error"] for gap in gaps)
+
+
+def test_cli_exit_codes_and_thresholds(run_dir, tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert main(["validate", str(run_dir), "--frames", "4", "--quiet", "-o", str(out)]) == 1
+    assert "verdict: FAIL" in capsys.readouterr().out
+    assert main(["validate", str(run_dir), "--frames", "4", "--quiet", "-o", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    lenient = tmp_path / "lenient.toml"
+    lenient.write_text("[thresholds]\n" + LENIENT)
+    assert main(["validate", str(run_dir), "--frames", "4", "--quiet", "--thresholds", str(lenient), "-o", str(tmp_path / "ok")]) == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text("max_force_rmsd = 0.1\n")
+    assert main(["validate", str(run_dir), "--quiet", "--thresholds", str(bad), "-o", str(tmp_path / "x")]) == 2
+    assert "unknown threshold(s) max_force_rmsd" in capsys.readouterr().err
+
+
+def test_thresholds_from_toml(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text("max_force_rmse = 0.1\nmin_r2 = 0.95\n")
+    thresholds = Thresholds.from_toml(path)
+    assert thresholds.max_force_rmse == 0.1 and thresholds.min_r2 == 0.95 and thresholds.min_stable_time_ps == 10.0
+
+
+def test_compare_reports_recommends(report, tmp_path, capsys):
+    strict = report.write(tmp_path / "strict")
+    lenient_toml = tmp_path / "lenient.toml"
+    lenient_toml.write_text(LENIENT)
+    lenient = ValidationReport(copy.deepcopy(report.data), report.analyses)  # same run, judged with lenient lines
+    lenient.data["thresholds"] = Thresholds.from_toml(lenient_toml).to_dict()
+    lenient.data["verdict"] = verdict(lenient.data["figures"], Thresholds.from_toml(lenient_toml))
+    lenient.data["input"]["label"] = "lenient"
+    lenient.write(tmp_path / "lenient")
+    result = compare_reports([strict, tmp_path / "lenient"], tmp_path / "cmp")
+    models = {m["label"]: m for m in result["models"]}
+    assert models["lenient"]["recommendation"] == "production"
+    assert models["tiny"]["recommendation"] == "not recommended"  # random weights: forces far from the teacher
+    assert "RMSE" in models["tiny"]["reason"]
+    for name in ("comparison.md", "comparison.json", "comparison.png"):
+        assert (tmp_path / "cmp" / name).is_file()
+    assert main(["compare", str(strict), str(tmp_path / "lenient"), "-o", str(tmp_path / "cmp")]) == 2
+    assert main(["compare", str(strict), str(tmp_path / "lenient"), "-o", str(tmp_path / "cmp"), "--overwrite"]) == 0
+    assert "| tiny |" in capsys.readouterr().out
