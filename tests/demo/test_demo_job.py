@@ -1,0 +1,49 @@
+"""The demo job end to end on a short run: files, plots, and a verdict that matches its own numbers."""
+
+import json
+import operator
+
+import pytest
+
+from mlff_distiller.demo import run_demo, summary_lines
+
+COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+def _expected_status(row) -> str:
+    if row["value"] is None:
+        return "not measured"
+    value = abs(row["value"]) if row["comparison"].startswith("|x| ") else row["value"]
+    return "pass" if COMPARE[row["comparison"].removeprefix("|x| ")](value, row["threshold"]) else "fail"
+
+
+@pytest.mark.slow
+def test_short_demo_writes_a_consistent_report(tmp_path):
+    result = run_demo(output=tmp_path / "demo", time_ps=0.1, frames=3, progress=False)
+    assert result.md.completed
+    for name in ("trajectory.h5md", "energies.csv", "settings.json", "summary.json", "topology.pdb"):
+        assert (result.run_dir / name).is_file(), name
+    for name in ("report.json", "report.md", "report.html"):
+        assert (result.report_dir / name).is_file(), name
+    assert list(result.report_dir.glob("*.png")), "no plots"
+
+    data = json.loads((result.report_dir / "report.json").read_text())
+    rows = data["verdict"]["criteria"]
+    assert rows, "empty verdict"
+    for row in rows:
+        assert row["status"] == _expected_status(row), row
+    assert data["verdict"]["passed"] == all(r["status"] == "pass" for r in rows)
+    # 0.1 ps is far short of the 10 ps the production criterion asks for: the verdict must say so.
+    assert not data["verdict"]["passed"]
+    text = "\n".join(summary_lines(result))
+    assert "FAIL" in text and str(result.report_dir) in text
+
+
+def test_refuses_to_overwrite(tmp_path):
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "keep.txt").write_text("precious")
+    from mlff_distiller import OverwriteError
+
+    with pytest.raises(OverwriteError):
+        run_demo(output=tmp_path / "demo", time_ps=0.01, progress=False)
+    assert (tmp_path / "demo" / "keep.txt").read_text() == "precious"
