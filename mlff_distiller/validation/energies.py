@@ -34,6 +34,8 @@ class EnergySeries:
         Instantaneous temperature in K, when the engine reported it.
     source : str
         Where the numbers came from (a file and its format).
+    timestep_ps : float or None
+        The MD time step in ps when the file states it (LAMMPS logs), to time a LAMMPS dump's frames.
     """
 
     time_ps: np.ndarray
@@ -42,6 +44,7 @@ class EnergySeries:
     total_eV: np.ndarray
     temperature_K: Optional[np.ndarray]
     source: str
+    timestep_ps: Optional[float] = None
 
     def __len__(self) -> int:
         return len(self.time_ps)
@@ -134,17 +137,16 @@ def _read_lammps_log(path: Path) -> EnergySeries:
         raise TrajectoryError(f"{path}: the thermo table lacks {sorted(needed - set(col))}; add pe and ke to thermo_style")
     # metal: eV and ps (default timestep 0.001 ps); real: kcal/mol and fs (default 1 fs)
     energy_scale = 1.0 if units == "metal" else EV_TO_KCAL_PER_MOL
-    if "Time" in col:
-        time = col["Time"] * (1.0 if units == "metal" else 1e-3)
-    else:
-        dt_ps = (timestep_fs_or_ps or (0.001 if units == "metal" else 1.0)) * (1.0 if units == "metal" else 1e-3)
-        time = col["Step"] * dt_ps
+    dt_ps = (timestep_fs_or_ps or (0.001 if units == "metal" else 1.0)) * (1.0 if units == "metal" else 1e-3)
+    time = col["Time"] * (1.0 if units == "metal" else 1e-3) if "Time" in col else col["Step"] * dt_ps
     columns = {"time": time, "potential": col["PotEng"], "kinetic": col["KinEng"]}
     if "TotEng" in col:
         columns["total"] = col["TotEng"]
     if "Temp" in col:
         columns["temperature"] = col["Temp"]
-    return _series(columns, energy_scale, f"{path} (LAMMPS log, units {units})")
+    series = _series(columns, energy_scale, f"{path} (LAMMPS log, units {units})")
+    series.timestep_ps = dt_ps
+    return series
 
 
 def read_energies(path: Union[str, Path]) -> EnergySeries:

@@ -29,7 +29,7 @@ class Stability(AnalysisBase):
     Results: ``collapse``, ``hydrogen_loss``, ``explosion`` (each None or a dict with ``frame``,
     ``time_ps`` and details), ``first_failure`` (the earliest of them), ``stable_time_ps`` (time of
     the last frame before the first failure, or of the last frame), ``completed_time_ps``,
-    ``requested_time_ps``, ``fraction_completed``, ``n_bonds``, ``time_ps`` and
+    ``requested_time_ps``, ``fraction_completed``, ``bonds`` (atom index pairs), ``n_bonds``, ``time_ps`` and
     ``max_bond_deviation_A`` per frame.
 
     Parameters
@@ -187,7 +187,8 @@ class Stability(AnalysisBase):
         self.results.time_ps = times
         self.results.max_bond_deviation_A = np.array(self._deviation)
         self.results.bond_tolerance = self.bond_tolerance
-        self.results.n_bonds = int(len(self._bonds)) if self._bonds is not None else 0
+        self.results.bonds = self._ag.indices[self._bonds] if self._bonds is not None else np.zeros((0, 2), dtype=int)
+        self.results.n_bonds = len(self.results.bonds)
         self.results.n_watched_hydrogens = int(len(self._hydrogens)) if self._hydrogens is not None else 0
         failures = [f for f in (self.results.collapse, self.results.hydrogen_loss, self.results.explosion) if f]
         first = min(failures, key=lambda f: f["time_ps"]) if failures else None

@@ -109,8 +109,6 @@ def open_run(
     TrajectoryError
         Missing files, a topology whose atom count differs from the trajectory's, a corrupt file.
     """
-    import MDAnalysis as mda
-
     path = Path(path)
     settings, summary = {}, {}
     if path.is_dir():
@@ -129,30 +127,66 @@ def open_run(
             raise TrajectoryError(f"{trajectory.name} carries no topology; pass one with --top (PDB, PSF, GRO, data file)")
         if topology is not None and not topology.is_file():
             raise TrajectoryError(f"topology {topology} does not exist")
-    try:
-        universe = mda.Universe(str(topology), str(trajectory)) if topology else mda.Universe(str(trajectory))
-    except Exception as exc:  # MDAnalysis raises ValueError, OSError, KeyError, EOFError... for bad files
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TrajectoryError(f"cannot read {trajectory}" + (f" with topology {topology}" if topology else "") + f": {message}") from None
+    series = read_energies(energies) if energies is not None else None
+    if series is None and not _is_h5md(trajectory):
+        found = find_energy_file(trajectory)
+        series = read_energies(found) if found else None
+    universe = _universe(topology, trajectory, series)
     if len(universe.trajectory) == 0:
         raise TrajectoryError(f"{trajectory} holds no frames")
     _ensure_elements(universe)
-    run = Run(universe, trajectory, topology, None, settings, summary)
-    if energies is not None:
-        run.energies = read_energies(energies)
-    elif not run.has_energy_observables:
-        found = find_energy_file(trajectory)
-        run.energies = read_energies(found) if found else None
-    if run.has_energy_observables and run.energies is None:
+    run = Run(universe, trajectory, topology, series, settings, summary)
+    if run.energies is None and run.has_energy_observables:
         _check_observable_units(universe)
+    elif run.energies is None and find_energy_file(trajectory):
+        run.energies = read_energies(find_energy_file(trajectory))
     return run
 
 
+def _is_h5md(path: Path) -> bool:
+    return path.suffix.lower() in (".h5md", ".h5")
+
+
+#: LAMMPS data-file atom styles tried in turn (MDAnalysis needs to be told the column layout).
+LAMMPS_ATOM_STYLES = (None, "id type x y z", "id resid type q x y z", "id resid type x y z", "id type q x y z")
+
+
+def _universe(topology: Optional[Path], trajectory: Path, series: Optional[EnergySeries]):
+    """An MDAnalysis Universe, with the extra arguments LAMMPS data files and dumps need."""
+    import MDAnalysis as mda
+
+    kwargs: Dict = {}
+    if trajectory.suffix.lower() in (".dump", ".lammpstrj"):
+        if series is None or series.timestep_ps is None:
+            raise TrajectoryError(f"{trajectory.name} is a LAMMPS dump: pass its LAMMPS log with --energies (it gives the time step)")
+        kwargs = {"format": "LAMMPSDUMP", "dt": series.timestep_ps}
+    styles = LAMMPS_ATOM_STYLES if topology is not None and topology.suffix.lower() in (".data", ".lmp") else (None,)
+    message = ""
+    for style in styles:
+        extra = {**kwargs, "atom_style": style} if style else kwargs
+        try:
+            return mda.Universe(str(topology), str(trajectory), **extra) if topology else mda.Universe(str(trajectory), **extra)
+        except Exception as exc:  # MDAnalysis raises ValueError, OSError, KeyError, EOFError... for bad files
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    where = f"cannot read {trajectory}" + (f" with topology {topology}" if topology else "")
+    raise TrajectoryError(f"{where}: {message}")
+
+
 def _ensure_elements(universe) -> None:
-    """Give the universe element symbols, guessed from atom names when the topology has none."""
-    elements = getattr(universe.atoms, "elements", None) if hasattr(universe.atoms, "elements") else None
-    if elements is None or any(not str(e).strip() for e in elements):
-        universe.guess_TopologyAttrs(to_guess=["elements"], force_guess=["elements"])
+    """Give the universe element symbols: guessed from atom names, or from masses (LAMMPS types are numbers)."""
+    def complete():
+        return hasattr(universe.atoms, "elements") and all(str(e).strip().capitalize() in ASE_NUMBERS for e in universe.atoms.elements)
+
+    if not complete():
+        try:
+            universe.guess_TopologyAttrs(to_guess=["elements"], force_guess=["elements"])
+        except Exception:  # the guesser gives up on names such as LAMMPS's numeric types
+            pass
+    if not complete() and hasattr(universe.atoms, "masses") and np.all(universe.atoms.masses > 0):
+        from ase.data import atomic_masses, chemical_symbols
+
+        nearest = np.abs(universe.atoms.masses[:, None] - atomic_masses[None, 1:]).argmin(axis=1) + 1
+        universe.add_TopologyAttr("elements", [chemical_symbols[z] for z in nearest])
 
 
 def _check_observable_units(universe) -> None:

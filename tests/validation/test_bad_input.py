@@ -1,0 +1,76 @@
+"""Bad input gives one-line errors (exit code 2), never a traceback or a silent wrong number."""
+
+import shutil
+
+import pytest
+from MDAnalysisTests.datafiles import DCD, PSF
+from validation_systems import lj_fluid_run, pdb_topology
+
+from mlff_distiller.cli import main
+from mlff_distiller.errors import TrajectoryError
+from mlff_distiller.validation import ForceFidelity, open_run, read_energies
+
+
+@pytest.fixture(scope="module")
+def lj(tmp_path_factory):
+    return lj_fluid_run(tmp_path_factory.mktemp("lj"), timestep_fs=5.0, steps=100, report_every=10)
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mlffd: error:") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_mismatched_atom_counts(lj, tmp_path, capsys):
+    ethanol = pdb_topology(tmp_path / "ethanol.pdb", [6, 6, 8, 1, 1, 1, 1, 1, 1])
+    with pytest.raises(TrajectoryError, match="same number of atoms|atoms"):
+        open_run(lj["dcd"], ethanol)
+    assert main(["validate", str(lj["dcd"]), "--top", str(ethanol), "--teacher", "none", "-o", str(tmp_path / "r")]) == 2
+    assert "cannot read" in error_line(capsys)
+
+
+def test_corrupt_trajectories(lj, tmp_path, capsys):
+    garbage = tmp_path / "broken.dcd"
+    garbage.write_bytes(b"\x00\x01not a dcd file" * 10)
+    with pytest.raises(TrajectoryError, match="cannot read"):
+        open_run(garbage, lj["pdb"])
+    truncated = tmp_path / "truncated.dcd"
+    truncated.write_bytes(lj["dcd"].read_bytes()[:150])
+    with pytest.raises(TrajectoryError):
+        open_run(truncated, lj["pdb"])
+    fake_h5md = tmp_path / "run"
+    fake_h5md.mkdir()
+    (fake_h5md / "trajectory.h5md").write_text("not HDF5")
+    shutil.copy(lj["pdb"], fake_h5md / "topology.pdb")
+    assert main(["validate", str(fake_h5md), "--teacher", "none", "-o", str(tmp_path / "r")]) == 2
+    assert "trajectory.h5md" in error_line(capsys)
+
+
+def test_missing_pieces(lj, tmp_path, capsys):
+    with pytest.raises(TrajectoryError, match="--top"):
+        open_run(lj["dcd"])
+    with pytest.raises(TrajectoryError, match="not a complete run directory: trajectory.h5md is missing"):
+        open_run(tmp_path)
+    lonely = tmp_path / "lonely.dcd"
+    shutil.copy(lj["dcd"], lonely)  # no CSV next to it
+    assert main(["validate", str(lonely), "--top", str(lj["pdb"]), "--teacher", "none", "-o", str(tmp_path / "r")]) == 2
+    assert "--energies" in error_line(capsys)
+
+
+def test_bad_energy_files(tmp_path):
+    csv = tmp_path / "energies.csv"
+    csv.write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(TrajectoryError, match="unrecognised CSV columns"):
+        read_energies(csv)
+    csv.write_text('#"Step","Time (ps)","Potential Energy (kJ/mole)"\n1,0.1,-5\n2,0.2,-5\n')
+    with pytest.raises(TrajectoryError, match="Kinetic Energy"):
+        read_energies(csv)
+    with pytest.raises(TrajectoryError, match="does not exist"):
+        read_energies(tmp_path / "nothing.csv")
+
+
+def test_forces_needed_but_absent():
+    run = open_run(DCD, PSF)
+    with pytest.raises(TrajectoryError, match="no forces"):
+        ForceFidelity(run.universe, object(), n_frames=2).run()
