@@ -58,17 +58,22 @@ class LocalInteraction(nn.Module):
     def forward(
         self, s: Tensor, v: Tensor, basis: Tensor, envelope: Tensor, unit: Tensor, src: Tensor, dst: Tensor, nlocal: int
     ) -> List[Tensor]:
+        """Updated ``[s, v]`` of the first ``nlocal`` atoms.
+
+        Shapes: ``s`` (N, F), ``v`` (3, N, F) Cartesian component first, ``basis`` (E, n_rbf),
+        ``envelope`` (E, 1), ``unit`` (3, E, 1); returns (nlocal, F) and (3, nlocal, F).
+        """
         f = self.features
         block = self.block
-        message = block.context(s)[dst] * (block.filter(basis) * envelope[:, None])
+        message = block.context(s).index_select(0, dst) * (block.filter(basis) * envelope)
         ms, mvv, mvs = torch.split(message, f, dim=1)
         s = s[:nlocal].index_add(0, src, ms)
-        v = v[:nlocal].index_add(0, src, mvv[:, None, :] * v[dst] + mvs[:, None, :] * unit[:, :, None])
+        v = v[:, :nlocal].index_add(1, src, mvv * v.index_select(1, dst) + mvs * unit)
         u_v = block.mix_u(v)
         v_v = block.mix_v(v)
-        norm = torch.sqrt((v_v * v_v).sum(1) + self.norm_epsilon)
+        norm = torch.sqrt((v_v * v_v).sum(0) + self.norm_epsilon)
         avv, asv, ass = torch.split(block.gate(torch.cat([s, norm], dim=1)), f, dim=1)
-        return [s + asv * (u_v * v_v).sum(1) + ass, v + avv[:, None, :] * u_v]
+        return [s + asv * (u_v * v_v).sum(0) + ass, v + avv * u_v]
 
 
 class LammpsStudent(nn.Module):
@@ -102,8 +107,8 @@ class LammpsStudent(nn.Module):
     def _geometry(self, vectors: Tensor) -> List[Tensor]:
         vectors = vectors.to(self.dtype)
         distances = torch.sqrt((vectors * vectors).sum(1))
-        unit = vectors / distances[:, None]
-        return [self.network.basis(distances), cosine_envelope(distances, self.cutoff), unit]
+        unit = (vectors / distances[:, None]).t().unsqueeze(2)
+        return [self.network.basis(distances), cosine_envelope(distances, self.cutoff).unsqueeze(1), unit]
 
     @torch.jit.export
     def embed(self, species: Tensor) -> Tensor:
@@ -132,11 +137,11 @@ class LammpsStudent(nn.Module):
         features = features.to(self.dtype)
         n = features.shape[0]
         s = features[:, : self.features]
-        v = features[:, self.features :].reshape(n, 3, self.features)
+        v = features[:, self.features :].reshape(n, 3, self.features).transpose(0, 1)
         for index, block in enumerate(self.blocks):
             if index == layer:
                 s, v = block(s, v, basis, envelope, unit, src, dst, nlocal)
-        return torch.cat([s, v.reshape(s.shape[0], 3 * self.features)], dim=1).to(torch.float64)
+        return torch.cat([s, v.transpose(0, 1).reshape(s.shape[0], 3 * self.features)], dim=1).to(torch.float64)
 
     @torch.jit.export
     def readout(self, features: Tensor, species: Tensor) -> Tensor:

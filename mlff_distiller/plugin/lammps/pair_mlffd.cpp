@@ -28,6 +28,7 @@
 
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/script.h>
 
 #include <cmath>
@@ -119,6 +120,8 @@ void PairMLFFD::load_model(const std::string &path)
   }
   torch::jit::ExtraFilesMap extra{{"mlffd_metadata.json", ""}};
   try {
+    // input shapes change every step (edge count); the profiling executor would re-specialise
+    torch::jit::setGraphExecutorOptimize(false);
     model = torch::jit::load(path, torch::kCPU, extra);
   } catch (const std::exception &) {
     error->all(FLERR, "pair_style mlffd: {} is not a TorchScript model file", path);

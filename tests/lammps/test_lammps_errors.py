@@ -1,0 +1,58 @@
+"""Every bad input to pair_style mlffd stops LAMMPS with its own ERROR line and a non-zero exit."""
+
+import pytest
+import torch
+from lammps_harness import run_lammps, water_box, write_data
+
+from mlff_distiller.export import export_lammps, export_openmm
+from mlff_distiller.models import Student, preset, save_checkpoint
+
+SCRIPT = """
+units {units}
+newton {newton}
+atom_style atomic
+read_data system.data
+pair_style mlffd {model}
+pair_coeff * * {elements}
+run 0
+"""
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("errors")
+    torch.manual_seed(0)
+    save_checkpoint(Student(preset("ultra-tiny")), folder / "student.ckpt")
+    write_data(water_box(2), folder / "system.data", ["O", "H"])
+    (folder / "garbage.pt").write_bytes(b"this is not a model")
+    return {
+        "folder": folder,
+        "lammps": export_lammps(folder / "student.ckpt", folder / "lammps.pt"),
+        "openmm": export_openmm(folder / "student.ckpt", folder / "openmm.pt"),
+    }
+
+
+CASES = {
+    "missing model file": ({"model": "no-such-model.pt"}, "cannot open model file no-such-model.pt"),
+    "not a model": ({"model": "garbage.pt"}, "is not a TorchScript model file"),
+    "OpenMM model": ({"model": "openmm.pt"}, "was exported for engine 'openmm', not LAMMPS"),
+    "element the model lacks": ({"elements": "O Na"}, "element Na (atom type 2) is not supported"),
+    "wrong number of elements": ({"elements": "O"}, "one element symbol per atom type (2 types)"),
+    "units real": ({"units": "real"}, "requires 'units metal'"),
+    "newton off": ({"newton": "off"}, "requires 'newton on'"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_gives_a_lammps_error(case, files):
+    changes, message = CASES[case]
+    settings = {"units": "metal", "newton": "on", "model": files["lammps"], "elements": "O H", **changes}
+    if settings["model"] == "openmm.pt":
+        settings["model"] = files["openmm"]
+    result = run_lammps(SCRIPT.format(**settings), files["folder"], check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    error_lines = [line for line in output.splitlines() if line.startswith("ERROR")]
+    assert error_lines, output[-2000:]
+    assert message in error_lines[0], error_lines[0]
+    assert "Segmentation" not in output and "terminate called" not in output
