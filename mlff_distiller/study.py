@@ -1,0 +1,204 @@
+"""The production study: every bundled student on its systems, long NVE, validation, speed, one comparison.
+
+Each case is one student on one system: an OpenMM NVE run, its validation against the teacher,
+and the teacher's cost per force call on the same system. Finished runs and reports are kept and
+skipped, so an interrupted study resumes where it stopped.
+"""
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from .data import bundled_structure, bundled_student, student_names
+from .plugin import MDRun, MDSettings
+from .structures import read_structure
+from .teachers import load_teacher
+from .validation import compare_reports, validate
+
+#: Student sizes, largest first.
+SIZES = ("standard", "tiny", "ultra-tiny")
+#: Comparison figures shown per case, in table order (keys of ``compare_reports`` rows, units in the names).
+FIGURE_KEYS = ("drift_meV_per_atom_per_ps", "drift_to_fluctuation", "relative_drift_percent", "force_rmse_eV_per_A",
+               "force_r2", "median_angle_deg", "stable_time_ps")
+#: Bundled student families and the systems each is studied on by default.
+FAMILY_SYSTEMS = {"organic": ("aspirin", "ethanol", "uracil"), "water": ("water-32",)}
+
+
+@dataclass
+class StudyCase:
+    """One student on one system.
+
+    Attributes
+    ----------
+    student : str
+        Bundled student name, e.g. ``"organic-tiny"``.
+    system : str
+        Bundled structure name, e.g. ``"aspirin"``.
+    """
+
+    student: str
+    system: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.system}--{self.student}"
+
+
+def default_cases(systems: Optional[Sequence[str]] = None) -> List[StudyCase]:
+    """Every bundled student on its family's systems; with ``systems``, on those of them that suit its family.
+
+    Water boxes (names starting with ``water``) go to the water students, everything else to the
+    organic ones.
+    """
+    cases = []
+    for family, family_systems in FAMILY_SYSTEMS.items():
+        if systems is None:
+            chosen = list(family_systems)
+        else:
+            chosen = [s for s in systems if s.startswith("water") == (family == "water")]
+        for size in SIZES:
+            student = f"{family}-{size}"
+            if student in student_names():
+                cases.extend(StudyCase(student, system) for system in chosen)
+    return cases
+
+
+def teacher_seconds_per_call(teacher_name: str, system: str, calls: int = 3, seed: int = 0) -> float:
+    """Wall time (s) of one teacher energy+forces evaluation on a bundled system, cache bypassed."""
+    teacher = load_teacher(teacher_name)
+    atoms = read_structure(bundled_structure(system))
+    rng = np.random.default_rng(seed)
+    atoms.calc = teacher.calculator
+    times = []
+    for _ in range(calls + 1):
+        atoms.positions = atoms.positions + rng.normal(scale=0.01, size=atoms.positions.shape)
+        begin = time.perf_counter()
+        atoms.get_forces()
+        times.append(time.perf_counter() - begin)
+    return float(np.median(times[1:]))
+
+
+def run_study(
+    output: Union[str, Path],
+    cases: Optional[Sequence[StudyCase]] = None,
+    time_ps: float = 10.0,
+    timestep_fs: float = 0.5,
+    temperature_K: float = 300.0,
+    frames: int = 20,
+    teacher: str = "gfn2-xtb",
+    precision: str = "double",
+    platform: str = "auto",
+    progress: bool = True,
+) -> Dict:
+    """Run (or resume) the study and write ``study.md``, ``study.json`` and the comparison into ``output``.
+
+    Parameters
+    ----------
+    output : path
+        Study folder: ``runs/<case>``, ``reports/<case>``, ``comparison/``, ``study.md``, ``study.json``.
+    cases : sequence of StudyCase, optional
+        Default: :func:`default_cases`.
+    time_ps, timestep_fs, temperature_K : float
+        NVE length (ps), time step (fs) and initial temperature (K) of every run.
+    frames : int
+        Frames per run evaluated by the teacher.
+    teacher : str
+        Teacher for validation and for the speed comparison.
+    precision, platform : str
+        OpenMM precision and platform.
+    progress : bool
+        Show progress.
+
+    Returns
+    -------
+    dict
+        The content of ``study.json``: one row per case with the comparison's figures, the
+        recommendation and the speed against the teacher.
+    """
+    output = Path(output)
+    cases = list(cases) if cases is not None else default_cases()
+    steps = int(round(time_ps * 1000.0 / timestep_fs))
+    interval = max(1, steps // 200)
+    report_dirs, speed = [], {}
+    teacher_cost: Dict[str, float] = {}
+    for number, case in enumerate(cases, 1):
+        run_dir, report_dir = output / "runs" / case.name, output / "reports" / case.name
+        if progress:
+            print(f"[{number}/{len(cases)}] {case.student} on {case.system}", flush=True)
+        summary = _read_json(run_dir / "summary.json")
+        if summary is None or summary.get("simulated_time_ps", 0.0) < time_ps - 1e-9 and summary.get("stop_reason") == "completed":
+            settings = MDSettings(
+                structure=str(bundled_structure(case.system)), model=str(bundled_student(case.student)),
+                ensemble="nve", temperature=temperature_K, timestep=timestep_fs, time=time_ps,
+                report_interval=interval, checkpoint_interval=interval * 50, platform=platform, precision=precision,
+            )
+            MDRun(settings, run_dir, overwrite=True).run(progress=progress)
+            summary = _read_json(run_dir / "summary.json")
+            if (report_dir / "report.json").exists():
+                (report_dir / "report.json").unlink()
+        if not (report_dir / "report.json").exists():
+            validate(run_dir, teacher=teacher, frames=frames, progress=progress).write(report_dir, overwrite=True)
+        report_dirs.append(report_dir)
+        if case.system not in teacher_cost:
+            teacher_cost[case.system] = teacher_seconds_per_call(teacher, case.system)
+        student_ms = 1000.0 * summary["wall_time_s"] / max(summary["steps_completed"], 1)
+        speed[case.name] = {
+            "student_ms_per_step": student_ms,
+            "teacher_ms_per_call": 1000.0 * teacher_cost[case.system],
+            "speedup_over_teacher": 1000.0 * teacher_cost[case.system] / student_ms,
+            "ns_per_day": summary["ns_per_day"],
+        }
+    comparison = compare_reports(report_dirs, output / "comparison", overwrite=True)
+    rows = _study_rows(cases, comparison, speed)
+    settings = {"time_ps": time_ps, "timestep_fs": timestep_fs, "temperature_K": temperature_K, "frames": frames,
+                "teacher": teacher, "precision": precision, "platform": platform}
+    study = {"settings": settings, "cases": [asdict(c) for c in cases], "rows": rows}
+    (output / "study.json").write_text(json.dumps(study, indent=2) + "\n")
+    (output / "study.md").write_text(render_study(study))
+    return study
+
+
+def _read_json(path: Path) -> Optional[Dict]:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _study_rows(cases: Sequence[StudyCase], comparison: Dict, speed: Dict) -> List[Dict]:
+    rows = []
+    for case, model in zip(cases, comparison["models"]):
+        rows.append({"case": case.name, "student": case.student, "system": case.system, **model, **speed[case.name]})
+    return rows
+
+
+def render_study(study: Dict) -> str:
+    """The study as Markdown: settings, one row per case, the recommendation and the speed-up."""
+    s = study["settings"]
+    lines = [
+        "# Production study of the bundled students",
+        "",
+        f"NVE, {s['time_ps']:g} ps at {s['timestep_fs']:g} fs from {s['temperature_K']:g} K, OpenMM "
+        f"{s['platform']} platform, {s['precision']} precision; force fidelity on {s['frames']} frames "
+        f"against {s['teacher']}. Speed: the student's wall time per MD step (OpenMM, reporting included) "
+        f"over one {s['teacher']} energy+forces call on the same system, measured in the same study run.",
+        "",
+        "| student | system | drift (meV/atom/ps) | drift/fluct. | rel. drift (%) | force RMSE (eV/Å) | R² | median angle (°) | stable (ps) | ms/step | teacher ms/call | speed-up | recommendation |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in study["rows"]:
+        cells = [row["student"], row["system"]] + [_fmt(row.get(key)) for key in FIGURE_KEYS]
+        cells += [f"{row['student_ms_per_step']:.2f}", f"{row['teacher_ms_per_call']:.2f}",
+                  f"{row['speedup_over_teacher']:.1f}x", f"{row['recommendation']}: {row['reason']}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Regenerate with `mlffd study -o study-output` (resumable; see `mlffd study --help`).", ""]
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
