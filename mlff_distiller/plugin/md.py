@@ -124,6 +124,8 @@ class MDSettings:
                 problems.append(f"{name} must be positive")
         if self.temperature < 0:
             problems.append("temperature must not be negative")
+        if self.seed < 0:
+            problems.append("the seed must not be negative")
         if self.report_interval < 1 or self.checkpoint_interval < 1:
             problems.append("report and checkpoint intervals must be at least 1 step")
         elif self.checkpoint_interval % self.report_interval:
@@ -215,7 +217,7 @@ class MDRun:
             self.integrator = openmm.LangevinMiddleIntegrator(
                 s.temperature * unit.kelvin, s.friction / unit.picosecond, s.timestep * unit.femtoseconds
             )
-            self.integrator.setRandomNumberSeed(s.seed)
+            self.integrator.setRandomNumberSeed(s.seed + 1)  # OpenMM reads 0 as 'a new random seed per Context'
         self.context = openmm.Context(self.system, self.integrator, self.platform, properties)
         self.masses = np.array([self.system.getParticleMass(i).value_in_unit(unit.dalton) for i in range(self.system.getNumParticles())])
         self.dof = 3 * int(np.count_nonzero(self.masses)) - self.system.getNumConstraints() - (3 if s.remove_cm_motion else 0)
@@ -285,12 +287,13 @@ class MDRun:
                 chunk = min(s.report_interval - step % s.report_interval, total - step)
                 try:
                     self.integrator.step(chunk)
+                    frame = self._frame(step + chunk)
                 except openmm.OpenMMException as exc:
-                    reason = "non-finite energy"
-                    message = f"stopped after step {step}: OpenMM failed during the next {chunk} steps ({exc})"
+                    reason = "engine error"
+                    message = (f"stopped after step {step}: OpenMM or the model failed within the next {chunk} steps "
+                               f"({_last_line(exc)})")
                     break
                 step += chunk
-                frame = self._frame(step)
                 reason, message = self._record(frame, trajectory, table)
                 if reason in ("completed", "temperature limit", "audit") and (step % s.checkpoint_interval == 0 or step == total) \
                         and math.isfinite(frame["potential_energy"]):
@@ -403,6 +406,11 @@ class MDRun:
         )
         (self.run_dir / SUMMARY).write_text(json.dumps(asdict(result), indent=2, default=_json_number))
         return result
+
+
+def _last_line(exc: Exception) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[-1].strip() if lines else type(exc).__name__
 
 
 def _json_number(value):

@@ -12,6 +12,8 @@ from typing import Dict, List, Optional, Sequence, Union
 import h5py
 import numpy as np
 
+from ..errors import TrajectoryError
+
 
 #: Units of the particle data (OpenMM's units, which MDAnalysis converts on reading).
 PARTICLE_UNITS = {"position": "nm", "velocity": "nm ps-1", "force": "kJ mol-1 nm-1"}
@@ -61,11 +63,15 @@ class H5MDTrajectory:
         self.path = Path(path)
         self.observables = list(observables)
         self.periodic = periodic
+        try:
+            self.file = h5py.File(self.path, "w" if keep_until_step is None else "a")
+        except OSError as exc:
+            raise TrajectoryError(
+                f"{self.path}: cannot open for writing ({exc.strerror or exc}); close programs that have it open"
+            ) from exc
         if keep_until_step is None:
-            self.file = h5py.File(self.path, "w")
             self._create(n_atoms)
         else:
-            self.file = h5py.File(self.path, "a")
             self._truncate(keep_until_step)
         particles = self.file["particles/system"]
         self._series: List[h5py.Group] = [particles[name] for name in PARTICLE_UNITS]
