@@ -31,7 +31,7 @@ def register(subparsers) -> None:
     parser.add_argument("--elements", nargs="+", metavar="SYMBOL", help="elements the student supports (default: those in the data)")
     parser.add_argument("--epochs", type=int, default=200, help="most passes over the training frames (default: 200)")
     parser.add_argument("--time-limit", type=float, metavar="MINUTES", help="stop after this many minutes, keeping the best weights")
-    parser.add_argument("--energy-weight", type=float, default=10.0, help="weight of the squared energy error per atom, (eV/atom)² (default: 10)")
+    parser.add_argument("--energy-weight", type=float, default=100.0, help="weight of the squared energy error per atom, (eV/atom)² (default: 100)")
     parser.add_argument("--force-weight", type=float, default=1.0, help="weight of the squared force error, (eV/Å)² (default: 1)")
     parser.add_argument("--angular-weight", type=float, default=0.0, help="weight of 1 - cos between force vectors (default: 0)")
     parser.add_argument("--lr", type=float, default=1e-3, help="initial AdamW learning rate (default: 1e-3)")

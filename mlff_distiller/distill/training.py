@@ -49,11 +49,13 @@ class TrainingSettings:
     patience : int
         Epochs without validation improvement before stopping.
     lr_patience : int
-        Epochs without improvement before the learning rate is halved.
+        Epochs without improvement before the learning rate is halved (without a time limit).
     min_lr : float
-        Training stops when the learning rate falls below this.
+        Training stops when the learning rate falls below this; the floor of the cosine schedule.
     time_limit_minutes : float, optional
-        Wall-clock budget; training stops (keeping the best weights) when it is spent.
+        Wall-clock budget. With it, the learning rate decays from ``lr`` to ``min_lr`` along a cosine over
+        the budget (instead of halving on plateaus) and training stops, keeping the best weights, when it
+        is spent.
     dtype : str
         "float32" or "float64" arithmetic during training (checkpoints are float64 either way).
     """
@@ -61,7 +63,7 @@ class TrainingSettings:
     size: str = "standard"
     elements: Optional[List[int]] = None
     epochs: int = 200
-    energy_weight: float = 10.0
+    energy_weight: float = 100.0
     force_weight: float = 1.0
     angular_weight: float = 0.0
     lr: float = 1e-3
@@ -211,7 +213,8 @@ def train(
     val_graphs = [graphs[i] for i in val_idx]
 
     optimizer = torch.optim.AdamW(student.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=settings.lr_patience)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=settings.lr_patience)
+    budget = None if settings.time_limit_minutes is None else 60.0 * settings.time_limit_minutes
     order_rng = np.random.default_rng(settings.seed)
     best = {"val_loss": math.inf, "state": copy.deepcopy(student.state_dict()), "epoch": 0}
     history: List[Dict] = []
@@ -222,22 +225,29 @@ def train(
         order = order_rng.permutation(len(train_graphs))
         losses = []
         for start in range(0, len(order), settings.batch_size):
+            if budget is not None:  # with a time budget the learning rate follows a cosine over the budget
+                spent = min((time.perf_counter() - started) / budget, 1.0)
+                for group in optimizer.param_groups:
+                    group["lr"] = settings.min_lr + 0.5 * (settings.lr - settings.min_lr) * (1 + math.cos(math.pi * spent))
+                if spent >= 1.0:
+                    break
             optimizer.zero_grad()
             loss = _loss(student, [train_graphs[i] for i in order[start:start + settings.batch_size]], settings, dtype, True)
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
         student.eval()
-        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": float(np.mean(losses)),
+        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": float(np.mean(losses)) if losses else math.nan,
                **_validate(student, val_graphs, settings, dtype), "seconds": time.perf_counter() - started}
         history.append(row)
         if on_epoch:
             on_epoch(row)
         bar.set_postfix(val_force_rmse=f"{row['val_force_rmse']:.4f}", lr=f"{row['lr']:.1e}")
-        scheduler.step(row["val_loss"])
+        if budget is None:
+            plateau.step(row["val_loss"])
         if row["val_loss"] < best["val_loss"]:
             best = {"val_loss": row["val_loss"], "state": copy.deepcopy(student.state_dict()), "epoch": epoch}
-        out_of_time = settings.time_limit_minutes is not None and row["seconds"] > 60 * settings.time_limit_minutes
+        out_of_time = budget is not None and row["seconds"] >= budget
         if epoch - best["epoch"] >= settings.patience or optimizer.param_groups[0]["lr"] < settings.min_lr or out_of_time:
             break
     bar.close()
