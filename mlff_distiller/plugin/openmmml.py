@@ -38,6 +38,10 @@ class StudentPotentialImpl(MLPotentialImpl):
         self.model_path = model_path
         self.dtype = torch.float64 if precision == "double" else torch.float32
 
+    def getMLLongRange(self) -> bool:
+        """False: a student's interactions end at its cutoff (a few Å), so it is a local potential."""
+        return False
+
     def addForces(
         self,
         topology: app.Topology,
