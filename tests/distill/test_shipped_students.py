@@ -1,0 +1,39 @@
+"""Every student that ships with the package loads, and re-measuring it on its shipped test split gives
+exactly the metrics recorded in its checkpoint."""
+
+import pytest
+
+from mlff_distiller.data import STUDENTS_DIR, bundled_structure, bundled_student, student_names, structure_names
+from mlff_distiller.distill import Dataset, evaluate
+from mlff_distiller.errors import MLFFDError
+from mlff_distiller.models import load_checkpoint
+
+#: Relative agreement of a re-evaluation with the recorded metrics (float64, same frames, same order).
+RECORDED = 1e-9
+
+EXPECTED = ["organic-standard", "organic-tiny", "organic-ultra-tiny", "water-standard"]
+
+
+@pytest.mark.parametrize("name", [n for n in EXPECTED if n in student_names()] or ["organic-standard"])
+@pytest.mark.slow
+def test_shipped_student_metrics_match_a_re_evaluation(name):
+    student = load_checkpoint(bundled_student(name))
+    provenance = student.provenance
+    test = Dataset.load(STUDENTS_DIR / provenance["test_split_file"])
+    assert test.content_hash() == provenance["test_split_hash"]
+    assert len(test) == len(provenance["split"]["test_indices"])
+    metrics = evaluate(student, test)
+    recorded = provenance["test_metrics"]
+    for key in ("energy_mae_mev_per_atom", "force_rmse", "force_mae", "force_r2", "angle_mean_deg", "angle_median_deg"):
+        assert metrics[key] == pytest.approx(recorded[key], rel=RECORDED), key
+    assert provenance["teacher"] and provenance["command"].startswith("mlffd distill")
+
+
+def test_bundled_files_are_found_by_name():
+    assert bundled_structure("aspirin").name == "aspirin.xyz"
+    assert bundled_structure("water-32").parent.name == "systems"
+    assert "organic-standard" in student_names() and "aspirin" in structure_names()
+    with pytest.raises(MLFFDError, match="available: .*organic-standard"):
+        bundled_student("organic-huge")
+    with pytest.raises(MLFFDError, match="no bundled structure"):
+        bundled_structure("unobtainium")
