@@ -141,6 +141,7 @@ def compare_reports(directories: Sequence[Union[str, Path]], output: Union[str, 
             "recommendation": category,
             "reason": reason,
             "ratios": {
+                "stable": _ratio(t["min_stable_time_ps"], max(fig("stability", "stable_time_ps") or 0.0, 1e-3)),
                 "slope": _ratio(fig("energy_drift", "slope_meV_per_atom_per_ps"), t["max_drift_slope"]),
                 "ratio": _ratio(fig("energy_drift", "drift_to_fluctuation"), t["max_drift_to_fluctuation"]),
                 "relative": _ratio(fig("energy_drift", "relative_drift_percent"), t["max_relative_drift_percent"]),

@@ -170,7 +170,7 @@ def draw_all(analyses: Dict, directory: Path) -> List[str]:
 
 def plot_comparison(rows: List[Dict], path: Path) -> Path:
     """Each model's key figures as a fraction of their pass line (below 1 passes, for 'max' lines)."""
-    keys = [("slope", "drift rate"), ("ratio", "drift/fluct."), ("relative", "relative drift"),
+    keys = [("stable", "required/stable time"), ("slope", "drift rate"), ("ratio", "drift/fluct."), ("relative", "relative drift"),
             ("rmse", "force RMSE"), ("angle", "median angle"), ("one_minus_r2", "1 - R²")]
     fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(keys) + 1), 4.5))
     width = 0.8 / max(len(rows), 1)

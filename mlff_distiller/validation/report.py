@@ -173,7 +173,8 @@ def _describe_input(run, teacher, frames: int, reference) -> Dict:
         counts[symbol] = counts.get(symbol, 0) + 1
     model = run.settings.get("model")
     model_name = model.get("path") if isinstance(model, dict) else model
-    label = Path(model_name).stem if model_name else (run.trajectory.parent.name if run.trajectory.name == "trajectory.h5md" else run.trajectory.stem)
+    run_name = run.trajectory.parent.name if run.trajectory.name == "trajectory.h5md" else run.trajectory.stem
+    label = f"{Path(model_name).stem} ({run_name})" if model_name else run_name
     return {
         "label": label,
         "trajectory": str(run.trajectory),

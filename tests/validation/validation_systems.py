@@ -106,23 +106,18 @@ def pdb_topology(path: Path, numbers) -> Path:
     return path
 
 
-def student_run(directory: Path, time_ps: float = 0.2, audit_every: int = 20) -> Path:
-    """A short NVE run of a random-weight tiny student on ethanol with ``mlffd md``'s MDRun (GFN2-xTB audits)."""
-    import torch
+def student_run(directory: Path, time_ps: float = 0.2, audit_every: int = 0) -> Path:
+    """A short NVE run of the bundled organic-standard student on ethanol with ``mlffd md``'s MDRun.
 
-    from mlff_distiller.models import Student, preset, save_checkpoint
+    ``audit_every`` > 0 audits against GFN2-xTB every that many steps (frames every 5 steps).
+    """
+    from mlff_distiller.data import bundled_student
     from mlff_distiller.plugin import MDRun, MDSettings
 
     directory = Path(directory)
-    torch.manual_seed(3)
-    student = Student(preset("tiny"))
-    with torch.no_grad():
-        student.network.energy_scale.fill_(0.7)
-        student.network.reference_energies.copy_(torch.linspace(-13.0, -2.0, len(student.elements)))
-    model = save_checkpoint(student, directory / "tiny.ckpt")
     ethanol = Path(__file__).resolve().parents[2] / "mlff_distiller" / "data" / "molecules" / "ethanol.xyz"
-    settings = MDSettings(structure=str(ethanol), model=str(model), time=time_ps, timestep=0.5, report_interval=5,
-                          checkpoint_interval=100, precision="double", platform="CPU", audit_every=audit_every,
-                          teacher="gfn2-xtb" if audit_every else None)
+    settings = MDSettings(structure=str(ethanol), model=str(bundled_student("organic-standard")), time=time_ps,
+                          timestep=0.5, report_interval=5, checkpoint_interval=100, precision="double", platform="CPU",
+                          audit_every=audit_every, teacher="gfn2-xtb" if audit_every else None)
     MDRun(settings, directory / "run").run(progress=False)
     return directory / "run"
