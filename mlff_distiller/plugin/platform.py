@@ -3,6 +3,7 @@
 from typing import Dict, List, Tuple
 
 import openmm
+import torch
 
 from ..errors import SimulationError
 
@@ -26,7 +27,8 @@ def select_platform(name: str = "auto", precision: str = "mixed") -> Tuple[openm
         ``"auto"``, ``"CUDA"``, ``"OpenCL"``, ``"CPU"`` or ``"Reference"``.
     precision : str
         ``"single"``, ``"mixed"`` or ``"double"``; sets the ``Precision`` property of CUDA and
-        OpenCL. CPU and Reference have no such property (Reference always computes in double).
+        OpenCL. CPU and Reference have no such property (Reference always computes in double);
+        CPU gets ``Threads`` equal to torch's thread count.
 
     Raises
     ------
@@ -44,4 +46,6 @@ def select_platform(name: str = "auto", precision: str = "mixed") -> Tuple[openm
         )
         raise SimulationError(f"OpenMM platform '{name}' is not available here (available: {', '.join(available)}){hint}")
     properties = {"Precision": precision} if name in ("CUDA", "OpenCL") else {}
+    if name == "CPU":  # share torch's thread budget (OMP_NUM_THREADS) instead of one OpenMM thread per core
+        properties["Threads"] = str(torch.get_num_threads())
     return openmm.Platform.getPlatformByName(name), properties

@@ -101,7 +101,7 @@ def test_platform_selection():
     platform, properties = select_platform("auto", "mixed")
     assert platform.getName() in ("CUDA", "OpenCL", "CPU")
     if platform.getName() == "CPU":
-        assert properties == {}
+        assert properties == {"Threads": str(torch.get_num_threads())}
     with pytest.raises(SimulationError, match="Precision|precision"):
         select_platform("CPU", "quadruple")
     if "CUDA" not in available_platforms():

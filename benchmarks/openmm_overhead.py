@@ -1,0 +1,113 @@
+"""OpenMM's step time with a student TorchForce over the bare TorchScript forward+backward.
+
+Both are timed in one run, interleaved, on the same system and thread count, for aspirin
+(from SMILES) and a periodic box of water. The ratio is what OpenMM adds on top of the
+model (integration, copies between OpenMM and PyTorch); the target is at most 1.10 on
+the CPU platform.
+
+    OMP_NUM_THREADS=1 python benchmarks/openmm_overhead.py [--model student.ckpt] [--size standard]
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+import torch
+
+import openmm
+from ase import Atoms
+from openmm import unit
+
+from mlff_distiller.models import Student, load_checkpoint, preset
+from mlff_distiller.plugin import OpenMMStructure, build_system, load_force_model, select_platform, structure_to_openmm
+from mlff_distiller.plugin.md import ns_per_day
+
+TIMESTEP_FS = 0.5
+
+
+def water_box(per_side: int, seed: int = 0) -> Atoms:
+    """``per_side**3`` randomly oriented water molecules on a grid at about 1 g/cm³ (Å)."""
+    rng = np.random.default_rng(seed)
+    molecule = np.array([[0.0, 0.0, 0.0], [0.9572, 0.0, 0.0], [-0.2400, 0.9266, 0.0]])
+    spacing = 29.9 ** (1 / 3)  # Å per molecule at 1 g/cm³
+    positions = []
+    for index in np.ndindex(per_side, per_side, per_side):
+        q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+        positions.append(molecule @ q.T + (np.array(index) + 0.5) * spacing)
+    side = per_side * spacing
+    return Atoms("OH2" * per_side**3, positions=np.concatenate(positions), cell=[side] * 3, pbc=True)
+
+
+def time_bare(module, positions_nm: torch.Tensor, box_nm, repeats: int) -> float:
+    """Seconds per forward+backward of the scripted OpenMM-target module."""
+    start = time.perf_counter()
+    for _ in range(repeats):
+        positions = positions_nm.detach().requires_grad_(True)
+        energy = module(positions) if box_nm is None else module(positions, box_nm)
+        energy.backward()
+    return (time.perf_counter() - start) / repeats
+
+
+def time_openmm(context: openmm.Context, steps: int) -> float:
+    """Seconds per MD step (Verlet, CPU platform)."""
+    integrator = context.getIntegrator()
+    start = time.perf_counter()
+    integrator.step(steps)
+    context.getState(getEnergy=False)  # make sure the steps finished
+    return (time.perf_counter() - start) / steps
+
+
+def benchmark(name: str, structure: OpenMMStructure, student: Student, steps: int, rounds: int) -> None:
+    force_model = load_force_model(student, student.network.energy_scale.dtype)
+    system = build_system(structure, force_model)
+    module = force_model.module  # the very module the TorchForce runs (species set by build_system)
+    platform, properties = select_platform("CPU")
+    context = openmm.Context(system, openmm.VerletIntegrator(TIMESTEP_FS * unit.femtoseconds), platform, properties)
+    context.setPositions(structure.positions)
+    context.setVelocitiesToTemperature(300 * unit.kelvin, 1)
+    positions = torch.tensor(structure.positions, dtype=torch.float64)
+    box = structure.topology.getPeriodicBoxVectors()
+    box_nm = None if box is None else torch.tensor(np.array(box.value_in_unit(unit.nanometer)), dtype=torch.float64)
+    time_bare(module, positions, box_nm, 5)  # warm-up (TorchScript profiling runs)
+    time_openmm(context, 5)
+    bare, md = [], []
+    for _ in range(rounds):
+        bare.append(time_bare(module, positions, box_nm, steps))
+        md.append(time_openmm(context, steps))
+    bare_s, md_s = statistics.median(bare), statistics.median(md)
+    print(
+        f"{name:>10}: {structure.positions.shape[0]:4d} atoms | bare forward+backward {bare_s * 1e3:8.3f} ms | "
+        f"OpenMM step {md_s * 1e3:8.3f} ms | ratio {md_s / bare_s:5.3f} | "
+        f"{ns_per_day(1, TIMESTEP_FS, md_s):7.3f} ns/day at {TIMESTEP_FS} fs"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="student checkpoint (default: a random-weight student of --size)")
+    parser.add_argument("--size", default="standard", help="student size when no model is given (default: standard)")
+    parser.add_argument("--precision", choices=["float32", "float64"], default="float32", help="model dtype (default: float32)")
+    parser.add_argument("--waters-per-side", type=int, default=5, help="water box of N³ molecules (default: 5, 375 atoms)")
+    parser.add_argument("--steps", type=int, default=50, help="steps (and bare calls) per timed block (default: 50)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timed blocks; medians are reported (default: 5)")
+    args = parser.parse_args()
+
+    dtype = torch.float32 if args.precision == "float32" else torch.float64
+    if args.model:
+        student = load_checkpoint(args.model, dtype=dtype)
+    else:
+        torch.manual_seed(0)
+        student = Student(preset(args.size)).to(dtype).eval()
+    print(
+        f"student: {args.model or 'random ' + args.size} ({student.parameter_count():,} parameters, {args.precision}), "
+        f"torch threads {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
+        f"OpenMM {openmm.__version__} CPU platform"
+    )
+    benchmark("aspirin", structure_to_openmm("CC(=O)Oc1ccccc1C(=O)O"), student, args.steps, args.rounds)
+    benchmark("water box", structure_to_openmm(water_box(args.waters_per_side)), student, max(args.steps // 5, 5), args.rounds)
+
+
+if __name__ == "__main__":
+    main()
