@@ -10,7 +10,7 @@ import ase.io
 import numpy as np
 from ase import Atoms
 
-from mlff_distiller.plugin.lammps import build_plugin
+from mlff_distiller.plugin.lammps import lammps_environment, lammps_executable
 
 BIN = Path(sys.executable).parent
 #: Rigid water: O-H 0.9572 Å, H-O-H 104.52 degrees (TIP3P geometry).
@@ -50,15 +50,10 @@ def run_lammps(
     and the MPI library on ``LD_LIBRARY_PATH``, as the wrapper would set them.
     """
     (workdir / "in.lammps").write_text(script)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     if wrapper:
-        executable = str(BIN / "lmp")
+        executable, env = str(BIN / "lmp"), {**os.environ, "OMP_NUM_THREADS": "1"}
     else:
-        import lammps
-
-        executable = str(Path(lammps.__file__).parent / "lmp")
-        env["LAMMPS_PLUGIN_PATH"] = str(build_plugin().parent)
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(Path(sys.prefix) / "lib"), env.get("LD_LIBRARY_PATH")]))
+        executable, env = str(lammps_executable()), {**lammps_environment(), "OMP_NUM_THREADS": "1"}
     command: List[str] = [executable, "-in", "in.lammps", "-log", "log.lammps", *args]
     if ranks > 1:
         command = [str(BIN / "mpirun"), "-np", str(ranks)] + command

@@ -11,7 +11,7 @@ from lammps_harness import run_lammps, thermo
 
 from mlff_distiller.export import export_lammps
 from mlff_distiller.models import Student, preset, save_checkpoint
-from mlff_distiller.validation.energies import read_energies
+from mlff_distiller.validation.trajectory import open_run
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "lammps"
 
@@ -29,19 +29,16 @@ def example_dir(tmp_path_factory):
 
 
 @pytest.mark.parametrize("ensemble", ["nve", "npt"])
-def test_example_runs_and_writes_a_trajectory_mdanalysis_reads(ensemble, example_dir):
-    import MDAnalysis as mda
-
+def test_example_runs_and_writes_what_the_validation_tools_read(ensemble, example_dir):
     script = (example_dir / f"water-{ensemble}.in").read_text()
     run_lammps(script, example_dir, wrapper=True, args=["-var", "steps", "20"])
-    universe = mda.Universe(
-        str(example_dir / "water.data"), str(example_dir / f"water-{ensemble}.lammpstrj"), format="LAMMPSDUMP", atom_style="id type x y z"
-    )
+    run = open_run(example_dir / f"water-{ensemble}.lammpstrj", topology=example_dir / "water.data", energies=example_dir / "log.lammps")
+    universe = run.universe
     assert len(universe.atoms) == 192 and len(universe.trajectory) == 3
+    assert list(universe.atoms.elements[:3]) == ["O", "H", "H"]
     universe.trajectory[-1]
     assert universe.trajectory.ts.has_forces and np.abs(universe.trajectory.ts.forces).max() > 0
-    energies = read_energies(example_dir / "log.lammps")
-    assert len(energies.time_ps) == 3 and np.isclose(energies.time_ps[-1], 0.01)
+    assert len(run.energies.time_ps) == 3 and np.isclose(run.energies.time_ps[-1], 0.01)
     volume = thermo(example_dir / "log.lammps")["Volume"]
     assert (volume[-1] != volume[0]) == (ensemble == "npt")
 

