@@ -50,22 +50,56 @@ class Interaction(nn.Module):
         self.gate = nn.Sequential(nn.Linear(2 * features, features), nn.SiLU(), nn.Linear(features, 3 * features))
 
     def forward(
-        self, s: Tensor, v: Tensor, basis: Tensor, envelope: Tensor, unit: Tensor, src: Tensor, dst: Tensor
+        self, s: Tensor, v: Tensor, radial: Tensor, unit: Tensor, src: Tensor, dst: Tensor, first: bool
     ) -> List[Tensor]:
+        """Updated ``[s, v]``.
+
+        Parameters
+        ----------
+        s : Tensor, shape (N, F)
+            Scalar features.
+        v : Tensor, shape (3, N, F)
+            Vector features, Cartesian component first.
+        radial : Tensor, shape (E, n_rbf + 1)
+            Envelope-weighted radial basis and envelope of each edge (see :meth:`PaiNN.radial_features`).
+        unit : Tensor, shape (3, E, 1)
+            Unit vector of each edge, Cartesian component first.
+        src, dst : Tensor, shape (E,), int64
+            Edges: ``src`` receives from ``dst``.
+        first : bool
+            True for the first block, whose incoming ``v`` is zero (its vector-vector message is skipped).
+        """
         f = self.features
-        message = self.context(s)[dst] * (self.filter(basis) * envelope[:, None])
+        message = self.context(s).index_select(0, dst) * self.envelope_filter(radial)
         ms, mvv, mvs = torch.split(message, f, dim=1)
         s = s.index_add(0, src, ms)
-        vector_message = mvv[:, None, :] * v[dst] + mvs[:, None, :] * unit[:, :, None]
-        v = v.index_add(0, src, vector_message)
+        vector_message = mvs * unit
+        if not first:
+            vector_message = vector_message + mvv * v.index_select(1, dst)
+        v = v.index_add(1, src, vector_message)
 
         u_v = self.mix_u(v)
         v_v = self.mix_v(v)
-        norm = torch.sqrt((v_v * v_v).sum(1) + self.norm_epsilon)
+        norm = torch.sqrt((v_v * v_v).sum(0) + self.norm_epsilon)
         avv, asv, ass = torch.split(self.gate(torch.cat([s, norm], dim=1)), f, dim=1)
-        v = v + avv[:, None, :] * u_v
-        s = s + asv * (u_v * v_v).sum(1) + ass
+        v = v + avv * u_v
+        s = s + asv * (u_v * v_v).sum(0) + ass
         return [s, v]
+
+    def envelope_filter(self, radial: Tensor) -> Tensor:
+        """``filter(basis) * envelope`` as one product: the envelope column carries the bias.
+
+        Parameters
+        ----------
+        radial : Tensor, shape (E, n_rbf + 1)
+            See :meth:`PaiNN.radial_features`.
+
+        Returns
+        -------
+        Tensor, shape (E, 3F)
+        """
+        weight = torch.cat([self.filter.weight, self.filter.bias.unsqueeze(1)], dim=1)
+        return torch.nn.functional.linear(radial, weight)
 
 
 class PaiNN(nn.Module):
@@ -109,11 +143,29 @@ class PaiNN(nn.Module):
             ``position[dst] - position[src]`` including periodic shifts, Å.
         """
         distances = torch.sqrt((vectors * vectors).sum(1))
-        unit = vectors / distances[:, None]
-        basis = self.basis(distances)
-        envelope = cosine_envelope(distances, self.cutoff)
+        unit = (vectors / distances[:, None]).t().unsqueeze(2)
+        radial = self.radial_features(distances)
         s = self.embedding(species)
-        v = torch.zeros((s.shape[0], 3, self.features), dtype=s.dtype, device=s.device)
-        for interaction in self.interactions:
-            s, v = interaction(s, v, basis, envelope, unit, src, dst)
+        v = torch.zeros((3, s.shape[0], self.features), dtype=s.dtype, device=s.device)
+        for index, interaction in enumerate(self.interactions):
+            s, v = interaction(s, v, radial, unit, src, dst, index == 0)
         return self.readout(s).squeeze(1) * self.energy_scale + self.reference_energies[species]
+
+    def radial_features(self, distances: Tensor) -> Tensor:
+        """Radial basis times envelope, with the envelope itself as a last column.
+
+        Every block's ``filter(basis) * envelope`` is a single linear map of these features
+        (:meth:`Interaction.envelope_filter`), which saves a bias addition and an envelope
+        multiplication on an (E, 3F) tensor per block, forward and backward.
+
+        Parameters
+        ----------
+        distances : Tensor, shape (E,)
+            Edge lengths in Å.
+
+        Returns
+        -------
+        Tensor, shape (E, n_rbf + 1)
+        """
+        envelope = cosine_envelope(distances, self.cutoff).unsqueeze(1)
+        return torch.cat([self.basis(distances) * envelope, envelope], dim=1)
