@@ -35,8 +35,9 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 # after __version__: these modules record the package version in what they write
-from .export import EXPORTERS, export_openmm
+from .export import EXPORTERS, export_lammps, export_openmm
 from .plugin import MDResult, MDRun, MDSettings, build_system, create_torch_force, structure_to_openmm
+from .plugin.consistency import compare_engines
 
 __all__ = [
     "EXPORTERS",
@@ -45,6 +46,8 @@ __all__ = [
     "MDSettings",
     "build_system",
     "create_torch_force",
+    "compare_engines",
+    "export_lammps",
     "export_openmm",
     "structure_to_openmm",
     "PRESETS",
