@@ -133,18 +133,18 @@ def validate(
     run = open_run(path, topology, energies)
     universe = run.universe
     analyses: Dict = {}
-    drift = EnergyDrift(universe, energies=run.energies, warmup_fraction=warmup_fraction).run(verbose=progress)
-    analyses["energy_drift"] = drift.results
-    stability = Stability(universe, requested_time_ps=run.requested_time_ps, energies=run.energies).run(verbose=progress)
-    analyses["stability"] = stability.results
+    drift = EnergyDrift(universe, energies=run.energies, warmup_fraction=warmup_fraction)
+    analyses["energy_drift"] = drift.run(**_progress(progress, "energy drift")).results
+    stability = Stability(universe, requested_time_ps=run.requested_time_ps, energies=run.energies)
+    analyses["stability"] = stability.run(**_progress(progress, "stability")).results
     if teacher is not None:
         model = student if student is not None else run.model_path
-        fidelity = ForceFidelity(universe, teacher, student=model, n_frames=frames, workers=workers).run(verbose=progress)
-        analyses["force_fidelity"] = fidelity.results
+        fidelity = ForceFidelity(universe, teacher, student=model, n_frames=frames, workers=workers)
+        analyses["force_fidelity"] = fidelity.run(**_progress(progress, "student forces")).results
     if reference is not None:
         ref = open_run(reference, reference_topology or topology)
-        structure = StructureComparison(universe.atoms, ref.universe.atoms).run(verbose=progress)
-        analyses["structure"] = structure.results
+        structure = StructureComparison(universe.atoms, ref.universe.atoms)
+        analyses["structure"] = structure.run(**_progress(progress, "structure")).results
     data = {
         "schema_version": SCHEMA_VERSION,
         "generated_by": _generator(),
@@ -156,6 +156,11 @@ def validate(
     }
     data["verdict"] = verdict(data["figures"], thresholds)
     return ValidationReport(data, analyses)
+
+
+def _progress(show: bool, name: str) -> Dict:
+    """Arguments of ``AnalysisBase.run`` for a named progress bar."""
+    return {"verbose": show, "progressbar_kwargs": {"desc": name}}
 
 
 def _generator() -> str:
@@ -308,9 +313,9 @@ def _events(data: Dict) -> List[str]:
     for gap in data.get("details", {}).get("teacher_gaps", []):
         lines.append(f"Teacher failed on frame {gap['frame']} (t = {_fmt(gap['time_ps'], 'ps')}): {gap['error']}")
     summary = data["input"].get("summary") or {}
-    reason = summary.get("stop_reason") or summary.get("reason")
-    if reason:
-        lines.append(f"The run stopped: {reason}")
+    reason = summary.get("stop_reason")
+    if reason and reason != "completed":
+        lines.append(f"The run stopped early: {reason} ({summary.get('message', '')})")
     return lines
 
 
