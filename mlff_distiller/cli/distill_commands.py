@@ -19,7 +19,7 @@ def register(subparsers) -> None:
             "Train a student on one or more datasets. Per-element reference energies are fit by least squares "
             "first, then AdamW minimises energy_weight x mean((ΔE/N)²) + force_weight x mean(ΔF²) "
             "[+ angular_weight x mean(1 - cos(F_pred, F_ref))], halving the learning rate on validation plateaus "
-            "and stopping early; the best validation weights are kept and measured on a held-out test split. "
+            "(with --time-limit: a cosine decay over the budget) and stopping early; the best validation weights are kept and measured on a held-out test split. "
             "Writes STUDENT.ckpt, STUDENT.log.csv, STUDENT.curve.png, STUDENT.metrics.json and STUDENT.test.h5."
         ),
     )
@@ -30,7 +30,7 @@ def register(subparsers) -> None:
                         help="learn from this (larger) student's labels instead of the dataset's teacher")
     parser.add_argument("--elements", nargs="+", metavar="SYMBOL", help="elements the student supports (default: those in the data)")
     parser.add_argument("--epochs", type=int, default=200, help="most passes over the training frames (default: 200)")
-    parser.add_argument("--time-limit", type=float, metavar="MINUTES", help="stop after this many minutes, keeping the best weights")
+    parser.add_argument("--time-limit", type=float, metavar="MINUTES", help="wall-clock budget in minutes: the learning rate decays along a cosine over it, then training stops keeping the best weights")
     parser.add_argument("--energy-weight", type=float, default=100.0, help="weight of the squared energy error per atom, (eV/atom)² (default: 100)")
     parser.add_argument("--force-weight", type=float, default=1.0, help="weight of the squared force error, (eV/Å)² (default: 1)")
     parser.add_argument("--angular-weight", type=float, default=0.0, help="weight of 1 - cos between force vectors (default: 0)")
