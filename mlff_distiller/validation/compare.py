@@ -65,7 +65,7 @@ def recommend(data: Dict) -> Tuple[str, str]:
         uses.append(f"runs up to {completed:.3g} ps, the length validated (validate a run of "
                     f"{thresholds['min_stable_time_ps']:.3g} ps for production)")
     energy_rows = [rows[k] for k in ("slope_meV_per_atom_per_ps", "drift_to_fluctuation", "relative_drift_percent") if k in rows]
-    if any(r["status"] != "pass" for r in energy_rows):
+    if any(r["status"] in ("fail", "not measured") for r in energy_rows):
         slope = rows.get("slope_meV_per_atom_per_ps", {}).get("value")
         slope_text = f"{slope:.3g} meV/atom/ps" if slope is not None else "not measured"
         uses.append(f"sampling with a thermostat (NVT), not NVE dynamics (energy drift {slope_text})")
@@ -75,7 +75,7 @@ def recommend(data: Dict) -> Tuple[str, str]:
     if not forces_measured:
         uses.append("forces unchecked against a teacher: run mlffd validate with --teacher before trusting them")
     if not uses:
-        failed = [r["criterion"] for r in data["verdict"]["criteria"] if r["status"] != "pass"]
+        failed = [r["criterion"] for r in data["verdict"]["criteria"] if r["status"] in ("fail", "not measured")]
         uses.append("failed: " + ", ".join(failed))
     return "limited use", "; ".join(uses)
 

@@ -25,6 +25,7 @@ from .trajectory import atomic_numbers, open_run
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 REPORT_FILES = ("report.json", "report.md", "report.html")
+NOT_APPLICABLE = "not applicable (NVT)"
 
 
 @dataclass
@@ -154,7 +155,7 @@ def validate(
         "details": _details(analyses),
         "thresholds": thresholds.to_dict(),
     }
-    data["verdict"] = verdict(data["figures"], thresholds)
+    data["verdict"] = verdict(data["figures"], thresholds, thermostatted=run.settings.get("ensemble") == "nvt")
     return ValidationReport(data, analyses)
 
 
@@ -230,10 +231,12 @@ def _details(analyses: Dict) -> Dict:
     return out
 
 
-def verdict(figures: Dict, thresholds: Thresholds) -> Dict:
+def verdict(figures: Dict, thresholds: Thresholds, thermostatted: bool = False) -> Dict:
     """The verdict table: each criterion whose section was analysed, its value, pass line and outcome.
 
     A criterion whose figure could not be measured reads "not measured" and fails the verdict.
+    In a thermostatted (NVT) run the total energy is not conserved by design: the
+    energy-conservation rows read "not applicable (NVT)" and do not count.
     """
     rows = []
     for criterion in CRITERIA:
@@ -245,6 +248,9 @@ def verdict(figures: Dict, thresholds: Thresholds) -> Dict:
             entry = figures[criterion.section][criterion.figure]
         threshold = getattr(thresholds, criterion.threshold_key)
         outcome = judge(entry["value"], criterion, threshold)
+        status = "not measured" if outcome is None else ("pass" if outcome else "fail")
+        if thermostatted and criterion.section == "energy_drift":
+            status = NOT_APPLICABLE
         comparison = ("|x| " if criterion.absolute else "") + criterion.comparison
         rows.append({
             "criterion": criterion.name,
@@ -255,9 +261,9 @@ def verdict(figures: Dict, thresholds: Thresholds) -> Dict:
             "comparison": comparison,
             "threshold": threshold,
             "source": criterion.source,
-            "status": "not measured" if outcome is None else ("pass" if outcome else "fail"),
+            "status": status,
         })
-    return {"passed": all(r["status"] == "pass" for r in rows), "criteria": rows}
+    return {"passed": all(r["status"] in ("pass", NOT_APPLICABLE) for r in rows), "criteria": rows}
 
 
 def _unit_of(section: str, key: str) -> str:
@@ -296,7 +302,7 @@ PLOT_CAPTIONS = {
 
 def _headline(data: Dict) -> str:
     rows = data["verdict"]["criteria"]
-    failed = [r["criterion"] for r in rows if r["status"] != "pass"]
+    failed = [r["criterion"] for r in rows if r["status"] not in ("pass", NOT_APPLICABLE)]
     if not failed:
         return "PASS: every criterion is met."
     return f"FAIL: {len(failed)} of {len(rows)} criteria not met ({', '.join(failed)})."
@@ -373,7 +379,7 @@ def render_html(data: Dict, directory: Path) -> str:
         "<h2>Verdict</h2><table><tr><th>criterion</th><th>value</th><th>pass line</th><th>source</th><th>outcome</th></tr>",
     ]
     for r in data["verdict"]["criteria"]:
-        css = r["status"].split()[0]
+        css = {"pass": "pass", "fail": "fail"}.get(r["status"], "not")
         parts.append(f"<tr><td>{esc(r['criterion'])}</td><td>{esc(_fmt(r['value'], r['unit']))}</td>"
                      f"<td>{esc(r['comparison'])} {esc(_fmt(r['threshold'], r['unit']))}</td><td>{esc(r['source'])}</td>"
                      f"<td class='{css}'>{esc(r['status'])}</td></tr>")

@@ -56,3 +56,14 @@ def test_early_collapse_is_not_recommended():
 def test_moderately_wrong_forces_are_qualitative_only():
     category, reason = recommend(report_data({("force_fidelity", "rmse"): 0.3}))
     assert category == "limited use" and "qualitative" in reason
+
+
+def test_thermostatted_runs_are_not_judged_on_energy_conservation():
+    data = report_data({("energy_drift", "slope_meV_per_atom_per_ps"): 50.0, ("energy_drift", "drift_to_fluctuation"): 9.0,
+                        ("energy_drift", "relative_drift_percent"): 5.0})
+    assert not data["verdict"]["passed"]
+    data["verdict"] = verdict(data["figures"], Thresholds(), thermostatted=True)
+    rows = {r["figure"]: r["status"] for r in data["verdict"]["criteria"]}
+    assert rows["slope_meV_per_atom_per_ps"] == rows["drift_to_fluctuation"] == "not applicable (NVT)"
+    assert rows["rmse"] == "pass" and data["verdict"]["passed"]
+    assert recommend(data)[0] == "production"

@@ -85,6 +85,15 @@ def test_audits_during_md_match_our_teacher_comparison(audited_run_dir):
         assert ours[t] == pytest.approx(rmse, rel=1e-4)
 
 
+def test_teacher_in_worker_processes_agrees_with_serial(run_dir):
+    run = open_run(run_dir)
+    serial = ForceFidelity(run.universe, load_teacher("gfn2-xtb"), n_frames=6).run().results
+    parallel = ForceFidelity(run.universe, "gfn2-xtb", n_frames=6, workers=2).run().results
+    assert list(parallel.frames) == list(serial.frames) and not parallel.gaps
+    # GFN2-xTB starts each SCF from its previous solution: converged forces agree to its tolerance, not bitwise
+    np.testing.assert_allclose(parallel.teacher_forces, serial.teacher_forces, atol=1e-3)
+
+
 def test_trajectory_without_forces_uses_the_student(run_dir, tmp_path):
     run = open_run(run_dir)
     dcd = tmp_path / "copy.dcd"
