@@ -92,6 +92,28 @@ def _summary(diff: np.ndarray, teacher: np.ndarray, angles: np.ndarray) -> Dict:
     }
 
 
+def audit_statistics(audit: Optional[Dict]) -> Dict:
+    """Figures of the audits written during MD (``mlffd md --audit-every``).
+
+    Returns ``audit_rmse`` (eV/Å, sqrt of the mean squared per-frame RMSE: the RMSE over all
+    audited frames, which share one atom count), ``audit_rmse_max`` (eV/Å) and ``n_audits``; NaN
+    and 0 without audits.
+    """
+    if audit is None or not len(audit["rmse_eV_per_A"]):
+        return {"audit_rmse": float("nan"), "audit_rmse_max": float("nan"), "n_audits": 0}
+    values = np.asarray(audit["rmse_eV_per_A"], dtype=float)
+    return {"audit_rmse": float(np.sqrt((values**2).mean())), "audit_rmse_max": float(values.max()), "n_audits": len(values)}
+
+
+def audit_only_results(audit: Dict) -> Dict:
+    """Force-fidelity results from audits alone (no teacher evaluated now): only the RMSE is measured."""
+    out = _empty_statistics()
+    out.update(audit_statistics(audit), teacher="audits during MD", gaps=[], n_requested=0, n_compared=0, audit=audit,
+               frames=np.zeros(0, dtype=int), time_ps=np.zeros(0), numbers=None)
+    out["rmse"] = out["audit_rmse"]
+    return out
+
+
 def sample_frames(n_total: int, n_frames: int) -> List[int]:
     """``n_frames`` frame indices spread evenly over a trajectory of ``n_total`` frames, first and last included."""
     if n_frames >= n_total:
@@ -139,8 +161,8 @@ class ForceFidelity(AnalysisBase):
     Results: every figure of :func:`force_statistics`, ``frames``, ``time_ps`` (of the compared
     frames), ``energy_error_meV_per_atom`` (student - teacher per frame), ``energy_mae_meV_per_atom``,
     ``energy_offset_meV_per_atom`` (mean), ``energy_spread_meV_per_atom`` (std), ``student_forces``,
-    ``teacher_forces`` (eV/Å, for parity plots), ``gaps`` and ``audit`` (records of ``mlffd md
-    --audit-every``: time in ps and force RMSE in eV/Å, or None).
+    ``teacher_forces`` (eV/Å, for parity plots), ``gaps``, ``audit`` (records of ``mlffd md
+    --audit-every``: time in ps and force RMSE in eV/Å, or None) and :func:`audit_statistics`.
 
     Parameters
     ----------
@@ -238,6 +260,7 @@ class ForceFidelity(AnalysisBase):
         self.results.n_requested = len(self._records)
         self.results.n_compared = len(kept)
         self.results.audit = audit_records(self._ag.universe)
+        self.results.update(audit_statistics(self.results.audit))
         self.results.frames = np.array([r["frame"] for r, _ in kept], dtype=int)
         self.results.time_ps = np.array([r["time_ps"] for r, _ in kept], dtype=float)
         self.results.numbers = self.numbers

@@ -105,7 +105,8 @@ def plot_angles(forces, path: Path) -> Path:
 def plot_rmse_per_frame(forces, path: Path) -> Path:
     """Force RMSE (eV/Å) on each compared frame against time, with audit records and gaps."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(forces["time_ps"], forces["per_frame_rmse"], "o-", ms=3, lw=0.9, color="tab:blue", label="sampled frames")
+    if len(forces["time_ps"]):
+        ax.plot(forces["time_ps"], forces["per_frame_rmse"], "o-", ms=3, lw=0.9, color="tab:blue", label="sampled frames")
     audit = forces.get("audit")
     if audit is not None:
         ax.plot(audit["time_ps"], audit["rmse_eV_per_A"], "s", ms=3, color="tab:orange", label="audit during MD")
@@ -156,9 +157,11 @@ def draw_all(analyses: Dict, directory: Path) -> List[str]:
         jobs.append(("temperature.png", lambda p: plot_temperature(drift, stability, p)))
     if forces is not None and forces.get("student_forces") is not None:
         jobs += [("force_parity.png", lambda p: plot_parity(forces, p)),
-                 ("angular_error.png", lambda p: plot_angles(forces, p)),
-                 ("force_rmse_per_frame.png", lambda p: plot_rmse_per_frame(forces, p)),
-                 ("per_element.png", lambda p: plot_per_element(forces, p))]
+                 ("angular_error.png", lambda p: plot_angles(forces, p))]
+    if forces is not None and (forces.get("student_forces") is not None or forces.get("audit") is not None):
+        jobs.append(("force_rmse_per_frame.png", lambda p: plot_rmse_per_frame(forces, p)))
+    if forces is not None and forces.get("per_element"):
+        jobs.append(("per_element.png", lambda p: plot_per_element(forces, p)))
     if structure is not None:
         jobs.append(("rdf.png", lambda p: plot_rdf(structure, p)))
     written = []

@@ -14,12 +14,12 @@ from ..elements import symbols
 from ..errors import OverwriteError
 from .drift import EnergyDrift
 from .figures import finite_or_none, section_figures
-from .forces import ForceFidelity
+from .forces import ForceFidelity, audit_only_results
 from .plots import draw_all
 from .stability import Stability
 from .structure import StructureComparison
 from .thresholds import CRITERIA, Thresholds, judge
-from .trajectory import atomic_numbers, open_run
+from .trajectory import atomic_numbers, audit_records, open_run
 
 #: Version of report.json's layout (see report.schema.json).
 SCHEMA_VERSION = 1
@@ -106,8 +106,9 @@ def validate(
     topology : str or Path, optional
         Topology for trajectories without one.
     teacher : str, Teacher, ASE calculator or None
-        Teacher for force fidelity ("gfn2-xtb" by default); None skips force fidelity (its
-        criteria then read "not measured" and the verdict fails).
+        Teacher for force fidelity ("gfn2-xtb" by default). None evaluates no teacher: the
+        force RMSE then comes from the audits made during MD when the trajectory has them, and
+        every other force criterion reads "not measured" (the verdict fails).
     frames : int
         Frames on which the teacher is evaluated, spread over the run.
     reference : str or Path, optional
@@ -142,6 +143,8 @@ def validate(
         model = student if student is not None else run.model_path
         fidelity = ForceFidelity(universe, teacher, student=model, n_frames=frames, workers=workers)
         analyses["force_fidelity"] = fidelity.run(**_progress(progress, "student forces")).results
+    elif audit_records(universe) is not None:  # no teacher now: the audits made during MD give the RMSE
+        analyses["force_fidelity"] = audit_only_results(audit_records(universe))
     if reference is not None:
         ref = open_run(reference, reference_topology or topology)
         structure = StructureComparison(universe.atoms, ref.universe.atoms)

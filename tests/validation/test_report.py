@@ -83,6 +83,16 @@ def test_audits_during_md_match_our_teacher_comparison(audited_run_dir):
     ours = dict(zip(np.round(fidelity.results.time_ps, 6), fidelity.results.per_frame_rmse))
     for t, rmse in zip(np.round(audit["time_ps"], 6), audit["rmse_eV_per_A"]):
         assert ours[t] == pytest.approx(rmse, rel=1e-4)
+    assert fidelity.results.audit_rmse == pytest.approx(fidelity.results.rmse, rel=1e-4)  # every frame was audited
+
+
+def test_without_a_teacher_the_audits_give_the_force_rmse(audited_run_dir, tmp_path):
+    report = validate(audited_run_dir, teacher=None)
+    rows = {r["figure"]: r for r in report.data["verdict"]["criteria"]}
+    assert rows["rmse"]["value"] == pytest.approx(report.figure("force_fidelity", "audit_rmse"))
+    assert rows["rmse"]["status"] in ("pass", "fail") and rows["r2"]["status"] == "not measured"
+    assert report.figure("force_fidelity", "n_audits") == 9
+    assert "force_rmse_per_frame.png" in report.write(tmp_path / "r").joinpath("report.json").read_text()
 
 
 def test_teacher_in_worker_processes_agrees_with_serial(run_dir):
