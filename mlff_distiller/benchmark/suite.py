@@ -1,0 +1,262 @@
+"""Run a benchmark plan: every contender on every system, interleaved, within time and memory budgets."""
+
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+
+from ..errors import MLFFDError
+from .contenders import (
+    ContenderUnavailable,
+    LammpsMD,
+    bare_model,
+    benchmark_student,
+    estimated_memory_gb,
+    openmm_md,
+    student_ase_md,
+    teacher_ase_md,
+)
+from .machine import machine_info
+from .systems import SYSTEM_NAMES, benchmark_system, estimated_edges
+from .timing import Advance, Measurement, steps_for
+
+#: Engines a plan can name, in the order they are run and reported.
+ENGINES = ("bare", "openmm", "ase", "lammps", "teacher")
+
+#: How each kind of contender's cost grows with the number of atoms (for skipping what would be too slow).
+#: GFN2-xTB diagonalises an N x N Hamiltonian; students scale linearly with a cell list.
+SCALING_EXPONENTS = {"teacher": 3.0}
+
+
+@dataclass
+class BenchmarkPlan:
+    """What to measure and how long to spend on it.
+
+    Attributes
+    ----------
+    systems : list of str
+        Names from :data:`~mlff_distiller.benchmark.systems.SYSTEM_NAMES`.
+    sizes : list of str
+        Student sizes (``"standard"``, ``"tiny"``, ``"ultra-tiny"``).
+    engines : list of str
+        Contenders from :data:`ENGINES`.
+    teachers : list of str
+        Teachers run with ASE when ``"teacher"`` is among the engines.
+    lammps_ranks : list of int
+        MPI rank counts of the LAMMPS runs.
+    timestep_fs : float
+        MD time step, fs (ns/day is quoted at this step).
+    precision : str
+        Student dtype: ``"float32"`` or ``"float64"``.
+    platform : str
+        OpenMM platform: ``"auto"`` (CUDA when a GPU is present, else CPU), ``"CPU"``, ``"CUDA"``.
+    threads : int
+        torch threads and teacher OpenMP threads (LAMMPS: one per rank).
+    rounds : int
+        Timed blocks per contender, interleaved across contenders; the median is reported.
+    block_seconds : float
+        Target duration of one timed block, s.
+    budget_seconds : float
+        Time a contender may spend on one system; when its cost predicted from a smaller system
+        exceeds this, it is skipped as too slow.
+    memory_limit_gb : float
+        Students whose estimated peak memory on a system exceeds this are skipped there.
+    max_steps : int
+        Upper bound on the MD steps of one block.
+    seed : int
+        Seed of the students' random weights.
+    """
+
+    systems: List[str] = field(default_factory=lambda: list(SYSTEM_NAMES))
+    sizes: List[str] = field(default_factory=lambda: ["standard", "tiny", "ultra-tiny"])
+    engines: List[str] = field(default_factory=lambda: list(ENGINES))
+    teachers: List[str] = field(default_factory=lambda: ["gfn2-xtb", "sevenn-0"])
+    lammps_ranks: List[int] = field(default_factory=lambda: [1, 2])
+    timestep_fs: float = 0.5
+    precision: str = "float32"
+    platform: str = "auto"
+    threads: int = 1
+    rounds: int = 3
+    block_seconds: float = 3.0
+    budget_seconds: float = 90.0
+    memory_limit_gb: float = 8.0
+    max_steps: int = 2000
+    seed: int = 0
+
+    def check(self) -> None:
+        """Raise :class:`MLFFDError` for unknown systems, sizes or engines, or non-positive settings."""
+        from ..models import PRESETS
+
+        for what, values, known in (("system", self.systems, SYSTEM_NAMES), ("size", self.sizes, PRESETS), ("engine", self.engines, ENGINES)):
+            unknown = [v for v in values if v not in known]
+            if unknown:
+                raise MLFFDError(f"unknown {what} {', '.join(unknown)}; choose from {', '.join(known)}")
+        if self.precision not in ("float32", "float64"):
+            raise MLFFDError(f"unknown precision '{self.precision}'; choose float32 or float64")
+        if min(self.timestep_fs, self.block_seconds, self.budget_seconds, self.threads, self.rounds) <= 0:
+            raise MLFFDError("time step, block, budget, threads and rounds must be positive")
+
+
+#: A plan that runs in seconds: the smallest student, aspirin and the 96-atom box, no LAMMPS.
+QUICK_PLAN = BenchmarkPlan(
+    systems=["aspirin", "water-96"],
+    sizes=["ultra-tiny"],
+    engines=["bare", "openmm", "ase", "teacher"],
+    teachers=["gfn2-xtb"],
+    rounds=2,
+    block_seconds=0.15,
+    budget_seconds=1.5,
+    max_steps=50,
+)
+
+
+@dataclass
+class BenchmarkResult:
+    """Measurements of a plan and the machine they were taken on."""
+
+    machine: Dict
+    plan: Dict
+    measurements: List[Measurement]
+
+    def to_dict(self) -> Dict:
+        return {"machine": self.machine, "plan": self.plan, "measurements": [m.to_dict() for m in self.measurements]}
+
+    @classmethod
+    def from_dict(cls, data: Dict) -> "BenchmarkResult":
+        return cls(data["machine"], data["plan"], [Measurement.from_dict(m) for m in data["measurements"]])
+
+    def find(self, system: str, engine: str, model: str, ranks: int = 1) -> Optional[Measurement]:
+        """The measurement of one contender on one system, if it was attempted."""
+        for m in self.measurements:
+            if (m.system, m.engine, m.model, m.ranks) == (system, engine, model, ranks):
+                return m
+        return None
+
+
+def _contenders(plan: BenchmarkPlan) -> List[Tuple[str, str, int]]:
+    """``(engine, model, ranks)`` of every contender of the plan, in report order."""
+    found = []
+    for engine in ENGINES:
+        if engine not in plan.engines:
+            continue
+        if engine == "teacher":
+            found += [(engine, name, 1) for name in plan.teachers]
+        elif engine == "lammps":
+            found += [(engine, size, ranks) for size in plan.sizes for ranks in plan.lammps_ranks]
+        else:
+            found += [(engine, size, 1) for size in plan.sizes]
+    return found
+
+
+def run_plan(plan: BenchmarkPlan, progress: Optional[Callable[[str], None]] = None) -> BenchmarkResult:
+    """Measure every contender of ``plan`` on every system, smallest system first.
+
+    On each system the contenders are set up and warmed up, then timed in ``plan.rounds``
+    interleaved blocks, so that a change in the machine's load hits all of them alike. A
+    contender whose cost, extrapolated from the previous system, would exceed the budget, whose
+    estimated memory exceeds the limit, or which cannot run here, is recorded as skipped with
+    the reason; one that raises is recorded as failed.
+
+    Parameters
+    ----------
+    plan : BenchmarkPlan
+        What to run.
+    progress : callable, optional
+        Receives one line per event (default: printed to stderr).
+    """
+    plan.check()
+    progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    torch.set_num_threads(plan.threads)
+    dtype = torch.float32 if plan.precision == "float32" else torch.float64
+    students = {size: benchmark_student(size, dtype, plan.seed) for size in plan.sizes}
+    systems = sorted(plan.systems, key=lambda name: len(benchmark_system(name)))
+    last: Dict[Tuple[str, str, int], Tuple[int, float]] = {}  # contender -> (atoms, seconds per step)
+    measurements: List[Measurement] = []
+    with tempfile.TemporaryDirectory(prefix="mlffd-bench-") as scratch:
+        for name in systems:
+            atoms = benchmark_system(name)
+            progress(f"{name}: {len(atoms)} atoms")
+            timed: List[Tuple[Measurement, Advance, int]] = []
+            for engine, model, ranks in _contenders(plan):
+                measurement = Measurement(name, len(atoms), engine, model, ranks, plan.timestep_fs)
+                measurements.append(measurement)
+                reason = _skip_reason(plan, engine, model, ranks, atoms, students, last)
+                if reason:
+                    measurement.status = f"skipped: {reason}"
+                    progress(f"  {measurement.contender}: {measurement.status}")
+                    continue
+                try:
+                    advance = _prepare(plan, engine, model, ranks, atoms, students, Path(scratch) / f"{name}-{model}-{ranks}")
+                    seconds = _warm_up(advance, engine)
+                except ContenderUnavailable as exc:
+                    measurement.status = f"skipped: {exc}"
+                    progress(f"  {measurement.contender}: {measurement.status}")
+                    continue
+                except Exception as exc:  # a contender that breaks must not stop the others
+                    measurement.status = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                    progress(f"  {measurement.contender}: {measurement.status}")
+                    continue
+                block = plan.block_seconds if engine != "lammps" else max(plan.block_seconds, 2.0)
+                steps = steps_for(seconds, min(block, plan.budget_seconds / (plan.rounds + 1)), plan.max_steps)
+                timed.append((measurement, advance, steps))
+                progress(f"  {measurement.contender}: ready, ~{seconds * 1e3:.1f} ms/step, {plan.rounds} blocks of {steps} steps")
+            for _ in range(plan.rounds):
+                for measurement, advance, steps in timed:
+                    try:
+                        measurement.seconds_per_step.append(advance(steps) / steps)
+                        measurement.steps += steps
+                    except Exception as exc:
+                        measurement.status = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            for measurement, _, _ in timed:
+                if measurement.ok:
+                    last[(measurement.engine, measurement.model, measurement.ranks)] = (measurement.atoms, min(measurement.seconds_per_step))
+                    progress(
+                        f"  {measurement.contender}: {measurement.ms_per_step:.3f} ms/step, "
+                        f"{measurement.us_per_atom_step:.2f} us/atom/step, {measurement.ns_per_day:.3f} ns/day"
+                    )
+                else:
+                    progress(f"  {measurement.contender}: {measurement.status}")
+            del timed
+    return BenchmarkResult(machine_info(), asdict(plan), measurements)
+
+
+def _skip_reason(plan, engine, model, ranks, atoms, students, last) -> Optional[str]:
+    """Why a contender should not run on ``atoms`` (too big or too slow), or None."""
+    if engine != "teacher":
+        student = students[model]
+        memory = estimated_memory_gb(student, estimated_edges(atoms, student.cutoff))
+        if memory > plan.memory_limit_gb:
+            return f"needs ~{memory:.0f} GB (limit {plan.memory_limit_gb:g} GB)"
+    previous = last.get((engine, model, ranks))
+    if previous is not None:
+        previous_atoms, seconds = previous
+        predicted = seconds * (len(atoms) / previous_atoms) ** SCALING_EXPONENTS.get(engine, 1.0)
+        if predicted * (plan.rounds + 2) > plan.budget_seconds:
+            return f"too slow (~{predicted:.3g} s/step predicted; budget {plan.budget_seconds:g} s)"
+    return None
+
+
+def _prepare(plan, engine, model, ranks, atoms, students, folder: Path) -> Advance:
+    """The :data:`Advance` of one contender on ``atoms``."""
+    if engine == "bare":
+        return bare_model(students[model], atoms)
+    if engine == "openmm":
+        return openmm_md(students[model], atoms, plan.timestep_fs, plan.platform)
+    if engine == "ase":
+        return student_ase_md(students[model], atoms, plan.timestep_fs)
+    if engine == "lammps":
+        return LammpsMD(students[model], atoms, plan.timestep_fs, ranks, folder)
+    return teacher_ase_md(model, atoms, plan.timestep_fs, plan.threads)
+
+
+def _warm_up(advance: Advance, engine: str) -> float:
+    """Run the first steps (TorchScript profiling runs, first SCF) and return an estimate of s/step."""
+    if engine == "lammps":
+        return advance(2) / 2
+    if engine == "teacher":
+        return advance(1)
+    advance(3)
+    return advance(2) / 2

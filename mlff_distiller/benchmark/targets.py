@@ -1,0 +1,111 @@
+"""The performance targets of the project, evaluated on a :class:`~mlff_distiller.benchmark.suite.BenchmarkResult`.
+
+Every figure is a ratio of two measurements taken in the same run, so that the machine's
+speed and load cancel out.
+"""
+
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+from .suite import BenchmarkResult
+from .timing import Measurement
+
+
+@dataclass
+class TargetCheck:
+    """One target: its figure, the goal, the measured value (None when not measurable) and the details.
+
+    ``higher_is_better`` tells whether ``value`` must reach ``goal`` from above or stay below it.
+    """
+
+    figure: str
+    goal: float
+    higher_is_better: bool
+    value: Optional[float]
+    detail: str
+
+    @property
+    def verdict(self) -> str:
+        if self.value is None:
+            return "not measured"
+        met = self.value >= self.goal if self.higher_is_better else self.value <= self.goal
+        return "met" if met else "missed"
+
+    @property
+    def goal_text(self) -> str:
+        return f"≥ {self.goal:g}x" if self.higher_is_better else f"≤ {self.goal:g}"
+
+
+def _ratio(numerator: Optional[Measurement], denominator: Optional[Measurement]) -> Optional[float]:
+    if numerator is None or denominator is None or not (numerator.ok and denominator.ok):
+        return None
+    return numerator.ms_per_step / denominator.ms_per_step
+
+
+def _worst(pairs: List[Tuple[str, Optional[float]]], higher_is_better: bool) -> Tuple[Optional[float], str]:
+    measured = [(label, value) for label, value in pairs if value is not None]
+    if not measured:
+        return None, "missing measurements"
+    label, value = (min if higher_is_better else max)(measured, key=lambda pair: pair[1])
+    details = ", ".join(f"{lbl} {val:.3g}" for lbl, val in measured)
+    return value, f"worst: {label}; all: {details}" if len(measured) > 1 else details
+
+
+def speedup_over_teacher(result: BenchmarkResult, system: str, size: str, teacher: str = "gfn2-xtb") -> TargetCheck:
+    """Teacher's ASE MD step over the student's OpenMM MD step on ``system``."""
+    goal = 50.0 if size == "standard" else 10.0
+    value = _ratio(result.find(system, "teacher", teacher), result.find(system, "openmm", size))
+    detail = f"{teacher} (ASE) / {size} (OpenMM)" if value is not None else "missing measurements"
+    return TargetCheck(f"{size} student over {teacher}, {system}, per MD step", goal, True, value, detail)
+
+
+def openmm_over_bare(result: BenchmarkResult, system: str = "aspirin") -> TargetCheck:
+    """OpenMM MD step over the bare forward + backward of the same module, worst student size."""
+    sizes = result.plan["sizes"]
+    pairs = [(size, _ratio(result.find(system, "openmm", size), result.find(system, "bare", size))) for size in sizes]
+    value, detail = _worst(pairs, higher_is_better=False)
+    return TargetCheck(f"OpenMM step over bare model forward+backward, {system}", 1.10, False, value, detail)
+
+
+def openmm_over_ase(result: BenchmarkResult, system: str = "aspirin") -> TargetCheck:
+    """ASE MD step with the student calculator over the OpenMM MD step, worst student size."""
+    pairs = [(size, _ratio(result.find(system, "ase", size), result.find(system, "openmm", size))) for size in result.plan["sizes"]]
+    value, detail = _worst(pairs, higher_is_better=True)
+    return TargetCheck(f"OpenMM over ASE driving the same student, {system}", 2.0, True, value, detail)
+
+
+def linear_scaling(result: BenchmarkResult, engine: str = "openmm", low: int = 1000, high: int = 16000) -> TargetCheck:
+    """Largest over smallest µs/atom/step between ``low`` and ``high`` atoms, worst student size."""
+    pairs = []
+    for size in result.plan["sizes"]:
+        values = [
+            m.us_per_atom_step
+            for m in result.measurements
+            if m.engine == engine and m.model == size and m.ok and low <= m.atoms <= high
+        ]
+        if len(values) >= 2:
+            pairs.append((size, max(values) / min(values)))
+    value, detail = _worst(pairs, higher_is_better=False)
+    return TargetCheck(f"µs/atom/step spread, {low:,} to {high:,} atoms ({engine})", 1.5, False, value, detail)
+
+
+def lammps_rank_speedup(result: BenchmarkResult, min_atoms: int = 4000) -> TargetCheck:
+    """LAMMPS step on 1 rank over 2 ranks on systems of at least ``min_atoms`` atoms, worst case."""
+    pairs = []
+    for m in result.measurements:
+        if m.engine == "lammps" and m.ranks == 1 and m.atoms >= min_atoms:
+            pairs.append((f"{m.model} {m.system}", _ratio(m, result.find(m.system, "lammps", m.model, 2))))
+    value, detail = _worst(pairs, higher_is_better=True)
+    return TargetCheck(f"LAMMPS 2 ranks over 1 rank, ≥ {min_atoms:,} atoms", 1.7, True, value, detail)
+
+
+def check_targets(result: BenchmarkResult) -> List[TargetCheck]:
+    """All project targets (see the performance issue), in the order the report lists them."""
+    return [
+        speedup_over_teacher(result, "water-192", "standard"),
+        speedup_over_teacher(result, "aspirin", "ultra-tiny"),
+        openmm_over_bare(result),
+        openmm_over_ase(result),
+        linear_scaling(result),
+        lammps_rank_speedup(result),
+    ]

@@ -1,0 +1,86 @@
+"""Timed MD steps and the figures derived from them (ms/step, ns/day, µs/atom/step)."""
+
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Dict, List, Optional
+
+#: Advance an MD run by ``steps`` steps and return the seconds that took (wall clock, or the
+#: engine's own loop time where the engine has start-up costs of its own).
+Advance = Callable[[int], float]
+
+
+@dataclass
+class Measurement:
+    """Speed of one contender on one system, or why it was not measured.
+
+    Attributes
+    ----------
+    system : str
+        Benchmark system name (see :mod:`mlff_distiller.benchmark.systems`).
+    atoms : int
+        Number of atoms.
+    engine : str
+        ``"bare"``, ``"openmm"``, ``"ase"``, ``"lammps"`` or ``"teacher"``.
+    model : str
+        Student size (``"standard"``, ...) or teacher name (``"gfn2-xtb"``, ...).
+    ranks : int
+        MPI ranks (LAMMPS; 1 otherwise).
+    timestep_fs : float
+        MD time step the ns/day figure assumes, fs.
+    seconds_per_step : list of float
+        Per timed block, seconds per step (empty when not measured).
+    steps : int
+        MD steps timed in all blocks together.
+    status : str
+        ``"ok"``, ``"skipped: <reason>"`` or ``"failed: <reason>"``.
+    """
+
+    system: str
+    atoms: int
+    engine: str
+    model: str
+    ranks: int = 1
+    timestep_fs: float = 0.5
+    seconds_per_step: List[float] = field(default_factory=list)
+    steps: int = 0
+    status: str = "ok"
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok" and bool(self.seconds_per_step)
+
+    @property
+    def contender(self) -> str:
+        """Engine and model in words, e.g. ``"openmm standard"`` or ``"lammps tiny (2 ranks)"``."""
+        label = f"{self.engine} {self.model}"
+        return f"{label} ({self.ranks} ranks)" if self.ranks > 1 else label
+
+    @property
+    def ms_per_step(self) -> Optional[float]:
+        """Median over blocks of the time per step, ms."""
+        return 1e3 * statistics.median(self.seconds_per_step) if self.ok else None
+
+    @property
+    def ns_per_day(self) -> Optional[float]:
+        """Simulated ns per day at :attr:`timestep_fs`."""
+        return self.timestep_fs * 1e-6 * 86400.0 / (self.ms_per_step * 1e-3) if self.ok else None
+
+    @property
+    def us_per_atom_step(self) -> Optional[float]:
+        """Time per step per atom, µs."""
+        return 1e3 * self.ms_per_step / self.atoms if self.ok else None
+
+    def to_dict(self) -> Dict:
+        data = asdict(self)
+        data.update(ms_per_step=self.ms_per_step, ns_per_day=self.ns_per_day, us_per_atom_step=self.us_per_atom_step)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Dict) -> "Measurement":
+        names = cls.__dataclass_fields__
+        return cls(**{key: value for key, value in data.items() if key in names})
+
+
+def steps_for(seconds_per_step: float, block_seconds: float, max_steps: int) -> int:
+    """Steps that fill a timed block of ``block_seconds`` (at least 1, at most ``max_steps``)."""
+    return max(1, min(max_steps, int(block_seconds / max(seconds_per_step, 1e-9))))

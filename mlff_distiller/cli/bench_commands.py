@@ -1,0 +1,88 @@
+"""``mlffd bench``: time students in OpenMM, LAMMPS and ASE against the teacher; write a Markdown report."""
+
+import argparse
+import json
+import shlex
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from ..errors import OverwriteError
+
+ORDER = 70
+
+DESCRIPTION = """\
+Time MD steps of the students (each size) in OpenMM, LAMMPS (1 and 2 MPI ranks) and ASE, the bare
+model (forward + backward), and the teacher driving ASE MD, on aspirin and water boxes of 96 to
+24,576 atoms. Everything is measured in one run, contenders interleaved, and reported as ms/step,
+ns/day at the time step and µs/atom/step, with speed-ups over the teacher, the project's speed
+targets (ratios), the machine, threads and versions. Contenders that would exceed the time budget
+or the memory limit on a system are recorded as skipped, with the reason.
+
+Writes a Markdown report (-o) and two PNG plots (--images): speed-up over the teacher per system,
+and µs/atom/step against atoms (log-log). A full run takes 30-60 minutes on 2 cores; --quick runs
+a tiny configuration in seconds. Set OMP_NUM_THREADS=1 (or --threads) for comparable figures.
+"""
+
+
+def register(subparsers) -> None:
+    from ..benchmark import ENGINES, SYSTEM_NAMES
+    from ..models import PRESETS
+
+    bench = subparsers.add_parser(
+        "bench",
+        help="benchmark the students against the teacher in OpenMM, LAMMPS and ASE",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench.add_argument("-o", "--output", type=Path, default=Path("benchmarks.md"), help="Markdown report to write (default: benchmarks.md)")
+    bench.add_argument("--images", type=Path, help="folder for the PNG plots (default: img/ next to the report)")
+    bench.add_argument("--json", type=Path, help="also write the raw measurements as JSON")
+    bench.add_argument("--from-json", type=Path, help="write the report from saved measurements instead of measuring")
+    bench.add_argument("--overwrite", action="store_true", help="replace existing report, plots and JSON")
+    bench.add_argument("--quick", action="store_true", help="tiny configuration for tests and CI (ultra-tiny student, aspirin and 96 atoms, seconds)")
+    bench.add_argument("--systems", nargs="+", choices=SYSTEM_NAMES, metavar="SYSTEM", help=f"systems (default: all): {', '.join(SYSTEM_NAMES)}")
+    bench.add_argument("--sizes", nargs="+", choices=list(PRESETS), metavar="SIZE", help="student sizes (default: all)")
+    bench.add_argument("--engines", nargs="+", choices=ENGINES, metavar="ENGINE", help=f"contenders (default: all): {', '.join(ENGINES)}")
+    bench.add_argument("--teachers", nargs="+", metavar="NAME", help="teachers for the 'teacher' engine (default: gfn2-xtb sevenn-0)")
+    bench.add_argument("--ranks", nargs="+", type=int, metavar="N", help="LAMMPS MPI ranks (default: 1 2)")
+    bench.add_argument("--platform", choices=["auto", "CPU", "CUDA", "Reference"], help="OpenMM platform (default: auto = CUDA if a GPU is present, else CPU)")
+    bench.add_argument("--precision", choices=["float32", "float64"], help="student dtype (default: float32)")
+    bench.add_argument("--timestep", type=float, metavar="FS", help="MD time step in fs (default: 0.5)")
+    bench.add_argument("--threads", type=int, help="torch and teacher threads (default: 1)")
+    bench.add_argument("--rounds", type=int, help="interleaved timed blocks per contender (default: 3)")
+    bench.add_argument("--block", type=float, metavar="S", help="seconds per timed block (default: 3)")
+    bench.add_argument("--budget", type=float, metavar="S", help="seconds a contender may spend per system (default: 90)")
+    bench.add_argument("--memory-limit", type=float, metavar="GB", help="skip students estimated to need more memory (default: 8)")
+    bench.set_defaults(func=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from ..benchmark import QUICK_PLAN, BenchmarkPlan, BenchmarkResult, run_plan, write_report
+    from ..benchmark.report import SCALING_PLOT, SPEEDUP_PLOT
+
+    images = args.images or args.output.parent / "img"
+    outputs = [args.output, images / SPEEDUP_PLOT, images / SCALING_PLOT] + ([args.json] if args.json else [])
+    existing = [str(p) for p in outputs if p.exists()]
+    if existing and not args.overwrite:
+        raise OverwriteError(f"{', '.join(existing)} exist(s); pass --overwrite to replace")
+    if args.from_json:
+        result = BenchmarkResult.from_dict(json.loads(args.from_json.read_text()))
+    else:
+        settings = {
+            "systems": args.systems, "sizes": args.sizes, "engines": args.engines, "teachers": args.teachers,
+            "lammps_ranks": args.ranks, "platform": args.platform, "precision": args.precision,
+            "timestep_fs": args.timestep, "threads": args.threads, "rounds": args.rounds,
+            "block_seconds": args.block, "budget_seconds": args.budget, "memory_limit_gb": args.memory_limit,
+        }
+        plan = replace(QUICK_PLAN if args.quick else BenchmarkPlan(), **{k: v for k, v in settings.items() if v is not None})
+        result = run_plan(plan)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result.to_dict(), indent=2))
+    command = "mlffd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[0].endswith("mlffd") else "mlffd bench"
+    if "OMP_NUM_THREADS" not in command and not args.from_json:
+        command = f"OMP_NUM_THREADS={result.machine['omp_num_threads'] or 1} {command}"
+    for path in write_report(result, args.output, images, command):
+        print(f"wrote {path}")
+    return 0

