@@ -120,8 +120,6 @@ void PairMLFFD::load_model(const std::string &path)
   }
   torch::jit::ExtraFilesMap extra{{"mlffd_metadata.json", ""}};
   try {
-    // input shapes change every step (edge count); the profiling executor would re-specialise
-    torch::jit::setGraphExecutorOptimize(false);
     model = torch::jit::load(path, torch::kCPU, extra);
   } catch (const std::exception &) {
     error->all(FLERR, "pair_style mlffd: {} is not a TorchScript model file", path);
@@ -204,6 +202,10 @@ torch::Tensor PairMLFFD::feature_buffer(int layer, int nall)
 void PairMLFFD::compute(int eflag, int vflag)
 {
   ev_init(eflag, vflag);
+  // input shapes change every step (edge count): run the model as scripted, without the
+  // profiling executor's re-specialisation; scoped, so other TorchScript users in the
+  // process (e.g. OpenMM's TorchForce next to `import lammps`) keep their settings
+  torch::jit::GraphOptimizerEnabledGuard unoptimised(false);
 
   double **x = atom->x;
   double **f = atom->f;
