@@ -147,7 +147,7 @@ def test_killed_run_stays_readable_and_restarts(smooth_checkpoint, tmp_path):
 
 def test_exploding_run_stops_cleanly(smooth_checkpoint, tmp_path):
     run_dir = tmp_path / "boom"
-    result = mlffd("md", ETHANOL, "--model", smooth_checkpoint, "--timestep", "200", "--time", "10",
+    result = mlffd("md", ETHANOL, "--model", smooth_checkpoint, "--timestep", "200", "--time", "10", "--temperature-limit", "2000",
                    "--report-interval", "1", "--platform", "Reference", "-o", run_dir, "--quiet")
     assert result.returncode == 1, result.stderr
     assert re.search(r"stopped (at|after) step \d+: ", result.stdout) and "Traceback" not in result.stderr
