@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Union
 import numpy as np
 
 from ..elements import symbols
-from ..errors import OverwriteError
+from ..errors import MLFFDError, OverwriteError
 from .drift import EnergyDrift
 from .figures import finite_or_none, section_figures
 from .forces import ForceFidelity, audit_only_results
@@ -128,6 +128,8 @@ def validate(
     progress : bool
         Show progress bars.
     """
+    if frames < 1 or workers < 1 or not 0.0 <= warmup_fraction < 1.0:
+        raise MLFFDError("frames and workers must be at least 1, and the warm-up fraction in [0, 1)")
     if thresholds is None:
         thresholds = Thresholds()
     elif not isinstance(thresholds, Thresholds):
