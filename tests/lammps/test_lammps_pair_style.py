@@ -144,10 +144,18 @@ def test_pressure_equals_the_finite_strain_derivative(name, student, single_poin
     assert_close(-per_atom / volume, np.array(actual[:4]), ENGINE64, "sum of per-atom stresses")
 
 
-def test_two_mpi_ranks_equal_one(single_points):
-    atoms = water_box(4, seed=5)
-    one, log_one, _ = single_points("water-64-mpi", atoms, ranks=1)
-    two, log_two, _ = single_points("water-64-mpi", atoms, ranks=2)
+def molecule_in_one_half():
+    """Ethanol in a 30 Å box, all in the lower half along x: on 2 ranks, one rank owns no atom."""
+    ethanol = build("molecule-in-large-box")
+    ethanol.positions[:, 0] -= 8.0
+    return ethanol
+
+
+@pytest.mark.parametrize("name", ["water-64-mpi", "molecule-one-rank-empty"])
+def test_two_mpi_ranks_equal_one(name, single_points):
+    atoms = water_box(4, seed=5) if name == "water-64-mpi" else molecule_in_one_half()
+    one, log_one, _ = single_points(name, atoms, ranks=1)
+    two, log_two, _ = single_points(name, atoms, ranks=2)
     assert np.array_equal(one["id"], two["id"])
     assert_close(log_two["PotEng"][-1], log_one["PotEng"][-1], ENGINE64, "total energy")
     for column in ("fx", "fy", "fz", "c_energy"):
