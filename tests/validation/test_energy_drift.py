@@ -83,7 +83,8 @@ def test_trajectory_without_energies_says_what_it_needs(good_run):
         EnergyDrift(universe).run()
 
 
-def test_h5md_observables_match_a_hand_fit(tmp_path, rng):
+@pytest.mark.parametrize("energy_unit", ["eV", "kJ mol-1"])
+def test_h5md_observables_match_a_hand_fit(tmp_path, rng, energy_unit):
     numbers = [6, 1, 1, 1, 1]
     frames = 40
     time = np.linspace(0.0, 3.9, frames)
@@ -92,7 +93,7 @@ def test_h5md_observables_match_a_hand_fit(tmp_path, rng):
     positions = np.tile(rng.normal(size=(1, len(numbers), 3)), (frames, 1, 1))
     path = write_h5md(tmp_path / "t.h5md", numbers, positions, time,
                       {"potential_energy": total - kinetic, "kinetic_energy": kinetic, "total_energy": total,
-                       "temperature": np.full(frames, 300.0)})
+                       "temperature": np.full(frames, 300.0)}, energy_unit=energy_unit)
     universe = mda.Universe(str(pdb_topology(tmp_path / "t.pdb", numbers)), str(path))
     r = EnergyDrift(universe, warmup_fraction=0.0).run().results
     slope, _ = np.polyfit(time, (total - kinetic) + kinetic, 1)

@@ -101,3 +101,17 @@ def test_protein_from_mdanalysis_tests_is_stable_with_its_own_bonds():
     assert len(ours & psf) >= 0.99 * len(psf)
     assert len(ours - psf) <= 0.01 * len(psf)
     assert r.max_bond_deviation_A.max() < 0.5
+
+
+def test_explosion_found_in_an_energy_file(ethanol_frames):
+    """Energies from a CSV or log (finer than the trajectory): the explosion is timed by the file, mapped to a frame."""
+    from mlff_distiller.validation import EnergySeries
+
+    frames, numbers = ethanol_frames
+    time = np.arange(400) * DT_PS / 10  # ten energy rows per frame
+    temperature = np.where(time >= 0.2545, 5.0e4, 300.0)
+    series = EnergySeries(time, np.full(400, -10.0), np.full(400, 0.5), np.full(400, -9.5), temperature, "test")
+    r = Stability(ethanol_universe(frames, numbers), energies=series).run().results
+    assert r.explosion["time_ps"] == pytest.approx(0.255)
+    assert r.explosion["frame"] == 26  # the first frame at or after the explosion
+    assert r.stable_time_ps == pytest.approx(0.25, rel=1e-5)

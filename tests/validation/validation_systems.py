@@ -62,8 +62,11 @@ def lj_fluid_run(directory: Path, timestep_fs: float, steps: int, report_every: 
 
 
 def write_h5md(path: Path, numbers, positions_A: np.ndarray, time_ps: np.ndarray, observables: Dict[str, np.ndarray],
-               forces_eV_per_A: np.ndarray = None, box_A: float = None) -> Path:
-    """An H5MD file in the layout of docs/trajectory-format.md, written with h5py (nm, kJ/mol/nm; energies in eV)."""
+               forces_eV_per_A: np.ndarray = None, box_A: float = None, energy_unit: str = "eV") -> Path:
+    """An H5MD file in the layout of docs/trajectory-format.md, written with h5py (nm, kJ/mol/nm).
+
+    Energies are given in eV and stored in ``energy_unit`` ("eV" or "kJ mol-1", as a foreign writer might).
+    """
     import h5py
 
     n_frames, n_atoms = positions_A.shape[:2]
@@ -86,8 +89,12 @@ def write_h5md(path: Path, numbers, positions_A: np.ndarray, time_ps: np.ndarray
         box.attrs["boundary"] = np.array(3 * (["periodic"] if box_A else ["none"]), dtype="S8")
         if box_A:
             series(box.require_group("edges"), np.tile(np.eye(3) * box_A / 10.0, (n_frames, 1, 1)), "nm")
+        scale = 96.485332123310018 if energy_unit == "kJ mol-1" else 1.0
         for name, values in observables.items():
-            series(f.require_group(f"observables/{name}"), np.asarray(values, dtype=float), "K" if name == "temperature" else "eV")
+            if name == "temperature":
+                series(f.require_group(f"observables/{name}"), np.asarray(values, dtype=float), "K")
+            else:
+                series(f.require_group(f"observables/{name}"), np.asarray(values, dtype=float) * scale, energy_unit)
     return path
 
 
