@@ -11,6 +11,7 @@ import openmm
 import torch
 from ase import Atoms
 from openmm import app, unit
+from openmm.app.internal.unitcell import reducePeriodicBoxVectors
 
 from ..elements import check_supported
 from ..errors import CheckpointError, StructureError
@@ -188,8 +189,9 @@ def _topology_from_atoms(atoms: Atoms) -> Tuple[app.Topology, np.ndarray]:
         topology.addAtom(f"{element.symbol}{index + 1}", element, residue)
     if atoms.pbc.all():
         cell, _ = atoms.cell.standard_form()
-        atoms.set_cell(cell, scale_atoms=True)
-        topology.setPeriodicBoxVectors(np.asarray(cell) / NM_TO_ANGSTROM * unit.nanometer)
+        atoms.set_cell(cell, scale_atoms=True)  # rotates the structure with its cell
+        # the same lattice in OpenMM's reduced form; positions need not move (the model wraps them)
+        topology.setPeriodicBoxVectors(reducePeriodicBoxVectors([openmm.Vec3(*row) for row in np.asarray(cell) / NM_TO_ANGSTROM]))
     positions = np.asarray(atoms.positions, dtype=np.float64) / NM_TO_ANGSTROM
     check_positions(positions)
     return topology, positions

@@ -63,3 +63,21 @@ def test_torchforce_equals_student(tiny_student, rng, platform, dtype, case):
     assert_close(energy, expected_energy, tolerance, f"{case} energy on {platform}")
     assert_close(forces, expected_forces, tolerance, f"{case} forces on {platform}")
     assert np.abs(forces).max() > 1e-3  # the comparison is not between two zeros
+
+
+def test_skewed_cell_is_reduced_to_the_same_lattice(tiny_student, rng):
+    """A triclinic cell in no standard orientation is rotated and reduced for OpenMM; the energy does not change."""
+    from ase import Atoms
+
+    from mlff_distiller.plugin import structure_to_openmm
+
+    cell = np.array([[7.0, 0.5, 0.3], [5.5, 6.0, 0.2], [3.0, -4.0, 8.0]])
+    positions, species = random_box(10, cell, len(tiny_student.elements), rng, spacing=1.3)
+    numbers = [tiny_student.elements[int(s)] for s in species]
+    structure = structure_to_openmm(Atoms(numbers=numbers, positions=positions.numpy(), cell=cell, pbc=True))
+    context = openmm.Context(build_system(structure, tiny_student), openmm.VerletIntegrator(0.001),
+                             openmm.Platform.getPlatformByName("Reference"))
+    context.setPositions(structure.positions)
+    energy = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole) / EV_TO_KJ_PER_MOL
+    expected, _ = tiny_student.energy_and_forces(positions, species, torch.tensor(cell), torch.ones(3, dtype=torch.bool))
+    assert_close(energy, expected, ENGINE64, "energy in the reduced cell")
