@@ -5,11 +5,12 @@ from typing import Dict, Optional
 
 import numpy as np
 from MDAnalysis.analysis.base import AnalysisBase
+from MDAnalysis.lib.distances import minimize_vectors
 
 from ..errors import TrajectoryError
 from ..units import BOLTZMANN_EV_PER_K, EV_TO_MEV
 from .energies import EnergySeries
-from .trajectory import ENERGY_OBSERVABLES, observable_scale
+from .trajectory import ENERGY_OBSERVABLES, frame_box, observable_scale
 
 
 class EnergyDrift(AnalysisBase):
@@ -72,9 +73,7 @@ class EnergyDrift(AnalysisBase):
         positions = self._ag.positions.astype(np.float64)
         if self._previous is not None:
             step = positions - self._previous
-            if ts.dimensions is not None and np.all(ts.dimensions[:3] > 0):
-                from MDAnalysis.lib.distances import minimize_vectors
-
+            if frame_box(ts) is not None:
                 step = minimize_vectors(step.astype(np.float32), ts.dimensions).astype(np.float64)
             self._displacement += self._masses @ step / self._masses.sum()
         self._previous = positions

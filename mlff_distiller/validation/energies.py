@@ -50,13 +50,13 @@ class EnergySeries:
         return len(self.time_ps)
 
 
-def _series(columns: Dict[str, np.ndarray], scale: float, source: str, time_scale: float = 1.0) -> EnergySeries:
+def _series(columns: Dict[str, np.ndarray], scale: float, source: str) -> EnergySeries:
     """Build a series from named columns: time, potential, kinetic, total (optional), temperature (optional)."""
     potential = columns["potential"] / scale
     kinetic = columns["kinetic"] / scale
     total = columns["total"] / scale if "total" in columns else potential + kinetic
     return EnergySeries(
-        time_ps=columns["time"] * time_scale,
+        time_ps=columns["time"],
         potential_eV=potential,
         kinetic_eV=kinetic,
         total_eV=total,

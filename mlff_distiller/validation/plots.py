@@ -1,7 +1,7 @@
 """PNG plots of a validation report, each drawn from an analysis's ``results``."""
 
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import matplotlib
 

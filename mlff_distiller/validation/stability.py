@@ -8,7 +8,7 @@ from MDAnalysis.analysis.base import AnalysisBase
 from MDAnalysis.lib.distances import calc_bonds, capped_distance, self_capped_distance
 
 from .energies import EnergySeries
-from .trajectory import atomic_numbers, observable_scale
+from .trajectory import atomic_numbers, frame_box, observable_scale
 
 #: Two atoms are bonded on the first frame when closer than this factor times the sum of their covalent radii.
 BOND_SCALE = 1.2
@@ -75,11 +75,6 @@ class Stability(AnalysisBase):
         self.results.collapse = self.results.hydrogen_loss = self.results.explosion = None
         self._energy_scale = observable_scale(self._ag.universe, "potential_energy")
 
-    @staticmethod
-    def _box(ts):
-        dims = ts.dimensions
-        return dims if dims is not None and np.all(np.asarray(dims[:3]) > 0) else None
-
     def _find_bonds(self, positions: np.ndarray, box) -> None:
         radii = covalent_radii[self._numbers]
         cutoff = self.bond_scale * 2 * float(radii.max())
@@ -95,7 +90,7 @@ class Stability(AnalysisBase):
     def _single_frame(self):
         ts = self._ts
         positions = self._ag.positions.astype(np.float64)
-        box = self._box(ts)
+        box = frame_box(ts)
         time = float(ts.time)
         self._times.append(time)
         self._frames.append(int(ts.frame))

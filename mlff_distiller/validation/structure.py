@@ -4,10 +4,7 @@ import numpy as np
 from MDAnalysis.analysis.base import AnalysisBase
 from MDAnalysis.lib.distances import self_capped_distance
 
-
-def _box(ts):
-    dims = ts.dimensions
-    return dims if dims is not None and np.all(np.asarray(dims[:3]) > 0) else None
+from .trajectory import frame_box
 
 
 class PairDistribution(AnalysisBase):
@@ -35,7 +32,7 @@ class PairDistribution(AnalysisBase):
         self.n_bins = int(n_bins)
 
     def _prepare(self):
-        box = _box(self._trajectory.ts)
+        box = frame_box(self._trajectory.ts)
         self._periodic = box is not None
         if self._periodic:
             self.r_max = min(self.r_max, 0.5 * float(np.min(box[:3])))
@@ -45,7 +42,7 @@ class PairDistribution(AnalysisBase):
         self._n_frames = 0
 
     def _single_frame(self):
-        box = _box(self._ts)
+        box = frame_box(self._ts)
         _, distances = self_capped_distance(self._ag.positions, self.r_max, box=box)
         self._counts += np.histogram(distances, bins=self._edges)[0]
         if self._periodic:

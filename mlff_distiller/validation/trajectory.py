@@ -219,13 +219,19 @@ def atomic_numbers(atomgroup) -> np.ndarray:
         raise TrajectoryError(f"atom element {exc} is not a chemical element; fix the topology's element column") from None
 
 
+def frame_box(ts) -> Optional[np.ndarray]:
+    """The frame's box as MDAnalysis dimensions (Å, degrees), or None for a molecule in vacuum."""
+    dims = ts.dimensions
+    return dims if dims is not None and np.all(np.asarray(dims[:3]) > 0) else None
+
+
 def frame_atoms(atomgroup, numbers: np.ndarray) -> Atoms:
     """The current frame of an AtomGroup as ASE Atoms (Å), periodic when the frame has a box."""
     from MDAnalysis.lib.mdamath import triclinic_vectors
 
-    dims = atomgroup.universe.trajectory.ts.dimensions
+    dims = frame_box(atomgroup.universe.trajectory.ts)
     positions = atomgroup.positions.astype(np.float64)
-    if dims is None or not np.all(np.asarray(dims[:3]) > 0):
+    if dims is None:
         return Atoms(numbers=numbers, positions=positions)
     return Atoms(numbers=numbers, positions=positions, cell=triclinic_vectors(dims).astype(np.float64), pbc=True)
 

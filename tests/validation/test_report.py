@@ -113,7 +113,7 @@ def test_trajectory_without_forces_uses_the_student(run_dir, tmp_path):
     universe = mda.Universe(str(run_dir / "topology.pdb"), str(dcd))
     teacher = load_teacher("gfn2-xtb")
     recomputed = ForceFidelity(universe, teacher, student=run.model_path, n_frames=3).run()
-    stored = ForceFidelity(run.universe, teacher, frames=None, n_frames=3).run(frames=list(recomputed.results.frames))
+    stored = ForceFidelity(run.universe, teacher, n_frames=3).run(frames=list(recomputed.results.frames))
     assert recomputed.results.rmse == pytest.approx(stored.results.rmse, rel=1e-4)
 
 
