@@ -43,13 +43,16 @@ def benchmark_student(size: str, dtype: torch.dtype, seed: int = 0) -> Student:
     return student
 
 
-def bare_model(student: Student, atoms: Atoms) -> Advance:
-    """Forward + backward of the module OpenMM's ``TorchForce`` runs (nm in, kJ/mol out), positions fixed."""
+def bare_model(student: Student, atoms: Atoms, device: str = "cpu") -> Advance:
+    """Forward + backward of the module OpenMM's ``TorchForce`` runs (nm in, kJ/mol out), positions fixed.
+
+    ``device`` is ``"cpu"`` or ``"cuda"`` (where the CUDA platform would run it).
+    """
     from ..export.openmm import openmm_module
 
-    module = openmm_module(student, [int(z) for z in atoms.numbers], periodic=bool(atoms.pbc.all()))
-    positions = torch.tensor(atoms.positions / 10.0, dtype=torch.float64)
-    box = torch.tensor(np.asarray(atoms.cell) / 10.0, dtype=torch.float64) if atoms.pbc.all() else None
+    module = openmm_module(student, [int(z) for z in atoms.numbers], periodic=bool(atoms.pbc.all())).to(device)
+    positions = torch.tensor(atoms.positions / 10.0, dtype=torch.float64, device=device)
+    box = torch.tensor(np.asarray(atoms.cell) / 10.0, dtype=torch.float64, device=device) if atoms.pbc.all() else None
 
     def advance(steps: int) -> float:
         start = time.perf_counter()
@@ -57,9 +60,18 @@ def bare_model(student: Student, atoms: Atoms) -> Advance:
             leaf = positions.detach().requires_grad_(True)
             energy = module(leaf) if box is None else module(leaf, box)
             torch.autograd.grad(energy, leaf)  # forces only, as the engines ask for
+        if device == "cuda":
+            torch.cuda.synchronize()
         return time.perf_counter() - start
 
     return advance
+
+
+def openmm_platform_name(platform: str) -> str:
+    """The OpenMM platform ``"auto"`` stands for: CUDA where torch sees a GPU, else CPU."""
+    if platform == "auto":
+        return "CUDA" if torch.cuda.is_available() else "CPU"
+    return platform
 
 
 def openmm_md(student: Student, atoms: Atoms, timestep_fs: float, platform: str = "auto") -> Advance:
@@ -73,8 +85,7 @@ def openmm_md(student: Student, atoms: Atoms, timestep_fs: float, platform: str 
 
     from ..plugin import build_system, load_force_model, select_platform, structure_to_openmm
 
-    if platform == "auto":
-        platform = "CUDA" if torch.cuda.is_available() else "CPU"
+    platform = openmm_platform_name(platform)
     structure = structure_to_openmm(atoms)
     dtype = student.network.energy_scale.dtype
     system = build_system(structure, load_force_model(student, dtype), dtype=dtype)
@@ -134,7 +145,7 @@ class LammpsMD:
     """LAMMPS NVE runs with ``pair_style mlffd``, one process per call (``mpirun`` for several ranks).
 
     The time of a call is LAMMPS's own loop time of the timed ``run``, which excludes start-up,
-    model loading and a two-step warm-up run.
+    model loading and a ``run 0`` that builds the neighbour lists and evaluates the model once.
 
     Parameters
     ----------
@@ -147,7 +158,7 @@ class LammpsMD:
     ranks : int
         MPI ranks (one torch thread each).
     folder : Path
-        Working folder for the exported model, data file, input and logs.
+        Working folder for the exported model (reused when present), data file, input and logs.
     """
 
     def __init__(self, student: Student, atoms: Atoms, timestep_fs: float, ranks: int, folder: Path):
@@ -181,14 +192,14 @@ class LammpsMD:
             checkpoint = save_checkpoint(student, self.folder / "student.ckpt")
             export_lammps(checkpoint, self.model, precision=precision, overwrite=True)
         self.elements = sorted(set(atoms.get_chemical_symbols()), key=atoms.get_chemical_symbols().index)
-        self.data = self.folder / "system.data"
+        self.data = self.folder / f"system-{len(atoms)}.data"
         from ase.io.lammpsdata import write_lammps_data
 
         with open(self.data, "w") as handle:
             write_lammps_data(handle, atoms, specorder=self.elements, masses=True, units="metal")
 
     def script(self, steps: int) -> str:
-        """The LAMMPS input of one timed run of ``steps`` steps (after a two-step warm-up run)."""
+        """The LAMMPS input of one timed run of ``steps`` steps (after a ``run 0`` set-up)."""
         return "\n".join(
             [
                 "units metal",
@@ -202,7 +213,7 @@ class LammpsMD:
                 f"velocity all create {TEMPERATURE_K} 4928459 mom yes rot yes dist gaussian",
                 "fix integrate all nve",
                 f"thermo {max(steps, 1)}",
-                "run 2",
+                "run 0",
                 f"run {steps}",
                 "",
             ]

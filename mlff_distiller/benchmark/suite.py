@@ -16,6 +16,7 @@ from .contenders import (
     benchmark_student,
     estimated_memory_gb,
     openmm_md,
+    openmm_platform_name,
     student_ase_md,
     teacher_ase_md,
 )
@@ -80,9 +81,9 @@ class BenchmarkPlan:
     platform: str = "auto"
     threads: int = 1
     rounds: int = 3
-    block_seconds: float = 3.0
-    budget_seconds: float = 90.0
-    memory_limit_gb: float = 8.0
+    block_seconds: float = 2.0
+    budget_seconds: float = 120.0
+    memory_limit_gb: float = 10.0
     max_steps: int = 2000
     seed: int = 0
 
@@ -180,17 +181,19 @@ def run_plan(plan: BenchmarkPlan, progress: Optional[Callable[[str], None]] = No
             atoms = benchmark_system(name)
             progress(f"{name}: {len(atoms)} atoms")
             timed: List[Tuple[Measurement, Advance, int]] = []
+            estimates: Dict[Tuple[str, str, int], float] = {}  # this system's warm-up estimates, s/step
             for engine, model, ranks in _contenders(plan):
                 measurement = Measurement(name, len(atoms), engine, model, ranks, plan.timestep_fs)
                 measurements.append(measurement)
-                reason = _skip_reason(plan, engine, model, ranks, atoms, students, last)
+                reason = _skip_reason(plan, engine, model, ranks, atoms, students, last, estimates)
                 if reason:
                     measurement.status = f"skipped: {reason}"
                     progress(f"  {measurement.contender}: {measurement.status}")
                     continue
                 try:
-                    advance = _prepare(plan, engine, model, ranks, atoms, students, Path(scratch) / f"{name}-{model}-{ranks}")
-                    seconds = _warm_up(advance, engine)
+                    advance = _prepare(plan, engine, model, ranks, atoms, students, Path(scratch) / f"{engine}-{model}")
+                    seconds = _warm_up(advance, engine, plan.block_seconds)
+                    estimates[(engine, model, ranks)] = seconds
                 except ContenderUnavailable as exc:
                     measurement.status = f"skipped: {exc}"
                     progress(f"  {measurement.contender}: {measurement.status}")
@@ -223,18 +226,24 @@ def run_plan(plan: BenchmarkPlan, progress: Optional[Callable[[str], None]] = No
     return BenchmarkResult(machine_info(), asdict(plan), measurements)
 
 
-def _skip_reason(plan, engine, model, ranks, atoms, students, last) -> Optional[str]:
-    """Why a contender should not run on ``atoms`` (too big or too slow), or None."""
+def _skip_reason(plan, engine, model, ranks, atoms, students, last, estimates) -> Optional[str]:
+    """Why a contender should not run on ``atoms`` (too big or too slow), or None.
+
+    The cost is extrapolated from the contender's last system (:data:`SCALING_EXPONENTS`) or,
+    for a contender new at this size, taken from the bare model's warm-up on this system.
+    """
     if engine != "teacher":
         student = students[model]
         memory = estimated_memory_gb(student, estimated_edges(atoms, student.cutoff))
         if memory > plan.memory_limit_gb:
             return f"needs ~{memory:.0f} GB (limit {plan.memory_limit_gb:g} GB)"
     previous = last.get((engine, model, ranks))
+    predicted = estimates.get(("bare", model, 1))
     if previous is not None:
         previous_atoms, seconds = previous
         predicted = seconds * (len(atoms) / previous_atoms) ** SCALING_EXPONENTS.get(engine, 1.0)
-        if predicted * (plan.rounds + 2) > plan.budget_seconds:
+    if predicted is not None:
+        if predicted * (plan.rounds + 1) > plan.budget_seconds:
             return f"too slow (~{predicted:.3g} s/step predicted; budget {plan.budget_seconds:g} s)"
     return None
 
@@ -242,7 +251,7 @@ def _skip_reason(plan, engine, model, ranks, atoms, students, last) -> Optional[
 def _prepare(plan, engine, model, ranks, atoms, students, folder: Path) -> Advance:
     """The :data:`Advance` of one contender on ``atoms``."""
     if engine == "bare":
-        return bare_model(students[model], atoms)
+        return bare_model(students[model], atoms, "cuda" if openmm_platform_name(plan.platform) == "CUDA" else "cpu")
     if engine == "openmm":
         return openmm_md(students[model], atoms, plan.timestep_fs, plan.platform)
     if engine == "ase":
@@ -252,11 +261,14 @@ def _prepare(plan, engine, model, ranks, atoms, students, folder: Path) -> Advan
     return teacher_ase_md(model, atoms, plan.timestep_fs, plan.threads)
 
 
-def _warm_up(advance: Advance, engine: str) -> float:
-    """Run the first steps (TorchScript profiling runs, first SCF) and return an estimate of s/step."""
-    if engine == "lammps":
-        return advance(2) / 2
-    if engine == "teacher":
-        return advance(1)
-    advance(3)
+def _warm_up(advance: Advance, engine: str, block_seconds: float) -> float:
+    """Run the first steps (TorchScript profiling runs, first SCF) and return an estimate of s/step.
+
+    One step only when it already takes longer than a block (large systems: the set-up costs
+    are then negligible) and for LAMMPS (which sets up in a ``run 0`` before every timed run).
+    """
+    first = advance(1)
+    if engine in ("lammps", "teacher") or first > block_seconds:
+        return first
+    advance(2)
     return advance(2) / 2

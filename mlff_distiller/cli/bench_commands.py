@@ -51,9 +51,9 @@ def register(subparsers) -> None:
     bench.add_argument("--timestep", type=float, metavar="FS", help="MD time step in fs (default: 0.5)")
     bench.add_argument("--threads", type=int, help="torch and teacher threads (default: 1)")
     bench.add_argument("--rounds", type=int, help="interleaved timed blocks per contender (default: 3)")
-    bench.add_argument("--block", type=float, metavar="S", help="seconds per timed block (default: 3)")
-    bench.add_argument("--budget", type=float, metavar="S", help="seconds a contender may spend per system (default: 90)")
-    bench.add_argument("--memory-limit", type=float, metavar="GB", help="skip students estimated to need more memory (default: 8)")
+    bench.add_argument("--block", type=float, metavar="S", help="seconds per timed block (default: 2)")
+    bench.add_argument("--budget", type=float, metavar="S", help="seconds a contender may spend per system; beyond, it is skipped as too slow (default: 120)")
+    bench.add_argument("--memory-limit", type=float, metavar="GB", help="skip students estimated to need more memory (default: 10)")
     bench.set_defaults(func=run_bench)
 
 
