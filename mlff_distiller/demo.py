@@ -43,6 +43,29 @@ def default_output() -> Path:
     return DEFAULT_ROOT / datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
+def bundled_nve_settings(
+    system: str, student: str, time_ps: float, timestep_fs: float, temperature_K: float, platform: str, precision: str
+) -> MDSettings:
+    """NVE settings for a bundled student on a bundled system, with about :data:`FRAMES_PER_RUN` frames.
+
+    Time in ps, time step in fs, temperature (of the initial velocities) in K.
+    """
+    steps = int(round(time_ps * 1000.0 / timestep_fs))
+    report_interval = max(1, steps // FRAMES_PER_RUN)
+    return MDSettings(
+        structure=str(bundled_structure(system)),
+        model=str(bundled_student(student)),
+        ensemble="nve",
+        temperature=temperature_K,
+        timestep=timestep_fs,
+        time=time_ps,
+        report_interval=report_interval,
+        checkpoint_interval=report_interval * 50,
+        platform=platform,
+        precision=precision,
+    )
+
+
 def run_demo(
     output: Union[str, Path, None] = None,
     system: str = "aspirin",
@@ -88,20 +111,7 @@ def run_demo(
     run_dir, report_dir = output / "run", output / "report"
     if output.exists() and any(output.iterdir()) and not overwrite:
         raise OverwriteError(f"{output} exists and is not empty; pass --overwrite to replace it")
-    steps = int(round(time_ps * 1000.0 / timestep_fs))
-    report_interval = max(1, steps // FRAMES_PER_RUN)
-    settings = MDSettings(
-        structure=str(bundled_structure(system)),
-        model=str(bundled_student(student)),
-        ensemble="nve",
-        temperature=temperature_K,
-        timestep=timestep_fs,
-        time=time_ps,
-        report_interval=report_interval,
-        checkpoint_interval=report_interval * 50,
-        platform=platform,
-        precision=precision,
-    )
+    settings = bundled_nve_settings(system, student, time_ps, timestep_fs, temperature_K, platform, precision)
     md = MDRun(settings, run_dir, overwrite=overwrite).run(progress=progress)
     report = validate(run_dir, teacher=teacher, frames=frames, progress=progress)
     report.write(report_dir, overwrite=overwrite)

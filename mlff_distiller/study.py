@@ -13,8 +13,9 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .data import bundled_structure, bundled_student, student_names
-from .plugin import MDRun, MDSettings
+from .data import bundled_structure, student_names
+from .demo import bundled_nve_settings
+from .plugin import MDRun
 from .structures import read_structure
 from .teachers import load_teacher
 from .validation import compare_reports, validate
@@ -121,8 +122,6 @@ def run_study(
     """
     output = Path(output)
     cases = list(cases) if cases is not None else default_cases()
-    steps = int(round(time_ps * 1000.0 / timestep_fs))
-    interval = max(1, steps // 200)
     report_dirs, speed = [], {}
     teacher_cost: Dict[str, float] = {}
     for number, case in enumerate(cases, 1):
@@ -131,11 +130,7 @@ def run_study(
             print(f"[{number}/{len(cases)}] {case.student} on {case.system}", flush=True)
         summary = _read_json(run_dir / "summary.json")
         if summary is None or summary.get("simulated_time_ps", 0.0) < time_ps - 1e-9 and summary.get("stop_reason") == "completed":
-            settings = MDSettings(
-                structure=str(bundled_structure(case.system)), model=str(bundled_student(case.student)),
-                ensemble="nve", temperature=temperature_K, timestep=timestep_fs, time=time_ps,
-                report_interval=interval, checkpoint_interval=interval * 50, platform=platform, precision=precision,
-            )
+            settings = bundled_nve_settings(case.system, case.student, time_ps, timestep_fs, temperature_K, platform, precision)
             MDRun(settings, run_dir, overwrite=True).run(progress=progress)
             summary = _read_json(run_dir / "summary.json")
             if (report_dir / "report.json").exists():
