@@ -1,0 +1,31 @@
+"""Students against their teacher, per MD step, in one run: aspirin and the 192-atom water box.
+
+Each student size runs NVE in OpenMM and in ASE (StudentCalculator); the teachers (GFN2-xTB, and
+SevenNet-0 when installed) drive ASE's VelocityVerlet. Targets: standard >= 50x GFN2-xTB on the
+water box, ultra-tiny >= 10x on aspirin.
+
+    OMP_NUM_THREADS=1 python benchmarks/teacher_speedup.py [--json out.json]
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+from mlff_distiller.benchmark import BenchmarkPlan, run_plan
+from mlff_distiller.benchmark.report import machine_table, measurement_table, target_table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--budget", type=float, default=150.0, help="seconds per contender and system (default: 150)")
+    parser.add_argument("--json", type=Path, help="also write the raw measurements here")
+    args = parser.parse_args()
+    plan = BenchmarkPlan(systems=["aspirin", "water-192"], engines=["openmm", "ase", "teacher"], budget_seconds=args.budget)
+    result = run_plan(plan)
+    print(machine_table(result.machine, result.plan), target_table(result), measurement_table(result), sep="\n\n")
+    if args.json:
+        args.json.write_text(json.dumps(result.to_dict(), indent=2))
+
+
+if __name__ == "__main__":
+    main()
