@@ -190,3 +190,12 @@ def test_compare_reports_recommends(report, tmp_path, capsys):
     assert main(["compare", str(strict), str(tmp_path / "lenient"), "-o", str(tmp_path / "cmp")]) == 2
     assert main(["compare", str(strict), str(tmp_path / "lenient"), "-o", str(tmp_path / "cmp"), "--overwrite"]) == 0
     assert "| organic-standard (run) |" in capsys.readouterr().out
+
+
+def test_reference_adds_the_structure_row_and_the_rdf_plot(run_dir, tmp_path):
+    report = validate(run_dir, teacher=None, reference=run_dir)
+    rows = {r["figure"]: r for r in report.data["verdict"]["criteria"]}
+    assert rows["error"]["value"] == pytest.approx(0.0, abs=1e-12) and rows["error"]["status"] == "pass"
+    out = report.write(tmp_path / "r")
+    assert (out / "rdf.png").is_file()
+    jsonschema.validate(json.loads((out / "report.json").read_text()), json.loads(SCHEMA_PATH.read_text()))
