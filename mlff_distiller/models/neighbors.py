@@ -78,15 +78,17 @@ def all_pairs(positions: Tensor, cell: Tensor, pbc: Tensor, cutoff: float) -> Tu
     n_atoms = pos.shape[0]
     dtype = pos.dtype
     device = pos.device
-    if _is_periodic(pbc):
-        _, offset, pos = _wrap(pos, cell, pbc)
-        counts = torch.ceil(cutoff / plane_spacings(cell)).to(torch.long) * pbc.to(torch.long)
-        ranges = [torch.arange(-int(counts[k]), int(counts[k]) + 1, device=device) for k in range(3)]
-        shifts = torch.cartesian_prod(ranges[0], ranges[1], ranges[2]).to(dtype)
-    else:
-        offset = torch.zeros_like(pos)
-        shifts = torch.zeros((1, 3), dtype=dtype, device=device)
-    shift_vectors = shifts @ cell if _is_periodic(pbc) else shifts
+    if not _is_periodic(pbc):  # one image: a plain distance matrix
+        diff = pos[None, :, :] - pos[:, None, :]
+        close = (diff * diff).sum(-1) < cutoff * cutoff
+        close.fill_diagonal_(False)
+        found = torch.nonzero(close)
+        return found[:, 0], found[:, 1], torch.zeros((found.shape[0], 3), dtype=dtype, device=device)
+    _, offset, pos = _wrap(pos, cell, pbc)
+    counts = torch.ceil(cutoff / plane_spacings(cell)).to(torch.long) * pbc.to(torch.long)
+    ranges = [torch.arange(-int(counts[k]), int(counts[k]) + 1, device=device) for k in range(3)]
+    shifts = torch.cartesian_prod(ranges[0], ranges[1], ranges[2]).to(dtype)
+    shift_vectors = shifts @ cell
     diff = pos[None, :, None, :] - pos[:, None, None, :] + shift_vectors[None, None, :, :]
     close = (diff * diff).sum(-1) < cutoff * cutoff
     is_self = torch.eye(n_atoms, dtype=torch.bool, device=device)[:, :, None] & (shifts.abs().sum(-1) == 0)[None, None, :]

@@ -108,7 +108,7 @@ class Student(nn.Module):
             Periodicity per lattice direction.
         """
         src, dst, images = self.edges(positions, cell, pbc)
-        vectors = positions[dst] - positions[src] + images @ cell
+        vectors = positions.index_select(0, dst) - positions.index_select(0, src) + images @ cell
         return self.network(species, src, dst, vectors)
 
     def forward(self, positions: Tensor, species: Tensor, cell: Tensor, pbc: Tensor) -> Tensor:
