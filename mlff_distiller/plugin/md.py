@@ -260,6 +260,8 @@ class MDRun:
 
     def _start_new_run(self) -> None:
         s = self.settings
+        for name in (CHECKPOINT, SUMMARY):  # an overwritten run's restart point must not survive
+            (self.run_dir / name).unlink(missing_ok=True)
         self.context.setPositions(self.structure.positions)
         if s.minimize:
             openmm.LocalEnergyMinimizer.minimize(self.context)
@@ -295,8 +297,7 @@ class MDRun:
                     break
                 step += chunk
                 reason, message = self._record(frame, trajectory, table)
-                if reason in ("completed", "temperature limit", "audit") and (step % s.checkpoint_interval == 0 or step == total) \
-                        and math.isfinite(frame["potential_energy"]):
+                if reason == "completed" and (step % s.checkpoint_interval == 0 or step == total):
                     self._save_checkpoint()
                 bar.update(chunk)
                 elapsed = wallclock.perf_counter() - begin
