@@ -24,6 +24,7 @@ def register(subparsers) -> None:
     export.add_argument(
         "--topology",
         type=Path,
+        metavar="FILE",
         help="structure file (PDB, XYZ, SDF) whose atoms are baked in (OpenMM: a self-contained file for that system)",
     )
     export.add_argument(
@@ -35,7 +36,7 @@ def register(subparsers) -> None:
         default=True,
         help="accept periodic boxes (default: yes); --no-periodic makes the model refuse them",
     )
-    export.add_argument("-o", "--output", required=True, type=Path, help="TorchScript file to write (.pt)")
+    export.add_argument("-o", "--output", required=True, type=Path, metavar="OUT.pt", help="TorchScript file to write (.pt)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     export.set_defaults(func=run_export)
 
