@@ -17,10 +17,10 @@ from mlff_distiller.benchmark.report import machine_table, measurement_table, ta
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--budget", type=float, default=150.0, help="seconds per contender and system (default: 150)")
+    parser.add_argument("--teacher-budget", type=float, default=600.0, help="seconds a teacher may spend per system (default: 600)")
     parser.add_argument("--json", type=Path, help="also write the raw measurements here")
     args = parser.parse_args()
-    plan = BenchmarkPlan(systems=["aspirin", "water-192"], engines=["openmm", "ase", "teacher"], budget_seconds=args.budget)
+    plan = BenchmarkPlan(systems=["aspirin", "water-192"], engines=["openmm", "ase", "teacher"], teacher_budget_seconds=args.teacher_budget)
     result = run_plan(plan)
     print(machine_table(result.machine, result.plan), target_table(result), measurement_table(result), sep="\n\n")
     if args.json:

@@ -46,6 +46,7 @@ def register(subparsers) -> None:
     bench.add_argument("--engines", nargs="+", choices=ENGINES, metavar="ENGINE", help=f"contenders (default: all): {', '.join(ENGINES)}")
     bench.add_argument("--teachers", nargs="+", metavar="NAME", help="teachers for the 'teacher' engine (default: gfn2-xtb sevenn-0)")
     bench.add_argument("--ranks", nargs="+", type=int, metavar="N", help="LAMMPS MPI ranks (default: 1 2)")
+    bench.add_argument("--lammps-systems", nargs="+", choices=SYSTEM_NAMES, metavar="SYSTEM", help="systems LAMMPS runs on (default: every periodic one; each block starts a process)")
     bench.add_argument("--platform", choices=["auto", "CPU", "CUDA", "Reference"], help="OpenMM platform (default: auto = CUDA if a GPU is present, else CPU)")
     bench.add_argument("--precision", choices=["float32", "float64"], help="student dtype (default: float32)")
     bench.add_argument("--timestep", type=float, metavar="FS", help="MD time step in fs (default: 0.5)")
@@ -53,6 +54,7 @@ def register(subparsers) -> None:
     bench.add_argument("--rounds", type=int, help="interleaved timed blocks per contender (default: 3)")
     bench.add_argument("--block", type=float, metavar="S", help="seconds per timed block (default: 2)")
     bench.add_argument("--budget", type=float, metavar="S", help="seconds a contender may spend per system; beyond, it is skipped as too slow (default: 120)")
+    bench.add_argument("--teacher-budget", type=float, metavar="S", help="the same for teachers (default: 600)")
     bench.add_argument("--memory-limit", type=float, metavar="GB", help="skip students estimated to need more memory (default: 10)")
     bench.set_defaults(func=run_bench)
 
@@ -71,9 +73,9 @@ def run_bench(args: argparse.Namespace) -> int:
     else:
         settings = {
             "systems": args.systems, "sizes": args.sizes, "engines": args.engines, "teachers": args.teachers,
-            "lammps_ranks": args.ranks, "platform": args.platform, "precision": args.precision,
+            "lammps_ranks": args.ranks, "lammps_systems": args.lammps_systems, "platform": args.platform, "precision": args.precision,
             "timestep_fs": args.timestep, "threads": args.threads, "rounds": args.rounds,
-            "block_seconds": args.block, "budget_seconds": args.budget, "memory_limit_gb": args.memory_limit,
+            "block_seconds": args.block, "budget_seconds": args.budget, "teacher_budget_seconds": args.teacher_budget, "memory_limit_gb": args.memory_limit,
         }
         plan = replace(QUICK_PLAN if args.quick else BenchmarkPlan(), **{k: v for k, v in settings.items() if v is not None})
         result = run_plan(plan)
