@@ -145,6 +145,23 @@ def test_killed_run_stays_readable_and_restarts(smooth_checkpoint, tmp_path):
     assert list(steps) == list(range(0, 101, 10))
 
 
+def test_ctrl_c_stops_with_a_summary(smooth_checkpoint, tmp_path):
+    run_dir = tmp_path / "interrupted"
+    process = subprocess.Popen(
+        [MLFFD, "md", ETHANOL, "--model", str(smooth_checkpoint), "--time", "100", "--report-interval", "10",
+         "--platform", "Reference", "-o", str(run_dir), "--quiet"],
+        env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    table = run_dir / "energies.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not table.exists() or len(table.read_text().splitlines()) < 3):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
+    assert json.loads((run_dir / "summary.json").read_text())["stop_reason"] == "interrupted"
+
+
 def test_exploding_run_stops_cleanly(smooth_checkpoint, tmp_path):
     run_dir = tmp_path / "boom"
     result = mlffd("md", ETHANOL, "--model", smooth_checkpoint, "--timestep", "200", "--time", "10", "--temperature-limit", "2000",
