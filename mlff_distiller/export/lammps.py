@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from ..elements import symbols
 from ..errors import MLFFDError, OverwriteError
 from ..models import load_checkpoint
-from ..models.painn import Interaction, PaiNN, cosine_envelope
+from ..models.painn import Interaction, PaiNN
 from ..models.student import Student
 from .metadata import PRECISIONS, build_metadata, save_with_metadata
 from .verify import TOLERANCE, ExportVerificationError, test_configuration
@@ -45,8 +45,9 @@ PAIR_STYLE = "mlffd"
 class LocalInteraction(nn.Module):
     """One PaiNN block that updates only the first ``nlocal`` atoms (the receivers).
 
-    Same arithmetic as :class:`~mlff_distiller.models.painn.Interaction` (whose
-    weights it uses), restricted to local atoms so that no work is spent on ghosts.
+    The arithmetic of :class:`~mlff_distiller.models.painn.Interaction` (its weights and
+    its :meth:`~mlff_distiller.models.painn.Interaction.envelope_filter`), restricted to
+    local atoms so that no update is spent on ghosts.
     """
 
     def __init__(self, block: Interaction):
@@ -56,19 +57,23 @@ class LocalInteraction(nn.Module):
         self.norm_epsilon = block.norm_epsilon
 
     def forward(
-        self, s: Tensor, v: Tensor, basis: Tensor, envelope: Tensor, unit: Tensor, src: Tensor, dst: Tensor, nlocal: int
+        self, s: Tensor, v: Tensor, radial: Tensor, unit: Tensor, src: Tensor, dst: Tensor, nlocal: int, first: bool
     ) -> List[Tensor]:
         """Updated ``[s, v]`` of the first ``nlocal`` atoms.
 
-        Shapes: ``s`` (N, F), ``v`` (3, N, F) Cartesian component first, ``basis`` (E, n_rbf),
-        ``envelope`` (E, 1), ``unit`` (3, E, 1); returns (nlocal, F) and (3, nlocal, F).
+        Shapes: ``s`` (N, F), ``v`` (3, N, F) Cartesian component first, ``radial``
+        (E, n_rbf + 1), ``unit`` (3, E, 1); returns (nlocal, F) and (3, nlocal, F).
+        ``first``: the incoming ``v`` is zero, its vector-vector message is skipped.
         """
         f = self.features
         block = self.block
-        message = block.context(s).index_select(0, dst) * (block.filter(basis) * envelope)
+        message = block.context(s).index_select(0, dst) * block.envelope_filter(radial)
         ms, mvv, mvs = torch.split(message, f, dim=1)
         s = s[:nlocal].index_add(0, src, ms)
-        v = v[:, :nlocal].index_add(1, src, mvv * v.index_select(1, dst) + mvs * unit)
+        vector_message = mvs * unit
+        if not first:
+            vector_message = vector_message + mvv * v.index_select(1, dst)
+        v = v[:, :nlocal].index_add(1, src, vector_message)
         u_v = block.mix_u(v)
         v_v = block.mix_v(v)
         norm = torch.sqrt((v_v * v_v).sum(0) + self.norm_epsilon)
@@ -108,7 +113,7 @@ class LammpsStudent(nn.Module):
         vectors = vectors.to(self.dtype)
         distances = torch.sqrt((vectors * vectors).sum(1))
         unit = (vectors / distances[:, None]).t().unsqueeze(2)
-        return [self.network.basis(distances), cosine_envelope(distances, self.cutoff).unsqueeze(1), unit]
+        return [self.network.radial_features(distances), unit]
 
     @torch.jit.export
     def embed(self, species: Tensor) -> Tensor:
@@ -133,14 +138,14 @@ class LammpsStudent(nn.Module):
         nlocal : int
             Number of local atoms (the first rows of ``features``).
         """
-        basis, envelope, unit = self._geometry(vectors)
+        radial, unit = self._geometry(vectors)
         features = features.to(self.dtype)
         n = features.shape[0]
         s = features[:, : self.features]
         v = features[:, self.features :].reshape(n, 3, self.features).transpose(0, 1)
         for index, block in enumerate(self.blocks):
             if index == layer:
-                s, v = block(s, v, basis, envelope, unit, src, dst, nlocal)
+                s, v = block(s, v, radial, unit, src, dst, nlocal, index == 0)
         return torch.cat([s, v.transpose(0, 1).reshape(s.shape[0], 3 * self.features)], dim=1).to(torch.float64)
 
     @torch.jit.export
