@@ -9,7 +9,6 @@ export time (``topology``: a self-contained file) or set later with ``set_specie
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 

@@ -10,7 +10,7 @@ import json
 import math
 import os
 import time as wallclock
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, Optional, Union
 
@@ -20,7 +20,7 @@ import torch
 from ase import Atoms
 from openmm import app, unit
 
-from ..errors import MLFFDError, OverwriteError, SimulationError
+from ..errors import OverwriteError, SimulationError
 from ..models.checkpoint import file_sha256
 from ..units import BOLTZMANN_EV_PER_K, EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
 from .platform import select_platform
@@ -36,9 +36,7 @@ TRAJECTORY, TOPOLOGY, ENERGIES, SETTINGS, CHECKPOINT, SUMMARY = (
     "checkpoint.chk",
     "summary.json",
 )
-#: kJ/mol per eV and Å per nm, named for the loop below.
-KJ_PER_MOL_PER_EV = EV_TO_KJ_PER_MOL
-#: Forces from kJ/mol/nm to eV/Å.
+#: Multiplies forces in kJ/mol/nm to give eV/Å.
 EV_PER_A_PER_KJ_PER_MOL_NM = 1.0 / (EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM)
 
 
@@ -316,8 +314,8 @@ class MDRun:
 
     def _frame(self, step: int) -> Dict:
         state = self.context.getState(getPositions=True, getVelocities=True, getForces=True, getEnergy=True)
-        potential = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole) / KJ_PER_MOL_PER_EV
-        kinetic = state.getKineticEnergy().value_in_unit(unit.kilojoule_per_mole) / KJ_PER_MOL_PER_EV
+        potential = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole) / EV_TO_KJ_PER_MOL
+        kinetic = state.getKineticEnergy().value_in_unit(unit.kilojoule_per_mole) / EV_TO_KJ_PER_MOL
         box = state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(unit.nanometer) if self.structure.periodic else None
         return {
             "step": step,

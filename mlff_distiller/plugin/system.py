@@ -15,7 +15,7 @@ from openmm.app.internal.unitcell import reducePeriodicBoxVectors
 
 from ..elements import check_supported
 from ..errors import CheckpointError, StructureError
-from ..export.metadata import PRECISIONS, build_metadata, load_exported
+from ..export.metadata import build_metadata, load_exported
 from ..export.openmm import openmm_module
 from ..models import load_checkpoint
 from ..models.student import Student
