@@ -16,6 +16,8 @@ from torch import Tensor, nn
 
 #: Added under the square root of vector norms so that their gradient stays finite at zero.
 NORM_EPSILON = 1e-8
+#: Edges are processed in chunks whose (E, 3F) message tensor is about this big (bytes).
+EDGE_CHUNK_BYTES = 2**21
 
 
 def cosine_envelope(distances: Tensor, cutoff: float) -> Tensor:
@@ -43,6 +45,7 @@ class Interaction(nn.Module):
         super().__init__()
         self.features = features
         self.norm_epsilon = NORM_EPSILON
+        self.edge_chunk_bytes = EDGE_CHUNK_BYTES
         self.context = nn.Sequential(nn.Linear(features, features), nn.SiLU(), nn.Linear(features, 3 * features))
         self.filter = nn.Linear(n_rbf, 3 * features)
         self.mix_u = nn.Linear(features, features, bias=False)
@@ -70,13 +73,22 @@ class Interaction(nn.Module):
             True for the first block, whose incoming ``v`` is zero (its vector-vector message is skipped).
         """
         f = self.features
-        message = self.context(s).index_select(0, dst) * self.envelope_filter(radial)
-        ms, mvv, mvs = torch.split(message, f, dim=1)
-        s = s.index_add(0, src, ms)
-        vector_message = mvs * unit
-        if not first:
-            vector_message = vector_message + mvv * v.index_select(1, dst)
-        v = v.index_add(1, src, vector_message)
+        context = self.context(s)
+        n_edges = src.shape[0]
+        chunk = max(1024, self.edge_chunk_bytes // (3 * f * s.element_size()))
+        if n_edges <= chunk:
+            ms, vector_message = self.messages(v, context, radial, unit, dst, first)
+            s = s.index_add(0, src, ms)
+            v = v.index_add(1, src, vector_message)
+        else:  # chunks of edges small enough to stay in cache from one operation to the next
+            s_sum = s.clone()
+            v_sum = v.clone()
+            for start in range(0, n_edges, chunk):
+                stop = min(start + chunk, n_edges)
+                ms, vector_message = self.messages(v, context, radial[start:stop], unit[:, start:stop], dst[start:stop], first)
+                s_sum.index_add_(0, src[start:stop], ms)
+                v_sum.index_add_(1, src[start:stop], vector_message)
+            s, v = s_sum, v_sum
 
         u_v = self.mix_u(v)
         v_v = self.mix_v(v)
@@ -85,6 +97,15 @@ class Interaction(nn.Module):
         v = v + avv * u_v
         s = s + asv * (u_v * v_v).sum(0) + ass
         return [s, v]
+
+    def messages(self, v: Tensor, context: Tensor, radial: Tensor, unit: Tensor, dst: Tensor, first: bool) -> List[Tensor]:
+        """Scalar (E, F) and vector (3, E, F) messages along edges from ``dst``; ``context`` is ``context(s)``."""
+        message = context.index_select(0, dst) * self.envelope_filter(radial)
+        ms, mvv, mvs = torch.split(message, self.features, dim=1)
+        vector_message = mvs * unit
+        if not first:
+            vector_message = vector_message + mvv * v.index_select(1, dst)
+        return [ms, vector_message]
 
     def envelope_filter(self, radial: Tensor) -> Tensor:
         """``filter(basis) * envelope`` as one product: the envelope column carries the bias.
