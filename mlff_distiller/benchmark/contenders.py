@@ -46,11 +46,13 @@ def benchmark_student(size: str, dtype: torch.dtype, seed: int = 0) -> Student:
 def bare_model(student: Student, atoms: Atoms, device: str = "cpu") -> Advance:
     """Forward + backward of the module OpenMM's ``TorchForce`` runs (nm in, kJ/mol out), positions fixed.
 
+    The module is frozen (weights folded in as constants), as openmm-torch does before running it.
     ``device`` is ``"cpu"`` or ``"cuda"`` (where the CUDA platform would run it).
     """
     from ..export.openmm import openmm_module
 
-    module = openmm_module(student, [int(z) for z in atoms.numbers], periodic=bool(atoms.pbc.all())).to(device)
+    scripted = openmm_module(student, [int(z) for z in atoms.numbers], periodic=bool(atoms.pbc.all()))
+    module = torch.jit.freeze(scripted.to(device))
     positions = torch.tensor(atoms.positions / 10.0, dtype=torch.float64, device=device)
     box = torch.tensor(np.asarray(atoms.cell) / 10.0, dtype=torch.float64, device=device) if atoms.pbc.all() else None
 

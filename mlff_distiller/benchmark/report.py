@@ -19,11 +19,16 @@ def _number(value: Optional[float]) -> str:
 
 
 def measurement_table(result: BenchmarkResult) -> str:
-    """Markdown table: system, atoms, contender, ms/step, ns/day, µs/atom/step, speed-up over each teacher, status."""
+    """Markdown table: system, atoms, contender, ms/step, ns/day, µs/atom/step, speed-up over each teacher, status.
+
+    Contenders the plan did not ask for on a system (e.g. LAMMPS outside ``--lammps-systems``) are left out.
+    """
     teachers = [t for t in result.plan["teachers"] if "teacher" in result.plan["engines"]]
     header = ["system", "atoms", "contender", "ms/step", "ns/day", "µs/atom/step"] + [f"× {t}" for t in teachers] + ["status"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for m in result.measurements:
+        if "not planned" in m.status:
+            continue
         speedups = []
         for teacher in teachers:
             reference = result.find(m.system, "teacher", teacher)

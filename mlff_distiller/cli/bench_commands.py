@@ -82,9 +82,8 @@ def run_bench(args: argparse.Namespace) -> int:
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(result.to_dict(), indent=2))
-    command = "mlffd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[0].endswith("mlffd") else "mlffd bench"
-    if "OMP_NUM_THREADS" not in command and not args.from_json:
-        command = f"OMP_NUM_THREADS={result.machine['omp_num_threads'] or 1} {command}"
+    arguments = [a for a in sys.argv[1:] if a != "--overwrite"] if sys.argv[0].endswith("mlffd") else ["bench"]
+    command = f"OMP_NUM_THREADS={result.machine['omp_num_threads'] or 1} mlffd {shlex.join(arguments)} --overwrite"
     for path in write_report(result, args.output, images, command):
         print(f"wrote {path}")
     return 0

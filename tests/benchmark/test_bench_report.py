@@ -26,6 +26,7 @@ def synthetic_result() -> BenchmarkResult:
     ]
     measurements = [Measurement(s, n, e, m, r, 0.5, [t, t * 1.1, t * 0.9], 3) for s, n, e, m, r, t in rows]
     measurements.append(Measurement("water-768", 768, "teacher", "gfn2-xtb", status="skipped: too slow (~500 s/step predicted)"))
+    measurements.append(Measurement("water-96", 96, "lammps", "standard", status="skipped: LAMMPS not planned on this system"))
     machine = {"cpu": "Test CPU", "cores": 2, "gpu": None, "torch_threads": 1, "omp_num_threads": "1",
                "load_average_1min": 0.5, "date_utc": "2026-01-01 00:00 UTC", "versions": {"torch": "2.9.1"}}
     plan = BenchmarkPlan(sizes=["standard", "ultra-tiny"], teachers=["gfn2-xtb"])
@@ -62,6 +63,7 @@ def test_report_has_tables_plots_and_command(tmp_path):
     assert "mlffd bench -o x.md" in text and "Test CPU" in text
     assert "| water-192 | 192 | openmm standard | 100 |" in text
     assert "skipped: too slow" in text
+    assert "not planned" not in text
     assert f"](img/{SPEEDUP_PLOT})" in text and f"](img/{SCALING_PLOT})" in text
     for path in written:
         assert path.stat().st_size > 0
