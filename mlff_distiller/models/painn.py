@@ -76,7 +76,7 @@ class Interaction(nn.Module):
         context = self.context(s)
         n_edges = src.shape[0]
         chunk = max(1024, self.edge_chunk_bytes // (3 * f * s.element_size()))
-        if n_edges <= chunk:
+        if n_edges <= chunk or not s.is_cpu:  # GPUs gain nothing from chunks, only more launches
             ms, vector_message = self.messages(v, context, radial, unit, dst, first)
             s = s.index_add(0, src, ms)
             v = v.index_add(1, src, vector_message)
