@@ -1,9 +1,5 @@
 """Sampling and labelling end to end with GFN2-xTB, resuming after an interruption, and bad input."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,19 +8,22 @@ from ase.io import write
 from tblite.ase import TBLite
 
 from kit import assert_close
+from mlff_distiller.cli import main
 from mlff_distiller.distill import Dataset, SamplingSettings, harmonic_modes, sample
 from mlff_distiller.errors import OverwriteError, UnsupportedElementError
 from mlff_distiller.structures import molecule_from_smiles
 from mlff_distiller.teachers import Teacher, load_teacher
 
-MLFFD = str(Path(sys.executable).parent / "mlffd")
+@pytest.fixture
+def mlffd(capsys):
+    """Run the ``mlffd`` command line in this process; returns (exit code, stdout, stderr)."""
 
+    def run(*args):
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
 
-def mlffd(*args):
-    """Run the real console script; returns (exit code, stdout, stderr)."""
-    result = subprocess.run([MLFFD, *map(str, args)], capture_output=True, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    return result.returncode, result.stdout, result.stderr
+    return run
 
 
 SMALL = SamplingSettings(frames=12, temperatures=[300.0, 600.0], random_fraction=0.25, normal_mode_fraction=0.25,
@@ -132,7 +131,7 @@ def test_harmonic_modes_of_water_match_known_frequencies():
     assert _hplanck  # constants imported for the conversion above
 
 
-def test_cli_sample_errors_are_one_line(tmp_path):
+def test_cli_sample_errors_are_one_line(tmp_path, mlffd):
     code, _, err = mlffd("sample", "C1CC(", "-o", tmp_path / "x.h5", "--frames", "4")
     assert code == 2 and "not a valid SMILES" in err and "Traceback" not in err
     write(tmp_path / "u.xyz", Atoms("UH", positions=[[0, 0, 0], [0, 0, 2.0]]))
@@ -141,7 +140,7 @@ def test_cli_sample_errors_are_one_line(tmp_path):
     assert not (tmp_path / "u.h5").exists()
 
 
-def test_cli_sample_writes_and_refuses_to_overwrite(tmp_path):
+def test_cli_sample_writes_and_refuses_to_overwrite(tmp_path, mlffd):
     args = ["sample", "O", "-o", tmp_path / "w.h5", "--frames", "5", "--stride", "1", "--equilibration", "0",
             "--temperatures", "300", "--quiet"]
     code, out, _ = mlffd(*args)
