@@ -26,7 +26,11 @@ or a failed verdict, 2 a user error (bad input, missing file), 130 interrupted.
 
 def command_modules() -> List[ModuleType]:
     """Every command module of this package, in ``ORDER``."""
-    modules = [importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__)]
+    modules = [
+        importlib.import_module(f"{__name__}.{info.name}")
+        for info in pkgutil.iter_modules(__path__)
+        if not info.name.startswith("_")
+    ]
     return sorted((m for m in modules if hasattr(m, "register")), key=lambda m: getattr(m, "ORDER", 100))
 
 

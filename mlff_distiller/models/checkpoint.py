@@ -64,11 +64,11 @@ def read_checkpoint(path: Union[str, Path]) -> Dict:
         raise CheckpointError(f"{path}: no such checkpoint file")
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path}: not a checkpoint (the file is corrupt or of another kind)")
+    if _is_torchscript(path):
+        raise CheckpointError(f"{path}: this is an exported TorchScript model, not a checkpoint")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for damaged archives
-        if _is_torchscript(path):
-            raise CheckpointError(f"{path}: this is an exported TorchScript model, not a checkpoint") from exc
         raise CheckpointError(f"{path}: corrupt checkpoint ({type(exc).__name__})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{path}: not an mlff-distiller checkpoint")
@@ -85,8 +85,11 @@ def read_checkpoint(path: Union[str, Path]) -> Dict:
 
 
 def _is_torchscript(path: Path) -> bool:
-    with zipfile.ZipFile(path) as archive:
-        return any(name.endswith("constants.pkl") for name in archive.namelist())
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("constants.pkl") for name in archive.namelist())
+    except zipfile.BadZipFile:
+        return False
 
 
 def load_checkpoint(path: Union[str, Path], dtype: torch.dtype = torch.float64) -> Student:

@@ -9,6 +9,7 @@
 import json
 import math
 import os
+import sys
 import time as wallclock
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -353,12 +354,18 @@ class MDRun:
         return "completed", f"completed {s.steps} steps"
 
     def _audit(self, frame: Dict) -> float:
-        """Force RMSE (eV/Å) of the student against the teacher on this frame."""
+        """Force RMSE (eV/Å) of the student against the teacher on this frame; NaN (a recorded gap) if the teacher fails."""
+        from ..teachers import TeacherError
+
         atoms = Atoms(numbers=self.numbers, positions=frame["positions"] * NM_TO_ANGSTROM)
         if frame["box"] is not None:
             atoms.set_cell(frame["box"] * NM_TO_ANGSTROM)
             atoms.set_pbc(True)
-        teacher_forces = np.asarray(self.teacher.compute(atoms)["forces"])
+        try:
+            teacher_forces = np.asarray(self.teacher.compute(atoms)["forces"])
+        except TeacherError as exc:
+            print(f"mlffd: warning: audit at step {frame['step']} skipped: {exc}", file=sys.stderr)
+            return math.nan
         student_forces = frame["forces"] * EV_PER_A_PER_KJ_PER_MOL_NM
         return float(np.sqrt(np.mean((student_forces - teacher_forces) ** 2)))
 
@@ -400,7 +407,7 @@ class MDRun:
             ns_per_day=ns_per_day(step - start, s.timestep, wall),
             final_temperature_K=frame["temperature"] if frame else math.nan,
             final_total_energy_eV=frame["total_energy"] if frame else math.nan,
-            max_audit_force_rmse_eV_per_A=max(self._audits) if self._audits else None,
+            max_audit_force_rmse_eV_per_A=_finite_max(self._audits),
             platform=self.platform.getName(),
         )
         (self.run_dir / SUMMARY).write_text(json.dumps(asdict(result), indent=2, default=_json_number))
@@ -414,6 +421,12 @@ def _last_line(exc: Exception) -> str:
 
 def _json_number(value):
     return float(value)
+
+
+def _finite_max(values) -> Optional[float]:
+    """Largest finite value, or None when there is none."""
+    finite = [v for v in values if math.isfinite(v)]
+    return max(finite) if finite else None
 
 
 def ns_per_day(steps: int, timestep_fs: float, wall_s: float) -> float:

@@ -200,3 +200,15 @@ def test_audit_records_the_teacher_force_rmse(smooth_checkpoint, tmp_path):
                     "--audit-every", "10", "--teacher", "gfn2-xtb", "--audit-max-rmse", "0.001", "-o", tmp_path / "strict", "--quiet")
     assert stopped.returncode == 1 and "force RMSE against the teacher" in stopped.stdout
     assert json.loads((tmp_path / "strict" / "summary.json").read_text())["stop_reason"] == "audit"
+
+
+def test_teacher_failure_during_audit_is_a_recorded_gap(smooth_checkpoint, tmp_path):
+    run_dir = tmp_path / "gaps"
+    result = MDRun(settings(smooth_checkpoint, time=0.02, audit_every=10, teacher="flaky_teacher:flaky_emt"), run_dir).run(progress=False)
+    assert result.completed
+    with h5py.File(run_dir / "trajectory.h5md", "r") as handle:
+        rmse = handle["observables/audit_force_rmse/value"][:]
+        steps = handle["observables/audit_force_rmse/step"][:]
+    audited = rmse[steps % 10 == 0]
+    assert np.isfinite(audited).any() and np.isnan(audited).any(), "expected both audits and recorded gaps"
+    assert result.max_audit_force_rmse_eV_per_A == pytest.approx(np.nanmax(audited))
