@@ -15,7 +15,6 @@ EXPECTED = ["organic-standard", "organic-tiny", "organic-ultra-tiny", "water-sta
 
 
 @pytest.mark.parametrize("name", [n for n in EXPECTED if n in student_names()] or ["organic-standard"])
-@pytest.mark.slow
 def test_shipped_student_metrics_match_a_re_evaluation(name):
     student = load_checkpoint(bundled_student(name))
     provenance = student.provenance
