@@ -38,6 +38,8 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 from .export import EXPORTERS, export_lammps, export_openmm
 from .plugin import MDResult, MDRun, MDSettings, build_system, create_torch_force, structure_to_openmm
 from .plugin.consistency import compare_engines
+from .distill import Dataset, SamplingSettings, TrainingSettings, distill, sample, train
+from .data import bundled_structure, bundled_student
 
 __all__ = [
     "EXPORTERS",
@@ -61,6 +63,14 @@ __all__ = [
     "StudentConfig",
     "Teacher",
     "TeacherError",
+    "Dataset",
+    "SamplingSettings",
+    "TrainingSettings",
+    "bundled_structure",
+    "bundled_student",
+    "distill",
+    "sample",
+    "train",
     "TrajectoryError",
     "UnsupportedElementError",
     "__version__",
