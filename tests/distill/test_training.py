@@ -17,8 +17,9 @@ from mlff_distiller.models import load_checkpoint
 from mlff_distiller.structures import molecule_from_smiles
 from mlff_distiller.teachers import load_teacher
 
-#: A few hundred steps of the ultra-tiny student must cut the validation force RMSE at least this much.
-REQUIRED_IMPROVEMENT = 2.0
+#: A few hundred steps of the ultra-tiny student must cut the validation force RMSE at least this much
+#: (measured: 2.67 -> 0.54 eV/Å, a factor 4.9, in 350 steps; float64 and seeded, so deterministic).
+REQUIRED_IMPROVEMENT = 3.0
 
 
 @pytest.fixture(scope="module")
