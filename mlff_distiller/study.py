@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .data import bundled_structure, student_names
+from .data import bundled_structure, structure_names, student_names
 from .demo import bundled_nve_settings
 from .plugin import MDRun
 from .structures import read_structure
@@ -25,8 +25,8 @@ SIZES = ("standard", "tiny", "ultra-tiny")
 #: Comparison figures shown per case, in table order (keys of ``compare_reports`` rows, units in the names).
 FIGURE_KEYS = ("drift_meV_per_atom_per_ps", "drift_to_fluctuation", "relative_drift_percent", "force_rmse_eV_per_A",
                "force_r2", "median_angle_deg", "stable_time_ps")
-#: Bundled student families and the systems each is studied on by default.
-FAMILY_SYSTEMS = {"organic": ("aspirin", "ethanol", "uracil"), "water": ("water-32",)}
+#: Bundled student families; water boxes (names starting with "water") belong to the water family.
+FAMILIES = ("organic", "water")
 
 
 @dataclass
@@ -50,17 +50,15 @@ class StudyCase:
 
 
 def default_cases(systems: Optional[Sequence[str]] = None) -> List[StudyCase]:
-    """Every bundled student on its family's systems; with ``systems``, on those of them that suit its family.
+    """Every bundled student on its family's systems (default: every bundled structure).
 
-    Water boxes (names starting with ``water``) go to the water students, everything else to the
-    organic ones.
+    Water boxes (names starting with ``water``) go to the water students, everything else (the
+    bundled organic molecules, including those held out of training) to the organic ones.
     """
     cases = []
-    for family, family_systems in FAMILY_SYSTEMS.items():
-        if systems is None:
-            chosen = list(family_systems)
-        else:
-            chosen = [s for s in systems if s.startswith("water") == (family == "water")]
+    for family in FAMILIES:
+        candidates = structure_names() if systems is None else systems
+        chosen = [s for s in candidates if s.startswith("water") == (family == "water")]
         for size in SIZES:
             student = f"{family}-{size}"
             if student in student_names():

@@ -18,7 +18,7 @@ def register(subparsers) -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    study.add_argument("--systems", nargs="+", metavar="NAME", help="bundled systems (default: aspirin ethanol uracil water-32)")
+    study.add_argument("--systems", nargs="+", metavar="NAME", help="bundled systems (default: every bundled molecule and the water box)")
     study.add_argument("--students", nargs="+", metavar="NAME", help="bundled students (default: all)")
     study.add_argument("--time", type=float, default=10.0, help="NVE length per run in ps")
     study.add_argument("--timestep", type=float, default=0.5, help="time step in fs")
