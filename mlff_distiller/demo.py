@@ -75,7 +75,7 @@ def run_demo(
     temperature_K: float = 300.0,
     frames: int = 20,
     platform: str = "auto",
-    precision: str = "double",
+    precision: str = "mixed",
     teacher: str = "gfn2-xtb",
     overwrite: bool = False,
     progress: bool = True,

@@ -26,7 +26,7 @@ def register(subparsers) -> None:
     demo.add_argument("--temperature", type=float, default=300.0, help="initial temperature in K")
     demo.add_argument("--frames", type=int, default=20, help="frames checked against the teacher")
     demo.add_argument("--platform", default="auto", choices=["auto", "CUDA", "OpenCL", "CPU", "Reference"], help="OpenMM platform")
-    demo.add_argument("--precision", default="double", choices=["single", "mixed", "double"], help="OpenMM/model precision")
+    demo.add_argument("--precision", default="mixed", choices=["single", "mixed", "double"], help="OpenMM/model precision")
     demo.add_argument("-o", "--output", type=Path, help="output folder (default: a new demo-output/<date-time>)")
     demo.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
