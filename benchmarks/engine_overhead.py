@@ -7,11 +7,10 @@ no integrator). Targets: OpenMM step / bare <= 1.10; ASE step / OpenMM step >= 2
 """
 
 import argparse
-import json
 from pathlib import Path
 
 from mlff_distiller.benchmark import SYSTEM_NAMES, BenchmarkPlan, run_plan
-from mlff_distiller.benchmark.report import machine_table, measurement_table, target_table
+from mlff_distiller.benchmark.report import print_result
 
 
 def main() -> None:
@@ -22,9 +21,7 @@ def main() -> None:
     args = parser.parse_args()
     plan = BenchmarkPlan(systems=args.systems, engines=["bare", "openmm", "ase"], rounds=args.rounds)
     result = run_plan(plan)
-    print(machine_table(result.machine, result.plan), target_table(result), measurement_table(result), sep="\n\n")
-    if args.json:
-        args.json.write_text(json.dumps(result.to_dict(), indent=2))
+    print_result(result, args.json)
 
 
 if __name__ == "__main__":

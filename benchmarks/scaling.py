@@ -8,11 +8,10 @@ from 4,000 atoms. Large systems are skipped (with the reason) beyond the time bu
 """
 
 import argparse
-import json
 from pathlib import Path
 
 from mlff_distiller.benchmark import BenchmarkPlan, run_plan
-from mlff_distiller.benchmark.report import machine_table, measurement_table, target_table
+from mlff_distiller.benchmark.report import print_result
 from mlff_distiller.benchmark.systems import WATER_REPEATS
 from mlff_distiller.models import PRESETS
 
@@ -34,9 +33,7 @@ def main() -> None:
         memory_limit_gb=args.memory_limit,
     )
     result = run_plan(plan)
-    print(machine_table(result.machine, result.plan), target_table(result), measurement_table(result), sep="\n\n")
-    if args.json:
-        args.json.write_text(json.dumps(result.to_dict(), indent=2))
+    print_result(result, args.json)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,10 @@ water box, ultra-tiny >= 10x on aspirin.
 """
 
 import argparse
-import json
 from pathlib import Path
 
 from mlff_distiller.benchmark import BenchmarkPlan, run_plan
-from mlff_distiller.benchmark.report import machine_table, measurement_table, target_table
+from mlff_distiller.benchmark.report import print_result
 
 
 def main() -> None:
@@ -22,9 +21,7 @@ def main() -> None:
     args = parser.parse_args()
     plan = BenchmarkPlan(systems=["aspirin", "water-192"], engines=["openmm", "ase", "teacher"], teacher_budget_seconds=args.teacher_budget)
     result = run_plan(plan)
-    print(machine_table(result.machine, result.plan), target_table(result), measurement_table(result), sep="\n\n")
-    if args.json:
-        args.json.write_text(json.dumps(result.to_dict(), indent=2))
+    print_result(result, args.json)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The benchmark report: a Markdown page with the machine, the targets, all measurements and two plots."""
 
+import json
 import os
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -62,6 +63,13 @@ def machine_table(machine: Dict, plan: Dict) -> str:
         ("versions", ", ".join(f"{name} {version}" for name, version in machine["versions"].items())),
     ]
     return "\n".join(["| | |", "|---|---|"] + [f"| {key} | {value} |" for key, value in rows])
+
+
+def print_result(result: BenchmarkResult, json_path: Optional[Path] = None) -> None:
+    """Print the machine, target and measurement tables; also write the raw measurements to ``json_path``."""
+    print(machine_table(result.machine, result.plan), target_table(result), measurement_table(result), sep="\n\n")
+    if json_path is not None:
+        json_path.write_text(json.dumps(result.to_dict(), indent=2))
 
 
 def plot_speedups(result: BenchmarkResult, path: Path) -> Optional[Path]:
