@@ -6,6 +6,7 @@ energy in kJ/mol in the input dtype. The species of the atoms are a buffer: bake
 export time (``topology``: a self-contained file) or set later with ``set_species``.
 """
 
+import copy
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -96,8 +97,13 @@ class OpenMMStudent(nn.Module):
 def openmm_module(
     student: Student, numbers: Optional[Sequence[int]] = None, periodic: bool = True
 ) -> torch.jit.ScriptModule:
-    """The scripted :class:`OpenMMStudent` of ``student`` (computing in the student's dtype)."""
-    return torch.jit.script(OpenMMStudent(student, numbers, periodic).eval())
+    """The scripted :class:`OpenMMStudent` of a copy of ``student`` (computing in the student's dtype).
+
+    The copy's parameters do not require grad: openmm-torch calls ``backward()`` on the energy,
+    which would otherwise compute (and accumulate) a gradient for every weight at every MD step.
+    """
+    inference_copy = copy.deepcopy(student).eval().requires_grad_(False)
+    return torch.jit.script(OpenMMStudent(inference_copy, numbers, periodic).eval())
 
 
 def export_openmm(

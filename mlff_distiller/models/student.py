@@ -108,7 +108,9 @@ class Student(nn.Module):
             Periodicity per lattice direction.
         """
         src, dst, images = self.edges(positions, cell, pbc)
-        vectors = positions.index_select(0, dst) - positions.index_select(0, src) + images @ cell
+        vectors = positions.index_select(0, dst) - positions.index_select(0, src)
+        if bool(pbc.any()):  # in vacuum every image is zero: skip a product and its backward
+            vectors = vectors + images @ cell
         return self.network(species, src, dst, vectors)
 
     def forward(self, positions: Tensor, species: Tensor, cell: Tensor, pbc: Tensor) -> Tensor:

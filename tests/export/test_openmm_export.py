@@ -125,3 +125,15 @@ def test_self_contained_export_runs_in_a_plain_openmm_script(tiny_student, check
     positions = torch.tensor(pdb.getPositions(asNumpy=True).value_in_unit(unit.angstrom))
     expected, _ = tiny_student.energy_and_forces(positions, tiny_student.species([6, 6, 8, 1, 1, 1, 1, 1, 1]))
     assert_close(energy, float(expected) * EV_TO_KJ_PER_MOL, ENGINE64, "plain-script energy")
+
+
+def test_exported_weights_need_no_gradient(tiny_student, checkpoint, tmp_path):
+    """openmm-torch calls backward() on the energy: weights that required grad would get one every step."""
+    path = export_openmm(checkpoint, tmp_path / "any.pt")
+    module = torch.jit.load(str(path))
+    assert not any(parameter.requires_grad for parameter in module.parameters())
+    positions = torch.rand(3, 3, dtype=torch.float64, requires_grad=True)
+    module.set_species(torch.tensor([8, 1, 1]), torch.arange(3))
+    module(positions).backward()
+    assert positions.grad is not None and all(parameter.grad is None for parameter in module.parameters())
+    assert all(parameter.requires_grad for parameter in tiny_student.parameters())  # the caller's student is untouched
