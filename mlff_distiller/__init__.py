@@ -1,89 +1,105 @@
 """mlff-distiller: distilled student force fields as production MD tools.
 
 The public API is re-exported here; the ``mlffd`` command line is a thin layer over it.
+Names are imported from their submodules on first use (PEP 562), so ``import mlff_distiller``
+is cheap and loads neither torch nor OpenMM nor MDAnalysis until a name that needs them is used.
+It therefore does not import torch either: a script that imports ``openmmtorch`` itself must
+``import torch`` first (the package's own OpenMM code does).
 """
 
+import importlib
+import importlib.util
+import sys
+import types
 from importlib.metadata import PackageNotFoundError, version
-
-import torch  # noqa: F401  (must be imported before openmmtorch anywhere in the package)
-
-from .errors import (
-    CheckpointError,
-    MLFFDError,
-    OverwriteError,
-    SimulationError,
-    StructureError,
-    TrajectoryError,
-    UnsupportedElementError,
-)
-from .models import PRESETS, Student, StudentCalculator, StudentConfig, load_checkpoint, preset, save_checkpoint
-from .teachers import Teacher, TeacherError, load_teacher
-from .validation import (
-    EnergyDrift,
-    ForceFidelity,
-    Stability,
-    StructureComparison,
-    Thresholds,
-    ValidationReport,
-    compare_reports,
-    validate,
-)
+from typing import Any, Dict, List
 
 try:
     __version__ = version("mlff-distiller")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-# after __version__: these modules record the package version in what they write
-from .export import EXPORTERS, export_lammps, export_openmm
-from .plugin import MDResult, MDRun, MDSettings, build_system, create_torch_force, structure_to_openmm
-from .plugin.consistency import compare_engines
-from .distill import Dataset, SamplingSettings, TrainingSettings, distill, sample, train
-from .data import bundled_structure, bundled_student
+#: The submodule (relative to this package) that defines each public name.
+_SOURCES: Dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "CheckpointError",
+            "MLFFDError",
+            "OverwriteError",
+            "SimulationError",
+            "StructureError",
+            "TrajectoryError",
+            "UnsupportedElementError",
+        ],
+        ".errors",
+    ),
+    **dict.fromkeys(
+        ["PRESETS", "Student", "StudentCalculator", "StudentConfig", "load_checkpoint", "preset", "save_checkpoint"],
+        ".models",
+    ),
+    **dict.fromkeys(["Teacher", "TeacherError", "load_teacher"], ".teachers"),
+    **dict.fromkeys(
+        [
+            "EnergyDrift",
+            "ForceFidelity",
+            "Stability",
+            "StructureComparison",
+            "Thresholds",
+            "ValidationReport",
+            "compare_reports",
+            "validate",
+        ],
+        ".validation",
+    ),
+    **dict.fromkeys(["EXPORTERS", "export_lammps", "export_openmm"], ".export"),
+    **dict.fromkeys(
+        ["MDResult", "MDRun", "MDSettings", "build_system", "create_torch_force", "structure_to_openmm"], ".plugin"
+    ),
+    "compare_engines": ".plugin.consistency",
+    **dict.fromkeys(["Dataset", "SamplingSettings", "TrainingSettings", "distill", "sample", "train"], ".distill"),
+    **dict.fromkeys(["bundled_structure", "bundled_student"], ".data"),
+}
 
-__all__ = [
-    "EXPORTERS",
-    "MDResult",
-    "MDRun",
-    "MDSettings",
-    "build_system",
-    "create_torch_force",
-    "compare_engines",
-    "export_lammps",
-    "export_openmm",
-    "structure_to_openmm",
-    "PRESETS",
-    "CheckpointError",
-    "MLFFDError",
-    "OverwriteError",
-    "SimulationError",
-    "StructureError",
-    "Student",
-    "StudentCalculator",
-    "StudentConfig",
-    "Teacher",
-    "TeacherError",
-    "Dataset",
-    "SamplingSettings",
-    "TrainingSettings",
-    "bundled_structure",
-    "bundled_student",
-    "distill",
-    "sample",
-    "train",
-    "TrajectoryError",
-    "UnsupportedElementError",
-    "__version__",
-    "load_checkpoint",
-    "load_teacher",
-    "preset",
-    "save_checkpoint",
-    "EnergyDrift",
-    "ForceFidelity",
-    "Stability",
-    "StructureComparison",
-    "Thresholds",
-    "ValidationReport",
-    "compare_reports",
-    "validate",
-]
+__all__ = sorted(_SOURCES) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its submodule on first access and keep it in the package namespace.
+
+    Submodules (``mlff_distiller.models``, ...) are imported on first access too, so that they
+    are reachable as attributes after a bare ``import mlff_distiller``.
+    """
+    if name not in _SOURCES:
+        if importlib.util.find_spec(f"{__name__}.{name}") is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return importlib.import_module(f".{name}", __name__)
+    value = getattr(importlib.import_module(_SOURCES[name], __name__), name)
+    if name != "distill":  # see _Package: the function is served by a property, not the namespace
+        globals()[name] = value
+    return value
+
+
+def __dir__() -> List[str]:
+    """The names in the namespace and every public name, loaded or not."""
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """This package's module type: ``distill`` always names the function, never the subpackage.
+
+    Importing the subpackage ``mlff_distiller.distill`` makes the import system bind it as the
+    package attribute ``distill``; this data descriptor ignores that binding, so the function keeps
+    the name whichever of the two is imported first.
+    """
+
+    @property
+    def distill(self) -> Any:
+        """The function :func:`mlff_distiller.distill.distill`."""
+        return __getattr__("distill")
+
+    @distill.setter
+    def distill(self, value: Any) -> None:
+        """Ignore the import system binding the subpackage (it stays reachable through ``sys.modules``)."""
+
+
+sys.modules[__name__].__class__ = _Package

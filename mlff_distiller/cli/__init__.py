@@ -4,6 +4,10 @@ Each command lives in its own module in this package, exposing ``ORDER`` (an int
 where ``mlffd --help`` lists it) and ``register(subparsers)``, which adds sub-parsers
 whose ``func`` default takes the parsed arguments and returns an exit code. Modules
 are discovered, so adding a command means adding a module.
+
+Building the parser must stay cheap (``mlffd --help`` builds every sub-parser): command
+modules import torch, OpenMM and MDAnalysis inside their command functions, and options whose
+allowed values live in such modules take a :class:`LazyChoices`.
 """
 
 import argparse
@@ -11,7 +15,7 @@ import importlib
 import pkgutil
 import sys
 from types import ModuleType
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 from .. import __version__
 from ..errors import MLFFDError
@@ -22,6 +26,42 @@ temperatures in K. Exported OpenMM models use nm and kJ/mol.
 exit codes: 0 success, 1 a run stopped for a physical reason (explosion, failed audit)
 or a failed verdict, 2 a user error (bad input, missing file), 130 interrupted.
 """
+
+
+class LazyChoices:
+    """The allowed values of an option, read from a module attribute when first needed.
+
+    argparse lists choices when it builds an option without a ``metavar``, so pass one, and
+    write ``%(choices)s`` in the help to list the values there: the module is then imported only
+    when an argument is checked or the command's help is printed.
+
+    Parameters
+    ----------
+    module : str
+        Module holding the values, relative to this package (e.g. ``"..models"``) or absolute.
+    attribute : str
+        Name of the values in ``module``: an iterable of str (a dict gives its keys, in order).
+    """
+
+    def __init__(self, module: str, attribute: str):
+        self.module = module
+        self.attribute = attribute
+        self._values: Optional[List[str]] = None
+
+    def values(self) -> List[str]:
+        """The allowed values (imports the module on the first call)."""
+        if self._values is None:
+            self._values = list(getattr(importlib.import_module(self.module, __name__), self.attribute))
+        return self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self.values()
+
+    def __len__(self) -> int:
+        return len(self.values())
 
 
 def command_modules() -> List[ModuleType]:

@@ -7,9 +7,14 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from . import LazyChoices
 from ..errors import OverwriteError
 
 ORDER = 70
+
+SYSTEMS = LazyChoices("..benchmark", "SYSTEM_NAMES")
+SIZES = LazyChoices("..models", "PRESETS")
+ENGINES = LazyChoices("..benchmark", "ENGINES")
 
 DESCRIPTION = """\
 Time MD steps of the students (each size) in OpenMM, LAMMPS (1 and 2 MPI ranks) and ASE, the bare
@@ -26,9 +31,6 @@ a tiny configuration in seconds. Set OMP_NUM_THREADS=1 (or --threads) for compar
 
 
 def register(subparsers) -> None:
-    from ..benchmark import ENGINES, SYSTEM_NAMES
-    from ..models import PRESETS
-
     bench = subparsers.add_parser(
         "bench",
         help="benchmark the students against the teacher in OpenMM, LAMMPS and ASE",
@@ -41,12 +43,12 @@ def register(subparsers) -> None:
     bench.add_argument("--from-json", type=Path, help="write the report from saved measurements instead of measuring")
     bench.add_argument("--overwrite", action="store_true", help="replace existing report, plots and JSON")
     bench.add_argument("--quick", action="store_true", help="tiny configuration for tests and CI (ultra-tiny student, aspirin and 96 atoms, seconds)")
-    bench.add_argument("--systems", nargs="+", choices=SYSTEM_NAMES, metavar="SYSTEM", help=f"systems (default: all): {', '.join(SYSTEM_NAMES)}")
-    bench.add_argument("--sizes", nargs="+", choices=list(PRESETS), metavar="SIZE", help="student sizes (default: all)")
-    bench.add_argument("--engines", nargs="+", choices=ENGINES, metavar="ENGINE", help=f"contenders (default: all): {', '.join(ENGINES)}")
+    bench.add_argument("--systems", nargs="+", choices=SYSTEMS, metavar="SYSTEM", help="systems (default: all): %(choices)s")
+    bench.add_argument("--sizes", nargs="+", choices=SIZES, metavar="SIZE", help="student sizes (default: all): %(choices)s")
+    bench.add_argument("--engines", nargs="+", choices=ENGINES, metavar="ENGINE", help="contenders (default: all): %(choices)s")
     bench.add_argument("--teachers", nargs="+", metavar="NAME", help="teachers for the 'teacher' engine (default: gfn2-xtb sevenn-0)")
     bench.add_argument("--ranks", nargs="+", type=int, metavar="N", help="LAMMPS MPI ranks (default: 1 2)")
-    bench.add_argument("--lammps-systems", nargs="+", choices=SYSTEM_NAMES, metavar="SYSTEM", help="systems LAMMPS runs on (default: every periodic one; each block starts a process)")
+    bench.add_argument("--lammps-systems", nargs="+", choices=SYSTEMS, metavar="SYSTEM", help="systems LAMMPS runs on (default: every periodic one; each block starts a process)")
     bench.add_argument("--platform", choices=["auto", "CPU", "CUDA", "Reference"], help="OpenMM platform (default: auto = CUDA if a GPU is present, else CPU)")
     bench.add_argument("--precision", choices=["float32", "float64"], help="student dtype (default: float32)")
     bench.add_argument("--timestep", type=float, metavar="FS", help="MD time step in fs (default: 0.5)")

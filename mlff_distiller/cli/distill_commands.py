@@ -6,9 +6,11 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..models import PRESETS
+from . import LazyChoices
 
 ORDER = 20
+
+SIZES = LazyChoices("..models", "PRESETS")
 
 
 def register(subparsers) -> None:
@@ -25,7 +27,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument("data", nargs="+", type=Path, help="dataset files (.h5)")
     parser.add_argument("-o", "--output", required=True, type=Path, help="student checkpoint to write (.ckpt)")
-    parser.add_argument("--size", choices=list(PRESETS), default="standard", help="student size (default: standard)")
+    parser.add_argument("--size", choices=SIZES, default="standard", metavar="SIZE",
+                        help="student size: %(choices)s (default: %(default)s)")
     parser.add_argument("--teacher-student", type=Path, metavar="BIG.ckpt",
                         help="learn from this (larger) student's labels instead of the dataset's teacher")
     parser.add_argument("--elements", nargs="+", metavar="SYMBOL", help="elements the student supports (default: those in the data)")

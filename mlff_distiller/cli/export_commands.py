@@ -3,12 +3,14 @@
 import argparse
 from pathlib import Path
 
+from . import LazyChoices
+
 ORDER = 30
+
+ENGINES = LazyChoices("..export", "EXPORTERS")
 
 
 def register(subparsers) -> None:
-    from ..export import EXPORTERS
-
     export = subparsers.add_parser(
         "export",
         help="export a checkpoint as TorchScript for OpenMM or LAMMPS (verified, metadata embedded)",
@@ -20,7 +22,7 @@ def register(subparsers) -> None:
         ),
     )
     export.add_argument("checkpoint", type=Path, help="student checkpoint (.ckpt)")
-    export.add_argument("--engine", required=True, choices=sorted(EXPORTERS), help="target MD engine")
+    export.add_argument("--engine", required=True, choices=ENGINES, metavar="ENGINE", help="target MD engine: %(choices)s")
     export.add_argument(
         "--topology",
         type=Path,

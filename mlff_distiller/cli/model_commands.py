@@ -4,11 +4,12 @@ import argparse
 import json
 from pathlib import Path
 
+from . import LazyChoices
 from ..errors import OverwriteError
-from ..models import PRESETS, Student, preset, read_checkpoint, save_checkpoint
-from ..elements import numbers_from_symbols, symbols
 
 ORDER = 90
+
+SIZES = LazyChoices("..models", "PRESETS")
 
 
 def register(subparsers) -> None:
@@ -17,7 +18,7 @@ def register(subparsers) -> None:
         help="create a student with random weights (for tests, benchmarks, or to train later)",
         description="Create a student of a given size with random weights and save it as a checkpoint.",
     )
-    new.add_argument("--size", choices=list(PRESETS), default="standard", help="student size (default: standard)")
+    new.add_argument("--size", choices=SIZES, default="standard", metavar="SIZE", help="student size: %(choices)s (default: %(default)s)")
     new.add_argument("--elements", nargs="+", metavar="SYMBOL", help="supported elements (default: H C N O F P S Cl Br I)")
     new.add_argument("--cutoff", type=float, help="interaction range in Å (default: 5.0)")
     new.add_argument("--seed", type=int, default=0, help="random seed for the weights (default: 0)")
@@ -38,6 +39,9 @@ def register(subparsers) -> None:
 def run_new(args: argparse.Namespace) -> int:
     import torch
 
+    from ..elements import numbers_from_symbols
+    from ..models import Student, preset, save_checkpoint
+
     if args.output.exists() and not args.overwrite:
         raise OverwriteError(f"{args.output} exists; pass --overwrite to replace it")
     overrides = {}
@@ -54,8 +58,10 @@ def run_new(args: argparse.Namespace) -> int:
 
 def describe(path: Path) -> dict:
     """Metadata of a checkpoint or exported model as a JSON-ready dict."""
-    from ..export import read_metadata  # exported models carry their metadata as extra files
+    from ..elements import symbols
     from ..errors import CheckpointError
+    from ..export import read_metadata  # exported models carry their metadata as extra files
+    from ..models import read_checkpoint
 
     try:
         payload = read_checkpoint(path)

@@ -1,0 +1,62 @@
+"""``mlffd --help`` and every command's help: they work, and building the parser stays light."""
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlff_distiller.cli import LazyChoices, build_parser, main
+
+MLFFD = str(Path(sys.executable).parent / "mlffd")
+HEAVY = ("torch", "openmm", "MDAnalysis")
+
+
+def _commands() -> list:
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(subparsers.choices)
+
+
+def test_help_exits_zero():
+    result = subprocess.run([MLFFD, "--help"], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert "commands" in result.stdout
+
+
+def test_building_the_parser_imports_no_heavy_module():
+    probe = (
+        "import sys\n"
+        "from mlff_distiller.cli import build_parser\n"
+        "build_parser()\n"
+        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == []
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_command_help_exits_zero(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--help"])
+    assert stop.value.code == 0
+    assert command in capsys.readouterr().out
+
+
+def test_lazy_choices_are_the_package_values():
+    from mlff_distiller.benchmark import ENGINES, SYSTEM_NAMES
+    from mlff_distiller.export import EXPORTERS
+    from mlff_distiller.models import PRESETS
+
+    assert list(LazyChoices("..models", "PRESETS")) == list(PRESETS)
+    assert list(LazyChoices("mlff_distiller.export", "EXPORTERS")) == list(EXPORTERS)
+    assert list(LazyChoices("..benchmark", "SYSTEM_NAMES")) == list(SYSTEM_NAMES)
+    assert "tiny" in LazyChoices("..models", "PRESETS") and len(LazyChoices("..benchmark", "ENGINES")) == len(ENGINES)
+
+
+def test_a_lazy_choice_is_still_checked(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["new", "--size", "huge", "-o", "never-written.ckpt"])
+    assert stop.value.code == 2
+    assert "invalid choice: 'huge'" in capsys.readouterr().err
