@@ -1,6 +1,6 @@
 """What each MD engine adds to the student: OpenMM and ASE steps over the bare model, in one run.
 
-The bare model is the very TorchScript module OpenMM's TorchForce runs (forward + backward,
+The bare model is the very TorchScript module OpenMM's TorchForce runs (energy and forces,
 no integrator). Targets: OpenMM step / bare <= 1.10; ASE step / OpenMM step >= 2 on aspirin.
 
     OMP_NUM_THREADS=1 python benchmarks/engine_overhead.py [--systems aspirin water-192] [--json out.json]

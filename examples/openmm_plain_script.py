@@ -25,6 +25,7 @@ def main(pdb_path: str, model_path: str, steps: int = 100) -> None:
     for atom in pdb.topology.atoms():
         system.addParticle(atom.element.mass)
     force = openmmtorch.TorchForce(model_path)
+    force.setOutputsForces(True)  # the model returns (energy, forces), not just the energy
     box = pdb.topology.getPeriodicBoxVectors()
     if box is not None:
         system.setDefaultPeriodicBoxVectors(*box)

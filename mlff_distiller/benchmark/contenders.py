@@ -1,6 +1,6 @@
 """The contenders: ways to run MD (or just the model) on a system, each giving an :data:`Advance`.
 
-* :func:`bare_model` - the scripted OpenMM-target module, forward + backward, no MD engine;
+* :func:`bare_model` - the scripted OpenMM-target module (energy and forces), no MD engine;
 * :func:`openmm_md` - OpenMM ``VerletIntegrator`` with the student as a ``TorchForce``;
 * :func:`ase_md` - ASE ``VelocityVerlet`` driving any ASE calculator (student or teacher);
 * :class:`LammpsMD` - LAMMPS ``fix nve`` with ``pair_style mlffd`` on 1 or more MPI ranks.
@@ -45,7 +45,7 @@ def benchmark_student(size: str, dtype: torch.dtype, seed: int = 0) -> Student:
 
 
 def bare_model(student: Student, atoms: Atoms, device: str = "cpu") -> Advance:
-    """Forward + backward of the module OpenMM's ``TorchForce`` runs (nm in, kJ/mol out), positions fixed.
+    """Energy and forces from the module OpenMM's ``TorchForce`` runs (nm in, kJ/mol out), positions fixed.
 
     The module is frozen (weights folded in as constants), as openmm-torch does before running it.
     ``device`` is ``"cpu"`` or ``"cuda"`` (where the CUDA platform would run it).
@@ -60,9 +60,7 @@ def bare_model(student: Student, atoms: Atoms, device: str = "cpu") -> Advance:
     def advance(steps: int) -> float:
         start = time.perf_counter()
         for _ in range(steps):
-            leaf = positions.detach().requires_grad_(True)
-            energy = module(leaf) if box is None else module(leaf, box)
-            torch.autograd.grad(energy, leaf)  # forces only, as the engines ask for
+            module(positions) if box is None else module(positions, box)
         if device == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - start

@@ -162,7 +162,7 @@ def write_report(result: BenchmarkResult, markdown: Path, images: Path, command:
         "Students have random weights (a step costs the same whatever the weights). "
         "*ms/step*: median over interleaved timed blocks of the wall time per MD step (LAMMPS: its loop time); "
         "*ns/day* at the stated time step; *µs/atom/step* = ms/step / atoms × 1000; "
-        "*bare*: forward + backward of the exported OpenMM module alone, no MD engine; "
+        "*bare*: energy and forces from the exported OpenMM module alone, no MD engine; "
         "*× teacher*: the teacher's ASE MD step time over the contender's.",
         "## Regenerate\n\n```\n" + command + "\n```\n\n`mlffd bench --help` lists the options "
         "(systems, sizes, engines, time and memory budgets, `--quick`).",

@@ -60,11 +60,11 @@ def speedup_over_teacher(result: BenchmarkResult, system: str, size: str, teache
 
 
 def openmm_over_bare(result: BenchmarkResult, system: str = "aspirin") -> TargetCheck:
-    """OpenMM MD step over the bare forward + backward of the same module, worst student size."""
+    """OpenMM MD step over the bare energy + forces call of the same module, worst student size."""
     sizes = result.plan["sizes"]
     pairs = [(size, _ratio(result.find(system, "openmm", size), result.find(system, "bare", size))) for size in sizes]
     value, detail = _worst(pairs, higher_is_better=False)
-    return TargetCheck(f"OpenMM step over bare model forward+backward, {system}", 1.10, False, value, detail)
+    return TargetCheck(f"OpenMM step over bare model energy+forces, {system}", 1.10, False, value, detail)
 
 
 def openmm_over_ase(result: BenchmarkResult, system: str = "aspirin") -> TargetCheck:

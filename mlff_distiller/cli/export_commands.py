@@ -17,8 +17,9 @@ def register(subparsers) -> None:
         description=(
             "Export a student checkpoint as a TorchScript file for an MD engine. The file carries its "
             "metadata (see 'mlffd info') and is reloaded and checked against the student before this "
-            "command succeeds. OpenMM files take positions in nm and return kJ/mol; with --topology "
-            "they are self-contained: a plain OpenMM script can load them with TorchForce('OUT.pt')."
+            "command succeeds. OpenMM files take positions in nm and return the energy (kJ/mol) and the "
+            "forces (kJ/mol/nm): call setOutputsForces(True) on the TorchForce. With --topology they are "
+            "self-contained: a plain OpenMM script can load them with TorchForce('OUT.pt')."
         ),
     )
     export.add_argument("checkpoint", type=Path, help="student checkpoint (.ckpt)")

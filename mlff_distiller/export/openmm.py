@@ -2,19 +2,24 @@
 
 The module takes positions in nm (and, for periodic systems, box vectors in nm as rows)
 in whatever dtype the platform passes, computes in the student's dtype, and returns the
-energy in kJ/mol in the input dtype. The species of the atoms are a buffer: baked in at
-export time (``topology``: a self-contained file) or set later with ``set_species``.
+energy in kJ/mol and the forces in kJ/mol/nm, both in the input dtype. The forces come from
+the student's hand-written reverse pass (:class:`~mlff_distiller.models.forces.StudentForces`),
+not from autograd, so the ``TorchForce`` must be told that the model outputs forces:
+``force.setOutputsForces(True)`` (:func:`mlff_distiller.plugin.create_torch_force` does it).
+The species of the atoms are a buffer: baked in at export time (``topology``: a
+self-contained file) or set later with ``set_species``.
 """
 
 import copy
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
 from ..errors import OverwriteError
 from ..models import load_checkpoint
+from ..models.forces import StudentForces
 from ..models.student import Student
 from ..units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
 from .metadata import PRECISIONS, build_metadata, save_with_metadata
@@ -22,7 +27,7 @@ from .verify import verify_openmm
 
 
 class OpenMMStudent(nn.Module):
-    """A student as an OpenMM ``TorchForce`` model: positions (nm) [, box (nm)] -> energy (kJ/mol).
+    """A student as an OpenMM ``TorchForce`` model: positions (nm) [, box (nm)] -> energy (kJ/mol), forces (kJ/mol/nm).
 
     Parameters
     ----------
@@ -36,7 +41,7 @@ class OpenMMStudent(nn.Module):
 
     def __init__(self, student: Student, numbers: Optional[Sequence[int]] = None, periodic: bool = True):
         super().__init__()
-        self.student = student
+        self.forces = StudentForces(student)  # the only reference to the student: freezing mishandles aliases
         self.periodic = periodic
         self.angstrom_per_nm = NM_TO_ANGSTROM
         self.kj_per_mol_per_ev = EV_TO_KJ_PER_MOL
@@ -62,14 +67,14 @@ class OpenMMStudent(nn.Module):
         """
         if numbers.shape[0] != atoms.shape[0]:
             raise RuntimeError("set_species: numbers and atoms differ in length")
-        species = self.student.species_lookup[numbers]
+        species = self.forces.student.species_lookup[numbers]
         if bool(torch.any(species < 0)):
             raise RuntimeError("set_species: an element the model does not support")
         self.species = species
         self.atoms = atoms.to(torch.long)
 
-    def forward(self, positions: Tensor, box: Optional[Tensor] = None) -> Tensor:
-        """Potential energy in kJ/mol.
+    def forward(self, positions: Tensor, box: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """Potential energy in kJ/mol and the force on every particle in kJ/mol/nm.
 
         Parameters
         ----------
@@ -77,21 +82,30 @@ class OpenMMStudent(nn.Module):
             Positions of every particle of the System in nm, any float dtype.
         box : Tensor, shape (3, 3), optional
             Periodic box vectors as rows in nm; ``None`` for a system in vacuum.
+
+        Returns
+        -------
+        energy : Tensor, shape ()
+            In kJ/mol, in the dtype of ``positions``.
+        forces : Tensor, shape (N, 3)
+            In kJ/mol/nm, in the dtype of ``positions``; zero on particles outside the model's atoms.
         """
         if self.species.shape[0] == 0:
             raise RuntimeError("the model's species are not set: export with a topology or call set_species")
         dtype = self.vacuum_cell.dtype
-        pos = positions[self.atoms].to(dtype) * self.angstrom_per_nm
+        pos = positions.detach()[self.atoms].to(dtype) * self.angstrom_per_nm
         if box is None:
             cell = self.vacuum_cell
             pbc = self.vacuum_pbc
         else:
             if not self.periodic:
                 raise RuntimeError("this model was exported without periodic support but received a box")
-            cell = box.to(dtype) * self.angstrom_per_nm
+            cell = box.detach().to(dtype) * self.angstrom_per_nm
             pbc = self.periodic_pbc
-        energy = self.student(pos, self.species, cell, pbc)
-        return (energy * self.kj_per_mol_per_ev).to(positions.dtype)
+        energies, forces = self.forces(pos, self.species, cell, pbc)
+        energy = (energies.sum() * self.kj_per_mol_per_ev).to(positions.dtype)
+        forces = (forces * (self.kj_per_mol_per_ev * self.angstrom_per_nm)).to(positions.dtype)
+        return energy, torch.zeros_like(positions).index_add(0, self.atoms, forces)
 
 
 def openmm_module(
@@ -99,8 +113,8 @@ def openmm_module(
 ) -> torch.jit.ScriptModule:
     """The scripted :class:`OpenMMStudent` of a copy of ``student`` (computing in the student's dtype).
 
-    The copy's parameters do not require grad: openmm-torch calls ``backward()`` on the energy,
-    which would otherwise compute (and accumulate) a gradient for every weight at every MD step.
+    The copy's parameters do not require grad: the forces are computed without autograd, and
+    nothing should record a graph for the weights at every MD step.
     """
     inference_copy = copy.deepcopy(student).eval().requires_grad_(False)
     return torch.jit.script(OpenMMStudent(inference_copy, numbers, periodic).eval())
@@ -124,7 +138,7 @@ def export_openmm(
         TorchScript file to write (``*.pt``).
     topology : str or Path, optional
         Structure file (PDB, XYZ, SDF, ...) whose atoms are baked in: the file then runs in a
-        plain OpenMM script with ``TorchForce("OUT.pt")``. Without it, species are set at run
+        plain OpenMM script with ``TorchForce("OUT.pt")`` and ``setOutputsForces(True)``. Without it, species are set at run
         time (``set_species``), which ``mlff_distiller.plugin`` does for you.
     precision : str
         ``"float32"`` or ``"float64"``: the dtype the model computes in.

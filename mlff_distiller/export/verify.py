@@ -75,7 +75,5 @@ def verify_openmm(path: Path, student: Student, atoms: Optional[Atoms], periodic
 
 def _openmm_energy_forces(module, positions_nm: torch.Tensor, box_nm: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
     """Energy (eV) and forces (eV/Å) of an OpenMM-target module, converted back from kJ/mol and nm."""
-    positions_nm = positions_nm.clone().requires_grad_(True)
-    energy = module(positions_nm) if box_nm is None else module(positions_nm, box_nm / NM_TO_ANGSTROM)
-    (gradient,) = torch.autograd.grad(energy, positions_nm)
-    return energy.detach() / EV_TO_KJ_PER_MOL, -gradient / (EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM)
+    energy, forces = module(positions_nm) if box_nm is None else module(positions_nm, box_nm / NM_TO_ANGSTROM)
+    return energy / EV_TO_KJ_PER_MOL, forces / (EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM)

@@ -152,6 +152,7 @@ def create_torch_force(
     else:
         force_model.module.set_species(torch.tensor(numbers), torch.tensor(atoms))
     force = openmmtorch.TorchForce(force_model.module)
+    force.setOutputsForces(bool(metadata.get("outputs_forces", False)))
     force.setUsesPeriodicBoundaryConditions(bool(periodic))
     if cuda_graphs:
         force.setProperty("useCUDAGraphs", "true")

@@ -51,7 +51,7 @@ def test_targets_are_ratios_of_one_run():
     values = {figure.split(",")[0]: (c.value, c.verdict) for figure, c in checks.items()}
     assert values["standard student over gfn2-xtb"] == (pytest.approx(80.0), "met")
     assert values["ultra-tiny student over gfn2-xtb"] == (pytest.approx(10 / 1.1), "missed")
-    assert values["OpenMM step over bare model forward+backward"] == (pytest.approx(1.1), "met")
+    assert values["OpenMM step over bare model energy+forces"] == (pytest.approx(1.1), "met")
     assert values["OpenMM over ASE driving the same student"] == (pytest.approx(3.0), "met")
     assert values["µs/atom/step spread"] == (pytest.approx(2.0), "missed")
     assert values["LAMMPS 2 ranks over 1 rank"] == (pytest.approx(2.0), "met")

@@ -1,0 +1,64 @@
+"""The hand-written reverse pass (StudentForces) against autograd on the same student."""
+
+import numpy as np
+import pytest
+import torch
+
+from kit import TIGHT, assert_close, random_box, random_molecule
+from mlff_distiller.models.forces import StudentForces
+
+NO_CELL = torch.zeros((3, 3), dtype=torch.float64)
+NO_PBC = torch.zeros(3, dtype=torch.bool)
+PBC = torch.ones(3, dtype=torch.bool)
+
+
+def autograd_reference(student, positions, species, cell, pbc):
+    leaf = positions.clone().requires_grad_(True)
+    energies = student.atomic_energies(leaf, species, cell, pbc)
+    (gradient,) = torch.autograd.grad(energies.sum(), leaf)
+    return energies.detach(), -gradient
+
+
+def check(student, positions, species, cell, pbc, scripted=False):
+    forces_module = StudentForces(student)
+    if scripted:
+        forces_module = torch.jit.script(forces_module)
+    energies, forces = forces_module(positions, species, cell, pbc)
+    expected_energies, expected_forces = autograd_reference(student, positions, species, cell, pbc)
+    assert_close(energies, expected_energies, TIGHT, "per-atom energies")
+    assert_close(forces, expected_forces, TIGHT, "forces")
+
+
+def test_molecule_every_preset(any_student, rng):
+    positions, species = random_molecule(14, len(any_student.elements), rng)
+    check(any_student, positions, species, NO_CELL, NO_PBC)
+
+
+def test_scripted_and_frozen_like_openmm_torch(tiny_student, rng):
+    positions, species = random_molecule(9, len(tiny_student.elements), rng)
+    check(tiny_student, positions, species, NO_CELL, NO_PBC, scripted=True)
+    frozen = torch.jit.freeze(torch.jit.script(StudentForces(tiny_student.requires_grad_(False)).eval()))
+    energies, forces = frozen(positions, species, NO_CELL, NO_PBC)
+    assert_close(forces, autograd_reference(tiny_student, positions, species, NO_CELL, NO_PBC)[1], TIGHT, "frozen forces")
+
+
+@pytest.mark.parametrize("cell", [np.diag([7.0, 7.5, 8.0]), np.array([[8.0, 0.0, 0.0], [2.0, 7.5, 0.0], [1.0, 1.5, 7.0]])])
+def test_small_periodic_boxes(tiny_student, rng, cell):
+    """Boxes smaller than twice the cutoff: an atom meets several images of the same neighbour."""
+    positions, species = random_box(24, cell, len(tiny_student.elements), rng)
+    check(tiny_student, positions, species, torch.tensor(cell), PBC)
+
+
+def test_large_box_with_cell_list_and_edge_chunks(tiny_student, rng):
+    """Enough atoms for the cell list and for the CPU edge chunks of the autograd path."""
+    cell = np.diag([16.0, 16.0, 16.0])
+    positions, species = random_box(380, cell, len(tiny_student.elements), rng, spacing=1.0)
+    check(tiny_student, positions, species, torch.tensor(cell), PBC)
+
+
+def test_float32(tiny_student, rng):
+    student = tiny_student.float()
+    positions, species = random_molecule(12, len(student.elements), rng)
+    energies, forces = StudentForces(student)(positions.float(), species, NO_CELL.float(), NO_PBC)
+    _, expected = autograd_reference(student.double(), positions, species, NO_CELL, NO_PBC)
+    assert_close(forces.double(), expected, 1e-4, "float32 forces")
