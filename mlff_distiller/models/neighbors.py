@@ -1,14 +1,15 @@
 """Neighbour search that TorchScript can carry inside an exported model.
 
-Two strategies return the same edge list:
+Two strategies return the same set of edges (in different orders):
 
 * :func:`all_pairs` compares every atom with every atom in every periodic image
   that can lie within the cutoff. Cost grows as N**2, but it handles boxes of
   any shape and size, including boxes smaller than twice the cutoff.
-* :func:`cell_list` bins atoms into cells at least one cutoff wide and compares
-  each atom only with the 27 surrounding cells, so cost grows linearly with N.
-  It needs at least three cells along each periodic direction and falls back
-  to :func:`all_pairs` otherwise.
+* :func:`cell_list` sorts atoms into bins at least half a cutoff wide and
+  compares each pair of atoms in nearby bins once, so cost grows linearly with
+  N. It needs periodic boxes at least 2.5 cutoffs across (five bins) along
+  every direction, or no periodicity at all, and falls back to
+  :func:`all_pairs` otherwise.
 
 Every function returns ``(src, dst, images)``: the edge ``src -> dst`` has the
 vector ``positions[dst] - positions[src] + images @ cell`` (Å), where
@@ -103,13 +104,43 @@ def _bins(frac: Tensor, n_bins: Tensor) -> Tensor:
     return torch.minimum(torch.clamp(bins, min=0), n_bins - 1)
 
 
-def cell_list(positions: Tensor, cell: Tensor, pbc: Tensor, cutoff: float) -> Tuple[Tensor, Tensor, Tensor]:
+def cell_list(
+    positions: Tensor, cell: Tensor, pbc: Tensor, cutoff: float, bins_per_cutoff: int = 2
+) -> Tuple[Tensor, Tensor, Tensor]:
     """Pairs closer than ``cutoff`` (Å) found with a linear-cost cell list.
 
-    Works for fully periodic boxes of any shape with at least three cells of
-    width ``cutoff`` along each lattice direction, and for non-periodic systems
-    (bins span the bounding box). Other cases fall back to :func:`all_pairs`.
-    Arguments and return values are those of :func:`all_pairs`.
+    Atoms are binned into a grid of bins at least ``cutoff / bins_per_cutoff`` wide and sorted by
+    bin, so that the atoms of a bin, and of a run of consecutive bins along the third lattice
+    direction, are a contiguous range of the sorted atoms. Each atom is compared only with the atoms
+    of the bins up to ``bins_per_cutoff`` away that come after its own bin in lexicographic order, and
+    with the atoms after it in its own bin: every pair of atoms is checked once, and the reverse of
+    each edge found is the other half of the edge list. In a uniform liquid with the default two bins
+    per cutoff that is about 2.2-2.5 candidate pairs per edge (bins are not padded), and the
+    intermediate tensors hold a few numbers per candidate pair.
+
+    Works for fully periodic boxes of any shape with at least ``2 bins_per_cutoff + 1`` bins along
+    each lattice direction (plane spacings of at least 2.5 cutoffs with the default), and for
+    non-periodic systems (bins span the bounding box; at most 64 bins per atom, wider where atoms are
+    sparse). Other cases fall back to :func:`all_pairs`.
+
+    Parameters
+    ----------
+    positions : Tensor, shape (N, 3)
+        Cartesian positions in Å; atoms may lie outside the box.
+    cell : Tensor, shape (3, 3)
+        Lattice vectors as rows, Å. Ignored without periodicity.
+    pbc : Tensor, shape (3,), bool
+        Periodicity per lattice direction.
+    cutoff : float
+        Interaction range in Å.
+    bins_per_cutoff : int
+        Bins per cutoff length: finer bins check fewer candidates but handle more bins per atom.
+
+    Returns
+    -------
+    src, dst : Tensor, shape (E,), int64
+    images : Tensor, shape (E, 3), same dtype as positions
+        The edge set of :func:`all_pairs` (see the module docstring), in another order.
     """
     periodic = _is_periodic(pbc)
     if periodic and not bool(torch.all(pbc)):
@@ -119,52 +150,76 @@ def cell_list(positions: Tensor, cell: Tensor, pbc: Tensor, cutoff: float) -> Tu
     n_atoms = pos.shape[0]
     device = pos.device
     dtype = pos.dtype
+    reach = bins_per_cutoff
     if periodic:
-        n_bins = torch.floor(plane_spacings(cell) / cutoff).to(torch.long)
-        if bool(torch.any(n_bins < 3)):
+        n_bins = torch.floor(plane_spacings(cell) * (reach / cutoff)).to(torch.long)
+        if bool(torch.any(n_bins < 2 * reach + 1)):
             return all_pairs(positions, cell, pbc, cutoff)
         frac, offset, pos = _wrap(pos, cell, pbc)
     else:
         lower = pos.min(0).values
         extent = pos.max(0).values - lower
-        n_bins = torch.clamp(torch.floor(extent / cutoff).to(torch.long), min=1)
+        widths = torch.clamp(torch.floor(extent * (reach / cutoff)), min=1.0)
+        excess = float(widths.prod()) / (64 * n_atoms)  # at most 64 bins per atom, however far apart
+        if excess > 1.0:
+            widths = torch.clamp(torch.floor(widths / excess ** (1.0 / 3.0)), min=1.0)
+        n_bins = widths.to(torch.long)
         frac = (pos - lower) / torch.clamp(extent, min=1e-12)
         offset = torch.zeros_like(pos)
+
+    # Sort atoms by bin: the atoms of bins b .. c - 1 are sorted atoms bounds[b] .. bounds[c] - 1.
     bins = _bins(frac, n_bins)
-    strides = torch.stack([n_bins[1] * n_bins[2], n_bins[2], torch.ones_like(n_bins[2])])
-    bin_id = (bins * strides).sum(-1)
-    n_total = int(n_bins.prod())
-    occupancy = torch.bincount(bin_id, minlength=n_total)
-    max_per_bin = int(occupancy.max())
-    order = torch.argsort(bin_id)
-    first = torch.cumsum(occupancy, 0) - occupancy
-    sorted_bins = bin_id[order]
-    rank = torch.arange(n_atoms, device=device) - first[sorted_bins]
-    table = torch.full((n_total, max_per_bin), -1, dtype=torch.long, device=device)
-    table[sorted_bins, rank] = order
+    bin_id = (bins[:, 0] * n_bins[1] + bins[:, 1]) * n_bins[2] + bins[:, 2]
+    bin_id, order = torch.sort(bin_id, stable=True)
+    occupancy = torch.bincount(bin_id, minlength=int(n_bins.prod()))
+    bounds = torch.cat([torch.zeros(1, dtype=torch.long, device=device), torch.cumsum(occupancy, 0)])
+    bins, pos, offset = bins[order], pos[order], offset[order]
 
-    steps = torch.arange(-1, 2, device=device)
-    stencil = torch.cartesian_prod(steps, steps, steps)
-    neighbour_bins = bins[:, None, :] + stencil[None, :, :]
-    wraps = torch.div(neighbour_bins, n_bins, rounding_mode="floor")
-    inside = torch.ones(neighbour_bins.shape[:2], dtype=torch.bool, device=device)
-    if not periodic:
-        inside = (wraps == 0).all(-1)
-    neighbour_bins = neighbour_bins - wraps * n_bins
-    neighbour_id = (neighbour_bins * strides).sum(-1)
-    candidates = table[neighbour_id]
-    valid = (candidates >= 0) & inside[:, :, None]
-    src_all = torch.arange(n_atoms, device=device)[:, None, None].expand_as(candidates)
-    shift = wraps.to(dtype)[:, :, None, :].expand(n_atoms, 27, max_per_bin, 3)
+    # Rows of bins along the third direction, by their offset along the first two: (0, 0) first, then
+    # the lexicographically positive half. Row r of sorted atom a spans bins z_start .. z_stop - 1.
+    steps = torch.arange(-reach, reach + 1, device=device)
+    rows = torch.cartesian_prod(steps, steps)[reach * (2 * reach + 1) + reach :]
+    n_rows = rows.shape[0]
+    row_xy = bins[:, None, :2] + rows[None, :, :]
+    images_xy = torch.div(row_xy, n_bins[:2], rounding_mode="floor")
+    row_xy = row_xy - images_xy * n_bins[:2]
+    row_first_bin = (row_xy[:, :, 0] * n_bins[1] + row_xy[:, :, 1]) * n_bins[2]
+    z_start = (bins[:, 2:3] - reach).repeat(1, n_rows)
+    z_start[:, 0] = bins[:, 2]  # the own row only looks ahead
+    z_stop = (bins[:, 2:3] + reach + 1).expand(n_atoms, n_rows)
+    n_z = n_bins[2]
+    # Each row in three pieces (some empty), with images -1, 0 and +1 along the third direction:
+    # bins wrapped from below, bins inside the grid, bins wrapped from above.
+    piece_start = torch.stack(
+        [torch.clamp(z_start + n_z, min=0, max=n_z), torch.clamp(z_start, min=0), torch.zeros_like(z_start)], 2
+    )
+    piece_stop = torch.stack(
+        [n_z.expand(n_atoms, n_rows), torch.clamp(z_stop, max=n_z), torch.clamp(z_stop - n_z, min=0, max=n_z)], 2
+    )
+    begin = bounds[row_first_bin[:, :, None] + piece_start]
+    begin[:, 0, 1] = torch.arange(1, n_atoms + 1, device=device)  # after the atom itself in its own bin
+    lengths = bounds[row_first_bin[:, :, None] + piece_stop] - begin
+    if not periodic:  # no images: only the inside pieces of rows within the grid
+        inside = (images_xy == 0).all(-1)[:, :, None] & (torch.arange(3, device=device) == 1)[None, None, :]
+        lengths = lengths * inside.to(torch.long)
+    images_z = torch.arange(-1, 2, device=device)[None, None, :, None].expand(n_atoms, n_rows, 3, 1)
+    piece_images = torch.cat([images_xy[:, :, None, :].expand(n_atoms, n_rows, 3, 2), images_z], 3)
+    piece_images = piece_images.reshape(-1, 3).to(dtype)
 
-    src = src_all[valid]
-    dst = candidates[valid]
-    shift = shift[valid]
-    vectors = pos[dst] - pos[src] + (shift @ cell if periodic else shift)
-    keep = ((vectors * vectors).sum(-1) < cutoff * cutoff) & ~((src == dst) & (shift.abs().sum(-1) == 0))
-    src, dst, shift = src[keep], dst[keep], shift[keep]
-    images = shift - offset[dst] + offset[src]
-    return src, dst, images
+    # One candidate pair per atom of every piece: the piece it comes from, then its two atoms.
+    lengths = lengths.reshape(-1)
+    n_candidates = int(lengths.sum())
+    piece = torch.repeat_interleave(lengths, output_size=n_candidates)
+    dst = torch.arange(n_candidates, device=device) + (begin.reshape(-1) - (torch.cumsum(lengths, 0) - lengths))[piece]
+    src = torch.div(piece, 3 * n_rows, rounding_mode="floor")
+    vectors = pos[dst] - pos[src]
+    if periodic:
+        vectors = vectors + (piece_images @ cell)[piece]
+    keep = (vectors * vectors).sum(-1) < cutoff * cutoff
+    piece, src, dst = piece[keep], src[keep], dst[keep]
+    images = piece_images[piece] - offset[dst] + offset[src]
+    src, dst = order[src], order[dst]
+    return torch.cat([src, dst]), torch.cat([dst, src]), torch.cat([images, -images])
 
 
 def neighbor_list(
