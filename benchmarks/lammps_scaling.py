@@ -80,9 +80,10 @@ def bare_model_ms(model: Path, student: Student, dump: Path, repeats: int) -> di
     exported = torch.jit.load(str(model))
 
     def run_exported(leaf):
+        radial, unit = exported.geometry(leaf)
         features = exported.embed(species)
         for layer in range(exported.layers):
-            features = exported.interaction(layer, features, leaf, src, dst, n_atoms)
+            features = exported.interaction(layer, features, radial, unit, src, dst, n_atoms)
         return exported.readout(features, species).sum()
 
     def run_network(leaf):

@@ -6,16 +6,19 @@ growing the ghost shell L-fold (and repeating most of the work on ghosts), the p
 style runs the network one layer at a time and lets LAMMPS communicate per-atom
 features between layers, as it communicates positions:
 
-1. :meth:`LammpsStudent.embed` gives the layer-0 features of local and ghost atoms.
+1. :meth:`LammpsStudent.embed` gives the layer-0 features of local and ghost atoms,
+   and :meth:`LammpsStudent.geometry` the radial features and unit vectors of the edges
+   (local receiver, local or ghost neighbour closer than the cutoff), once per step.
 2. :meth:`LammpsStudent.interaction` updates the features of the *local* atoms from
-   their edges (local receiver, local or ghost neighbour closer than the cutoff); a
-   forward communication then copies every owner's new features onto its ghosts.
+   their edges; a forward communication then copies every owner's new features onto
+   its ghosts.
 3. :meth:`LammpsStudent.readout` turns the final features of local atoms into
    per-atom energies (eV).
 
 The backward pass runs the layers in reverse: gradients that land on ghost features
-are summed onto their owners by a reverse communication, and the gradients on edge
-vectors become forces (on local and ghost atoms, summed by LAMMPS) and the virial.
+are summed onto their owners by a reverse communication; the gradients on the
+geometry, summed over the layers, are taken back to the edge vectors in one pass at
+the end and become forces (on local and ghost atoms, summed by LAMMPS) and the virial.
 Features travel as one (atoms, 4 x features) float64 block per atom: scalars, then
 the three Cartesian components of the vectors.
 
@@ -45,9 +48,11 @@ PAIR_STYLE = "mlffd"
 class LocalInteraction(nn.Module):
     """One PaiNN block that updates only the first ``nlocal`` atoms (the receivers).
 
-    The arithmetic of :class:`~mlff_distiller.models.painn.Interaction` (its weights and
-    its :meth:`~mlff_distiller.models.painn.Interaction.envelope_filter`), restricted to
-    local atoms so that no update is spent on ghosts.
+    The messages are those of :meth:`~mlff_distiller.models.painn.Interaction.messages`;
+    they are summed onto local atoms only, so that no update is spent on ghosts. The
+    edges are not split into chunks as in :class:`~mlff_distiller.models.painn.Interaction`:
+    the backward pass of each chunk's gather fills a gradient over all N local and ghost
+    atoms; on 6,144 water atoms (CPU, one thread) chunks made forward and backward slower.
     """
 
     def __init__(self, block: Interaction):
@@ -65,19 +70,14 @@ class LocalInteraction(nn.Module):
         (E, n_rbf + 1), ``unit`` (3, E, 1); returns (nlocal, F) and (3, nlocal, F).
         ``first``: the incoming ``v`` is zero, its vector-vector message is skipped.
         """
-        f = self.features
         block = self.block
-        message = block.context(s).index_select(0, dst) * block.envelope_filter(radial)
-        ms, mvv, mvs = torch.split(message, f, dim=1)
+        ms, vector_message = block.messages(v, block.context(s), radial, unit, dst, first)
         s = s[:nlocal].index_add(0, src, ms)
-        vector_message = mvs * unit
-        if not first:
-            vector_message = vector_message + mvv * v.index_select(1, dst)
         v = v[:, :nlocal].index_add(1, src, vector_message)
         u_v = block.mix_u(v)
         v_v = block.mix_v(v)
         norm = torch.sqrt((v_v * v_v).sum(0) + self.norm_epsilon)
-        avv, asv, ass = torch.split(block.gate(torch.cat([s, norm], dim=1)), f, dim=1)
+        avv, asv, ass = torch.split(block.gate(torch.cat([s, norm], dim=1)), self.features, dim=1)
         return [s + asv * (u_v * v_v).sum(0) + ass, v + avv * u_v]
 
 
@@ -109,7 +109,22 @@ class LammpsStudent(nn.Module):
         self.units = "metal"
         self.dtype = network.energy_scale.dtype
 
-    def _geometry(self, vectors: Tensor) -> List[Tensor]:
+    @torch.jit.export
+    def geometry(self, vectors: Tensor) -> List[Tensor]:
+        """What every block needs of the edges, computed once per step in the model's dtype.
+
+        Parameters
+        ----------
+        vectors : Tensor, shape (E, 3), float64
+            ``x[dst] - x[src]`` in Å for every edge closer than the cutoff.
+
+        Returns
+        -------
+        list of Tensor
+            ``radial`` (E, n_rbf + 1), the envelope-weighted radial basis (1/Å) and the
+            envelope (see :meth:`~mlff_distiller.models.painn.PaiNN.radial_features`), and
+            ``unit`` (3, E, 1), the unit vector of each edge, Cartesian component first.
+        """
         vectors = vectors.to(self.dtype)
         distances = torch.sqrt((vectors * vectors).sum(1))
         unit = (vectors / distances[:, None]).t().unsqueeze(2)
@@ -122,7 +137,9 @@ class LammpsStudent(nn.Module):
         return torch.cat([s, torch.zeros((s.shape[0], 3 * self.features), dtype=s.dtype)], dim=1).to(torch.float64)
 
     @torch.jit.export
-    def interaction(self, layer: int, features: Tensor, vectors: Tensor, src: Tensor, dst: Tensor, nlocal: int) -> Tensor:
+    def interaction(
+        self, layer: int, features: Tensor, radial: Tensor, unit: Tensor, src: Tensor, dst: Tensor, nlocal: int
+    ) -> Tensor:
         """Features (nlocal, width) after block ``layer`` (0-based), float64.
 
         Parameters
@@ -131,14 +148,13 @@ class LammpsStudent(nn.Module):
             Index of the interaction block, 0 .. layers - 1.
         features : Tensor, shape (N, width), float64
             Features of local and ghost atoms before the block.
-        vectors : Tensor, shape (E, 3), float64
-            ``x[dst] - x[src]`` in Å for every edge closer than the cutoff.
+        radial, unit : Tensor
+            The edges' geometry from :meth:`geometry` (model dtype).
         src, dst : Tensor, shape (E,), int64
             Receiving local atom and its (local or ghost) neighbour of each edge.
         nlocal : int
             Number of local atoms (the first rows of ``features``).
         """
-        radial, unit = self._geometry(vectors)
         features = features.to(self.dtype)
         n = features.shape[0]
         s = features[:, : self.features]
@@ -172,11 +188,11 @@ class LammpsStudent(nn.Module):
             Number of local atoms. Their energies are exact when ghosts extend
             ``layers`` x ``cutoff`` beyond them.
         """
-        vectors = positions[dst] - positions[src]
+        radial, unit = self.geometry(positions[dst] - positions[src])
         features = self.embed(species)
         n = features.shape[0]
         for layer in range(self.layers):
-            features = self.interaction(layer, features, vectors, src, dst, n)
+            features = self.interaction(layer, features, radial, unit, src, dst, n)
         energies = self.readout(features[:nlocal], species[:nlocal])
         return [energies.sum(), energies]
 

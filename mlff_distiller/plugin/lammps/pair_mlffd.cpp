@@ -8,9 +8,11 @@
 // The student is a message-passing network of L layers: an atom's energy depends on atoms
 // up to L x cutoff away. The pair style runs one layer at a time on the local atoms and
 // forward-communicates the new per-atom features to the ghost atoms before the next layer,
-// so ghost atoms are needed only one cutoff (+ skin) deep. The backward pass walks the layers
-// in reverse and reverse-communicates the gradients that land on ghost features; gradients on
-// the edge vectors x_j - x_i give forces and the virial (global and per atom). See
+// so ghost atoms are needed only one cutoff (+ skin) deep. The edges' geometry (radial features,
+// unit vectors) is computed once per step and shared by the layers. The backward pass walks the
+// layers in reverse and reverse-communicates the gradients that land on ghost features; the
+// geometry gradients of all layers are summed and taken back to the edge vectors x_j - x_i in
+// one pass, giving forces and the virial (global and per atom). See
 // mlff_distiller/export/lammps.py for the model side.
 //
 // Built as a LAMMPS plugin by `mlffd lammps build`; loaded through the `lammps.plugins` entry
@@ -35,6 +37,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <regex>
 #include <string>
 #include <vector>
@@ -147,6 +152,14 @@ void PairMLFFD::load_model(const std::string &path)
   features.assign(layers, torch::Tensor());
 
   if (!std::getenv("OMP_NUM_THREADS")) at::set_num_threads(1);
+#ifdef __GLIBC__
+  // Every step allocates per-edge tensors of tens to hundreds of MB. glibc maps blocks that
+  // large afresh from the kernel and unmaps them when freed, so each step page-faulted them
+  // in again: on 6,144 water atoms that system time was about half of the step. Kept on the
+  // heap (up to 1 GiB a block) and not trimmed, the memory is reused from step to step.
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
   if (comm->me == 0)
     utils::logmesg(lmp,
                    "pair_style mlffd: {} ({} layers, cutoff {} Å, receptive field {} Å, "
@@ -241,6 +254,11 @@ void PairMLFFD::compute(int eflag, int vflag)
   auto dst_t = torch::from_blob(dst.data(), {nedges}, torch::kInt64);
   auto vectors_t = torch::from_blob(vectors.data(), {nedges, 3}, torch::kFloat64).requires_grad_(true);
 
+  // the geometry once per step; the layers see it as leaves, whose gradients are summed below
+  auto geometry = model.run_method("geometry", vectors_t).toTensorVector();
+  std::vector<torch::Tensor> shared;
+  for (const auto &g : geometry) shared.push_back(g.detach().requires_grad_(true));
+
   // forward, layer by layer; inputs[k] holds the features of local + ghost atoms before layer k
   std::vector<torch::Tensor> inputs(layers), outputs(layers);
   {
@@ -251,7 +269,8 @@ void PairMLFFD::compute(int eflag, int vflag)
   }
   torch::Tensor energies;
   for (int k = 0; k < layers; k++) {
-    outputs[k] = model.run_method("interaction", k, inputs[k], vectors_t, src_t, dst_t, nlocal).toTensor();
+    outputs[k] =
+        model.run_method("interaction", k, inputs[k], shared[0], shared[1], src_t, dst_t, nlocal).toTensor();
     if (k + 1 < layers) {
       auto next = feature_buffer(k + 1, nall);
       next.narrow(0, 0, nlocal).copy_(outputs[k].detach());
@@ -264,22 +283,37 @@ void PairMLFFD::compute(int eflag, int vflag)
   auto energy = energies.sum();
 
   // backward, layer by layer, summing ghost gradients onto their owners in between
-  auto edge_gradient = torch::zeros({nedges, 3}, torch::kFloat64);
+  std::vector<torch::Tensor> geometry_gradient(shared.size());    // summed over the layers
   torch::Tensor upstream;    // d energy / d outputs[k] for local atoms
   for (int k = layers - 1; k >= 0; k--) {
-    std::vector<torch::Tensor> wrt{vectors_t};
+    std::vector<torch::Tensor> wrt(shared);
     if (k > 0) wrt.push_back(inputs[k]);
     auto grads = (k == layers - 1)
         ? torch::autograd::grad({energy}, wrt, {}, std::nullopt, false, true)
         : torch::autograd::grad({outputs[k]}, wrt, {upstream}, std::nullopt, false, true);
-    if (grads[0].defined()) edge_gradient += grads[0];
+    for (size_t g = 0; g < shared.size(); g++)
+      if (grads[g].defined())
+        geometry_gradient[g] = geometry_gradient[g].defined() ? geometry_gradient[g] + grads[g] : grads[g];
     if (k > 0) {
-      auto feature_gradient = grads[1].defined() ? grads[1].contiguous()
+      const auto &gradient = grads[shared.size()];
+      auto feature_gradient = gradient.defined() ? gradient.contiguous()
                                                  : torch::zeros({nall, width}, torch::kFloat64);
       comm_data = feature_gradient.data_ptr<double>();
       comm->reverse_comm(this);
       upstream = feature_gradient.narrow(0, 0, nlocal);
     }
+  }
+  // back through the geometry to the edge vectors, once for all layers
+  std::vector<torch::Tensor> reached, gradients;    // geometry outputs that received a gradient
+  for (size_t g = 0; g < shared.size(); g++)
+    if (geometry_gradient[g].defined()) {
+      reached.push_back(geometry[g]);
+      gradients.push_back(geometry_gradient[g]);
+    }
+  auto edge_gradient = torch::zeros({nedges, 3}, torch::kFloat64);
+  if (!reached.empty()) {
+    auto gradient = torch::autograd::grad(reached, {vectors_t}, gradients, std::nullopt, false, true)[0];
+    if (gradient.defined()) edge_gradient += gradient;
   }
 
   // forces: the edge vector is x_j - x_i, so dE/dx_i = -g and dE/dx_j = +g
