@@ -154,11 +154,12 @@ void PairMLFFD::load_model(const std::string &path)
   if (!std::getenv("OMP_NUM_THREADS")) at::set_num_threads(1);
 #ifdef __GLIBC__
   // Every step allocates per-edge tensors of tens to hundreds of MB. glibc maps blocks that
-  // large afresh from the kernel and unmaps them when freed, so each step page-faulted them
-  // in again: on 6,144 water atoms that system time was about half of the step. Kept on the
-  // heap (up to 1 GiB a block) and not trimmed, the memory is reused from step to step.
+  // large afresh from the kernel and unmaps them when freed (and trims the heap), so each step
+  // page-faulted them in again: on 6,144 water atoms that system time was about half of the
+  // step. Kept on the heap (blocks up to 1 GiB) and never trimmed (-1), the memory is reused
+  // from step to step.
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, -1);
 #endif
   if (comm->me == 0)
     utils::logmesg(lmp,
