@@ -102,10 +102,13 @@ class OpenMMStudent(nn.Module):
                 raise RuntimeError("this model was exported without periodic support but received a box")
             cell = box.detach().to(dtype) * self.angstrom_per_nm
             pbc = self.periodic_pbc
-        energies, forces = self.forces(pos, self.species, cell, pbc)
-        energy = (energies.sum() * self.kj_per_mol_per_ev).to(positions.dtype)
-        forces = (forces * (self.kj_per_mol_per_ev * self.angstrom_per_nm)).to(positions.dtype)
-        return energy, torch.zeros_like(positions).index_add(0, self.atoms, forces)
+        # openmm-torch's CPU platform passes positions that require grad even when the model
+        # outputs forces; without no_grad TorchScript would prepare autodiff for every operation
+        with torch.no_grad():
+            energies, forces = self.forces(pos, self.species, cell, pbc)
+            energy = (energies.sum() * self.kj_per_mol_per_ev).to(positions.dtype)
+            forces = (forces * (self.kj_per_mol_per_ev * self.angstrom_per_nm)).to(positions.dtype)
+            return energy, torch.zeros_like(positions).index_add(0, self.atoms, forces)
 
 
 def openmm_module(

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.nn.functional import linear, silu  # linear, not addmm: openmm-torch freezes the module, and the
 # frozen graph's shape analysis mis-sizes addmm with a one-element bias (torch 2.9)
 
+from .painn import EDGE_CHUNK_BYTES
 from .student import Student
 
 
@@ -46,6 +47,7 @@ class StudentForces(nn.Module):
         self.features = int(network.features)
         self.cutoff = float(network.cutoff)
         self.norm_epsilon = float(network.interactions[0].norm_epsilon)
+        self.edge_chunk_bytes = EDGE_CHUNK_BYTES
 
     def forward(self, positions: Tensor, species: Tensor, cell: Tensor, pbc: Tensor) -> Tuple[Tensor, Tensor]:
         """Energy of each atom (N,) in eV and force on each atom (N, 3) in eV/Å.
@@ -90,6 +92,14 @@ class StudentForces(nn.Module):
         basis = torch.sin(angle) / distances[:, None]
         radial = torch.cat([basis * envelope[:, None], envelope[:, None]], dim=1)
 
+        # edges go in chunks (one chunk on GPUs) so that (chunk, 3F) tensors stay in cache; the
+        # reverse pass recomputes them per chunk, so only per-atom tensors are kept across layers
+        n_edges = src.shape[0]
+        chunk = n_edges
+        if radial.is_cpu:
+            chunk = max(1024, self.edge_chunk_bytes // (3 * f * radial.element_size()))
+        bounds: List[int] = list(range(0, n_edges, chunk)) + [n_edges]
+
         # forward, keeping what the reverse pass needs
         s = network.embedding(species)
         v = torch.zeros((3, n_atoms, f), dtype=s.dtype, device=s.device)
@@ -106,17 +116,18 @@ class StudentForces(nn.Module):
                  gate_in.weight, gate_out.weight]
             hidden = linear(s, context_in.weight, context_in.bias)
             context = linear(silu(hidden), context_out.weight, context_out.bias)
-            filters = radial.mm(filter_weight.t())
-            gathered = context.index_select(0, dst)
-            message = gathered * filters
-            ms, mvv, mvs = torch.split(message, f, dim=1)
-            vector_message = mvs * unit
-            v_dst = torch.zeros((0,), dtype=s.dtype, device=s.device)
-            if not first:
-                v_dst = v.index_select(1, dst)
-                vector_message = vector_message + mvv * v_dst
-            s = s.index_add(0, src, ms)
-            v = v.index_add(1, src, vector_message)
+            v_in = v
+            s = s.clone()
+            v = v.clone()
+            for k in range(len(bounds) - 1):
+                a, b = bounds[k], bounds[k + 1]
+                message = context.index_select(0, dst[a:b]) * radial[a:b].mm(filter_weight.t())
+                ms, mvv, mvs = torch.split(message, f, dim=1)
+                vector_message = mvs * unit[:, a:b]
+                if not first:
+                    vector_message = vector_message + mvv * v_in.index_select(1, dst[a:b])
+                s.index_add_(0, src[a:b], ms)
+                v.index_add_(1, src[a:b], vector_message)
             u_v = torch.matmul(v, block.mix_u.weight.t())
             v_v = torch.matmul(v, block.mix_v.weight.t())
             norm = torch.sqrt((v_v * v_v).sum(0) + self.norm_epsilon)
@@ -124,7 +135,7 @@ class StudentForces(nn.Module):
             gate = linear(silu(gate_hidden), gate_out.weight, gate_out.bias)
             avv, asv, ass = torch.split(gate, f, dim=1)
             dot = (u_v * v_v).sum(0)
-            saved.append([hidden, filters, gathered, mvv, mvs, v_dst, u_v, v_v, norm, gate_hidden, avv, asv, dot])
+            saved.append([hidden, context, v_in, u_v, v_v, norm, gate_hidden, avv, asv, dot])
             weights.append(w)
             v = v + avv * u_v
             s = s + asv * dot + ass
@@ -140,9 +151,9 @@ class StudentForces(nn.Module):
         g_s = (silu_slope(readout_hidden) * (readout_out.weight * network.energy_scale)).mm(readout_in.weight)
         g_v = torch.zeros_like(v)
         g_radial = torch.zeros_like(radial)
-        g_unit = torch.zeros((3, vectors.shape[0]), dtype=s.dtype, device=s.device)
+        g_unit = torch.zeros((3, n_edges), dtype=s.dtype, device=s.device)
         for layer in range(len(saved) - 1, -1, -1):
-            hidden, filters, gathered, mvv, mvs, v_dst, u_v, v_v, norm, gate_hidden, avv, asv, dot = saved[layer]
+            hidden, context, v_in, u_v, v_v, norm, gate_hidden, avv, asv, dot = saved[layer]
             w_context_in, w_context_out, filter_weight, w_mix_u, w_mix_v, w_gate_in, w_gate_out = weights[layer]
             # update: s2 = s1 + asv * dot + ass, v2 = v1 + avv * u_v
             g_dot = g_s * asv
@@ -153,19 +164,24 @@ class StudentForces(nn.Module):
             g_s = g_s + g_z[:, :f]
             g_v = g_v + torch.matmul(g_u, w_mix_u) + torch.matmul(g_vv, w_mix_v)
             # messages: s1 = s + sum_src ms, v1 = v + sum_src (mvs * unit + mvv * v[dst])
-            g_ms = g_s.index_select(0, src)
-            g_vm = g_v.index_select(1, src)
-            g_unit = g_unit + (g_vm * mvs).sum(2)
-            if layer > 0:
-                g_mvv = (g_vm * v_dst).sum(0)
-                g_v = g_v.index_add(1, dst, mvv * g_vm)
-            else:
-                g_mvv = torch.zeros_like(mvv)
-            g_message = torch.cat([g_ms, g_mvv, (g_vm * unit).sum(0)], dim=1)
-            g_radial = g_radial + (g_message * gathered).mm(filter_weight)
-            g_context = torch.zeros((n_atoms, 3 * f), dtype=s.dtype, device=s.device).index_add(
-                0, dst, g_message * filters
-            )
+            g_context = torch.zeros((n_atoms, 3 * f), dtype=s.dtype, device=s.device)
+            g_v_in = g_v.clone()
+            for k in range(len(bounds) - 1):
+                a, b = bounds[k], bounds[k + 1]
+                filters = radial[a:b].mm(filter_weight.t())
+                gathered = context.index_select(0, dst[a:b])
+                ms, mvv, mvs = torch.split(gathered * filters, f, dim=1)
+                g_vm = g_v.index_select(1, src[a:b])
+                g_unit[:, a:b] += (g_vm * mvs).sum(2)
+                if layer > 0:
+                    g_mvv = (g_vm * v_in.index_select(1, dst[a:b])).sum(0)
+                    g_v_in.index_add_(1, dst[a:b], mvv * g_vm)
+                else:
+                    g_mvv = torch.zeros_like(mvv)
+                g_message = torch.cat([g_s.index_select(0, src[a:b]), g_mvv, (g_vm * unit[:, a:b]).sum(0)], dim=1)
+                g_radial[a:b] += (g_message * gathered).mm(filter_weight)
+                g_context.index_add_(0, dst[a:b], g_message * filters)
+            g_v = g_v_in
             g_s = g_s + (g_context.mm(w_context_out) * silu_slope(hidden)).mm(w_context_in)
 
         # geometry: radial = [basis * envelope, envelope], unit = vectors / distances
