@@ -9,7 +9,7 @@ reporters, platform) is plain OpenMM.
 
 import sys
 
-import mlff_distiller as mlffd  # imports torch first, as openmm-torch needs
+import mlff_distiller as mlffd  # loads torch, then openmm-torch, on first use
 import openmm
 from openmm import app, unit
 

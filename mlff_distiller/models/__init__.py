@@ -2,6 +2,7 @@
 
 from .calculator import StudentCalculator
 from .checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from .forces import StudentForces
 from .neighbors import all_pairs, cell_list, neighbor_list
 from .painn import PaiNN
 from .student import PRESETS, Student, StudentConfig, preset
@@ -12,6 +13,7 @@ __all__ = [
     "Student",
     "StudentCalculator",
     "StudentConfig",
+    "StudentForces",
     "all_pairs",
     "cell_list",
     "load_checkpoint",
