@@ -239,12 +239,19 @@ class LammpsMD:
         return float(loops[-1][0])
 
 
-def estimated_memory_gb(student: Student, edges: int) -> float:
-    """Rough peak memory (GB) of one forward + backward with ``edges`` edges.
+def estimated_memory_gb(student: Student, edges: int, engine: str) -> float:
+    """Rough peak memory (GB) of one energy + forces evaluation with ``edges`` edges.
 
-    About 24 bytes-equivalents of a (3 x features) float row are kept per edge (measured on
-    water boxes in float32), plus 400 bytes per edge for the neighbour search.
+    Engines that differentiate with autograd (``ase``, ``lammps``) keep about 24 (3 x features)
+    float rows per edge (measured on water boxes in float32); the OpenMM module (``bare``,
+    ``openmm``) runs :class:`~mlff_distiller.models.forces.StudentForces`, which keeps only the
+    radial features, their gradient and the unit vectors per edge. Both add about 400 bytes per
+    edge for the neighbour search.
     """
     itemsize = torch.finfo(student.network.energy_scale.dtype).bits // 8
-    return edges * (24 * 3 * student.config.features * itemsize + 400) / 1e9
+    if engine in ("bare", "openmm"):
+        per_edge = (2 * (student.config.n_rbf + 1) + 12) * itemsize
+    else:
+        per_edge = 24 * 3 * student.config.features * itemsize
+    return edges * (per_edge + 400) / 1e9
 

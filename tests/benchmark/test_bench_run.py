@@ -42,7 +42,7 @@ def test_quick_run_measures_every_contender():
 
 
 def test_too_slow_and_too_big_are_skipped_with_a_reason():
-    plan = replace(TINY_PLAN, systems=["aspirin", "water-96", "water-24576"], engines=["teacher", "bare"], budget_seconds=0.5, teacher_budget_seconds=0.02, memory_limit_gb=1.0)
+    plan = replace(TINY_PLAN, systems=["aspirin", "water-96", "water-24576"], engines=["teacher", "bare"], budget_seconds=0.5, teacher_budget_seconds=0.02, memory_limit_gb=0.5)
     result = run_plan(plan, progress=lambda line: None)
     assert result.find("water-96", "teacher", "gfn2-xtb").status.startswith("skipped: too slow")
     assert "GB" in result.find("water-24576", "bare", "ultra-tiny").status
