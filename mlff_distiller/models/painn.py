@@ -81,13 +81,16 @@ class Interaction(nn.Module):
             s = s.index_add(0, src, ms)
             v = v.index_add(1, src, vector_message)
         else:  # chunks of edges small enough to stay in cache from one operation to the next
+            # split once: autograd then joins the chunks' gradients in one step, where slicing in
+            # the loop would build a gradient as large as the whole tensor for every chunk
+            radials, units = radial.split(chunk), unit.split(chunk, 1)
+            sources, targets = src.split(chunk), dst.split(chunk)
             s_sum = s.clone()
             v_sum = v.clone()
-            for start in range(0, n_edges, chunk):
-                stop = min(start + chunk, n_edges)
-                ms, vector_message = self.messages(v, context, radial[start:stop], unit[:, start:stop], dst[start:stop], first)
-                s_sum.index_add_(0, src[start:stop], ms)
-                v_sum.index_add_(1, src[start:stop], vector_message)
+            for k in range(len(radials)):
+                ms, vector_message = self.messages(v, context, radials[k], units[k], targets[k], first)
+                s_sum.index_add_(0, sources[k], ms)
+                v_sum.index_add_(1, sources[k], vector_message)
             s, v = s_sum, v_sum
 
         u_v = self.mix_u(v)
