@@ -51,8 +51,9 @@ class LocalInteraction(nn.Module):
     The messages are those of :meth:`~mlff_distiller.models.painn.Interaction.messages`;
     they are summed onto local atoms only, so that no update is spent on ghosts. The
     edges are not split into chunks as in :class:`~mlff_distiller.models.painn.Interaction`:
-    the backward pass of each chunk's gather fills a gradient over all N local and ghost
-    atoms; on 6,144 water atoms (CPU, one thread) chunks made forward and backward slower.
+    the backward pass of each chunk's gather of ``context`` fills a gradient over all N local
+    and ghost atoms, and in LAMMPS on 6,144 water atoms (float32, one rank) chunks of the
+    same size made the step 3 % (22 features) to 13 % (45 features) slower.
     """
 
     def __init__(self, block: Interaction):
