@@ -152,6 +152,7 @@ def run_study(
     study = {"settings": settings, "cases": [asdict(c) for c in cases], "rows": rows}
     (output / "study.json").write_text(json.dumps(study, indent=2) + "\n")
     (output / "study.md").write_text(render_study(study))
+    plot_study(study, output / "study.png")
     return study
 
 
@@ -187,6 +188,47 @@ def render_study(study: Dict) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Regenerate with `mlffd study -o study-output` (resumable; see `mlffd study --help`).", ""]
     return "\n".join(lines)
+
+
+#: Recommendation shown in each cell of :func:`plot_study`.
+_SHORT = {"production": "P", "limited use": "L", "not recommended": "N"}
+
+
+def plot_study(study: Dict, path: Union[str, Path]) -> Path:
+    """Students x systems heat map of the force RMSE (eV/Å) on each run, with its recommendation.
+
+    Colour is the RMSE on a log scale; each cell reads the RMSE and a letter: P production,
+    L limited use, N not recommended. Empty cells: the student was not run on that system.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    rows = study["rows"]
+    students = list(dict.fromkeys(row["student"] for row in rows))
+    systems = list(dict.fromkeys(row["system"] for row in rows))
+    rmse = np.full((len(students), len(systems)), np.nan)
+    labels = {}
+    for row in rows:
+        i, j = students.index(row["student"]), systems.index(row["system"])
+        rmse[i, j] = row["force_rmse_eV_per_A"]
+        labels[i, j] = f"{row['force_rmse_eV_per_A']:.2g}\n{_SHORT.get(row['recommendation'], '?')}"
+    figure, axes = plt.subplots(figsize=(1.0 * len(systems) + 2.5, 0.8 * len(students) + 1.8))
+    image = axes.imshow(np.ma.masked_invalid(rmse), cmap="RdYlGn_r", norm=LogNorm(vmin=0.02, vmax=2.0))
+    for (i, j), text in labels.items():
+        axes.text(j, i, text, ha="center", va="center", fontsize=8)
+    axes.set_xticks(range(len(systems)), systems, rotation=45, ha="right")
+    axes.set_yticks(range(len(students)), students)
+    axes.set_title(f"Force RMSE against {study['settings']['teacher']} on each {study['settings']['time_ps']:g} ps run "
+                   "(P production, L limited use, N not recommended)", fontsize=9)
+    figure.colorbar(image, ax=axes, label="force RMSE (eV/Å)", shrink=0.8)
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
 
 
 def _fmt(value) -> str:

@@ -24,6 +24,7 @@ def test_tiny_study_runs_and_resumes(tmp_path):
     text = (tmp_path / "study" / "study.md").read_text()
     assert "organic-standard" in text and "speed-up" in text
     assert json.loads((tmp_path / "study" / "study.json").read_text())["rows"][0]["case"] == cases[0].name
+    assert (tmp_path / "study" / "study.png").read_bytes().startswith(b"\x89PNG")
     trajectory = tmp_path / "study" / "runs" / cases[0].name / "trajectory.h5md"
     before = trajectory.stat().st_mtime_ns
     run_study(tmp_path / "study", cases, time_ps=0.05, frames=2, progress=False)
