@@ -4,7 +4,7 @@ learning-rate decay on plateaus, early stopping on a validation split, and a hel
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np

@@ -1,6 +1,5 @@
 """``mlffd lammps build`` and ``mlffd check-engines``; the plugin builds itself from a clean cache."""
 
-import os
 
 import ase.io
 import pytest
