@@ -153,6 +153,9 @@ def _interrupt_md_run(checkpoint, run_dir):
          "--platform", "Reference", "-o", str(run_dir), "--quiet"],
         env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a shell that starts the suite in the background ignores SIGINT, and Python keeps an inherited
+        # ignore: restore the default so that the child raises KeyboardInterrupt as in a terminal
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     table = run_dir / "energies.csv"
     deadline = time.monotonic() + 120
