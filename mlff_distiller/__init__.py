@@ -34,8 +34,8 @@ _SOURCES: Dict[str, str] = {
         ".errors",
     ),
     **dict.fromkeys(
-        ["PRESETS", "Student", "StudentCalculator", "StudentConfig", "StudentForces", "load_checkpoint", "preset",
-         "save_checkpoint"],
+        ["FusedStudentForces", "PRESETS", "Student", "StudentCalculator", "StudentConfig", "StudentForces",
+         "load_checkpoint", "load_kernel", "preset", "save_checkpoint"],
         ".models",
     ),
     **dict.fromkeys(["Teacher", "TeacherError", "load_teacher"], ".teachers"),

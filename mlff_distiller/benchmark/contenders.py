@@ -90,7 +90,7 @@ def openmm_md(student: Student, atoms: Atoms, timestep_fs: float, platform: str 
     structure = structure_to_openmm(atoms)
     dtype = student.network.energy_scale.dtype
     system = build_system(structure, load_force_model(student, dtype), dtype=dtype)
-    openmm_platform, properties = select_platform(platform)
+    openmm_platform, properties = select_platform(platform, model_only=True)
     integrator = openmm.VerletIntegrator(timestep_fs * unit.femtoseconds)
     context = openmm.Context(system, integrator, openmm_platform, properties)
     context.setPositions(structure.positions)

@@ -39,22 +39,39 @@ def register(subparsers) -> None:
         default=True,
         help="accept periodic boxes (default: yes); --no-periodic makes the model refuse them",
     )
+    export.add_argument(
+        "--kernel",
+        choices=["portable", "fused"],
+        default="portable",
+        help=(
+            "OpenMM only. portable (default): TorchScript operations, the file loads in any OpenMM script. "
+            "fused: on CPU the student runs as one compiled C++ kernel, several times faster on small "
+            "molecules; a plain script must call mlff_distiller.load_kernel() before TorchForce "
+            "(mlffd md does it)"
+        ),
+    )
     export.add_argument("-o", "--output", required=True, type=Path, metavar="OUT.pt", help="TorchScript file to write (.pt)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     export.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from ..errors import MLFFDError
     from ..export import EXPORTERS, read_metadata
 
     options = {"precision": args.precision, "periodic": args.periodic, "overwrite": args.overwrite}
     if args.topology is not None:
         options["topology"] = args.topology
+    if args.kernel != "portable":
+        if args.engine != "openmm":
+            raise MLFFDError("--kernel fused applies to --engine openmm only")
+        options["kernel"] = args.kernel
     path = EXPORTERS[args.engine](args.checkpoint, args.output, **options)
     metadata = read_metadata(path)
     system = f"{metadata['atoms']} atoms baked in" if metadata.get("atoms") else "species set at run time"
+    kernel = f", {metadata['kernel']} kernel" if "kernel" in metadata else ""
     print(
         f"wrote {path}: {args.engine} model, {metadata['precision']}, cutoff {metadata['cutoff_angstrom']} Å, "
-        f"{'periodic' if metadata['periodic'] else 'non-periodic'}, {system}; verified against the checkpoint"
+        f"{'periodic' if metadata['periodic'] else 'non-periodic'}, {system}{kernel}; verified against the checkpoint"
     )
     return 0

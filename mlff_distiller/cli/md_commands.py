@@ -30,13 +30,19 @@ def register(subparsers) -> None:
     md.add_argument("--checkpoint-interval", type=int, metavar="STEPS", help="steps between checkpoints (default: 10 x report interval)")
     md.add_argument(
         "--platform", choices=["auto", "CUDA", "OpenCL", "CPU", "Reference"], default="auto",
-        help="OpenMM platform (default: auto, the fastest available)",
+        help="OpenMM platform (default: auto: CUDA or OpenCL where present, else Reference, which has less "
+        "per-step overhead than CPU when the student is the only force)",
     )
     md.add_argument(
         "--precision", choices=["single", "mixed", "double"], default="mixed",
         help="OpenMM precision; 'double' also runs a checkpoint's student in float64, otherwise float32 (default: mixed)",
     )
     md.add_argument("--cuda-graphs", action="store_true", help="capture the model in CUDA graphs (CUDA platform)")
+    md.add_argument(
+        "--kernel", choices=["auto", "fused", "portable"], default="auto",
+        help="how a checkpoint's student computes on CPU: fused (one compiled C++ kernel, built once on first use), "
+        "portable (TorchScript operations) or auto (fused where it compiles; default). Exports keep their own",
+    )
     md.add_argument("--minimize", action="store_true", help="minimise the energy before the first step")
     md.add_argument("--seed", type=int, metavar="N", default=0, help="seed of the initial velocities and Langevin noise (default: 0)")
     md.add_argument("--temperature-limit", type=float, metavar="K", default=10000.0, help="stop above this temperature in K (default: 10000)")
@@ -74,6 +80,7 @@ def run_md(args: argparse.Namespace) -> int:
             platform=args.platform,
             precision=args.precision,
             cuda_graphs=args.cuda_graphs,
+            kernel=args.kernel,
             minimize=args.minimize,
             seed=args.seed,
             temperature_limit=args.temperature_limit,

@@ -109,6 +109,11 @@ def load_exported(path: Union[str, Path]):
         raise CheckpointError(f"{path}: no such model file")
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path}: not an exported model (the file is corrupt or of another kind)")
+    metadata = _archive_metadata(path)
+    if metadata.get("kernel") == "fused":  # the file calls torch.ops.mlffd.painn_forces
+        from ..models.kernel import load_kernel
+
+        load_kernel()
     extra = {METADATA_FILE: ""}
     try:
         module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
@@ -117,3 +122,13 @@ def load_exported(path: Union[str, Path]):
     if not extra[METADATA_FILE]:
         raise CheckpointError(f"{path}: a TorchScript file without mlff-distiller metadata")
     return module, json.loads(extra[METADATA_FILE])
+
+
+def _archive_metadata(path: Path) -> Dict:
+    """The metadata read straight from the archive, before torch loads it (``{}`` if absent or unreadable)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next((n for n in archive.namelist() if n.endswith(f"/extra/{METADATA_FILE}")), None)
+            return json.loads(archive.read(name)) if name else {}
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return {}

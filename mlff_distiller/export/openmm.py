@@ -6,6 +6,9 @@ energy in kJ/mol and the forces in kJ/mol/nm, both in the input dtype. The force
 the student's hand-written reverse pass (:class:`~mlff_distiller.models.forces.StudentForces`),
 not from autograd, so the ``TorchForce`` must be told that the model outputs forces:
 ``force.setOutputsForces(True)`` (:func:`mlff_distiller.plugin.create_torch_force` does it).
+With ``kernel="fused"`` the CPU computation is one call of the C++ kernel
+(:class:`~mlff_distiller.models.fused.FusedStudentForces`): several times faster on small
+molecules, but the file then loads only in a process that ran ``mlff_distiller.load_kernel()``.
 The species of the atoms are a buffer: baked in at export time (``topology``: a
 self-contained file) or set later with ``set_species``.
 """
@@ -20,6 +23,8 @@ from torch import Tensor, nn
 from ..errors import OverwriteError
 from ..models import load_checkpoint
 from ..models.forces import StudentForces
+from ..models.fused import FusedStudentForces
+from ..models.kernel import KERNELS, load_kernel
 from ..models.student import Student
 from ..units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
 from .metadata import PRECISIONS, build_metadata, save_with_metadata
@@ -37,15 +42,22 @@ class OpenMMStudent(nn.Module):
         Atomic numbers of the atoms it applies to; ``None`` leaves them to :meth:`set_species`.
     periodic : bool
         Whether the model accepts box vectors; a non-periodic model refuses them.
+    kernel : str
+        ``"portable"`` (:class:`StudentForces`, TorchScript only) or ``"fused"``
+        (:class:`FusedStudentForces`: the C++ kernel on CPU, which must be loaded first).
     """
 
-    def __init__(self, student: Student, numbers: Optional[Sequence[int]] = None, periodic: bool = True):
+    def __init__(
+        self, student: Student, numbers: Optional[Sequence[int]] = None, periodic: bool = True, kernel: str = "portable"
+    ):
         super().__init__()
-        self.forces = StudentForces(student)  # the only reference to the student: freezing mishandles aliases
+        # the only reference to the student: freezing mishandles aliases
+        self.forces = FusedStudentForces(student) if kernel == "fused" else StudentForces(student)
         self.periodic = periodic
         self.angstrom_per_nm = NM_TO_ANGSTROM
         self.kj_per_mol_per_ev = EV_TO_KJ_PER_MOL
         dtype = student.network.energy_scale.dtype
+        self.register_buffer("species_lookup", student.species_lookup.clone())
         self.register_buffer("species", torch.empty(0, dtype=torch.long))
         self.register_buffer("atoms", torch.empty(0, dtype=torch.long))
         self.register_buffer("vacuum_cell", torch.zeros((3, 3), dtype=dtype))
@@ -67,7 +79,7 @@ class OpenMMStudent(nn.Module):
         """
         if numbers.shape[0] != atoms.shape[0]:
             raise RuntimeError("set_species: numbers and atoms differ in length")
-        species = self.forces.student.species_lookup[numbers]
+        species = self.species_lookup[numbers]
         if bool(torch.any(species < 0)):
             raise RuntimeError("set_species: an element the model does not support")
         self.species = species
@@ -112,15 +124,20 @@ class OpenMMStudent(nn.Module):
 
 
 def openmm_module(
-    student: Student, numbers: Optional[Sequence[int]] = None, periodic: bool = True
+    student: Student, numbers: Optional[Sequence[int]] = None, periodic: bool = True, kernel: str = "portable"
 ) -> torch.jit.ScriptModule:
     """The scripted :class:`OpenMMStudent` of a copy of ``student`` (computing in the student's dtype).
 
     The copy's parameters do not require grad: the forces are computed without autograd, and
-    nothing should record a graph for the weights at every MD step.
+    nothing should record a graph for the weights at every MD step. ``kernel`` is one of
+    :data:`~mlff_distiller.models.kernel.KERNELS`; ``"fused"`` loads (and if needed builds) the kernel.
     """
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown kernel '{kernel}'; choose one of {', '.join(KERNELS)}")
+    if kernel == "fused":
+        load_kernel()
     inference_copy = copy.deepcopy(student).eval().requires_grad_(False)
-    return torch.jit.script(OpenMMStudent(inference_copy, numbers, periodic).eval())
+    return torch.jit.script(OpenMMStudent(inference_copy, numbers, periodic, kernel).eval())
 
 
 def export_openmm(
@@ -130,6 +147,7 @@ def export_openmm(
     precision: str = "float64",
     periodic: bool = True,
     overwrite: bool = False,
+    kernel: str = "portable",
 ) -> Path:
     """Export a student checkpoint as a TorchScript file for OpenMM's ``TorchForce``, verified.
 
@@ -149,6 +167,11 @@ def export_openmm(
         Accept periodic boxes (True) or refuse them (False).
     overwrite : bool
         Replace an existing ``output``.
+    kernel : str
+        ``"portable"``: TorchScript operations only, the file runs in any openmm-torch process.
+        ``"fused"``: on CPU the student runs as one C++ kernel (several times faster on small
+        molecules); the loading process must first run ``mlff_distiller.load_kernel()``
+        (``mlffd md`` and :mod:`mlff_distiller.plugin` do). On GPUs both run the same code.
 
     Returns
     -------
@@ -168,8 +191,10 @@ def export_openmm(
     if atoms is not None:
         student.species(atoms.numbers)  # raises UnsupportedElementError naming foreign elements
         numbers = [int(z) for z in atoms.numbers]
-    metadata = build_metadata(student, "openmm", precision, checkpoint=checkpoint, periodic=periodic, species=numbers)
-    save_with_metadata(openmm_module(student, numbers, periodic), output, metadata)
+    metadata = build_metadata(
+        student, "openmm", precision, checkpoint=checkpoint, periodic=periodic, species=numbers, kernel=kernel
+    )
+    save_with_metadata(openmm_module(student, numbers, periodic, kernel), output, metadata)
     try:
         verify_openmm(output, student, atoms, periodic)
     except Exception:

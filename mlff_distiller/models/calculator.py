@@ -10,15 +10,22 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
 from .checkpoint import load_checkpoint
+from .forces import StudentForces
+from .fused import FusedStudentForces
+from .kernel import resolve_kernel
 from .student import Student
 
 
 class StudentCalculator(Calculator):
     """ASE calculator for a student: energy (eV), per-atom energies, forces (eV/Å), stress (eV/Å³).
 
-    Each call runs a TorchScript-compiled, frozen copy of the student (weights folded in as
-    constants that need no gradient); the species indices are mapped, and the elements checked,
-    only when the atomic numbers change. The copy runs unoptimised
+    Energies and forces come from the student's hand-written reverse pass, by default the fused
+    C++ kernel (:class:`~mlff_distiller.models.fused.FusedStudentForces`; ``kernel="portable"``
+    for :class:`~mlff_distiller.models.forces.StudentForces`), frozen in TorchScript. A call that
+    asks for the stress of a periodic system runs a TorchScript-compiled, frozen copy of the
+    student under autograd instead (weights folded in as constants that need no gradient). The
+    species indices are mapped, and the elements checked, only when the atomic numbers change.
+    The autograd copy runs unoptimised
     (``torch.jit.optimized_execution(False)``): the optimising executor's profiling runs cost
     about half a second per calculator and gave no measurable speed-up on these graphs, and
     without it autograd records the same operations as for the eager student, so the results
@@ -30,24 +37,32 @@ class StudentCalculator(Calculator):
         A student (copied: the caller's module is left as it is) or a checkpoint file.
     dtype : torch.dtype
         Precision of the evaluation (float64 by default).
+    kernel : str
+        ``"auto"`` (the fused kernel where it compiles), ``"fused"`` or ``"portable"``.
 
     Attributes
     ----------
     student : Student
         The calculator's own eager copy of the student, in ``dtype`` and eval mode.
+    forces : torch.jit.ScriptModule
+        The frozen module that gives per-atom energies and forces.
     compiled : torch.jit.ScriptModule
-        The frozen TorchScript student that each call evaluates (its ``atomic_energies`` method).
+        The frozen TorchScript student whose ``atomic_energies`` a stress call differentiates.
     dtype : torch.dtype
         Precision of the evaluation.
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
-    def __init__(self, model: Union[Student, str, Path], dtype: torch.dtype = torch.float64, **kwargs) -> None:
+    def __init__(
+        self, model: Union[Student, str, Path], dtype: torch.dtype = torch.float64, kernel: str = "auto", **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         student = load_checkpoint(model, dtype) if isinstance(model, (str, Path)) else copy.deepcopy(model).to(dtype)
         self.student = student.eval().requires_grad_(False)
         self.dtype = dtype
+        forces = FusedStudentForces if resolve_kernel(kernel) == "fused" else StudentForces
+        self.forces = torch.jit.freeze(torch.jit.script(forces(self.student).eval()))
         self.compiled = torch.jit.freeze(torch.jit.script(self.student), preserved_attrs=["atomic_energies"])
         self._numbers: Optional[np.ndarray] = None
         self._species: Optional[torch.Tensor] = None
@@ -72,26 +87,32 @@ class StudentCalculator(Calculator):
         super().calculate(atoms, properties, system_changes)
         properties = properties or ["energy"]
         species = self.species(self.atoms.numbers)
-        positions = torch.tensor(self.atoms.positions, dtype=self.dtype, requires_grad=True)
         pbc = torch.tensor(self.atoms.pbc, dtype=torch.bool)
         cell = torch.tensor(np.asarray(self.atoms.cell), dtype=self.dtype)
         want_stress = "stress" in properties and bool(pbc.all())
-        inputs = [positions]
-        if want_stress:
-            # energy of the box deformed by (1 + strain): its strain derivative at zero is the virial
-            strain = torch.zeros((3, 3), dtype=self.dtype, requires_grad=True)
-            deformation = torch.eye(3, dtype=self.dtype) + strain
-            positions, cell = positions @ deformation, cell @ deformation
-            inputs.append(strain)
+        if not want_stress:
+            positions = torch.tensor(self.atoms.positions, dtype=self.dtype)
+            with torch.jit.optimized_execution(False):
+                atom_energies, forces = self.forces(positions, species, cell, pbc)
+            self._store(atom_energies, forces)
+            return
+        # energy of the box deformed by (1 + strain): its strain derivative at zero is the virial
+        positions = torch.tensor(self.atoms.positions, dtype=self.dtype, requires_grad=True)
+        strain = torch.zeros((3, 3), dtype=self.dtype, requires_grad=True)
+        inputs = [positions, strain]
+        deformation = torch.eye(3, dtype=self.dtype) + strain
+        positions, cell = positions @ deformation, cell @ deformation
         with torch.jit.optimized_execution(False):
             atom_energies = self.compiled.atomic_energies(positions, species, cell, pbc)
-        energy = atom_energies.sum()
-        gradients = torch.autograd.grad(energy, inputs)
-        self.results["energy"] = float(energy.detach())
+        gradients = torch.autograd.grad(atom_energies.sum(), inputs)
+        self._store(atom_energies.detach(), -gradients[0])
+        stress = gradients[1].numpy() / self.atoms.get_volume()
+        sym = 0.5 * (stress + stress.T)
+        self.results["stress"] = np.array([sym[0, 0], sym[1, 1], sym[2, 2], sym[1, 2], sym[0, 2], sym[0, 1]])
+
+    def _store(self, atom_energies: torch.Tensor, forces: torch.Tensor) -> None:
+        """Results from per-atom energies (eV) and forces (eV/Å)."""
+        self.results["energy"] = float(atom_energies.sum())
         self.results["free_energy"] = self.results["energy"]
-        self.results["energies"] = atom_energies.detach().numpy().astype(float)
-        self.results["forces"] = -gradients[0].numpy().astype(float)
-        if want_stress:
-            stress = gradients[1].numpy() / self.atoms.get_volume()
-            sym = 0.5 * (stress + stress.T)
-            self.results["stress"] = np.array([sym[0, 0], sym[1, 1], sym[2, 2], sym[1, 2], sym[0, 2], sym[0, 1]])
+        self.results["energies"] = atom_energies.numpy().astype(float)
+        self.results["forces"] = forces.numpy().astype(float)

@@ -72,6 +72,9 @@ class MDSettings:
         for ``"double"`` and float32 otherwise (an export keeps its own precision).
     cuda_graphs : bool
         Capture the model in CUDA graphs (CUDA platform).
+    kernel : str
+        How a checkpoint-built student computes on CPU: ``"auto"`` (the fused C++ kernel where it
+        compiles), ``"fused"`` or ``"portable"`` (an export keeps the kernel it was written with).
     minimize : bool
         Minimise the energy before the first step.
     seed : int
@@ -100,6 +103,7 @@ class MDSettings:
     platform: str = "auto"
     precision: str = "mixed"
     cuda_graphs: bool = False
+    kernel: str = "auto"
     minimize: bool = False
     seed: int = 0
     temperature_limit: float = 10000.0
@@ -125,6 +129,8 @@ class MDSettings:
             problems.append("temperature must not be negative")
         if self.seed < 0:
             problems.append("the seed must not be negative")
+        if self.kernel not in ("auto", "fused", "portable"):
+            problems.append(f"kernel must be auto, fused or portable, not '{self.kernel}'")
         if self.report_interval < 1 or self.checkpoint_interval < 1:
             problems.append("report and checkpoint intervals must be at least 1 step")
         elif self.checkpoint_interval % self.report_interval:
@@ -203,9 +209,9 @@ class MDRun:
         self.structure = structure
         check_positions(structure.positions, str(s.structure))
         self.numbers = np.array([atom.element.atomic_number for atom in structure.topology.atoms()])
-        self.platform, properties = select_platform(s.platform, s.precision)
+        self.platform, properties = select_platform(s.platform, s.precision, model_only=True)
         dtype = torch.float64 if s.precision == "double" else torch.float32
-        self.force_model = load_force_model(s.model, dtype)
+        self.force_model = load_force_model(s.model, dtype, kernel=s.kernel)
         self.system = build_system(
             structure, self.force_model, remove_cm_motion=s.remove_cm_motion,
             cuda_graphs=s.cuda_graphs and self.platform.getName() == "CUDA",

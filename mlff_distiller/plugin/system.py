@@ -18,6 +18,7 @@ from ..errors import CheckpointError, StructureError
 from ..export.metadata import build_metadata, load_exported
 from ..export.openmm import openmm_module
 from ..models import load_checkpoint
+from ..models.kernel import resolve_kernel
 from ..models.student import Student
 from ..structures import read_structure
 from ..units import NM_TO_ANGSTROM
@@ -70,16 +71,18 @@ class OpenMMStructure:
         return self.topology.getPeriodicBoxVectors() is not None
 
 
-def load_force_model(model: ModelSource, dtype: torch.dtype = torch.float64) -> ForceModel:
+def load_force_model(model: ModelSource, dtype: torch.dtype = torch.float64, kernel: str = "auto") -> ForceModel:
     """The OpenMM-target model of a checkpoint (built in ``dtype``), an export (its own dtype) or a Student.
+
+    ``kernel`` applies to checkpoints and students (an export keeps the kernel it was written
+    with): ``"auto"`` uses the fused C++ kernel on CPU where it builds, ``"portable"`` and
+    ``"fused"`` force one (see :func:`mlff_distiller.export.export_openmm`).
 
     Raises :class:`CheckpointError` for missing, corrupt or foreign files and for exports made for
     another engine.
     """
     if isinstance(model, Student):
-        student = model.to(dtype).eval()
-        precision = "float64" if dtype == torch.float64 else "float32"
-        return ForceModel(openmm_module(student), build_metadata(student, "openmm", precision))
+        return _student_force_model(model.to(dtype).eval(), kernel)
     path = Path(model)
     if _is_torchscript_archive(path):
         module, metadata = load_exported(path)
@@ -88,9 +91,14 @@ def load_force_model(model: ModelSource, dtype: torch.dtype = torch.float64) -> 
                 f"{path}: exported for {metadata.get('engine')}, not OpenMM; export it with --engine openmm"
             )
         return ForceModel(module, metadata)
-    student = load_checkpoint(path, dtype=dtype)
-    precision = "float64" if dtype == torch.float64 else "float32"
-    return ForceModel(openmm_module(student), build_metadata(student, "openmm", precision, checkpoint=path))
+    return _student_force_model(load_checkpoint(path, dtype=dtype), kernel, checkpoint=path)
+
+
+def _student_force_model(student: Student, kernel: str, checkpoint: Optional[Path] = None) -> ForceModel:
+    kernel = resolve_kernel(kernel)
+    precision = "float64" if student.network.energy_scale.dtype == torch.float64 else "float32"
+    metadata = build_metadata(student, "openmm", precision, checkpoint=checkpoint, kernel=kernel)
+    return ForceModel(openmm_module(student, kernel=kernel), metadata)
 
 
 def _is_torchscript_archive(path: Path) -> bool:

@@ -4,10 +4,12 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 import torch
+import numpy as np
 from kit import ENGINE64, assert_close
 from openmm import app, unit
 
@@ -137,3 +139,67 @@ def test_exported_weights_need_no_gradient(tiny_student, checkpoint, tmp_path):
     energy, forces = module(torch.rand(3, 3, dtype=torch.float64))
     assert energy.shape == () and forces.shape == (3, 3) and not forces.requires_grad
     assert all(parameter.requires_grad for parameter in tiny_student.parameters())  # the caller's student is untouched
+
+
+#: A plain OpenMM script (argv: model, "load" or "plain", PDB, forces.npy) that prints the energy in kJ/mol.
+PLAIN_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import torch
+    if sys.argv[2] == "load":
+        import mlff_distiller
+        mlff_distiller.load_kernel()
+    import openmm, openmmtorch
+    from openmm import app, unit
+    pdb = app.PDBFile(sys.argv[3])
+    system = openmm.System()
+    for atom in pdb.topology.atoms():
+        system.addParticle(atom.element.mass)
+    force = openmmtorch.TorchForce(sys.argv[1])
+    force.setOutputsForces(True)
+    system.addForce(force)
+    context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+    context.setPositions(pdb.positions)
+    state = context.getState(getEnergy=True, getForces=True)
+    np.save(sys.argv[4], state.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer))
+    print(state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole))
+    """
+)
+
+
+def _plain_run(model, mode, pdb, tmp_path):
+    forces = tmp_path / f"{Path(model).stem}-{mode}.npy"
+    result = subprocess.run(
+        [sys.executable, "-c", PLAIN_SCRIPT, str(model), mode, str(pdb), str(forces)],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300,
+    )
+    return result, forces
+
+
+def test_fused_export_equals_portable_in_a_plain_script(checkpoint, ethanol_pdb, tmp_path):
+    """A --kernel fused file runs in a plain OpenMM script once load_kernel() ran, with the portable file's
+    energy and forces; without it, openmm-torch names the missing operator."""
+    portable = export_openmm(checkpoint, tmp_path / "portable.pt", topology=ethanol_pdb)
+    fused = export_openmm(checkpoint, tmp_path / "fused.pt", topology=ethanol_pdb, kernel="fused")
+    assert read_metadata(fused)["kernel"] == "fused" and read_metadata(portable)["kernel"] == "portable"
+    plain, plain_forces = _plain_run(portable, "plain", ethanol_pdb, tmp_path)
+    loaded, loaded_forces = _plain_run(fused, "load", ethanol_pdb, tmp_path)
+    assert plain.returncode == 0, plain.stderr
+    assert loaded.returncode == 0, loaded.stderr
+    assert_close(float(loaded.stdout), float(plain.stdout), ENGINE64, "fused energy")
+    assert_close(np.load(loaded_forces), np.load(plain_forces), ENGINE64, "fused forces")
+    missing, _ = _plain_run(fused, "plain", ethanol_pdb, tmp_path)
+    assert missing.returncode != 0 and "mlffd::painn_forces" in missing.stderr
+
+
+def test_fused_export_on_the_command_line(checkpoint, tmp_path):
+    result = mlffd("export", checkpoint, "--engine", "openmm", "--kernel", "fused", "-o", tmp_path / "fused.pt")
+    assert result.returncode == 0, result.stderr
+    assert "fused kernel" in result.stdout
+    info = mlffd("info", tmp_path / "fused.pt")  # a fresh process: the metadata says to load the kernel first
+    assert info.returncode == 0, info.stderr
+    assert "kernel: fused" in info.stdout
+    refused = mlffd("export", checkpoint, "--engine", "lammps", "--kernel", "fused", "-o", tmp_path / "l.pt")
+    assert refused.returncode == 2 and "--engine openmm only" in refused.stderr
+    assert not (tmp_path / "l.pt").exists()

@@ -1,5 +1,5 @@
-"""The ASE calculator (a frozen TorchScript copy of the student) against the eager student it drives,
-and its stress against a strain derivative."""
+"""The ASE calculator (frozen forces module, frozen TorchScript copy of the student for stress) against
+the eager student it drives, and its stress against a strain derivative."""
 
 import numpy as np
 import pytest
@@ -12,9 +12,10 @@ from mlff_distiller import UnsupportedElementError
 from mlff_distiller.models import StudentCalculator, save_checkpoint
 
 
-def test_molecule_matches_the_student(tiny_student):
+@pytest.mark.parametrize("kernel", ["portable", "fused"])
+def test_molecule_matches_the_student(tiny_student, kernel):
     atoms = molecule("CH3CH2OH")
-    atoms.calc = StudentCalculator(tiny_student)
+    atoms.calc = StudentCalculator(tiny_student, kernel=kernel)
     species = tiny_student.species(atoms.numbers)
     energy, forces = tiny_student.energy_and_forces(torch.tensor(atoms.positions), species)
     assert_close(atoms.get_potential_energy(), energy, EXACT, "energy")

@@ -1,11 +1,12 @@
-"""The hand-written reverse pass (StudentForces) against autograd on the same student."""
+"""The hand-written reverse passes against autograd on the same student: StudentForces
+(TorchScript operations) and FusedStudentForces (the C++ kernel), through the same tests."""
 
 import numpy as np
 import pytest
 import torch
 
 from kit import TIGHT, assert_close, random_box, random_molecule
-from mlff_distiller.models.forces import StudentForces
+from mlff_distiller.models import FusedStudentForces, StudentForces, load_kernel
 
 NO_CELL = torch.zeros((3, 3), dtype=torch.float64)
 NO_PBC = torch.zeros(3, dtype=torch.bool)
@@ -19,8 +20,17 @@ def autograd_reference(student, positions, species, cell, pbc):
     return energies.detach(), -gradient
 
 
-def check(student, positions, species, cell, pbc, scripted=False):
-    forces_module = StudentForces(student)
+@pytest.fixture(params=["portable", "fused"])
+def forces_class(request):
+    """Each way of computing forces without autograd (the fused one loads, and if needed builds, the kernel)."""
+    if request.param == "fused":
+        load_kernel()
+        return FusedStudentForces
+    return StudentForces
+
+
+def check(forces_class, student, positions, species, cell, pbc, scripted=False):
+    forces_module = forces_class(student)
     if scripted:
         forces_module = torch.jit.script(forces_module)
     energies, forces = forces_module(positions, species, cell, pbc)
@@ -29,36 +39,57 @@ def check(student, positions, species, cell, pbc, scripted=False):
     assert_close(forces, expected_forces, TIGHT, "forces")
 
 
-def test_molecule_every_preset(any_student, rng):
+def test_molecule_every_preset(forces_class, any_student, rng):
     positions, species = random_molecule(14, len(any_student.elements), rng)
-    check(any_student, positions, species, NO_CELL, NO_PBC)
+    check(forces_class, any_student, positions, species, NO_CELL, NO_PBC)
 
 
-def test_scripted_and_frozen_like_openmm_torch(tiny_student, rng):
+def test_scripted_and_frozen_like_openmm_torch(forces_class, tiny_student, rng):
     positions, species = random_molecule(9, len(tiny_student.elements), rng)
-    check(tiny_student, positions, species, NO_CELL, NO_PBC, scripted=True)
-    frozen = torch.jit.freeze(torch.jit.script(StudentForces(tiny_student.requires_grad_(False)).eval()))
+    check(forces_class, tiny_student, positions, species, NO_CELL, NO_PBC, scripted=True)
+    frozen = torch.jit.freeze(torch.jit.script(forces_class(tiny_student.requires_grad_(False)).eval()))
     energies, forces = frozen(positions, species, NO_CELL, NO_PBC)
     assert_close(forces, autograd_reference(tiny_student, positions, species, NO_CELL, NO_PBC)[1], TIGHT, "frozen forces")
 
 
 @pytest.mark.parametrize("cell", [np.diag([7.0, 7.5, 8.0]), np.array([[8.0, 0.0, 0.0], [2.0, 7.5, 0.0], [1.0, 1.5, 7.0]])])
-def test_small_periodic_boxes(tiny_student, rng, cell):
+def test_small_periodic_boxes(forces_class, tiny_student, rng, cell):
     """Boxes smaller than twice the cutoff: an atom meets several images of the same neighbour."""
     positions, species = random_box(24, cell, len(tiny_student.elements), rng)
-    check(tiny_student, positions, species, torch.tensor(cell), PBC)
+    check(forces_class, tiny_student, positions, species, torch.tensor(cell), PBC)
 
 
-def test_large_box_with_cell_list_and_edge_chunks(tiny_student, rng):
-    """Enough atoms for the cell list and for the CPU edge chunks of the autograd path."""
+def test_large_box_with_cell_list_and_edge_chunks(forces_class, tiny_student, rng):
+    """Enough atoms for the cell list and for several edge chunks (both modules chunk on CPU)."""
     cell = np.diag([16.0, 16.0, 16.0])
     positions, species = random_box(380, cell, len(tiny_student.elements), rng, spacing=1.0)
-    check(tiny_student, positions, species, torch.tensor(cell), PBC)
+    check(forces_class, tiny_student, positions, species, torch.tensor(cell), PBC)
 
 
-def test_float32(tiny_student, rng):
+def test_atoms_without_neighbours(forces_class, tiny_student):
+    """No edge at all: zero forces, and each atom's energy from its species alone."""
+    positions = torch.tensor([[0.0, 0.0, 0.0], [20.0, 0.0, 0.0], [0.0, 30.0, 0.0]], dtype=torch.float64)
+    species = torch.tensor([0, 1, 0])
+    energies, forces = forces_class(tiny_student)(positions, species, NO_CELL, NO_PBC)
+    assert torch.equal(forces, torch.zeros_like(forces))
+    assert energies[0] == energies[2] and energies[0] != energies[1]
+    check(forces_class, tiny_student, positions, species, NO_CELL, NO_PBC)
+
+
+def test_float32(forces_class, tiny_student, rng):
     student = tiny_student.float()
     positions, species = random_molecule(12, len(student.elements), rng)
-    energies, forces = StudentForces(student)(positions.float(), species, NO_CELL.float(), NO_PBC)
+    energies, forces = forces_class(student)(positions.float(), species, NO_CELL.float(), NO_PBC)
     _, expected = autograd_reference(student.double(), positions, species, NO_CELL, NO_PBC)
     assert_close(forces.double(), expected, 1e-4, "float32 forces")
+
+
+def test_kernel_refuses_mixed_dtypes(tiny_student, rng):
+    """Weights in float64, edge vectors in float32: a clear error from the kernel, not garbage."""
+    load_kernel()
+    module = FusedStudentForces(tiny_student)
+    positions, species = random_molecule(5, len(tiny_student.elements), rng)
+    src, dst = torch.tensor([0, 1]), torch.tensor([1, 0])
+    vectors = (positions[dst] - positions[src]).float()
+    with pytest.raises(RuntimeError, match="differ in dtype"):
+        torch.ops.mlffd.painn_forces(species, src, dst, vectors, module.weights, module.layers, 5.0, 1e-8)

@@ -102,6 +102,8 @@ def test_platform_selection():
     assert platform.getName() in ("CUDA", "OpenCL", "CPU")
     if platform.getName() == "CPU":
         assert properties == {"Threads": str(torch.get_num_threads())}
+        # a System of the student alone: Reference, whose steps cost microseconds, not the CPU thread pool
+        assert select_platform("auto", "mixed", model_only=True)[0].getName() == "Reference"
     with pytest.raises(SimulationError, match="Precision|precision"):
         select_platform("CPU", "quadruple")
     if "CUDA" not in available_platforms():

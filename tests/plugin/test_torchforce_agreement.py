@@ -7,7 +7,7 @@ import torch
 from kit import ENGINE32, ENGINE64, assert_close, random_box, random_molecule
 from openmm import app, unit
 
-from mlff_distiller.plugin import build_system
+from mlff_distiller.plugin import build_system, load_force_model
 from mlff_distiller.units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
 
 
@@ -44,12 +44,15 @@ CASES = ["molecule", "periodic box", "molecule across the boundary", "box smalle
 
 @pytest.mark.parametrize("platform", ["Reference", "CPU"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("kernel", ["portable", "fused"])
 @pytest.mark.parametrize("case", CASES)
-def test_torchforce_equals_student(tiny_student, rng, platform, dtype, case):
+def test_torchforce_equals_student(tiny_student, rng, platform, dtype, kernel, case):
     student = tiny_student.to(dtype)
     positions, species, cell = _case(case, rng, len(student.elements))
     numbers = [student.elements[int(s)] for s in species]
-    system = build_system(_topology(numbers, cell), student, remove_cm_motion=False)
+    model = load_force_model(student, dtype, kernel=kernel)
+    assert model.metadata["kernel"] == kernel
+    system = build_system(_topology(numbers, cell), model, remove_cm_motion=False)
     context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName(platform))
     context.setPositions(positions.numpy() / NM_TO_ANGSTROM)
     state = context.getState(getEnergy=True, getForces=True)

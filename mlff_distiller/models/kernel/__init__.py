@@ -1,0 +1,103 @@
+"""The fused C++ kernel ``torch.ops.mlffd.painn_forces``, compiled on first use.
+
+:func:`load_kernel` compiles ``painn_forces.cpp`` (about 20 s, once per torch version and
+source) into the cache folder of :mod:`mlff_distiller.compiler` and registers the operator with
+torch. A TorchScript file that calls it (``mlffd export --kernel fused``) can only be loaded
+after that: ``mlffd`` and :mod:`mlff_distiller.plugin` do it for you; a plain script calls
+``mlff_distiller.load_kernel()`` before ``TorchForce``/``torch.jit.load``.
+"""
+
+import hashlib
+import os
+import platform
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import List
+
+from ...compiler import BuildError, build_library, cache_root, torch_flags
+
+#: The C++ source of the kernel, shipped as package data.
+SOURCE = Path(__file__).with_name("painn_forces.cpp")
+LIBRARY_NAME = "libmlffd_kernel.so"
+#: How an exported model computes forces on CPU: TorchScript operations that run wherever
+#: torch does, or the fused C++ kernel of this package.
+KERNELS = ("portable", "fused")
+
+
+class KernelBuildError(BuildError):
+    """The fused kernel could not be compiled (no C++ compiler, or torch without its headers)."""
+
+
+def cpu_signature() -> str:
+    """A short hash of this CPU's model and instruction-set flags (Linux), else of the machine type.
+
+    The kernel is compiled for the CPU it runs on (``-march=native``: AVX2/FMA make it about 1.7x
+    faster than baseline x86-64), so a cache on a home directory shared by different nodes keeps
+    one build per kind of CPU.
+    """
+    description = platform.machine()
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        description += "".join(sorted({line for line in lines if line.startswith(("model name", "flags"))}))
+    except OSError:
+        pass
+    return hashlib.sha256(description.encode()).hexdigest()[:8]
+
+
+def library_path() -> Path:
+    """Where the compiled kernel lives: one folder per torch version, source and CPU."""
+    source_hash = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
+    folder = f"kernel-torch{metadata.version('torch')}-{source_hash}-cpu{cpu_signature()}"
+    return cache_root() / folder / LIBRARY_NAME
+
+
+def compile_command(output: Path) -> List[str]:
+    """The g++ command line that builds the kernel into ``output``, for this CPU (see
+    :func:`cpu_signature`). ``-fopenmp-simd`` lets the marked reductions vectorise; it starts
+    no threads."""
+    compiler = os.environ.get("CXX", "g++")
+    return [compiler, "-std=c++17", "-O3", "-march=native", "-fopenmp-simd", "-fPIC", "-shared", str(SOURCE),
+            "-o", str(output), *torch_flags()]  # fmt: skip
+
+
+def build_kernel(force: bool = False, verbose: bool = False) -> Path:
+    """Compile the kernel unless a current build exists; returns the path of the ``.so``."""
+    return build_library(library_path(), compile_command, "the fused kernel", KernelBuildError, force, verbose)
+
+
+def load_kernel() -> None:
+    """Build the kernel if needed and register ``torch.ops.mlffd.painn_forces`` in this process.
+
+    Raises
+    ------
+    KernelBuildError
+        When the kernel cannot be compiled.
+    """
+    import torch
+
+    if kernel_loaded():
+        return
+    torch.ops.load_library(str(build_kernel()))
+
+
+def resolve_kernel(kernel: str) -> str:
+    """The kernel to use: ``"auto"`` is ``"fused"`` where the kernel builds and loads, else
+    ``"portable"`` (with a warning saying why); other names are returned as they are."""
+    if kernel not in (*KERNELS, "auto"):
+        raise ValueError(f"unknown kernel '{kernel}'; choose one of auto, {', '.join(KERNELS)}")
+    if kernel != "auto":
+        return kernel
+    try:
+        load_kernel()
+    except KernelBuildError as exc:
+        warnings.warn(f"using the portable (slower) CPU kernel: {exc}", stacklevel=2)
+        return "portable"
+    return "fused"
+
+
+def kernel_loaded() -> bool:
+    """Whether ``torch.ops.mlffd.painn_forces`` is registered in this process."""
+    import torch
+
+    return hasattr(torch.ops.mlffd, "painn_forces")
