@@ -44,15 +44,19 @@ def benchmark_student(size: str, dtype: torch.dtype, seed: int = 0) -> Student:
     return student
 
 
-def bare_model(student: Student, atoms: Atoms, device: str = "cpu") -> Advance:
+def bare_model(student: Student, atoms: Atoms, device: str = "cpu", kernel: str = "auto") -> Advance:
     """Energy and forces from the module OpenMM's ``TorchForce`` runs (nm in, kJ/mol out), positions fixed.
 
-    The module is frozen (weights folded in as constants), as openmm-torch does before running it.
-    ``device`` is ``"cpu"`` or ``"cuda"`` (where the CUDA platform would run it).
+    The module is the one :func:`openmm_md` runs with the same ``kernel`` (see
+    :func:`~mlff_distiller.models.kernel.resolve_kernel`), frozen (weights folded in as constants)
+    as openmm-torch does before running it. ``device`` is ``"cpu"`` or ``"cuda"`` (where the CUDA
+    platform would run it).
     """
     from ..export.openmm import openmm_module
+    from ..models.kernel import resolve_kernel
 
-    scripted = openmm_module(student, [int(z) for z in atoms.numbers], periodic=bool(atoms.pbc.all()))
+    numbers = [int(z) for z in atoms.numbers]
+    scripted = openmm_module(student, numbers, periodic=bool(atoms.pbc.all()), kernel=resolve_kernel(kernel))
     module = torch.jit.freeze(scripted.to(device))
     positions = torch.tensor(atoms.positions / 10.0, dtype=torch.float64, device=device)
     box = torch.tensor(np.asarray(atoms.cell) / 10.0, dtype=torch.float64, device=device) if atoms.pbc.all() else None
@@ -69,16 +73,18 @@ def bare_model(student: Student, atoms: Atoms, device: str = "cpu") -> Advance:
 
 
 def openmm_platform_name(platform: str) -> str:
-    """The OpenMM platform ``"auto"`` stands for: CUDA where torch sees a GPU, else CPU."""
+    """The OpenMM platform ``"auto"`` stands for: CUDA where torch sees a GPU, else Reference (for a
+    System of the student alone it has less per-step overhead than CPU; see
+    :data:`mlff_distiller.plugin.platform.MODEL_ONLY_PREFERENCE`)."""
     if platform == "auto":
-        return "CUDA" if torch.cuda.is_available() else "CPU"
+        return "CUDA" if torch.cuda.is_available() else "Reference"
     return platform
 
 
-def openmm_md(student: Student, atoms: Atoms, timestep_fs: float, platform: str = "auto") -> Advance:
+def openmm_md(student: Student, atoms: Atoms, timestep_fs: float, platform: str = "auto", kernel: str = "auto") -> Advance:
     """OpenMM NVE (``VerletIntegrator``) with the student as its only force.
 
-    ``platform`` is ``"auto"`` (CUDA where a GPU and the cuda12 extras are present, else CPU),
+    ``platform`` is ``"auto"`` (CUDA where a GPU and the cuda12 extras are present, else Reference),
     ``"CUDA"``, ``"CPU"`` or ``"Reference"``.
     """
     import openmm
@@ -89,7 +95,7 @@ def openmm_md(student: Student, atoms: Atoms, timestep_fs: float, platform: str 
     platform = openmm_platform_name(platform)
     structure = structure_to_openmm(atoms)
     dtype = student.network.energy_scale.dtype
-    system = build_system(structure, load_force_model(student, dtype), dtype=dtype)
+    system = build_system(structure, load_force_model(student, dtype, kernel=kernel), dtype=dtype)
     openmm_platform, properties = select_platform(platform, model_only=True)
     integrator = openmm.VerletIntegrator(timestep_fs * unit.femtoseconds)
     context = openmm.Context(system, integrator, openmm_platform, properties)
@@ -123,9 +129,10 @@ def ase_md(calculator, atoms: Atoms, timestep_fs: float, seed: int = 0) -> Advan
     return advance
 
 
-def student_ase_md(student: Student, atoms: Atoms, timestep_fs: float) -> Advance:
+def student_ase_md(student: Student, atoms: Atoms, timestep_fs: float, kernel: str = "auto") -> Advance:
     """ASE ``VelocityVerlet`` driving :class:`~mlff_distiller.models.StudentCalculator` (the student's dtype)."""
-    return ase_md(StudentCalculator(student, dtype=student.network.energy_scale.dtype), atoms, timestep_fs)
+    calculator = StudentCalculator(student, dtype=student.network.energy_scale.dtype, kernel=kernel)
+    return ase_md(calculator, atoms, timestep_fs)
 
 
 def teacher_ase_md(name: str, atoms: Atoms, timestep_fs: float, threads: int) -> Advance:

@@ -57,7 +57,11 @@ class BenchmarkPlan:
     precision : str
         Student dtype: ``"float32"`` or ``"float64"``.
     platform : str
-        OpenMM platform: ``"auto"`` (CUDA when a GPU is present, else CPU), ``"CPU"``, ``"CUDA"``.
+        OpenMM platform: ``"auto"`` (CUDA when a GPU is present, else Reference), ``"CPU"``, ``"CUDA"``,
+        ``"Reference"``.
+    kernel : str
+        How the students compute on CPU in OpenMM, bare and ASE: ``"auto"`` (the fused C++ kernel
+        where it compiles), ``"fused"`` or ``"portable"`` (TorchScript operations).
     threads : int
         torch threads and teacher OpenMP threads (LAMMPS: one per rank).
     rounds : int
@@ -86,6 +90,7 @@ class BenchmarkPlan:
     timestep_fs: float = 0.5
     precision: str = "float32"
     platform: str = "auto"
+    kernel: str = "auto"
     threads: int = 1
     rounds: int = 3
     block_seconds: float = 2.0
@@ -103,6 +108,8 @@ class BenchmarkPlan:
             unknown = [v for v in values if v not in known]
             if unknown:
                 raise MLFFDError(f"unknown {what} {', '.join(unknown)}; choose from {', '.join(known)}")
+        if self.kernel not in ("auto", "fused", "portable"):
+            raise MLFFDError(f"unknown kernel '{self.kernel}'; choose auto, fused or portable")
         if self.precision not in ("float32", "float64"):
             raise MLFFDError(f"unknown precision '{self.precision}'; choose float32 or float64")
         if min(self.timestep_fs, self.block_seconds, self.budget_seconds, self.threads, self.rounds) <= 0:
@@ -262,11 +269,12 @@ def _skip_reason(plan, engine, model, ranks, name, atoms, students, last, estima
 def _prepare(plan, engine, model, ranks, atoms, students, folder: Path) -> Advance:
     """The :data:`Advance` of one contender on ``atoms``."""
     if engine == "bare":
-        return bare_model(students[model], atoms, "cuda" if openmm_platform_name(plan.platform) == "CUDA" else "cpu")
+        device = "cuda" if openmm_platform_name(plan.platform) == "CUDA" else "cpu"
+        return bare_model(students[model], atoms, device, plan.kernel)
     if engine == "openmm":
-        return openmm_md(students[model], atoms, plan.timestep_fs, plan.platform)
+        return openmm_md(students[model], atoms, plan.timestep_fs, plan.platform, plan.kernel)
     if engine == "ase":
-        return student_ase_md(students[model], atoms, plan.timestep_fs)
+        return student_ase_md(students[model], atoms, plan.timestep_fs, plan.kernel)
     if engine == "lammps":
         return LammpsMD(students[model], atoms, plan.timestep_fs, ranks, folder)
     return teacher_ase_md(model, atoms, plan.timestep_fs, plan.threads)

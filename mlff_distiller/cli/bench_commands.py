@@ -49,7 +49,11 @@ def register(subparsers) -> None:
     bench.add_argument("--teachers", nargs="+", metavar="NAME", help="teachers for the 'teacher' engine (default: gfn2-xtb sevenn-0)")
     bench.add_argument("--ranks", nargs="+", type=int, metavar="N", help="LAMMPS MPI ranks (default: 1 2)")
     bench.add_argument("--lammps-systems", nargs="+", choices=SYSTEMS, metavar="SYSTEM", help="systems LAMMPS runs on (default: every periodic one; each block starts a process)")
-    bench.add_argument("--platform", choices=["auto", "CPU", "CUDA", "Reference"], help="OpenMM platform (default: auto = CUDA if a GPU is present, else CPU)")
+    bench.add_argument("--platform", choices=["auto", "CPU", "CUDA", "Reference"], help="OpenMM platform (default: auto = CUDA if a GPU is present, else Reference)")
+    bench.add_argument(
+        "--kernel", choices=["auto", "fused", "portable"],
+        help="how the students compute on CPU in OpenMM, bare and ASE (default: auto = the fused C++ kernel where it compiles)",
+    )
     bench.add_argument("--precision", choices=["float32", "float64"], help="student dtype (default: float32)")
     bench.add_argument("--timestep", type=float, metavar="FS", help="MD time step in fs (default: 0.5)")
     bench.add_argument("--threads", type=int, help="torch and teacher threads (default: 1)")
@@ -75,7 +79,8 @@ def run_bench(args: argparse.Namespace) -> int:
     else:
         settings = {
             "systems": args.systems, "sizes": args.sizes, "engines": args.engines, "teachers": args.teachers,
-            "lammps_ranks": args.ranks, "lammps_systems": args.lammps_systems, "platform": args.platform, "precision": args.precision,
+            "lammps_ranks": args.ranks, "lammps_systems": args.lammps_systems, "platform": args.platform, "kernel": args.kernel,
+            "precision": args.precision,
             "timestep_fs": args.timestep, "threads": args.threads, "rounds": args.rounds,
             "block_seconds": args.block, "budget_seconds": args.budget, "teacher_budget_seconds": args.teacher_budget, "memory_limit_gb": args.memory_limit,
         }

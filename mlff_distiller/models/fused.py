@@ -2,9 +2,11 @@
 
 :class:`FusedStudentForces` has the interface of :class:`~mlff_distiller.models.forces.StudentForces`
 and computes the same function, but hands the whole network, forward and reverse, to one call
-of ``torch.ops.mlffd.painn_forces`` (:mod:`mlff_distiller.models.kernel`). On a molecule of a few
-dozen atoms that replaces ~300 small tensor operations, whose dispatch and allocation cost more
-than their arithmetic, by plain loops. The neighbour search stays in TorchScript. On a GPU the
+of the C++ kernel (:mod:`mlff_distiller.models.kernel`). On a molecule of a few dozen atoms that
+replaces ~300 small tensor operations, whose dispatch and allocation cost more than their
+arithmetic, by plain loops. A molecule in vacuum (under :data:`MOLECULE_MAX_ATOMS` atoms) goes to
+``torch.ops.mlffd.painn_molecule_forces``, which also finds the pairs; otherwise the neighbour
+search stays in TorchScript and its edges go to ``torch.ops.mlffd.painn_forces``. On a GPU the
 module falls back to :class:`StudentForces`.
 
 The kernel must be loaded (:func:`~mlff_distiller.models.kernel.load_kernel`) before this module
@@ -18,6 +20,11 @@ from torch import Tensor, nn
 
 from .forces import StudentForces
 from .student import Student
+
+
+#: Molecules in vacuum below this many atoms have their pairs found inside the kernel (an all-pairs
+#: check, as :func:`~mlff_distiller.models.neighbors.neighbor_list` would do for them in TorchScript).
+MOLECULE_MAX_ATOMS = 200
 
 
 def kernel_weights(student: Student) -> List[Tensor]:
@@ -65,12 +72,17 @@ class FusedStudentForces(nn.Module):
         self.layers = len(student.network.interactions)
         self.cutoff = float(student.network.cutoff)
         self.norm_epsilon = float(student.network.interactions[0].norm_epsilon)
+        self.molecule_max_atoms = MOLECULE_MAX_ATOMS
 
     def forward(self, positions: Tensor, species: Tensor, cell: Tensor, pbc: Tensor) -> Tuple[Tensor, Tensor]:
         """Energy of each atom (N,) in eV and force on each atom (N, 3) in eV/Å; arguments as in
         :meth:`StudentForces.forward <mlff_distiller.models.forces.StudentForces.forward>`."""
         if not positions.is_cpu:
             return self.reference(positions, species, cell, pbc)
+        if not bool(pbc.any()) and positions.shape[0] < self.molecule_max_atoms:  # pairs found in the kernel
+            return torch.ops.mlffd.painn_molecule_forces(
+                species, positions, self.weights, self.layers, self.cutoff, self.norm_epsilon
+            )
         src, dst, images = self.reference.student.edges(positions, cell, pbc)
         vectors = positions.index_select(0, dst) - positions.index_select(0, src)
         if bool(pbc.any()):

@@ -1,4 +1,4 @@
-"""The fused C++ kernel ``torch.ops.mlffd.painn_forces``, compiled on first use.
+"""The fused C++ kernel (``torch.ops.mlffd.painn_forces``, ``painn_molecule_forces``), compiled on first use.
 
 :func:`load_kernel` compiles ``painn_forces.cpp`` (about 20 s, once per torch version and
 source) into the cache folder of :mod:`mlff_distiller.compiler` and registers the operator with
@@ -10,6 +10,7 @@ after that: ``mlffd`` and :mod:`mlff_distiller.plugin` do it for you; a plain sc
 import hashlib
 import os
 import platform
+import sys
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -67,7 +68,7 @@ def build_kernel(force: bool = False, verbose: bool = False) -> Path:
 
 
 def load_kernel() -> None:
-    """Build the kernel if needed and register ``torch.ops.mlffd.painn_forces`` in this process.
+    """Build the kernel if needed and register its operators (``torch.ops.mlffd``) in this process.
 
     Raises
     ------
@@ -78,6 +79,8 @@ def load_kernel() -> None:
 
     if kernel_loaded():
         return
+    if not library_path().is_file():
+        print(f"mlff-distiller: compiling the fused CPU kernel (once, about 20 s) into {library_path().parent}", file=sys.stderr)
     torch.ops.load_library(str(build_kernel()))
 
 
@@ -97,7 +100,7 @@ def resolve_kernel(kernel: str) -> str:
 
 
 def kernel_loaded() -> bool:
-    """Whether ``torch.ops.mlffd.painn_forces`` is registered in this process."""
+    """Whether the kernel's operators are registered in this process."""
     import torch
 
-    return hasattr(torch.ops.mlffd, "painn_forces")
+    return hasattr(torch.ops.mlffd, "painn_molecule_forces")

@@ -1,4 +1,5 @@
-// mlffd::painn_forces: a student's per-atom energies and forces in one C++ call.
+// mlffd::painn_forces: a student's per-atom energies and forces in one C++ call, from its edges;
+// mlffd::painn_molecule_forces: the same for a molecule in vacuum, from its positions.
 //
 // The same arithmetic as mlff_distiller/models/forces.py (StudentForces): PaiNN forward over
 // the edges, then the hand-written reverse pass, but as loops over atoms and edges instead of
@@ -101,10 +102,13 @@ enum LayerWeight {
 constexpr int64_t LEADING_WEIGHTS = 2;
 constexpr int64_t READOUT_WEIGHTS = 7;
 
+// paired: edge k + E/2 is edge k reversed (same atoms swapped, vector negated), as the package's
+// neighbour searches return them. The two then share their distance, hence their radial features
+// and filters, which are computed (forward) and differentiated (reverse) once per pair.
 template <typename T>
 std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Tensor& src_t, const at::Tensor& dst_t,
                                        const at::Tensor& vectors_t, const std::vector<at::Tensor>& w, int64_t layers,
-                                       double cutoff_d, double norm_epsilon_d) {
+                                       double cutoff_d, double norm_epsilon_d, bool paired) {
   const T cutoff = T(cutoff_d);
   const T norm_epsilon = T(norm_epsilon_d);
   const T pi = T(M_PI);
@@ -123,15 +127,25 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
   const T* embedding = w[0].data_ptr<T>();
   const T* frequencies = w[1].data_ptr<T>();
 
-  // edge geometry: radial features and their derivatives with respect to the distance
-  at::Tensor radial_t = at::empty({e, r1}, options);
+  // Rows: one per distinct distance (a pair of edges when paired, else an edge). Row r holds the
+  // edges r and, when paired, r + rows.
+  const int64_t rows = paired ? e / 2 : e;
+  const int64_t per_row = paired ? 2 : 1;
+
+  // edge geometry: unit vectors per edge; radial features and their derivatives with respect to
+  // the distance per row
+  at::Tensor radial_t = at::empty({rows, r1}, options);
   T* radial = radial_t.data_ptr<T>();
-  std::vector<T> distance(e), unit(3 * e), radial_slope(e * r1);
+  std::vector<T> distance(rows), unit(3 * e), radial_slope(rows * r1);
   for (int64_t k = 0; k < e; ++k) {
     const T* x = vectors + 3 * k;
     const T d = std::sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
-    distance[k] = d;
     for (int c = 0; c < 3; ++c) unit[3 * k + c] = x[c] / d;
+  }
+  for (int64_t k = 0; k < rows; ++k) {
+    const T* x = vectors + 3 * k;
+    const T d = std::sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
+    distance[k] = d;
     T env = T(0), env_slope = T(0);
     if (d < cutoff) {
       const T phase = d * (pi / cutoff);
@@ -151,7 +165,7 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
   }
   // edges go in chunks whose (chunk, 3F) filter matrix stays in cache (about 1 MB)
   const int64_t chunk = std::max<int64_t>(256, (int64_t(1) << 20) / (f3 * int64_t(sizeof(T))));
-  at::Tensor filters_t = at::empty({std::max<int64_t>(std::min(chunk, e), 1), f3}, options);
+  at::Tensor filters_t = at::empty({std::max<int64_t>(std::min(chunk, rows), 1), f3}, options);
   T* filters = filters_t.data_ptr<T>();
 
   // forward, keeping the per-atom tensors of every layer
@@ -171,13 +185,15 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
     v_in[l] = v;
     const T* ctx = context[l].data();
     const T* vin = v_in[l].data();
-    for (int64_t a = 0; a < e; a += chunk) {
-      const int64_t len = std::min(chunk, e - a);
+    for (int64_t a = 0; a < rows; a += chunk) {
+      const int64_t len = std::min(chunk, rows - a);
       at::Tensor filters_chunk = filters_t.narrow(0, 0, len);
       at::mm_out(filters_chunk, radial_t.narrow(0, a, len), w[o + FILTER_T]);
-      for (int64_t k = a; k < a + len; ++k) {
+      for (int64_t edge = 0; edge < len * per_row; ++edge) {
+        const int64_t row = a + edge / per_row;
+        const int64_t k = row + (edge % per_row) * rows;
         const int64_t i = src[k], j = dst[k];
-        const T* filt = filters + (k - a) * f3;
+        const T* filt = filters + (row - a) * f3;
         const T* cj = ctx + j * f3;
         T* si = s.data() + i * f;
         for (int64_t q = 0; q < f; ++q) si[q] += cj[q] * filt[q];
@@ -250,11 +266,12 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
   // reverse pass: gradients of the total energy
   std::vector<T> g_s(n * f, T(0)), g_v(n * f3, T(0));
   linear_back(g_hidden.data(), n, w[base + 2], g_s.data());
-  at::Tensor g_radial_t = at::zeros({e, r1}, options);
+  at::Tensor g_radial_t = at::zeros({rows, r1}, options);
   at::Tensor g_filters_t = at::empty_like(filters_t);
   T* g_filters = g_filters_t.data_ptr<T>();
   std::vector<T> g_unit(3 * e, T(0));
   std::vector<T> g_gate(n * f3), g_gh(n * f), g_z(n * 2 * f), g_u(n * f3), g_vv(n * f3), g_ctx(n * f3), g_h(n * f);
+  std::vector<T> g_message(f3);
   for (int64_t l = layers - 1; l >= 0; --l) {
     const int64_t o = LEADING_WEIGHTS + l * LAYER_WEIGHTS;
     const T* uv = u_v[l].data();
@@ -295,14 +312,17 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
     std::fill(g_ctx.begin(), g_ctx.end(), T(0));
     const T* ctx = context[l].data();
     const T* vin = v_in[l].data();
-    for (int64_t a = 0; a < e; a += chunk) {
-      const int64_t len = std::min(chunk, e - a);
+    for (int64_t a = 0; a < rows; a += chunk) {
+      const int64_t len = std::min(chunk, rows - a);
       at::Tensor filters_chunk = filters_t.narrow(0, 0, len);
       at::mm_out(filters_chunk, radial_t.narrow(0, a, len), w[o + FILTER_T]);
-      for (int64_t k = a; k < a + len; ++k) {
+      for (int64_t edge = 0; edge < len * per_row; ++edge) {
+        const int64_t row = a + edge / per_row;
+        const bool first_of_row = edge % per_row == 0;
+        const int64_t k = row + (edge % per_row) * rows;
         const int64_t i = src[k], j = dst[k];
-        const T* filt = filters + (k - a) * f3;
-        T* g_message = g_filters + (k - a) * f3;  // the message gradient, turned in place into the filter's
+        const T* filt = filters + (row - a) * f3;
+        T* g_filter = g_filters + (row - a) * f3;  // summed over the row's edges
         const T* cj = ctx + j * f3;
         const T* gvi = g_v.data() + i * f3;  // gradient of the vector message into atom i
         const T* gsi = g_s.data() + i * f;
@@ -334,9 +354,11 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
           for (int64_t q = 0; q < f; ++q) g_message[f + q] = T(0);
         }
         T* gcj = g_ctx.data() + j * f3;
-        for (int64_t q = 0; q < f3; ++q) {
-          gcj[q] += g_message[q] * filt[q];
-          g_message[q] *= cj[q];
+        for (int64_t q = 0; q < f3; ++q) gcj[q] += g_message[q] * filt[q];
+        if (first_of_row) {
+          for (int64_t q = 0; q < f3; ++q) g_filter[q] = g_message[q] * cj[q];
+        } else {
+          for (int64_t q = 0; q < f3; ++q) g_filter[q] += g_message[q] * cj[q];
         }
       }
       // d E / d radial features of the chunk: (len, 3F) x (3F, R + 1)
@@ -355,14 +377,18 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
   T* forces = forces_t.data_ptr<T>();
   const T* g_radial = g_radial_t.data_ptr<T>();
   for (int64_t k = 0; k < e; ++k) {
-    const T* grad = g_radial + k * r1;
-    const T* slope = radial_slope.data() + k * r1;
+    // the derivative with respect to a row's distance goes to its first edge: a distance moves the
+    // two atoms of both edges alike
     T g_distance = T(0);
-    for (int64_t b = 0; b < r1; ++b) g_distance += grad[b] * slope[b];
+    if (k < rows) {
+      const T* grad = g_radial + k * r1;
+      const T* slope = radial_slope.data() + k * r1;
+      for (int64_t b = 0; b < r1; ++b) g_distance += grad[b] * slope[b];
+    }
     const T* u = unit.data() + 3 * k;
     const T* gu = g_unit.data() + 3 * k;
     const T radial_part = gu[0] * u[0] + gu[1] * u[1] + gu[2] * u[2];
-    const T d = distance[k];
+    const T d = distance[k % rows];
     for (int c = 0; c < 3; ++c) {
       const T edge_gradient = (gu[c] - radial_part * u[c]) / d + g_distance * u[c];
       forces[3 * dst[k] + c] -= edge_gradient;
@@ -372,6 +398,34 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
   return {energies_t, forces_t};
 }
 
+std::vector<at::Tensor> checked_weights(at::TensorList weights, int64_t layers, at::ScalarType dtype) {
+  TORCH_CHECK(static_cast<int64_t>(weights.size()) == LEADING_WEIGHTS + layers * LAYER_WEIGHTS + READOUT_WEIGHTS,
+              "mlffd: the weight list does not match the number of layers");
+  std::vector<at::Tensor> w;
+  w.reserve(weights.size());
+  for (const auto& t : weights) {
+    TORCH_CHECK(t.scalar_type() == dtype, "mlffd: weights and positions or vectors differ in dtype");
+    TORCH_CHECK(t.device().is_cpu(), "mlffd: the kernel runs on the CPU only");
+    w.push_back(t.contiguous());
+  }
+  return w;
+}
+
+template <typename T>
+bool is_paired(const at::Tensor& src_t, const at::Tensor& dst_t, const at::Tensor& vectors_t) {
+  const int64_t e = src_t.size(0), h = e / 2;
+  if (e == 0 || e % 2) return false;
+  const int64_t* src = src_t.data_ptr<int64_t>();
+  const int64_t* dst = dst_t.data_ptr<int64_t>();
+  const T* x = vectors_t.data_ptr<T>();
+  for (int64_t k = 0; k < h; ++k) {
+    if (src[k] != dst[k + h] || dst[k] != src[k + h]) return false;
+    for (int c = 0; c < 3; ++c)
+      if (x[3 * k + c] != -x[3 * (k + h) + c]) return false;
+  }
+  return true;
+}
+
 std::tuple<at::Tensor, at::Tensor> painn_forces(const at::Tensor& species, const at::Tensor& src, const at::Tensor& dst,
                                                 const at::Tensor& vectors, at::TensorList weights, int64_t layers,
                                                 double cutoff, double norm_epsilon) {
@@ -379,19 +433,64 @@ std::tuple<at::Tensor, at::Tensor> painn_forces(const at::Tensor& species, const
   TORCH_CHECK(vectors.dim() == 2 && vectors.size(1) == 3, "mlffd::painn_forces: vectors must be (E, 3)");
   TORCH_CHECK(src.numel() == vectors.size(0) && dst.numel() == vectors.size(0),
               "mlffd::painn_forces: src, dst and vectors differ in length");
-  TORCH_CHECK(static_cast<int64_t>(weights.size()) == LEADING_WEIGHTS + layers * LAYER_WEIGHTS + READOUT_WEIGHTS,
-              "mlffd::painn_forces: the weight list does not match the number of layers");
-  std::vector<at::Tensor> w;
-  w.reserve(weights.size());
-  for (const auto& t : weights) {
-    TORCH_CHECK(t.scalar_type() == vectors.scalar_type(), "mlffd::painn_forces: weights and vectors differ in dtype");
-    w.push_back(t.contiguous());
-  }
+  std::vector<at::Tensor> w = checked_weights(weights, layers, vectors.scalar_type());
   at::Tensor sp = species.to(at::kLong).contiguous(), s = src.to(at::kLong).contiguous();
   at::Tensor d = dst.to(at::kLong).contiguous(), x = vectors.contiguous();
-  if (x.scalar_type() == at::kDouble) return run<double>(sp, s, d, x, w, layers, cutoff, norm_epsilon);
+  if (x.scalar_type() == at::kDouble)
+    return run<double>(sp, s, d, x, w, layers, cutoff, norm_epsilon, is_paired<double>(s, d, x));
   TORCH_CHECK(x.scalar_type() == at::kFloat, "mlffd::painn_forces: float32 or float64 only");
-  return run<float>(sp, s, d, x, w, layers, cutoff, norm_epsilon);
+  return run<float>(sp, s, d, x, w, layers, cutoff, norm_epsilon, is_paired<float>(s, d, x));
+}
+
+// A molecule in vacuum: every pair closer than the cutoff, found here (N^2 / 2 distance checks,
+// cheaper than the tensor operations of a search for the few dozen atoms this is meant for).
+template <typename T>
+std::tuple<at::Tensor, at::Tensor> molecule(const at::Tensor& species, const at::Tensor& positions_t,
+                                            const std::vector<at::Tensor>& w, int64_t layers, double cutoff,
+                                            double norm_epsilon) {
+  const int64_t n = positions_t.size(0);
+  const T* pos = positions_t.data_ptr<T>();
+  const T cutoff_sq = T(cutoff) * T(cutoff);
+  std::vector<int64_t> first, second;
+  std::vector<T> offsets;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = i + 1; j < n; ++j) {
+      const T dx = pos[3 * j] - pos[3 * i], dy = pos[3 * j + 1] - pos[3 * i + 1], dz = pos[3 * j + 2] - pos[3 * i + 2];
+      if (dx * dx + dy * dy + dz * dz < cutoff_sq) {
+        first.push_back(i);
+        second.push_back(j);
+        offsets.insert(offsets.end(), {dx, dy, dz});
+      }
+    }
+  }
+  const int64_t h = static_cast<int64_t>(first.size());
+  at::Tensor src = at::empty({2 * h}, at::kLong), dst = at::empty({2 * h}, at::kLong);
+  at::Tensor vectors = at::empty({2 * h, 3}, positions_t.options());
+  int64_t* s = src.data_ptr<int64_t>();
+  int64_t* d = dst.data_ptr<int64_t>();
+  T* x = vectors.data_ptr<T>();
+  for (int64_t k = 0; k < h; ++k) {
+    s[k] = d[k + h] = first[k];
+    d[k] = s[k + h] = second[k];
+    for (int c = 0; c < 3; ++c) {
+      x[3 * k + c] = offsets[3 * k + c];
+      x[3 * (k + h) + c] = -offsets[3 * k + c];
+    }
+  }
+  return run<T>(species, src, dst, vectors, w, layers, cutoff, norm_epsilon, h > 0);
+}
+
+std::tuple<at::Tensor, at::Tensor> painn_molecule_forces(const at::Tensor& species, const at::Tensor& positions,
+                                                         at::TensorList weights, int64_t layers, double cutoff,
+                                                         double norm_epsilon) {
+  TORCH_CHECK(positions.device().is_cpu(), "mlffd::painn_molecule_forces runs on the CPU only");
+  TORCH_CHECK(positions.dim() == 2 && positions.size(1) == 3, "mlffd::painn_molecule_forces: positions must be (N, 3)");
+  TORCH_CHECK(species.numel() == positions.size(0), "mlffd::painn_molecule_forces: species and positions differ in length");
+  std::vector<at::Tensor> w = checked_weights(weights, layers, positions.scalar_type());
+  at::Tensor sp = species.to(at::kLong).contiguous(), x = positions.contiguous();
+  if (x.scalar_type() == at::kDouble) return molecule<double>(sp, x, w, layers, cutoff, norm_epsilon);
+  TORCH_CHECK(x.scalar_type() == at::kFloat, "mlffd::painn_molecule_forces: float32 or float64 only");
+  return molecule<float>(sp, x, w, layers, cutoff, norm_epsilon);
 }
 
 }  // namespace
@@ -399,6 +498,11 @@ std::tuple<at::Tensor, at::Tensor> painn_forces(const at::Tensor& species, const
 TORCH_LIBRARY(mlffd, m) {
   m.def("painn_forces(Tensor species, Tensor src, Tensor dst, Tensor vectors, Tensor[] weights, int layers, "
         "float cutoff, float norm_epsilon) -> (Tensor, Tensor)");
+  m.def("painn_molecule_forces(Tensor species, Tensor positions, Tensor[] weights, int layers, float cutoff, "
+        "float norm_epsilon) -> (Tensor, Tensor)");
 }
 
-TORCH_LIBRARY_IMPL(mlffd, CPU, m) { m.impl("painn_forces", painn_forces); }
+TORCH_LIBRARY_IMPL(mlffd, CPU, m) {
+  m.impl("painn_forces", painn_forces);
+  m.impl("painn_molecule_forces", painn_molecule_forces);
+}
