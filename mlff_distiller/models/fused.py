@@ -4,10 +4,10 @@
 and computes the same function, but hands the whole network, forward and reverse, to one call
 of the C++ kernel (:mod:`mlff_distiller.models.kernel`). On a molecule of a few dozen atoms that
 replaces ~300 small tensor operations, whose dispatch and allocation cost more than their
-arithmetic, by plain loops. A molecule in vacuum (under :data:`MOLECULE_MAX_ATOMS` atoms) goes to
-``torch.ops.mlffd.painn_molecule_forces``, which also finds the pairs; otherwise the neighbour
-search stays in TorchScript and its edges go to ``torch.ops.mlffd.painn_forces``. On a GPU the
-module falls back to :class:`StudentForces`.
+arithmetic, by plain loops. A system of fewer than :data:`ALL_PAIRS_MAX_ATOMS` atoms, in vacuum or
+fully periodic, goes to ``torch.ops.mlffd.painn_all_pairs_forces``, which also finds the pairs;
+otherwise the neighbour search stays in TorchScript and its edges go to
+``torch.ops.mlffd.painn_forces``. On a GPU the module falls back to :class:`StudentForces`.
 
 The kernel must be loaded (:func:`~mlff_distiller.models.kernel.load_kernel`) before this module
 is scripted, and before a TorchScript file containing it is loaded.
@@ -22,9 +22,10 @@ from .forces import StudentForces
 from .student import Student
 
 
-#: Molecules in vacuum below this many atoms have their pairs found inside the kernel (an all-pairs
-#: check, as :func:`~mlff_distiller.models.neighbors.neighbor_list` would do for them in TorchScript).
-MOLECULE_MAX_ATOMS = 200
+#: Systems below this many atoms have their pairs found inside the kernel (an all-pairs check over
+#: the periodic images, as :func:`~mlff_distiller.models.neighbors.neighbor_list` would do for them
+#: in TorchScript, in a few per cent of its time).
+ALL_PAIRS_MAX_ATOMS = 200
 
 
 def kernel_weights(student: Student) -> List[Tensor]:
@@ -72,17 +73,20 @@ class FusedStudentForces(nn.Module):
         self.layers = len(student.network.interactions)
         self.cutoff = float(student.network.cutoff)
         self.norm_epsilon = float(student.network.interactions[0].norm_epsilon)
-        self.molecule_max_atoms = MOLECULE_MAX_ATOMS
+        self.all_pairs_max_atoms = ALL_PAIRS_MAX_ATOMS
 
     def forward(self, positions: Tensor, species: Tensor, cell: Tensor, pbc: Tensor) -> Tuple[Tensor, Tensor]:
         """Energy of each atom (N,) in eV and force on each atom (N, 3) in eV/Å; arguments as in
         :meth:`StudentForces.forward <mlff_distiller.models.forces.StudentForces.forward>`."""
         if not positions.is_cpu:
             return self.reference(positions, species, cell, pbc)
-        if not bool(pbc.any()) and positions.shape[0] < self.molecule_max_atoms:  # pairs found in the kernel
-            return torch.ops.mlffd.painn_molecule_forces(
-                species, positions, self.weights, self.layers, self.cutoff, self.norm_epsilon
-            )
+        if positions.shape[0] < self.all_pairs_max_atoms:  # pairs found in the kernel
+            periodic = bool(pbc.any())
+            if not periodic or bool(pbc.all()):
+                return torch.ops.mlffd.painn_all_pairs_forces(
+                    species, positions, cell if periodic else None, self.weights, self.layers, self.cutoff,
+                    self.norm_epsilon,
+                )
         src, dst, images = self.reference.student.edges(positions, cell, pbc)
         vectors = positions.index_select(0, dst) - positions.index_select(0, src)
         if bool(pbc.any()):

@@ -27,6 +27,8 @@ def test_systems():
 def test_plan_rejects_unknown_names():
     with pytest.raises(MLFFDError, match="engine"):
         BenchmarkPlan(engines=["gromacs"]).check()
+    with pytest.raises(MLFFDError, match="kernel"):
+        BenchmarkPlan(kernel="cuda").check()
 
 
 def test_quick_run_measures_every_contender():

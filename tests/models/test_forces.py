@@ -59,6 +59,16 @@ def test_small_periodic_boxes(forces_class, tiny_student, rng, cell):
     check(forces_class, tiny_student, positions, species, torch.tensor(cell), PBC)
 
 
+def test_atoms_far_outside_a_triclinic_cell(forces_class, tiny_student, rng):
+    """Atoms several cells away from the one given: wrapped before the pairs are searched."""
+    cell = np.array([[8.0, 0.0, 0.0], [2.0, 7.5, 0.0], [1.0, 1.5, 7.0]])
+    positions, species = random_box(20, cell, len(tiny_student.elements), rng)
+    moved = positions + torch.tensor(rng.integers(-3, 4, size=(20, 3)) @ cell, dtype=torch.float64)
+    check(forces_class, tiny_student, moved, species, torch.tensor(cell), PBC)
+    energies, _ = forces_class(tiny_student)(moved, species, torch.tensor(cell), PBC)
+    assert_close(energies, forces_class(tiny_student)(positions, species, torch.tensor(cell), PBC)[0], TIGHT, "energies")
+
+
 def test_large_box_with_cell_list_and_edge_chunks(forces_class, tiny_student, rng):
     """Enough atoms for the cell list and for several edge chunks (both modules chunk on CPU)."""
     cell = np.diag([16.0, 16.0, 16.0])
@@ -84,12 +94,17 @@ def test_float32(forces_class, tiny_student, rng):
     assert_close(forces.double(), expected, 1e-4, "float32 forces")
 
 
-def test_kernel_refuses_mixed_dtypes(tiny_student, rng):
-    """Weights in float64, edge vectors in float32: a clear error from the kernel, not garbage."""
+def test_kernel_refuses_bad_arguments(tiny_student, rng):
+    """Mixed dtypes, species or atoms out of range: a clear error from the kernel, never a wild read."""
     load_kernel()
     module = FusedStudentForces(tiny_student)
     positions, species = random_molecule(5, len(tiny_student.elements), rng)
     src, dst = torch.tensor([0, 1]), torch.tensor([1, 0])
-    vectors = (positions[dst] - positions[src]).float()
+    vectors = positions[dst] - positions[src]
+    args = (module.weights, module.layers, 5.0, 1e-8)
     with pytest.raises(RuntimeError, match="differ in dtype"):
-        torch.ops.mlffd.painn_forces(species, src, dst, vectors, module.weights, module.layers, 5.0, 1e-8)
+        torch.ops.mlffd.painn_forces(species, src, dst, vectors.float(), *args)
+    with pytest.raises(RuntimeError, match="species index -1 out of range"):
+        torch.ops.mlffd.painn_all_pairs_forces(torch.tensor([0, -1, 0, 0, 0]), positions, None, *args)
+    with pytest.raises(RuntimeError, match="out of range"):
+        torch.ops.mlffd.painn_forces(species, src, torch.tensor([1, 7]), vectors, *args)

@@ -1,4 +1,4 @@
-"""The fused C++ kernel (``torch.ops.mlffd.painn_forces``, ``painn_molecule_forces``), compiled on first use.
+"""The fused C++ kernel (``torch.ops.mlffd.painn_forces``, ``painn_all_pairs_forces``), compiled on first use.
 
 :func:`load_kernel` compiles ``painn_forces.cpp`` (about 20 s, once per torch version and
 source) into the cache folder of :mod:`mlff_distiller.compiler` and registers the operator with
@@ -103,4 +103,4 @@ def kernel_loaded() -> bool:
     """Whether the kernel's operators are registered in this process."""
     import torch
 
-    return hasattr(torch.ops.mlffd, "painn_molecule_forces")
+    return hasattr(torch.ops.mlffd, "painn_all_pairs_forces")

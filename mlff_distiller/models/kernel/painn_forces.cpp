@@ -1,5 +1,6 @@
 // mlffd::painn_forces: a student's per-atom energies and forces in one C++ call, from its edges;
-// mlffd::painn_molecule_forces: the same for a molecule in vacuum, from its positions.
+// mlffd::painn_all_pairs_forces: the same for a small system (in vacuum or in a periodic cell of any
+// shape), from its positions.
 //
 // The same arithmetic as mlff_distiller/models/forces.py (StudentForces): PaiNN forward over
 // the edges, then the hand-written reverse pass, but as loops over atoms and edges instead of
@@ -21,6 +22,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <vector>
 
@@ -126,6 +128,10 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
   const T* vectors = vectors_t.data_ptr<T>();
   const T* embedding = w[0].data_ptr<T>();
   const T* frequencies = w[1].data_ptr<T>();
+  for (int64_t i = 0; i < n; ++i)
+    TORCH_CHECK(species[i] >= 0 && species[i] < w[0].size(0), "mlffd: species index ", species[i], " out of range");
+  for (int64_t k = 0; k < e; ++k)
+    TORCH_CHECK(src[k] >= 0 && src[k] < n && dst[k] >= 0 && dst[k] < n, "mlffd: edge ", k, " names an atom out of range");
 
   // Rows: one per distinct distance (a pair of edges when paired, else an edge). Row r holds the
   // edges r and, when paired, r + rows.
@@ -442,24 +448,78 @@ std::tuple<at::Tensor, at::Tensor> painn_forces(const at::Tensor& species, const
   return run<float>(sp, s, d, x, w, layers, cutoff, norm_epsilon, is_paired<float>(s, d, x));
 }
 
-// A molecule in vacuum: every pair closer than the cutoff, found here (N^2 / 2 distance checks,
-// cheaper than the tensor operations of a search for the few dozen atoms this is meant for).
+// Every pair closer than the cutoff, found here: in vacuum N^2 / 2 distance checks, in a fully
+// periodic cell of any shape and size the same over every lattice translation that can come within
+// the cutoff (an atom may meet several images of a neighbour, or its own). Cheaper than the tensor
+// operations of a search for the systems of up to a few hundred atoms this is meant for. Each pair
+// is kept once (i < j, or i == j with the translation's first non-zero index positive), and the
+// edges are the pairs followed by their reverses.
 template <typename T>
-std::tuple<at::Tensor, at::Tensor> molecule(const at::Tensor& species, const at::Tensor& positions_t,
-                                            const std::vector<at::Tensor>& w, int64_t layers, double cutoff,
-                                            double norm_epsilon) {
+std::tuple<at::Tensor, at::Tensor> all_pairs(const at::Tensor& species, const at::Tensor& positions_t,
+                                             const c10::optional<at::Tensor>& cell_t, const std::vector<at::Tensor>& w,
+                                             int64_t layers, double cutoff, double norm_epsilon) {
   const int64_t n = positions_t.size(0);
   const T* pos = positions_t.data_ptr<T>();
-  const T cutoff_sq = T(cutoff) * T(cutoff);
+  const double cutoff_sq = cutoff * cutoff;
+  // lattice translations (Å, rows of the cell times integers) and wrapped positions
+  std::vector<double> wrapped(3 * n);
+  for (int64_t k = 0; k < 3 * n; ++k) wrapped[k] = double(pos[k]);
+  std::vector<std::array<double, 3>> shifts{{0.0, 0.0, 0.0}};
+  std::vector<bool> forward_shift{false};  // the translation's first non-zero index is positive
+  if (cell_t) {
+    at::Tensor cell64 = cell_t->to(at::kDouble).contiguous();
+    const double* c = cell64.data_ptr<double>();
+    double inverse[9];
+    const double det = c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6]) +
+                       c[2] * (c[3] * c[7] - c[4] * c[6]);
+    TORCH_CHECK(std::abs(det) > 1e-12, "mlffd: the periodic cell has no volume");
+    inverse[0] = (c[4] * c[8] - c[5] * c[7]) / det;
+    inverse[1] = (c[2] * c[7] - c[1] * c[8]) / det;
+    inverse[2] = (c[1] * c[5] - c[2] * c[4]) / det;
+    inverse[3] = (c[5] * c[6] - c[3] * c[8]) / det;
+    inverse[4] = (c[0] * c[8] - c[2] * c[6]) / det;
+    inverse[5] = (c[2] * c[3] - c[0] * c[5]) / det;
+    inverse[6] = (c[3] * c[7] - c[4] * c[6]) / det;
+    inverse[7] = (c[1] * c[6] - c[0] * c[7]) / det;
+    inverse[8] = (c[0] * c[4] - c[1] * c[3]) / det;
+    // wrap into the cell: wrapped = x - floor(x C^-1) C
+    for (int64_t i = 0; i < n; ++i) {
+      double frac[3];
+      for (int a = 0; a < 3; ++a)
+        frac[a] = std::floor(wrapped[3 * i] * inverse[a] + wrapped[3 * i + 1] * inverse[3 + a] + wrapped[3 * i + 2] * inverse[6 + a]);
+      for (int b = 0; b < 3; ++b)
+        wrapped[3 * i + b] -= frac[0] * c[b] + frac[1] * c[3 + b] + frac[2] * c[6 + b];
+    }
+    // translations up to ceil(cutoff / plane spacing) cells along each lattice direction
+    int counts[3];
+    for (int a = 0; a < 3; ++a) {
+      // the spacing of the planes spanned by the other two rows is 1 / |row a of C^-T|
+      const double g0 = inverse[a], g1 = inverse[3 + a], g2 = inverse[6 + a];
+      counts[a] = int(std::ceil(cutoff * std::sqrt(g0 * g0 + g1 * g1 + g2 * g2)));
+    }
+    shifts.clear();
+    forward_shift.clear();
+    for (int x = -counts[0]; x <= counts[0]; ++x)
+      for (int y = -counts[1]; y <= counts[1]; ++y)
+        for (int z = -counts[2]; z <= counts[2]; ++z) {
+          shifts.push_back({x * c[0] + y * c[3] + z * c[6], x * c[1] + y * c[4] + z * c[7], x * c[2] + y * c[5] + z * c[8]});
+          forward_shift.push_back(x > 0 || (x == 0 && (y > 0 || (y == 0 && z > 0))));
+        }
+  }
   std::vector<int64_t> first, second;
   std::vector<T> offsets;
   for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = i + 1; j < n; ++j) {
-      const T dx = pos[3 * j] - pos[3 * i], dy = pos[3 * j + 1] - pos[3 * i + 1], dz = pos[3 * j + 2] - pos[3 * i + 2];
-      if (dx * dx + dy * dy + dz * dz < cutoff_sq) {
-        first.push_back(i);
-        second.push_back(j);
-        offsets.insert(offsets.end(), {dx, dy, dz});
+    for (int64_t j = i; j < n; ++j) {
+      const double dx = wrapped[3 * j] - wrapped[3 * i], dy = wrapped[3 * j + 1] - wrapped[3 * i + 1];
+      const double dz = wrapped[3 * j + 2] - wrapped[3 * i + 2];
+      for (size_t m = 0; m < shifts.size(); ++m) {
+        if (i == j && !forward_shift[m]) continue;  // itself, or the other half of an image pair
+        const double x = dx + shifts[m][0], y = dy + shifts[m][1], z = dz + shifts[m][2];
+        if (x * x + y * y + z * z < cutoff_sq) {
+          first.push_back(i);
+          second.push_back(j);
+          offsets.insert(offsets.end(), {T(x), T(y), T(z)});
+        }
       }
     }
   }
@@ -480,17 +540,19 @@ std::tuple<at::Tensor, at::Tensor> molecule(const at::Tensor& species, const at:
   return run<T>(species, src, dst, vectors, w, layers, cutoff, norm_epsilon, h > 0);
 }
 
-std::tuple<at::Tensor, at::Tensor> painn_molecule_forces(const at::Tensor& species, const at::Tensor& positions,
-                                                         at::TensorList weights, int64_t layers, double cutoff,
-                                                         double norm_epsilon) {
-  TORCH_CHECK(positions.device().is_cpu(), "mlffd::painn_molecule_forces runs on the CPU only");
-  TORCH_CHECK(positions.dim() == 2 && positions.size(1) == 3, "mlffd::painn_molecule_forces: positions must be (N, 3)");
-  TORCH_CHECK(species.numel() == positions.size(0), "mlffd::painn_molecule_forces: species and positions differ in length");
+std::tuple<at::Tensor, at::Tensor> painn_all_pairs_forces(const at::Tensor& species, const at::Tensor& positions,
+                                                          const c10::optional<at::Tensor>& cell, at::TensorList weights,
+                                                          int64_t layers, double cutoff, double norm_epsilon) {
+  TORCH_CHECK(positions.device().is_cpu(), "mlffd::painn_all_pairs_forces runs on the CPU only");
+  TORCH_CHECK(positions.dim() == 2 && positions.size(1) == 3, "mlffd::painn_all_pairs_forces: positions must be (N, 3)");
+  TORCH_CHECK(species.numel() == positions.size(0), "mlffd::painn_all_pairs_forces: species and positions differ in length");
+  TORCH_CHECK(!cell || (cell->dim() == 2 && cell->size(0) == 3 && cell->size(1) == 3),
+              "mlffd::painn_all_pairs_forces: the cell must be (3, 3)");
   std::vector<at::Tensor> w = checked_weights(weights, layers, positions.scalar_type());
   at::Tensor sp = species.to(at::kLong).contiguous(), x = positions.contiguous();
-  if (x.scalar_type() == at::kDouble) return molecule<double>(sp, x, w, layers, cutoff, norm_epsilon);
-  TORCH_CHECK(x.scalar_type() == at::kFloat, "mlffd::painn_molecule_forces: float32 or float64 only");
-  return molecule<float>(sp, x, w, layers, cutoff, norm_epsilon);
+  if (x.scalar_type() == at::kDouble) return all_pairs<double>(sp, x, cell, w, layers, cutoff, norm_epsilon);
+  TORCH_CHECK(x.scalar_type() == at::kFloat, "mlffd::painn_all_pairs_forces: float32 or float64 only");
+  return all_pairs<float>(sp, x, cell, w, layers, cutoff, norm_epsilon);
 }
 
 }  // namespace
@@ -498,11 +560,11 @@ std::tuple<at::Tensor, at::Tensor> painn_molecule_forces(const at::Tensor& speci
 TORCH_LIBRARY(mlffd, m) {
   m.def("painn_forces(Tensor species, Tensor src, Tensor dst, Tensor vectors, Tensor[] weights, int layers, "
         "float cutoff, float norm_epsilon) -> (Tensor, Tensor)");
-  m.def("painn_molecule_forces(Tensor species, Tensor positions, Tensor[] weights, int layers, float cutoff, "
-        "float norm_epsilon) -> (Tensor, Tensor)");
+  m.def("painn_all_pairs_forces(Tensor species, Tensor positions, Tensor? cell, Tensor[] weights, int layers, "
+        "float cutoff, float norm_epsilon) -> (Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(mlffd, CPU, m) {
   m.impl("painn_forces", painn_forces);
-  m.impl("painn_molecule_forces", painn_molecule_forces);
+  m.impl("painn_all_pairs_forces", painn_all_pairs_forces);
 }
