@@ -160,7 +160,9 @@ def write_report(result: BenchmarkResult, markdown: Path, images: Path, command:
         "# Benchmarks",
         "How fast the students run MD, in every engine, against their teacher. Every figure below was "
         "measured in one run on one machine; compare ratios, not absolute times, across machines and runs. "
-        "Students have random weights (a step costs the same whatever the weights). "
+        "On water boxes the students have random weights (a step costs the same whatever the weights, and "
+        "the box fixes the number of neighbours); on molecules they are the bundled organic students, "
+        "since random weights let a molecule fly apart during MD. "
         "*ms/step*: median over interleaved timed blocks of the wall time per MD step (LAMMPS: its loop time); "
         "*ns/day* at the stated time step; *µs/atom/step* = ms/step / atoms × 1000; "
         "*bare*: energy and forces from the exported OpenMM module alone, no MD engine; "

@@ -188,13 +188,14 @@ def run_plan(plan: BenchmarkPlan, progress: Optional[Callable[[str], None]] = No
     progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     torch.set_num_threads(plan.threads)
     dtype = torch.float32 if plan.precision == "float32" else torch.float64
-    students = {size: benchmark_student(size, dtype, plan.seed) for size in plan.sizes}
     systems = sorted(plan.systems, key=lambda name: len(benchmark_system(name)))
     last: Dict[Tuple[str, str, int], Tuple[int, float]] = {}  # contender -> (atoms, seconds per step)
     measurements: List[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="mlffd-bench-") as scratch:
         for name in systems:
             atoms = benchmark_system(name)
+            molecule = not atoms.pbc.any()
+            students = {size: benchmark_student(size, dtype, plan.seed, molecule) for size in plan.sizes}
             progress(f"{name}: {len(atoms)} atoms")
             timed: List[Tuple[Measurement, Advance, int]] = []
             estimates: Dict[Tuple[str, str, int], float] = {}  # this system's warm-up estimates, s/step
