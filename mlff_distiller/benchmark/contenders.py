@@ -85,11 +85,12 @@ def bare_model(student: Student, atoms: Atoms, device: str = "cpu", kernel: str 
 
 
 def openmm_platform_name(platform: str) -> str:
-    """The OpenMM platform ``"auto"`` stands for: CUDA where torch sees a GPU, else Reference (for a
-    System of the student alone it has less per-step overhead than CPU; see
-    :data:`mlff_distiller.plugin.platform.MODEL_ONLY_PREFERENCE`)."""
+    """The OpenMM platform ``"auto"`` stands for, as :func:`openmm_md` selects it for a System of the
+    student alone (:data:`mlff_distiller.plugin.platform.MODEL_ONLY_PREFERENCE`)."""
     if platform == "auto":
-        return "CUDA" if torch.cuda.is_available() else "Reference"
+        from ..plugin import select_platform
+
+        return select_platform(platform, model_only=True)[0].getName()
     return platform
 
 

@@ -24,7 +24,7 @@ from ..errors import OverwriteError
 from ..models import load_checkpoint
 from ..models.forces import StudentForces
 from ..models.fused import FusedStudentForces
-from ..models.kernel import KERNELS, load_kernel
+from ..models.kernel import KERNELS
 from ..models.student import Student
 from ..units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
 from .metadata import PRECISIONS, build_metadata, save_with_metadata
@@ -134,8 +134,6 @@ def openmm_module(
     """
     if kernel not in KERNELS:
         raise ValueError(f"unknown kernel '{kernel}'; choose one of {', '.join(KERNELS)}")
-    if kernel == "fused":
-        load_kernel()
     inference_copy = copy.deepcopy(student).eval().requires_grad_(False)
     return torch.jit.script(OpenMMStudent(inference_copy, numbers, periodic, kernel).eval())
 

@@ -9,8 +9,9 @@ fully periodic, goes to ``torch.ops.mlffd.painn_all_pairs_forces``, which also f
 otherwise the neighbour search stays in TorchScript and its edges go to
 ``torch.ops.mlffd.painn_forces``. On a GPU the module falls back to :class:`StudentForces`.
 
-The kernel must be loaded (:func:`~mlff_distiller.models.kernel.load_kernel`) before this module
-is scripted, and before a TorchScript file containing it is loaded.
+Constructing the module loads the kernel (:func:`~mlff_distiller.models.kernel.load_kernel`,
+building it on first use), as scripting it requires; a TorchScript file containing it needs the
+kernel loaded before it is loaded.
 """
 
 from typing import List, Tuple
@@ -19,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from .forces import StudentForces
+from .kernel import load_kernel
 from .student import Student
 
 
@@ -64,10 +66,16 @@ class FusedStudentForces(nn.Module):
     student : Student
         The force field, in the dtype it should compute in. Its weights are copied in the
         kernel's layout at construction: later changes to the student are not seen.
+
+    Raises
+    ------
+    KernelBuildError
+        When the kernel cannot be compiled.
     """
 
     def __init__(self, student: Student):
         super().__init__()
+        load_kernel()
         self.reference = StudentForces(student)  # neighbour search, and the GPU path
         self.weights = kernel_weights(student)
         self.layers = len(student.network.interactions)

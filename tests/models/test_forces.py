@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from kit import TIGHT, assert_close, random_box, random_molecule
-from mlff_distiller.models import FusedStudentForces, StudentForces, load_kernel
+from mlff_distiller.models import FusedStudentForces, StudentForces
 
 NO_CELL = torch.zeros((3, 3), dtype=torch.float64)
 NO_PBC = torch.zeros(3, dtype=torch.bool)
@@ -22,11 +22,8 @@ def autograd_reference(student, positions, species, cell, pbc):
 
 @pytest.fixture(params=["portable", "fused"])
 def forces_class(request):
-    """Each way of computing forces without autograd (the fused one loads, and if needed builds, the kernel)."""
-    if request.param == "fused":
-        load_kernel()
-        return FusedStudentForces
-    return StudentForces
+    """Each way of computing forces without autograd (constructing the fused one loads the kernel)."""
+    return FusedStudentForces if request.param == "fused" else StudentForces
 
 
 def check(forces_class, student, positions, species, cell, pbc, scripted=False):
@@ -96,7 +93,6 @@ def test_float32(forces_class, tiny_student, rng):
 
 def test_kernel_refuses_bad_arguments(tiny_student, rng):
     """Mixed dtypes, species or atoms out of range: a clear error from the kernel, never a wild read."""
-    load_kernel()
     module = FusedStudentForces(tiny_student)
     positions, species = random_molecule(5, len(tiny_student.elements), rng)
     src, dst = torch.tensor([0, 1]), torch.tensor([1, 0])

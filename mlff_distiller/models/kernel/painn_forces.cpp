@@ -142,16 +142,14 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
   // the distance per row
   at::Tensor radial_t = at::empty({rows, r1}, options);
   T* radial = radial_t.data_ptr<T>();
-  std::vector<T> distance(rows), unit(3 * e), radial_slope(rows * r1);
+  std::vector<T> distance(e), unit(3 * e), radial_slope(rows * r1);
   for (int64_t k = 0; k < e; ++k) {
     const T* x = vectors + 3 * k;
-    const T d = std::sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
-    for (int c = 0; c < 3; ++c) unit[3 * k + c] = x[c] / d;
+    distance[k] = std::sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
+    for (int c = 0; c < 3; ++c) unit[3 * k + c] = x[c] / distance[k];
   }
   for (int64_t k = 0; k < rows; ++k) {
-    const T* x = vectors + 3 * k;
-    const T d = std::sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
-    distance[k] = d;
+    const T d = distance[k];
     T env = T(0), env_slope = T(0);
     if (d < cutoff) {
       const T phase = d * (pi / cutoff);
@@ -173,6 +171,11 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
   const int64_t chunk = std::max<int64_t>(256, (int64_t(1) << 20) / (f3 * int64_t(sizeof(T))));
   at::Tensor filters_t = at::empty({std::max<int64_t>(std::min(chunk, rows), 1), f3}, options);
   T* filters = filters_t.data_ptr<T>();
+  // the envelope-weighted filters of rows a .. a + len - 1 of block o into filters_t, (len, 3F)
+  auto chunk_filters = [&](int64_t o, int64_t a, int64_t len) {
+    at::Tensor out = filters_t.narrow(0, 0, len);
+    at::mm_out(out, radial_t.narrow(0, a, len), w[o + FILTER_T]);
+  };
 
   // forward, keeping the per-atom tensors of every layer
   std::vector<T> s(n * f), v(n * f3, T(0));
@@ -193,8 +196,7 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
     const T* vin = v_in[l].data();
     for (int64_t a = 0; a < rows; a += chunk) {
       const int64_t len = std::min(chunk, rows - a);
-      at::Tensor filters_chunk = filters_t.narrow(0, 0, len);
-      at::mm_out(filters_chunk, radial_t.narrow(0, a, len), w[o + FILTER_T]);
+      chunk_filters(o, a, len);
       for (int64_t edge = 0; edge < len * per_row; ++edge) {
         const int64_t row = a + edge / per_row;
         const int64_t k = row + (edge % per_row) * rows;
@@ -320,8 +322,7 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
     const T* vin = v_in[l].data();
     for (int64_t a = 0; a < rows; a += chunk) {
       const int64_t len = std::min(chunk, rows - a);
-      at::Tensor filters_chunk = filters_t.narrow(0, 0, len);
-      at::mm_out(filters_chunk, radial_t.narrow(0, a, len), w[o + FILTER_T]);
+      chunk_filters(o, a, len);
       for (int64_t edge = 0; edge < len * per_row; ++edge) {
         const int64_t row = a + edge / per_row;
         const bool first_of_row = edge % per_row == 0;
@@ -394,7 +395,7 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
     const T* u = unit.data() + 3 * k;
     const T* gu = g_unit.data() + 3 * k;
     const T radial_part = gu[0] * u[0] + gu[1] * u[1] + gu[2] * u[2];
-    const T d = distance[k % rows];
+    const T d = distance[k];
     for (int c = 0; c < 3; ++c) {
       const T edge_gradient = (gu[c] - radial_part * u[c]) / d + g_distance * u[c];
       forces[3 * dst[k] + c] -= edge_gradient;

