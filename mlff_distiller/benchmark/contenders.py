@@ -259,20 +259,16 @@ class LammpsMD:
         return float(loops[-1][0])
 
 
-def estimated_memory_gb(student: Student, edges: int, engine: str) -> float:
+def estimated_memory_gb(student: Student, edges: int) -> float:
     """Rough peak memory (GB) of one energy + forces evaluation with ``edges`` edges.
 
-    The LAMMPS pair style differentiates with autograd and keeps about 24 (3 x features) float
-    rows per edge (measured on water boxes in float32); the OpenMM module (``bare``, ``openmm``)
-    and the ASE calculator run a hand-written reverse pass (the fused kernel or
-    :class:`~mlff_distiller.models.forces.StudentForces`), which keeps only the radial features,
-    their gradient and the unit vectors per edge. Both add about 400 bytes per edge for the
-    neighbour search.
+    Every engine runs a hand-written reverse pass (the fused network, or
+    :class:`~mlff_distiller.models.forces.StudentForces` on the portable path), which keeps per
+    edge only its vector, unit vector and distance, the radial features, their slopes and
+    gradients, and the gradient on the vector, whatever the engine. All add about 400 bytes per
+    edge for the neighbour search.
     """
     itemsize = torch.finfo(student.network.energy_scale.dtype).bits // 8
-    if engine in ("bare", "openmm", "ase"):
-        per_edge = (2 * (student.config.n_rbf + 1) + 12) * itemsize
-    else:
-        per_edge = 24 * 3 * student.config.features * itemsize
+    per_edge = (3 * (student.config.n_rbf + 1) + 14) * itemsize
     return edges * (per_edge + 400) / 1e9
 

@@ -253,7 +253,7 @@ def _skip_reason(plan, engine, model, ranks, name, atoms, students, last, estima
         return "LAMMPS not planned on this system (--lammps-systems)"
     if engine != "teacher":
         student = students[model]
-        memory = estimated_memory_gb(student, estimated_edges(atoms, student.cutoff), engine)
+        memory = estimated_memory_gb(student, estimated_edges(atoms, student.cutoff))
         if memory > plan.memory_limit_gb:
             return f"needs ~{memory:.0f} GB (limit {plan.memory_limit_gb:g} GB)"
     previous = last.get((engine, model, ranks))

@@ -1,30 +1,28 @@
-"""The LAMMPS target: a TorchScript module for ``pair_style mlffd`` (metal units: Å, eV).
+"""The LAMMPS target: the model file of ``pair_style mlffd`` (metal units: Å, eV).
 
 PaiNN passes messages: with L layers the energy of an atom depends on atoms up to
 L x cutoff away, much further than LAMMPS's ghost atoms (cutoff + skin). Rather than
 growing the ghost shell L-fold (and repeating most of the work on ghosts), the pair
 style runs the network one layer at a time and lets LAMMPS communicate per-atom
-features between layers, as it communicates positions:
+features between layers, as it communicates positions. It runs the fused network of
+``mlff_distiller/models/kernel/painn.h`` (compiled into the plugin), layer by layer:
 
-1. :meth:`LammpsStudent.embed` gives the layer-0 features of local and ghost atoms,
-   and :meth:`LammpsStudent.geometry` the radial features and unit vectors of the edges
-   (local receiver, local or ghost neighbour closer than the cutoff), once per step.
-2. :meth:`LammpsStudent.interaction` updates the features of the *local* atoms from
-   their edges; a forward communication then copies every owner's new features onto
-   its ghosts.
-3. :meth:`LammpsStudent.readout` turns the final features of local atoms into
-   per-atom energies (eV).
+1. the layer-0 features of local and ghost atoms, and the geometry of the edges (local
+   receiver, local or ghost neighbour closer than the cutoff), once per step;
+2. each block updates the features of the *local* atoms from their edges; a forward
+   communication then copies every owner's new features onto its ghosts;
+3. the readout turns the final features of local atoms into per-atom energies (eV).
 
-The backward pass runs the layers in reverse: gradients that land on ghost features
-are summed onto their owners by a reverse communication; the gradients on the
-geometry, summed over the layers, are taken back to the edge vectors in one pass at
-the end and become forces (on local and ghost atoms, summed by LAMMPS) and the virial.
-Features travel as one (atoms, 4 x features) float64 block per atom: scalars, then
-the three Cartesian components of the vectors.
+The reverse pass runs the layers backwards: gradients that land on ghost features are
+summed onto their owners by a reverse communication; the gradients on the edges become
+forces (on local and ghost atoms, summed by LAMMPS) and the virial. Features travel as
+one row of 4 x features doubles per atom: scalars, then the three Cartesian components
+of the vectors.
 
-:meth:`LammpsStudent.forward` runs all layers in one call over every atom it is
-given (nothing communicated): the reference the per-layer path is tested against,
-and a one-call interface for hosts that supply ghost atoms L x cutoff deep.
+The model file is a scripted :class:`LammpsStudent`: the pair style reads the network's
+weights (:attr:`LammpsStudent.kernel_weights`, in the kernel's layout) and settings from
+it; its ``forward`` evaluates all layers in one call over every atom it is given
+(nothing communicated), the reference the export is verified against.
 """
 
 from pathlib import Path
@@ -36,7 +34,8 @@ from torch import Tensor, nn
 from ..elements import symbols
 from ..errors import MLFFDError, OverwriteError
 from ..models import load_checkpoint
-from ..models.painn import Interaction, PaiNN
+from ..models.fused import kernel_weights
+from ..models.painn import PaiNN
 from ..models.student import Student
 from .metadata import PRECISIONS, build_metadata, save_with_metadata
 from .verify import TOLERANCE, ExportVerificationError, test_configuration
@@ -45,133 +44,34 @@ from .verify import TOLERANCE, ExportVerificationError, test_configuration
 PAIR_STYLE = "mlffd"
 
 
-class LocalInteraction(nn.Module):
-    """One PaiNN block that updates only the first ``nlocal`` atoms (the receivers).
-
-    The messages are those of :meth:`~mlff_distiller.models.painn.Interaction.messages`;
-    they are summed onto local atoms only, so that no update is spent on ghosts. The
-    edges are not split into chunks as in :class:`~mlff_distiller.models.painn.Interaction`:
-    the backward pass of each chunk's gather of ``context`` fills a gradient over all N local
-    and ghost atoms, and in LAMMPS on 6,144 water atoms (float32, one rank) chunks of the
-    same size made the step 3 % (22 features) to 13 % (45 features) slower.
-    """
-
-    def __init__(self, block: Interaction):
-        super().__init__()
-        self.block = block
-        self.features = block.features
-        self.norm_epsilon = block.norm_epsilon
-
-    def forward(
-        self, s: Tensor, v: Tensor, radial: Tensor, unit: Tensor, src: Tensor, dst: Tensor, nlocal: int, first: bool
-    ) -> List[Tensor]:
-        """Updated ``[s, v]`` of the first ``nlocal`` atoms.
-
-        Shapes: ``s`` (N, F), ``v`` (3, N, F) Cartesian component first, ``radial``
-        (E, n_rbf + 1), ``unit`` (3, E, 1); returns (nlocal, F) and (3, nlocal, F).
-        ``first``: the incoming ``v`` is zero, its vector-vector message is skipped.
-        """
-        block = self.block
-        ms, vector_message = block.messages(v, block.context(s), radial, unit, dst, first)
-        s = s[:nlocal].index_add(0, src, ms)
-        v = v[:, :nlocal].index_add(1, src, vector_message)
-        u_v = block.mix_u(v)
-        v_v = block.mix_v(v)
-        norm = torch.sqrt((v_v * v_v).sum(0) + self.norm_epsilon)
-        avv, asv, ass = torch.split(block.gate(torch.cat([s, norm], dim=1)), self.features, dim=1)
-        return [s + asv * (u_v * v_v).sum(0) + ass, v + avv * u_v]
-
-
 class LammpsStudent(nn.Module):
     """A student as the model of ``pair_style mlffd``: Å and eV, float64 in and out.
-
-    Inputs are float64 whatever the precision the model computes in (cast inside).
-    Atoms are ordered local first, then ghosts; ``src`` holds local atoms only.
 
     Parameters
     ----------
     student : Student
-        The force field, already in the dtype it should compute in.
+        The force field, already in the dtype it should compute in (the dtype of
+        :attr:`kernel_weights`, which the pair style computes in).
     """
 
     def __init__(self, student: Student):
         super().__init__()
         network: PaiNN = student.network
         self.network = network
-        self.blocks = nn.ModuleList([LocalInteraction(block) for block in network.interactions])
+        #: The weights in the order and layout of the fused network (see
+        #: :func:`~mlff_distiller.models.fused.kernel_weights`), read by the pair style.
+        self.kernel_weights: List[Tensor] = kernel_weights(student)
         self.cutoff = float(student.cutoff)
         self.layers = len(network.interactions)
         self.features = int(network.features)
-        #: Width of the per-atom block the pair style communicates between layers.
+        self.norm_epsilon = float(network.interactions[0].norm_epsilon)
+        #: Width of the per-atom row the pair style communicates between layers.
         self.width = 4 * int(network.features)
         self.elements: List[int] = [int(z) for z in student.elements]
         self.symbols: List[str] = symbols(student.elements)
         self.engine = "lammps"
         self.units = "metal"
         self.dtype = network.energy_scale.dtype
-
-    @torch.jit.export
-    def geometry(self, vectors: Tensor) -> List[Tensor]:
-        """What every block needs of the edges, computed once per step in the model's dtype.
-
-        Parameters
-        ----------
-        vectors : Tensor, shape (E, 3), float64
-            ``x[dst] - x[src]`` in Å for every edge closer than the cutoff.
-
-        Returns
-        -------
-        list of Tensor
-            ``radial`` (E, n_rbf + 1), the envelope-weighted radial basis (1/Å) and the
-            envelope (see :meth:`~mlff_distiller.models.painn.PaiNN.radial_features`), and
-            ``unit`` (3, E, 1), the unit vector of each edge, Cartesian component first.
-        """
-        vectors = vectors.to(self.dtype)
-        distances = torch.sqrt((vectors * vectors).sum(1))
-        unit = (vectors / distances[:, None]).t().unsqueeze(2)
-        return [self.network.radial_features(distances), unit]
-
-    @torch.jit.export
-    def embed(self, species: Tensor) -> Tensor:
-        """Layer-0 features (N, width), float64, of atoms with species indices ``species`` (N,)."""
-        s = self.network.embedding(species)
-        return torch.cat([s, torch.zeros((s.shape[0], 3 * self.features), dtype=s.dtype)], dim=1).to(torch.float64)
-
-    @torch.jit.export
-    def interaction(
-        self, layer: int, features: Tensor, radial: Tensor, unit: Tensor, src: Tensor, dst: Tensor, nlocal: int
-    ) -> Tensor:
-        """Features (nlocal, width) after block ``layer`` (0-based), float64.
-
-        Parameters
-        ----------
-        layer : int
-            Index of the interaction block, 0 .. layers - 1.
-        features : Tensor, shape (N, width), float64
-            Features of local and ghost atoms before the block.
-        radial, unit : Tensor
-            The edges' geometry from :meth:`geometry` (model dtype).
-        src, dst : Tensor, shape (E,), int64
-            Receiving local atom and its (local or ghost) neighbour of each edge.
-        nlocal : int
-            Number of local atoms (the first rows of ``features``).
-        """
-        features = features.to(self.dtype)
-        n = features.shape[0]
-        s = features[:, : self.features]
-        v = features[:, self.features :].reshape(n, 3, self.features).transpose(0, 1)
-        for index, block in enumerate(self.blocks):
-            if index == layer:
-                s, v = block(s, v, radial, unit, src, dst, nlocal, index == 0)
-        return torch.cat([s, v.transpose(0, 1).reshape(s.shape[0], 3 * self.features)], dim=1).to(torch.float64)
-
-    @torch.jit.export
-    def readout(self, features: Tensor, species: Tensor) -> Tensor:
-        """Energy (eV) of each atom, float64, from its final features (n, width) and species (n,)."""
-        s = features[:, : self.features].to(self.dtype)
-        network = self.network
-        energies = network.readout(s).squeeze(1) * network.energy_scale + network.reference_energies[species]
-        return energies.to(torch.float64)
 
     def forward(self, positions: Tensor, species: Tensor, src: Tensor, dst: Tensor, nlocal: int) -> List[Tensor]:
         """Energy of the first ``nlocal`` atoms (eV) and their per-atom energies, in one call.
@@ -189,12 +89,8 @@ class LammpsStudent(nn.Module):
             Number of local atoms. Their energies are exact when ghosts extend
             ``layers`` x ``cutoff`` beyond them.
         """
-        radial, unit = self.geometry(positions[dst] - positions[src])
-        features = self.embed(species)
-        n = features.shape[0]
-        for layer in range(self.layers):
-            features = self.interaction(layer, features, radial, unit, src, dst, n)
-        energies = self.readout(features[:nlocal], species[:nlocal])
+        vectors = (positions.index_select(0, dst) - positions.index_select(0, src)).to(self.dtype)
+        energies = self.network(species, src, dst, vectors)[:nlocal].to(torch.float64)
         return [energies.sum(), energies]
 
 

@@ -5,6 +5,7 @@ import torch
 from lammps_harness import run_lammps, water_box, write_data
 
 from mlff_distiller.export import export_lammps, export_openmm
+from mlff_distiller.export.metadata import save_with_metadata
 from mlff_distiller.models import Student, preset, save_checkpoint
 
 SCRIPT = """
@@ -18,6 +19,17 @@ run 0
 """
 
 
+class EarlierLammpsExport(torch.nn.Module):
+    """What a LAMMPS export looked like before the pair style read ``kernel_weights``."""
+
+    def __init__(self):
+        super().__init__()
+        self.cutoff, self.layers, self.width = 5.0, 3, 88
+
+    def forward(self, positions: torch.Tensor) -> torch.Tensor:
+        return positions.sum()
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("errors")
@@ -25,6 +37,7 @@ def files(tmp_path_factory):
     save_checkpoint(Student(preset("ultra-tiny")), folder / "student.ckpt")
     write_data(water_box(2), folder / "system.data", ["O", "H"])
     (folder / "garbage.pt").write_bytes(b"this is not a model")
+    save_with_metadata(torch.jit.script(EarlierLammpsExport()), folder / "earlier.pt", {"engine": "lammps"})
     return {
         "folder": folder,
         "lammps": export_lammps(folder / "student.ckpt", folder / "lammps.pt"),
@@ -36,6 +49,7 @@ CASES = {
     "missing model file": ({"model": "no-such-model.pt"}, "cannot open model file no-such-model.pt"),
     "not a model": ({"model": "garbage.pt"}, "is not a TorchScript model file"),
     "OpenMM model": ({"model": "openmm.pt"}, "was exported for engine 'openmm', not LAMMPS"),
+    "model from an earlier version": ({"model": "earlier.pt"}, "was written by an older mlff-distiller; export it again"),
     "element the model lacks": ({"elements": "O Na"}, "element Na (atom type 2) is not supported"),
     "wrong number of elements": ({"elements": "O"}, "one element symbol per atom type (2 types)"),
     "units real": ({"units": "real"}, "requires 'units metal'"),

@@ -5,7 +5,8 @@ import os
 import subprocess
 import sys
 
-from mlff_distiller.models.kernel import SOURCE, cpu_signature, library_path
+from mlff_distiller.compiler import cpu_signature
+from mlff_distiller.models.kernel import SOURCE, library_path
 
 
 def test_library_path_names_torch_source_and_cpu(monkeypatch, tmp_path):

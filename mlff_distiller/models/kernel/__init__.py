@@ -9,17 +9,18 @@ after that: ``mlffd`` and :mod:`mlff_distiller.plugin` do it for you; a plain sc
 
 import hashlib
 import os
-import platform
 import sys
 import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import List
 
-from ...compiler import BuildError, build_library, cache_root, torch_flags
+from ...compiler import BuildError, build_library, cache_root, cpu_signature, native_flags, torch_flags
 
-#: The C++ source of the kernel, shipped as package data.
+#: The C++ source of the kernel, shipped as package data, and the network it shares with the
+#: LAMMPS pair style.
 SOURCE = Path(__file__).with_name("painn_forces.cpp")
+HEADER = SOURCE.with_name("painn.h")
 LIBRARY_NAME = "libmlffd_kernel.so"
 #: How an exported model computes forces on CPU: TorchScript operations that run wherever
 #: torch does, or the fused C++ kernel of this package.
@@ -30,36 +31,18 @@ class KernelBuildError(BuildError):
     """The fused kernel could not be compiled (no C++ compiler, or torch without its headers)."""
 
 
-def cpu_signature() -> str:
-    """A short hash of this CPU's model and instruction-set flags (Linux), else of the machine type.
-
-    The kernel is compiled for the CPU it runs on (``-march=native``: AVX2/FMA make it about 1.7x
-    faster than baseline x86-64), so a cache on a home directory shared by different nodes keeps
-    one build per kind of CPU.
-    """
-    description = platform.machine()
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        description += "".join(sorted({line for line in lines if line.startswith(("model name", "flags"))}))
-    except OSError:
-        pass
-    return hashlib.sha256(description.encode()).hexdigest()[:8]
-
-
 def library_path() -> Path:
     """Where the compiled kernel lives: one folder per torch version, source and CPU."""
-    source_hash = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
+    source_hash = hashlib.sha256(SOURCE.read_bytes() + HEADER.read_bytes()).hexdigest()[:12]
     folder = f"kernel-torch{metadata.version('torch')}-{source_hash}-cpu{cpu_signature()}"
     return cache_root() / folder / LIBRARY_NAME
 
 
 def compile_command(output: Path) -> List[str]:
     """The g++ command line that builds the kernel into ``output``, for this CPU (see
-    :func:`cpu_signature`). ``-fopenmp-simd`` lets the marked reductions vectorise; it starts
-    no threads."""
+    :func:`~mlff_distiller.compiler.native_flags`)."""
     compiler = os.environ.get("CXX", "g++")
-    return [compiler, "-std=c++17", "-O3", "-march=native", "-fopenmp-simd", "-fPIC", "-shared", str(SOURCE),
-            "-o", str(output), *torch_flags()]  # fmt: skip
+    return [compiler, *native_flags(), "-fPIC", "-shared", str(SOURCE), "-o", str(output), *torch_flags()]
 
 
 def build_kernel(force: bool = False, verbose: bool = False) -> Path:

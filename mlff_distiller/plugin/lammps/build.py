@@ -20,7 +20,8 @@ from typing import List
 
 import mlff_distiller_lammps as locate
 
-from ...compiler import BuildError, build_library, package_dir, torch_flags
+from ...compiler import BuildError, build_library, native_flags, package_dir, torch_flags
+from ...models.kernel import HEADER
 from ...errors import MLFFDError
 
 #: The C++ source of the pair style, shipped as package data.
@@ -65,9 +66,9 @@ def compile_command(output: Path) -> List[str]:
         raise PluginBuildError("mpi.h not found; install the 'mpich' package (mlff-distiller[lammps])")
     compiler = os.environ.get("CXX", "g++")
     return [
-        compiler, "-std=c++17", "-O2", "-fPIC", "-shared", "-DLAMMPS_SMALLBIG",
+        compiler, *native_flags(), "-fPIC", "-shared", "-DLAMMPS_SMALLBIG",
         f'-DMLFFD_LAMMPS_VERSION="{lammps_version()}"',
-        f"-I{lammps_include}", *(f"-I{path}" for path in mpi),
+        f"-I{lammps_include}", *(f"-I{path}" for path in mpi), f"-I{HEADER.parent}",
         str(SOURCE), "-o", str(output), *torch_flags(),
     ]  # fmt: skip
 

@@ -8,12 +8,12 @@
 // The student is a message-passing network of L layers: an atom's energy depends on atoms
 // up to L x cutoff away. The pair style runs one layer at a time on the local atoms and
 // forward-communicates the new per-atom features to the ghost atoms before the next layer,
-// so ghost atoms are needed only one cutoff (+ skin) deep. The edges' geometry (radial features,
-// unit vectors) is computed once per step and shared by the layers. The backward pass walks the
-// layers in reverse and reverse-communicates the gradients that land on ghost features; the
-// geometry gradients of all layers are summed and taken back to the edge vectors x_j - x_i in
-// one pass, giving forces and the virial (global and per atom). See
-// mlff_distiller/export/lammps.py for the model side.
+// so ghost atoms are needed only one cutoff (+ skin) deep. The network is the fused one of
+// mlff_distiller/models/kernel/painn.h (loops over atoms and edges, no autograd), with the
+// weights read from the model file; the edges' geometry is computed once per step and shared by
+// the layers. The reverse pass walks the layers backwards and reverse-communicates the gradients
+// that land on ghost features; the gradients on the edge vectors x_j - x_i give the forces and
+// the virial (global and per atom). See mlff_distiller/export/lammps.py for the model file.
 //
 // Built as a LAMMPS plugin by `mlffd lammps build`; loaded through the `lammps.plugins` entry
 // point of the mlff-distiller Python package.
@@ -29,22 +29,31 @@
 #include "update.h"
 
 #include <ATen/Parallel.h>
-#include <torch/csrc/autograd/autograd.h>
-#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/script.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <regex>
 #include <string>
+#include <memory>
 #include <vector>
 
+#include "painn.h"
+
 namespace LAMMPS_NS {
+
+// The network and everything one evaluation needs, kept from step to step (no allocation once
+// the system size has settled), in the dtype the model computes in.
+template <typename T>
+struct Evaluation {
+  explicit Evaluation(std::vector<at::Tensor> weights, int64_t layers, double cutoff, double norm_epsilon)
+      : network(std::move(weights), layers, cutoff, norm_epsilon), features(layers + 1) {}
+  mlffd::PaiNN<T> network;
+  std::vector<T> vectors, g_vectors, energies, g_out, g_in;
+  std::vector<std::vector<T>> features;    // rows of local + ghost atoms before each layer, and after the last
+};
 
 class PairMLFFD : public Pair {
  public:
@@ -63,21 +72,23 @@ class PairMLFFD : public Pair {
  private:
   void allocate();
   void load_model(const std::string &path);
-  torch::Tensor feature_buffer(int layer, int nall);
+  template <typename T> void evaluate(Evaluation<T> &evaluation);
+  template <typename T> void communicate_forward(T *rows);
+  template <typename T> void communicate_reverse(T *rows);
 
-  torch::jit::Module model;
   std::string model_path;
   double cutoff = 0.0;
   int layers = 0;
-  int width = 0;                          // doubles per atom in each feature exchange
+  int width = 0;                          // values per atom in each feature exchange
   std::vector<std::string> symbols;       // elements of the model, by species index
   std::vector<int64_t> type_species;      // LAMMPS type (1-based) -> species index
-  double *comm_data = nullptr;            // rows (atom-major, `width` wide) being communicated
+  std::unique_ptr<Evaluation<float>> single;    // one of the two, by the model's precision
+  std::unique_ptr<Evaluation<double>> double_precision;
+  float *comm_single = nullptr;           // rows (atom-major, `width` wide) being communicated
+  double *comm_double = nullptr;
 
   // reused between steps to keep allocation out of compute()
   std::vector<int64_t> species, src, dst;
-  std::vector<double> vectors;
-  std::vector<torch::Tensor> features;    // per layer input: (capacity, width) float64
 };
 
 PairMLFFD::PairMLFFD(LAMMPS *lmp) : Pair(lmp)
@@ -124,6 +135,7 @@ void PairMLFFD::load_model(const std::string &path)
     if (!probe.good()) error->all(FLERR, "pair_style mlffd: cannot open model file {}", path);
   }
   torch::jit::ExtraFilesMap extra{{"mlffd_metadata.json", ""}};
+  torch::jit::Module model;
   try {
     model = torch::jit::load(path, torch::kCPU, extra);
   } catch (const std::exception &) {
@@ -139,33 +151,41 @@ void PairMLFFD::load_model(const std::string &path)
                "pair_style mlffd: {} was exported for engine '{}', not LAMMPS; "
                "write one with 'mlffd export CHECKPOINT --engine lammps -o MODEL.pt'",
                path, found.size() > 1 ? found[1].str() : std::string("unknown"));
-  model.eval();
-  for (auto parameter : model.parameters()) parameter.requires_grad_(false);
+  if (!model.hasattr("kernel_weights"))
+    error->all(FLERR,
+               "pair_style mlffd: {} was written by an older mlff-distiller; export it again with "
+               "'mlffd export CHECKPOINT --engine lammps -o MODEL.pt'",
+               path);
   cutoff = model.attr("cutoff").toDouble();
   layers = static_cast<int>(model.attr("layers").toInt());
   width = static_cast<int>(model.attr("width").toInt());
+  const double norm_epsilon = model.attr("norm_epsilon").toDouble();
   symbols.clear();
   for (const auto &name : model.attr("symbols").toList()) symbols.push_back(name.get().toStringRef());
+  std::vector<at::Tensor> weights;
+  for (const auto &weight : model.attr("kernel_weights").toList()) weights.push_back(weight.get().toTensor());
+  single.reset();
+  double_precision.reset();
+  try {
+    if (!weights.empty() && weights[0].scalar_type() == at::kFloat)
+      single = std::make_unique<Evaluation<float>>(
+          mlffd::checked_weights(weights, layers, at::kFloat), layers, cutoff, norm_epsilon);
+    else
+      double_precision = std::make_unique<Evaluation<double>>(
+          mlffd::checked_weights(weights, layers, at::kDouble), layers, cutoff, norm_epsilon);
+  } catch (const std::exception &exc) {
+    error->all(FLERR, "pair_style mlffd: {} holds no usable network: {}", path, exc.what());
+  }
   model_path = path;
   comm_forward = width;
   comm_reverse = width;
-  features.assign(layers, torch::Tensor());
 
   if (!std::getenv("OMP_NUM_THREADS")) at::set_num_threads(1);
-#ifdef __GLIBC__
-  // Every step allocates per-edge tensors of tens to hundreds of MB. glibc maps blocks that
-  // large afresh from the kernel and unmaps them when freed (and trims the heap), so each step
-  // page-faulted them in again: on 6,144 water atoms that system time was about half of the
-  // step. Kept on the heap (blocks up to 1 GiB) and never trimmed (-1), the memory is reused
-  // from step to step.
-  mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  mallopt(M_TRIM_THRESHOLD, -1);
-#endif
   if (comm->me == 0)
     utils::logmesg(lmp,
                    "pair_style mlffd: {} ({} layers, cutoff {} Å, receptive field {} Å, "
-                   "{} torch thread(s) per MPI rank)\n",
-                   path, layers, cutoff, layers * cutoff, at::get_num_threads());
+                   "{} precision, {} BLAS thread(s) per MPI rank)\n",
+                   path, layers, cutoff, layers * cutoff, single ? "single" : "double", at::get_num_threads());
 }
 
 void PairMLFFD::coeff(int narg, char **arg)
@@ -205,33 +225,29 @@ double PairMLFFD::init_one(int, int)
   return cutoff;
 }
 
-torch::Tensor PairMLFFD::feature_buffer(int layer, int nall)
-{
-  torch::Tensor &buffer = features[layer];
-  if (!buffer.defined() || buffer.size(0) < nall)
-    buffer = torch::empty({static_cast<int64_t>(nall * 1.2) + 16, width}, torch::kFloat64);
-  return buffer.narrow(0, 0, nall);
-}
-
 void PairMLFFD::compute(int eflag, int vflag)
 {
   ev_init(eflag, vflag);
-  // input shapes change every step (edge count): run the model as scripted, without the
-  // profiling executor's re-specialisation; scoped, so other TorchScript users in the
-  // process (e.g. OpenMM's TorchForce next to `import lammps`) keep their settings
-  torch::jit::GraphOptimizerEnabledGuard unoptimised(false);
+  if (single) evaluate(*single);
+  else evaluate(*double_precision);
+}
 
+template <typename T>
+void PairMLFFD::evaluate(Evaluation<T> &evaluation)
+{
   double **x = atom->x;
   double **f = atom->f;
   int *type = atom->type;
   const int nlocal = atom->nlocal;
   const int nall = nlocal + atom->nghost;
   const double cutoff_squared = cutoff * cutoff;
+  mlffd::PaiNN<T> &network = evaluation.network;
 
   species.resize(nall);
   for (int i = 0; i < nall; i++) species[i] = type_species[type[i]];
   src.clear();
   dst.clear();
+  std::vector<T> &vectors = evaluation.vectors;
   vectors.clear();
   for (int ii = 0; ii < list->inum; ii++) {
     const int i = list->ilist[ii];
@@ -242,83 +258,41 @@ void PairMLFFD::compute(int eflag, int vflag)
       if (dx * dx + dy * dy + dz * dz < cutoff_squared) {
         src.push_back(i);
         dst.push_back(j);
-        vectors.push_back(dx);
-        vectors.push_back(dy);
-        vectors.push_back(dz);
+        vectors.push_back(static_cast<T>(dx));
+        vectors.push_back(static_cast<T>(dy));
+        vectors.push_back(static_cast<T>(dz));
       }
     }
   }
   const int64_t nedges = static_cast<int64_t>(src.size());
-  auto species_t = torch::from_blob(species.data(), {nall}, torch::kInt64);
-  auto local_species = species_t.narrow(0, 0, nlocal);
-  auto src_t = torch::from_blob(src.data(), {nedges}, torch::kInt64);
-  auto dst_t = torch::from_blob(dst.data(), {nedges}, torch::kInt64);
-  auto vectors_t = torch::from_blob(vectors.data(), {nedges, 3}, torch::kFloat64).requires_grad_(true);
+  network.set_edges(nedges, src.data(), dst.data(), vectors.data(), false);
 
-  // the geometry once per step; the layers see it as leaves, whose gradients are summed below
-  auto geometry = model.run_method("geometry", vectors_t).toTensorVector();
-  std::vector<torch::Tensor> shared;
-  for (const auto &g : geometry) shared.push_back(g.detach().requires_grad_(true));
-
-  // forward, layer by layer; inputs[k] holds the features of local + ghost atoms before layer k
-  std::vector<torch::Tensor> inputs(layers), outputs(layers);
-  {
-    torch::NoGradGuard no_grad;
-    auto first = feature_buffer(0, nall);
-    first.copy_(model.run_method("embed", species_t).toTensor());
-    inputs[0] = first;
-  }
-  torch::Tensor energies;
+  // forward, layer by layer; features[k] holds the rows of local + ghost atoms before layer k
+  for (auto &rows : evaluation.features) rows.resize(static_cast<size_t>(nall) * width);
+  network.embed(nall, species.data(), evaluation.features[0].data());
   for (int k = 0; k < layers; k++) {
-    outputs[k] =
-        model.run_method("interaction", k, inputs[k], shared[0], shared[1], src_t, dst_t, nlocal).toTensor();
-    if (k + 1 < layers) {
-      auto next = feature_buffer(k + 1, nall);
-      next.narrow(0, 0, nlocal).copy_(outputs[k].detach());
-      comm_data = next.data_ptr<double>();
-      comm->forward_comm(this);
-      inputs[k + 1] = next.detach().requires_grad_(true);
-    }
+    network.forward(k, nall, nlocal, evaluation.features[k].data(), evaluation.features[k + 1].data());
+    if (k + 1 < layers) communicate_forward(evaluation.features[k + 1].data());
   }
-  energies = model.run_method("readout", outputs[layers - 1], local_species).toTensor();
-  auto energy = energies.sum();
+  evaluation.energies.resize(nlocal);
+  evaluation.g_out.resize(static_cast<size_t>(nall) * width);
+  evaluation.g_in.resize(static_cast<size_t>(nall) * width);
+  network.readout(nlocal, species.data(), evaluation.features[layers].data(), evaluation.energies.data(),
+                  evaluation.g_out.data());
 
-  // backward, layer by layer, summing ghost gradients onto their owners in between
-  std::vector<torch::Tensor> geometry_gradient(shared.size());    // summed over the layers
-  torch::Tensor upstream;    // d energy / d outputs[k] for local atoms
+  // reverse, layer by layer, summing the gradients on ghost rows onto their owners in between
   for (int k = layers - 1; k >= 0; k--) {
-    std::vector<torch::Tensor> wrt(shared);
-    if (k > 0) wrt.push_back(inputs[k]);
-    auto grads = (k == layers - 1)
-        ? torch::autograd::grad({energy}, wrt, {}, std::nullopt, false, true)
-        : torch::autograd::grad({outputs[k]}, wrt, {upstream}, std::nullopt, false, true);
-    for (size_t g = 0; g < shared.size(); g++)
-      if (grads[g].defined())
-        geometry_gradient[g] = geometry_gradient[g].defined() ? geometry_gradient[g] + grads[g] : grads[g];
+    network.reverse(k, evaluation.g_out.data(), k > 0 ? evaluation.g_in.data() : nullptr);
     if (k > 0) {
-      const auto &gradient = grads[shared.size()];
-      auto feature_gradient = gradient.defined() ? gradient.contiguous()
-                                                 : torch::zeros({nall, width}, torch::kFloat64);
-      comm_data = feature_gradient.data_ptr<double>();
-      comm->reverse_comm(this);
-      upstream = feature_gradient.narrow(0, 0, nlocal);
+      communicate_reverse(evaluation.g_in.data());
+      evaluation.g_out.swap(evaluation.g_in);
     }
   }
-  // back through the geometry to the edge vectors, once for all layers
-  std::vector<torch::Tensor> reached, gradients;    // geometry outputs that received a gradient
-  for (size_t g = 0; g < shared.size(); g++)
-    if (geometry_gradient[g].defined()) {
-      reached.push_back(geometry[g]);
-      gradients.push_back(geometry_gradient[g]);
-    }
-  auto edge_gradient = torch::zeros({nedges, 3}, torch::kFloat64);
-  if (!reached.empty()) {
-    auto gradient = torch::autograd::grad(reached, {vectors_t}, gradients, std::nullopt, false, true)[0];
-    if (gradient.defined()) edge_gradient += gradient;
-  }
+  evaluation.g_vectors.resize(3 * nedges);
+  network.edge_gradients(evaluation.g_vectors.data());
 
   // forces: the edge vector is x_j - x_i, so dE/dx_i = -g and dE/dx_j = +g
-  const double *g = edge_gradient.data_ptr<double>();
+  const T *g = evaluation.g_vectors.data();
   for (int64_t e = 0; e < nedges; e++) {
     const int i = static_cast<int>(src[e]), j = static_cast<int>(dst[e]);
     const double gx = g[3 * e], gy = g[3 * e + 1], gz = g[3 * e + 2];
@@ -329,44 +303,88 @@ void PairMLFFD::compute(int eflag, int vflag)
     f[j][1] -= gy;
     f[j][2] -= gz;
     if (vflag_either)
-      ev_tally_xyz(i, j, nlocal, 1, 0.0, 0.0, gx, gy, gz, -vectors[3 * e], -vectors[3 * e + 1],
-                   -vectors[3 * e + 2]);
+      ev_tally_xyz(i, j, nlocal, 1, 0.0, 0.0, gx, gy, gz, x[i][0] - x[j][0], x[i][1] - x[j][1], x[i][2] - x[j][2]);
   }
-  if (eflag_global) eng_vdwl += energy.item<double>();
-  if (eflag_atom) {
-    auto e_atom = energies.accessor<double, 1>();
-    for (int i = 0; i < nlocal; i++) eatom[i] += e_atom[i];
-  }
+  if (eflag_global)
+    for (int i = 0; i < nlocal; i++) eng_vdwl += evaluation.energies[i];
+  if (eflag_atom)
+    for (int i = 0; i < nlocal; i++) eatom[i] += evaluation.energies[i];
 }
 
-int PairMLFFD::pack_forward_comm(int n, int *list, double *buf, int, int *)
+template <typename T>
+void PairMLFFD::communicate_forward(T *rows)
+{
+  comm_single = reinterpret_cast<float *>(rows);
+  comm_double = reinterpret_cast<double *>(rows);
+  comm->forward_comm(this);
+}
+
+template <typename T>
+void PairMLFFD::communicate_reverse(T *rows)
+{
+  comm_single = reinterpret_cast<float *>(rows);
+  comm_double = reinterpret_cast<double *>(rows);
+  comm->reverse_comm(this);
+}
+
+// LAMMPS's buffers hold doubles; the rows are float or double, as the model computes
+
+template <typename T>
+static int pack_rows(const T *rows, int width, int n, const int *list, double *buf)
 {
   int m = 0;
   for (int i = 0; i < n; i++) {
-    const double *row = comm_data + static_cast<size_t>(list[i]) * width;
+    const T *row = rows + static_cast<size_t>(list[i]) * width;
     for (int c = 0; c < width; c++) buf[m++] = row[c];
   }
   return m;
 }
 
+template <typename T>
+static void unpack_rows(T *rows, int width, int n, int first, const double *buf)
+{
+  T *row = rows + static_cast<size_t>(first) * width;
+  for (int m = 0; m < n * width; m++) row[m] = static_cast<T>(buf[m]);
+}
+
+template <typename T>
+static int pack_range(const T *rows, int width, int n, int first, double *buf)
+{
+  const T *row = rows + static_cast<size_t>(first) * width;
+  for (int m = 0; m < n * width; m++) buf[m] = row[m];
+  return n * width;
+}
+
+template <typename T>
+static void add_rows(T *rows, int width, int n, const int *list, const double *buf)
+{
+  int m = 0;
+  for (int i = 0; i < n; i++) {
+    T *row = rows + static_cast<size_t>(list[i]) * width;
+    for (int c = 0; c < width; c++) row[c] += static_cast<T>(buf[m++]);
+  }
+}
+
+int PairMLFFD::pack_forward_comm(int n, int *list, double *buf, int, int *)
+{
+  return single ? pack_rows(comm_single, width, n, list, buf) : pack_rows(comm_double, width, n, list, buf);
+}
+
 void PairMLFFD::unpack_forward_comm(int n, int first, double *buf)
 {
-  std::memcpy(comm_data + static_cast<size_t>(first) * width, buf, sizeof(double) * n * width);
+  if (single) unpack_rows(comm_single, width, n, first, buf);
+  else unpack_rows(comm_double, width, n, first, buf);
 }
 
 int PairMLFFD::pack_reverse_comm(int n, int first, double *buf)
 {
-  std::memcpy(buf, comm_data + static_cast<size_t>(first) * width, sizeof(double) * n * width);
-  return n * width;
+  return single ? pack_range(comm_single, width, n, first, buf) : pack_range(comm_double, width, n, first, buf);
 }
 
 void PairMLFFD::unpack_reverse_comm(int n, int *list, double *buf)
 {
-  int m = 0;
-  for (int i = 0; i < n; i++) {
-    double *row = comm_data + static_cast<size_t>(list[i]) * width;
-    for (int c = 0; c < width; c++) row[c] += buf[m++];
-  }
+  if (single) add_rows(comm_single, width, n, list, buf);
+  else add_rows(comm_double, width, n, list, buf);
 }
 
 }    // namespace LAMMPS_NS
