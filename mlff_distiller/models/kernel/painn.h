@@ -197,15 +197,17 @@ class PaiNN {
   int64_t width() const { return 4 * f_; }
 
   // The edges of this evaluation: count of them, receiving (local) and neighbouring atom, and the
-  // vector x[dst] - x[src] (Å). paired: edge k + count/2 is edge k reversed, so the two share their
-  // distance and filters (computed and differentiated once per pair). The arrays must outlive the
+  // vector x[dst] - x[src] (Å). The first 2 x pairs edges come in pairs, edge k + pairs being edge
+  // k reversed: the two share their distance, hence their radial features and filters, which are
+  // computed (forward) and differentiated (reverse) once per pair. The arrays must outlive the
   // evaluation.
-  void set_edges(int64_t count, const int64_t* src, const int64_t* dst, const T* vectors, bool paired) {
+  void set_edges(int64_t count, const int64_t* src, const int64_t* dst, const T* vectors, int64_t pairs) {
+    TORCH_CHECK(pairs >= 0 && 2 * pairs <= count, "mlffd: more edge pairs than edges");
     e_ = count;
     src_ = src;
     dst_ = dst;
-    rows_ = paired ? count / 2 : count;
-    per_row_ = paired ? 2 : 1;
+    pairs_ = pairs;
+    rows_ = count - pairs;
     distance_.resize(e_);
     unit_.resize(3 * e_);
     for (int64_t k = 0; k < e_; ++k) {
@@ -218,7 +220,7 @@ class PaiNN {
     radial_.resize(rows_ * r1_);
     radial_slope_.resize(rows_ * r1_);
     for (int64_t k = 0; k < rows_; ++k) {
-      const T d = distance_[k];
+      const T d = distance_[first_edge(k)];
       T env = T(0), env_slope = T(0);
       if (d < cutoff_) {
         const T phase = d * (pi / cutoff_);
@@ -301,9 +303,8 @@ class PaiNN {
     for (int64_t a = 0; a < rows_; a += chunk_) {
       const int64_t len = std::min(chunk_, rows_ - a);
       const T* filters = chunk_filters(l, a, len, true);
-      for (int64_t edge = 0; edge < len * per_row_; ++edge) {
-        const int64_t row = a + edge / per_row_;
-        const int64_t k = row + (edge % per_row_) * rows_;
+      for (int64_t edge = 0; edge < edges_in_rows(a, len); ++edge) {
+        const int64_t row = row_of(a, edge), k = edge_of(a, edge);
         const int64_t i = src_[k], j = dst_[k];
         const T* filt = filters + (row - a) * f3;
         const T* cj = ctx + j * f3;
@@ -449,10 +450,9 @@ class PaiNN {
     for (int64_t a = 0; a < rows_; a += chunk_) {
       const int64_t len = std::min(chunk_, rows_ - a);
       const T* filters = chunk_filters(l, a, len, false);
-      for (int64_t edge = 0; edge < len * per_row_; ++edge) {
-        const int64_t row = a + edge / per_row_;
-        const bool first_of_row = edge % per_row_ == 0;
-        const int64_t k = row + (edge % per_row_) * rows_;
+      for (int64_t edge = 0; edge < edges_in_rows(a, len); ++edge) {
+        const int64_t row = row_of(a, edge), k = edge_of(a, edge);
+        const bool first_of_row = k == first_edge(row);
         const int64_t i = src_[k], j = dst_[k];
         const T* filt = filters + (row - a) * f3;
         T* g_filter = g_filters_.data() + (row - a) * f3;  // summed over the row's edges
@@ -514,9 +514,10 @@ class PaiNN {
       // the derivative with respect to a row's distance goes to its first edge: a distance moves
       // the two atoms of both edges alike
       T g_distance = T(0);
-      if (k < rows_) {
-        const T* grad = g_radial_.data() + k * r1_;
-        const T* slope = radial_slope_.data() + k * r1_;
+      if (k < pairs_ || k >= 2 * pairs_) {
+        const int64_t row = k < pairs_ ? k : k - pairs_;
+        const T* grad = g_radial_.data() + row * r1_;
+        const T* slope = radial_slope_.data() + row * r1_;
         for (int64_t b = 0; b < r1_; ++b) g_distance += grad[b] * slope[b];
       }
       const T* u = unit_.data() + 3 * k;
@@ -534,6 +535,24 @@ class PaiNN {
   };
 
   int64_t offset(int64_t l) const { return LEADING_WEIGHTS + l * LAYER_WEIGHTS; }
+
+  // Rows (distinct distances) and edges: row r < pairs holds edges r and r + pairs, a later row
+  // the one edge r + pairs. Within rows a .. a + len - 1, edge number m (0-based, two per paired
+  // row, in row order) is edge_of(a, m) of row row_of(a, m).
+  int64_t first_edge(int64_t row) const { return row < pairs_ ? row : row + pairs_; }
+  int64_t edges_in_rows(int64_t a, int64_t len) const {
+    const int64_t paired_rows = std::max<int64_t>(0, std::min(a + len, pairs_) - a);
+    return len + paired_rows;
+  }
+  int64_t row_of(int64_t a, int64_t m) const {
+    const int64_t paired_rows = std::max<int64_t>(0, pairs_ - a);
+    return m < 2 * paired_rows ? a + m / 2 : a + m - paired_rows;
+  }
+  int64_t edge_of(int64_t a, int64_t m) const {
+    const int64_t paired_rows = std::max<int64_t>(0, pairs_ - a);
+    if (m < 2 * paired_rows) return a + m / 2 + (m % 2) * pairs_;
+    return a + m - paired_rows + pairs_;
+  }
   const T* ptr(int64_t index) const { return w_[index].data_ptr<T>(); }
 
   // The envelope-weighted filters (len x 3F) of rows a .. a + len - 1 in layer l: computed (when
@@ -550,7 +569,7 @@ class PaiNN {
   int64_t layers_, f_, r1_, h_, readout_;
   T cutoff_, norm_epsilon_;
   // edges
-  int64_t e_ = 0, rows_ = 0, per_row_ = 1, chunk_ = 1;
+  int64_t e_ = 0, rows_ = 0, pairs_ = 0, chunk_ = 1;
   bool keep_filters_ = false;
   const int64_t* src_ = nullptr;
   const int64_t* dst_ = nullptr;

@@ -37,7 +37,7 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
                 " out of range");
   for (int64_t k = 0; k < e; ++k)
     TORCH_CHECK(src[k] >= 0 && src[k] < n && dst[k] >= 0 && dst[k] < n, "mlffd: edge ", k, " names an atom out of range");
-  network.set_edges(e, src, dst, vectors_t.data_ptr<T>(), paired);
+  network.set_edges(e, src, dst, vectors_t.data_ptr<T>(), paired ? e / 2 : 0);
 
   // features before each layer, and after the last
   const int64_t width = network.width();

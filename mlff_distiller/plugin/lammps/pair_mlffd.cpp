@@ -51,7 +51,7 @@ struct Evaluation {
   explicit Evaluation(std::vector<at::Tensor> weights, int64_t layers, double cutoff, double norm_epsilon)
       : network(std::move(weights), layers, cutoff, norm_epsilon), features(layers + 1) {}
   mlffd::PaiNN<T> network;
-  std::vector<T> vectors, g_vectors, energies, g_out, g_in;
+  std::vector<T> vectors, ghost_vectors, g_vectors, energies, g_out, g_in;
   std::vector<std::vector<T>> features;    // rows of local + ghost atoms before each layer, and after the last
 };
 
@@ -88,7 +88,7 @@ class PairMLFFD : public Pair {
   double *comm_double = nullptr;
 
   // reused between steps to keep allocation out of compute()
-  std::vector<int64_t> species, src, dst;
+  std::vector<int64_t> species, src, dst, ghost_src, ghost_dst;
 };
 
 PairMLFFD::PairMLFFD(LAMMPS *lmp) : Pair(lmp)
@@ -245,27 +245,44 @@ void PairMLFFD::evaluate(Evaluation<T> &evaluation)
 
   species.resize(nall);
   for (int i = 0; i < nall; i++) species[i] = type_species[type[i]];
+  // edges closer than the cutoff: each pair of local atoms once (i < j), then the reverses of
+  // those, then the edges to ghost atoms; the network computes each local pair's radial
+  // features and filters once
   src.clear();
   dst.clear();
+  ghost_src.clear();
+  ghost_dst.clear();
   std::vector<T> &vectors = evaluation.vectors;
+  std::vector<T> &ghost_vectors = evaluation.ghost_vectors;
   vectors.clear();
+  ghost_vectors.clear();
   for (int ii = 0; ii < list->inum; ii++) {
     const int i = list->ilist[ii];
     const int *jlist = list->firstneigh[i];
     for (int jj = 0; jj < list->numneigh[i]; jj++) {
       const int j = jlist[jj] & NEIGHMASK;
       const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
-      if (dx * dx + dy * dy + dz * dz < cutoff_squared) {
-        src.push_back(i);
-        dst.push_back(j);
-        vectors.push_back(static_cast<T>(dx));
-        vectors.push_back(static_cast<T>(dy));
-        vectors.push_back(static_cast<T>(dz));
-      }
+      if (dx * dx + dy * dy + dz * dz >= cutoff_squared || (j < nlocal && j < i)) continue;
+      const bool ghost = j >= nlocal;
+      (ghost ? ghost_src : src).push_back(i);
+      (ghost ? ghost_dst : dst).push_back(j);
+      auto &to = ghost ? ghost_vectors : vectors;
+      to.push_back(static_cast<T>(dx));
+      to.push_back(static_cast<T>(dy));
+      to.push_back(static_cast<T>(dz));
     }
   }
+  const int64_t pairs = static_cast<int64_t>(src.size());
+  for (int64_t k = 0; k < pairs; k++) {
+    src.push_back(dst[k]);
+    dst.push_back(src[k]);
+    for (int c = 0; c < 3; c++) vectors.push_back(-vectors[3 * k + c]);
+  }
+  src.insert(src.end(), ghost_src.begin(), ghost_src.end());
+  dst.insert(dst.end(), ghost_dst.begin(), ghost_dst.end());
+  vectors.insert(vectors.end(), ghost_vectors.begin(), ghost_vectors.end());
   const int64_t nedges = static_cast<int64_t>(src.size());
-  network.set_edges(nedges, src.data(), dst.data(), vectors.data(), false);
+  network.set_edges(nedges, src.data(), dst.data(), vectors.data(), pairs);
 
   // forward, layer by layer; features[k] holds the rows of local + ghost atoms before layer k
   for (auto &rows : evaluation.features) rows.resize(static_cast<size_t>(nall) * width);
