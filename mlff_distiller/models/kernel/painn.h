@@ -181,14 +181,25 @@ inline std::vector<at::Tensor> checked_weights(at::TensorList weights, int64_t l
 template <typename T>
 class PaiNN {
  public:
-  PaiNN(std::vector<at::Tensor> weights, int64_t layers, double cutoff, double norm_epsilon)
-      : w_(std::move(weights)), layers_(layers), cutoff_(T(cutoff)), norm_epsilon_(T(norm_epsilon)) {
+  PaiNN() = default;
+  PaiNN(std::vector<at::Tensor> weights, int64_t layers, double cutoff, double norm_epsilon) {
+    set_weights(std::move(weights), layers, cutoff, norm_epsilon);
+  }
+
+  // The network to evaluate (see checked_weights); the buffers of earlier evaluations are kept.
+  void set_weights(std::vector<at::Tensor> weights, int64_t layers, double cutoff, double norm_epsilon) {
+    w_ = std::move(weights);
+    layers_ = layers;
+    cutoff_ = T(cutoff);
+    norm_epsilon_ = T(norm_epsilon);
     f_ = w_[0].size(1);
     r1_ = w_[1].size(0) + 1;
     readout_ = LEADING_WEIGHTS + layers_ * LAYER_WEIGHTS;
     h_ = w_[readout_ + 1].size(0);
+    filter_back_.clear();
     for (int64_t l = 0; l < layers_; ++l) filter_back_.push_back(w_[offset(l) + FILTER_T].t().contiguous());
     state_.resize(layers_);
+    species_context_.clear();
   }
 
   int64_t layers() const { return layers_; }
@@ -566,8 +577,8 @@ class PaiNN {
   }
 
   std::vector<at::Tensor> w_, filter_back_;
-  int64_t layers_, f_, r1_, h_, readout_;
-  T cutoff_, norm_epsilon_;
+  int64_t layers_ = 0, f_ = 0, r1_ = 0, h_ = 0, readout_ = 0;
+  T cutoff_ = T(0), norm_epsilon_ = T(0);
   // edges
   int64_t e_ = 0, rows_ = 0, pairs_ = 0, chunk_ = 1;
   bool keep_filters_ = false;

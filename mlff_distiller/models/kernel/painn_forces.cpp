@@ -31,7 +31,12 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
   const int64_t* species = species_t.data_ptr<int64_t>();
   const int64_t* src = src_t.data_ptr<int64_t>();
   const int64_t* dst = dst_t.data_ptr<int64_t>();
-  mlffd::PaiNN<T> network(w, layers, cutoff, norm_epsilon);
+  // one network and its buffers per thread, kept between calls: an MD step calls again with the
+  // same sizes, and allocates (and page-faults in) nothing new
+  thread_local mlffd::PaiNN<T> network;
+  thread_local std::vector<std::vector<T>> x;  // features before each layer, and after the last
+  thread_local std::vector<T> g_out, g_in, g_vectors;
+  network.set_weights(w, layers, cutoff, norm_epsilon);
   for (int64_t i = 0; i < n; ++i)
     TORCH_CHECK(species[i] >= 0 && species[i] < network.species_count(), "mlffd: species index ", species[i],
                 " out of range");
@@ -39,13 +44,14 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
     TORCH_CHECK(src[k] >= 0 && src[k] < n && dst[k] >= 0 && dst[k] < n, "mlffd: edge ", k, " names an atom out of range");
   network.set_edges(e, src, dst, vectors_t.data_ptr<T>(), paired ? e / 2 : 0);
 
-  // features before each layer, and after the last
   const int64_t width = network.width();
-  std::vector<std::vector<T>> x(layers + 1, std::vector<T>(n * width));
+  x.resize(layers + 1);
+  for (auto& rows : x) rows.resize(n * width);
   network.embed(n, species, x[0].data());
   for (int64_t l = 0; l < layers; ++l) network.forward(l, n, n, x[l].data(), x[l + 1].data());
   at::Tensor energies_t = at::empty({n}, options);
-  std::vector<T> g_out(n * width), g_in(n * width);
+  g_out.resize(n * width);
+  g_in.resize(n * width);
   network.readout(n, species, x[layers].data(), energies_t.data_ptr<T>(), g_out.data());
   for (int64_t l = layers - 1; l >= 0; --l) {
     network.reverse(l, g_out.data(), l > 0 ? g_in.data() : nullptr);
@@ -53,7 +59,7 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
   }
 
   // forces = -(sum of d E / d vector over edges into an atom - over edges out of it)
-  std::vector<T> g_vectors(3 * e);
+  g_vectors.resize(3 * e);
   network.edge_gradients(g_vectors.data());
   at::Tensor forces_t = at::zeros({n, 3}, options);
   T* forces = forces_t.data_ptr<T>();
