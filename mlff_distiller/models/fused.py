@@ -4,9 +4,9 @@
 and computes the same function, but hands the whole network, forward and reverse, to one call
 of the C++ kernel (:mod:`mlff_distiller.models.kernel`). On a molecule of a few dozen atoms that
 replaces ~300 small tensor operations, whose dispatch and allocation cost more than their
-arithmetic, by plain loops. A system of fewer than :data:`ALL_PAIRS_MAX_ATOMS` atoms, in vacuum or
-fully periodic, goes to ``torch.ops.mlffd.painn_all_pairs_forces``, which also finds the pairs;
-otherwise the neighbour search stays in TorchScript and its edges go to
+arithmetic, by plain loops. A system in vacuum or fully periodic goes to
+``torch.ops.mlffd.painn_all_pairs_forces``, which also finds the pairs (a cell list for large
+systems); a partly periodic one keeps the TorchScript neighbour search and its edges go to
 ``torch.ops.mlffd.painn_forces``. On a GPU the module falls back to :class:`StudentForces`.
 
 Constructing the module loads the kernel (:func:`~mlff_distiller.models.kernel.load_kernel`,
@@ -22,12 +22,6 @@ from torch import Tensor, nn
 from .forces import StudentForces
 from .kernel import load_kernel
 from .student import Student
-
-
-#: Systems below this many atoms have their pairs found inside the kernel (an all-pairs check over
-#: the periodic images, as :func:`~mlff_distiller.models.neighbors.neighbor_list` would do for them
-#: in TorchScript, in a few per cent of its time).
-ALL_PAIRS_MAX_ATOMS = 200
 
 
 def kernel_weights(student: Student) -> List[Tensor]:
@@ -81,20 +75,18 @@ class FusedStudentForces(nn.Module):
         self.layers = len(student.network.interactions)
         self.cutoff = float(student.network.cutoff)
         self.norm_epsilon = float(student.network.interactions[0].norm_epsilon)
-        self.all_pairs_max_atoms = ALL_PAIRS_MAX_ATOMS
 
     def forward(self, positions: Tensor, species: Tensor, cell: Tensor, pbc: Tensor) -> Tuple[Tensor, Tensor]:
         """Energy of each atom (N,) in eV and force on each atom (N, 3) in eV/Å; arguments as in
         :meth:`StudentForces.forward <mlff_distiller.models.forces.StudentForces.forward>`."""
         if not positions.is_cpu:
             return self.reference(positions, species, cell, pbc)
-        if positions.shape[0] < self.all_pairs_max_atoms:  # pairs found in the kernel
-            periodic = bool(pbc.any())
-            if not periodic or bool(pbc.all()):
-                return torch.ops.mlffd.painn_all_pairs_forces(
-                    species, positions, cell if periodic else None, self.weights, self.layers, self.cutoff,
-                    self.norm_epsilon,
-                )
+        periodic = bool(pbc.any())
+        if not periodic or bool(pbc.all()):  # pairs found in the kernel
+            return torch.ops.mlffd.painn_all_pairs_forces(
+                species, positions, cell if periodic else None, self.weights, self.layers, self.cutoff,
+                self.norm_epsilon,
+            )
         src, dst, images = self.reference.student.edges(positions, cell, pbc)
         vectors = positions.index_select(0, dst) - positions.index_select(0, src)
         if bool(pbc.any()):

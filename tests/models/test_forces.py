@@ -73,6 +73,23 @@ def test_large_box_with_cell_list_and_edge_chunks(forces_class, tiny_student, rn
     check(forces_class, tiny_student, positions, species, torch.tensor(cell), PBC)
 
 
+def test_large_triclinic_cell_with_atoms_on_and_far_outside_its_faces(forces_class, tiny_student, rng):
+    """A cell three cutoffs wide: the kernel's cell list, bins wrapping across faces and edges."""
+    cell = np.array([[16.0, 0.0, 0.0], [4.0, 15.5, 0.0], [2.0, 3.0, 16.0]])
+    positions, species = random_box(260, cell, len(tiny_student.elements), rng, spacing=1.0)
+    fractional = positions[:3].numpy() @ np.linalg.inv(cell)
+    fractional[0, 0], fractional[1, 1], fractional[2] = 0.0, 1.0 - 1e-15, [0.0, 1.0, 0.0]  # on faces and an edge
+    positions[:3] = torch.tensor(fractional @ cell)
+    positions[3:40] += torch.tensor(rng.integers(-3, 4, size=(37, 3)) @ cell, dtype=torch.float64)
+    check(forces_class, tiny_student, positions, species, torch.tensor(cell), PBC)
+
+
+def test_large_cluster_in_vacuum(forces_class, tiny_student, rng):
+    """More than 64 atoms without a cell: the kernel bins the bounding box."""
+    positions, species = random_box(150, np.diag([14.0, 9.0, 6.0]), len(tiny_student.elements), rng, spacing=1.2)
+    check(forces_class, tiny_student, positions, species, NO_CELL, NO_PBC)
+
+
 def test_atoms_without_neighbours(forces_class, tiny_student):
     """No edge at all: zero forces, and each atom's energy from its species alone."""
     positions = torch.tensor([[0.0, 0.0, 0.0], [20.0, 0.0, 0.0], [0.0, 30.0, 0.0]], dtype=torch.float64)

@@ -102,12 +102,70 @@ std::tuple<at::Tensor, at::Tensor> painn_forces(const at::Tensor& species, const
   return run<float>(sp, s, d, x, w, layers, cutoff, norm_epsilon, is_paired<float>(s, d, x));
 }
 
-// Every pair closer than the cutoff, found here: in vacuum N^2 / 2 distance checks, in a fully
-// periodic cell of any shape and size the same over every lattice translation that can come within
-// the cutoff (an atom may meet several images of a neighbour, or its own). Cheaper than the tensor
-// operations of a search for the systems of up to a few hundred atoms this is meant for. Each pair
-// is kept once (i < j, or i == j with the translation's first non-zero index positive), and the
-// edges are the pairs followed by their reverses.
+// The pairs closer than the cutoff of atoms binned in fractional coordinates frac (n x 3, in [0, 1)),
+// nb[a] bins along axis a, each at least a cutoff wide: an atom's neighbours lie in the 27 bins
+// around its own. periodic: bins wrap around, shifting the neighbour by a cell row (cell, 3 x 3),
+// which needs nb[a] >= 3 so that no bin is met twice; otherwise bins beyond the edges are empty.
+// Each pair is kept once (i < j): there are no self-images in cells this wide.
+template <typename T>
+void binned_pairs(const std::vector<double>& wrapped, const std::vector<double>& frac, const int nb[3],
+                  const double* cell, double cutoff_sq, std::vector<int64_t>& first, std::vector<int64_t>& second,
+                  std::vector<T>& offsets) {
+  const int64_t n = static_cast<int64_t>(wrapped.size() / 3);
+  const int64_t bins = int64_t(nb[0]) * nb[1] * nb[2];
+  std::vector<int64_t> bin_of(n), start(bins + 1, 0), order(n);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t b[3];
+    for (int a = 0; a < 3; ++a) b[a] = std::min<int64_t>(nb[a] - 1, std::max<int64_t>(0, int64_t(frac[3 * i + a] * nb[a])));
+    bin_of[i] = (b[0] * nb[1] + b[1]) * nb[2] + b[2];
+    ++start[bin_of[i] + 1];
+  }
+  for (int64_t b = 0; b < bins; ++b) start[b + 1] += start[b];
+  std::vector<int64_t> fill(start.begin(), start.end() - 1);
+  for (int64_t i = 0; i < n; ++i) order[fill[bin_of[i]]++] = i;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t own = bin_of[i];
+    const int64_t home[3] = {own / (int64_t(nb[1]) * nb[2]), (own / nb[2]) % nb[1], own % nb[2]};
+    for (int dx = -1; dx <= 1; ++dx)
+      for (int dy = -1; dy <= 1; ++dy)
+        for (int dz = -1; dz <= 1; ++dz) {
+          const int d[3] = {dx, dy, dz};
+          int64_t b[3];
+          double shift[3] = {0.0, 0.0, 0.0};
+          bool inside = true;
+          for (int a = 0; a < 3; ++a) {
+            b[a] = home[a] + d[a];
+            int wrap = b[a] < 0 ? -1 : b[a] >= nb[a] ? 1 : 0;
+            if (wrap && !cell) inside = false;
+            b[a] -= wrap * nb[a];
+            if (wrap && cell)
+              for (int c = 0; c < 3; ++c) shift[c] += wrap * cell[3 * a + c];
+          }
+          if (!inside) continue;
+          const int64_t other = (b[0] * nb[1] + b[1]) * nb[2] + b[2];
+          for (int64_t m = start[other]; m < start[other + 1]; ++m) {
+            const int64_t j = order[m];
+            if (j <= i) continue;
+            const double x = wrapped[3 * j] + shift[0] - wrapped[3 * i];
+            const double y = wrapped[3 * j + 1] + shift[1] - wrapped[3 * i + 1];
+            const double z = wrapped[3 * j + 2] + shift[2] - wrapped[3 * i + 2];
+            if (x * x + y * y + z * z < cutoff_sq) {
+              first.push_back(i);
+              second.push_back(j);
+              offsets.insert(offsets.end(), {T(x), T(y), T(z)});
+            }
+          }
+        }
+  }
+}
+
+// Every pair closer than the cutoff, found here, in vacuum or in a fully periodic cell of any shape
+// and size. A cell at least three cutoffs wide along each lattice direction, or a molecule or
+// cluster of more than 64 atoms, goes to a cell list (binned_pairs); a smaller cell is searched
+// over every lattice translation that can come within the cutoff (an atom may meet several images
+// of a neighbour, or its own), a small molecule by N^2 / 2 checks. Each pair is kept once (i < j,
+// or i == j with the translation's first non-zero index positive), and the edges are the pairs
+// followed by their reverses.
 template <typename T>
 std::tuple<at::Tensor, at::Tensor> all_pairs(const at::Tensor& species, const at::Tensor& positions_t,
                                              const c10::optional<at::Tensor>& cell_t, const std::vector<at::Tensor>& w,
@@ -120,8 +178,26 @@ std::tuple<at::Tensor, at::Tensor> all_pairs(const at::Tensor& species, const at
   for (int64_t k = 0; k < 3 * n; ++k) wrapped[k] = double(pos[k]);
   std::vector<std::array<double, 3>> shifts{{0.0, 0.0, 0.0}};
   std::vector<bool> forward_shift{false};  // the translation's first non-zero index is positive
+  bool binned = false;
+  int nb[3] = {1, 1, 1};
+  std::vector<double> frac;  // fractional coordinates for the cell list, in [0, 1)
+  at::Tensor cell64;
+  if (!cell_t && n > 64) {  // bins of the bounding box
+    binned = true;
+    frac.resize(3 * n);
+    for (int a = 0; a < 3; ++a) {
+      double lo = wrapped[a], hi = wrapped[a];
+      for (int64_t i = 0; i < n; ++i) {
+        lo = std::min(lo, wrapped[3 * i + a]);
+        hi = std::max(hi, wrapped[3 * i + a]);
+      }
+      const double extent = hi - lo;
+      nb[a] = int(std::max(1.0, std::min(1024.0, std::floor(extent / cutoff))));
+      for (int64_t i = 0; i < n; ++i) frac[3 * i + a] = extent > 0 ? (wrapped[3 * i + a] - lo) / extent : 0.0;
+    }
+  }
   if (cell_t) {
-    at::Tensor cell64 = cell_t->to(at::kDouble).contiguous();
+    cell64 = cell_t->to(at::kDouble).contiguous();
     const double* c = cell64.data_ptr<double>();
     double inverse[9];
     const double det = c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6]) +
@@ -150,6 +226,20 @@ std::tuple<at::Tensor, at::Tensor> all_pairs(const at::Tensor& species, const at
       // the spacing of the planes spanned by the other two rows is 1 / |row a of C^-T|
       const double g0 = inverse[a], g1 = inverse[3 + a], g2 = inverse[6 + a];
       counts[a] = int(std::ceil(cutoff * std::sqrt(g0 * g0 + g1 * g1 + g2 * g2)));
+      nb[a] = int(std::min(1024.0, std::floor(1.0 / (cutoff * std::sqrt(g0 * g0 + g1 * g1 + g2 * g2)))));
+    }
+    binned = nb[0] >= 3 && nb[1] >= 3 && nb[2] >= 3;
+    if (binned) {
+      frac.resize(3 * n);
+      for (int64_t i = 0; i < n; ++i)
+        for (int a = 0; a < 3; ++a) {
+          const double f = wrapped[3 * i] * inverse[a] + wrapped[3 * i + 1] * inverse[3 + a] + wrapped[3 * i + 2] * inverse[6 + a];
+          frac[3 * i + a] = f - std::floor(f);
+        }
+      // positions from the same fractional coordinates, so that an atom and its bin always agree
+      for (int64_t i = 0; i < n; ++i)
+        for (int b = 0; b < 3; ++b)
+          wrapped[3 * i + b] = frac[3 * i] * c[b] + frac[3 * i + 1] * c[3 + b] + frac[3 * i + 2] * c[6 + b];
     }
     shifts.clear();
     forward_shift.clear();
@@ -162,6 +252,9 @@ std::tuple<at::Tensor, at::Tensor> all_pairs(const at::Tensor& species, const at
   }
   std::vector<int64_t> first, second;
   std::vector<T> offsets;
+  if (binned) {
+    binned_pairs<T>(wrapped, frac, nb, cell_t ? cell64.data_ptr<double>() : nullptr, cutoff_sq, first, second, offsets);
+  } else {
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t j = i; j < n; ++j) {
       const double dx = wrapped[3 * j] - wrapped[3 * i], dy = wrapped[3 * j + 1] - wrapped[3 * i + 1];
@@ -176,6 +269,7 @@ std::tuple<at::Tensor, at::Tensor> all_pairs(const at::Tensor& species, const at
         }
       }
     }
+  }
   }
   const int64_t h = static_cast<int64_t>(first.size());
   at::Tensor src = at::empty({2 * h}, at::kLong), dst = at::empty({2 * h}, at::kLong);
