@@ -19,7 +19,8 @@ from ..units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
 
 #: Relative disagreement above which two float64 engines are said to differ.
 TOLERANCE = 1e-8
-#: Strain step of the finite-difference virial (OpenMM has no virial of its own).
+#: Strain step of the finite-difference virial (OpenMM has no virial of its own), taken with the
+#: five-point stencil: truncation error of order step^4.
 STRAIN_STEP = 1e-5
 
 
@@ -83,7 +84,11 @@ def ase_result(student: Student, atoms: Atoms) -> EngineResult:
 
 
 def openmm_result(checkpoint: Union[str, Path], atoms: Atoms) -> EngineResult:
-    """OpenMM's Reference platform with the student's TorchForce (nm, kJ/mol converted to Å, eV)."""
+    """OpenMM's Reference platform with the student's TorchForce (nm, kJ/mol converted to Å, eV).
+
+    OpenMM computes in the frame where the cell is lower-triangular (:func:`structure_to_openmm`
+    turns a periodic structure into it); forces and virial are turned back into ``atoms``' frame.
+    """
     import openmm
 
     from .system import build_system, structure_to_openmm
@@ -101,17 +106,20 @@ def openmm_result(checkpoint: Union[str, Path], atoms: Atoms) -> EngineResult:
         energy = state.getPotentialEnergy()._value / EV_TO_KJ_PER_MOL
         return (energy, state.getForces(asNumpy=True)._value / EV_TO_KJ_PER_MOL / NM_TO_ANGSTROM) if forces else energy
 
+    # positions in OpenMM's frame are those of atoms times this rotation
+    rotation = np.linalg.solve(np.asarray(atoms.cell), np.asarray(atoms.cell.standard_form()[0])) if structure.periodic else np.eye(3)
     energy, forces = energy_at(np.eye(3), forces=True)
     virial = np.zeros((3, 3))
     for a in range(3):
         for b in range(a, 3):
             steps = []
-            for sign in (1.0, -1.0):
+            for multiple in (2.0, 1.0, -1.0, -2.0):
                 deformation = np.eye(3)  # x_a += h x_b: keeps OpenMM's box lower-triangular; W is symmetric
-                deformation[b, a] += sign * STRAIN_STEP
+                deformation[b, a] += multiple * STRAIN_STEP
                 steps.append(energy_at(deformation))
-            virial[a, b] = virial[b, a] = -(steps[0] - steps[1]) / (2 * STRAIN_STEP)
-    return EngineResult("OpenMM (Reference)", energy, forces, virial, "finite strain")
+            derivative = (-steps[0] + 8.0 * steps[1] - 8.0 * steps[2] + steps[3]) / (12.0 * STRAIN_STEP)
+            virial[a, b] = virial[b, a] = -derivative
+    return EngineResult("OpenMM (Reference)", energy, forces @ rotation.T, rotation @ virial @ rotation.T, "finite strain")
 
 
 def lammps_result(checkpoint: Union[str, Path], atoms: Atoms, cutoff: float) -> EngineResult:
@@ -133,7 +141,7 @@ def compare_engines(checkpoint: Union[str, Path], atoms: Atoms, engines: Optiona
     checkpoint : str or Path
         Student checkpoint.
     atoms : ase.Atoms
-        A molecule or an orthorhombic periodic box (positions in Å).
+        A molecule or a periodic box of any shape (positions in Å).
     engines : list of str, optional
         Subset of ``"ase"``, ``"openmm"``, ``"lammps"`` (default: all).
 

@@ -2,6 +2,7 @@
 
 
 import ase.io
+import numpy as np
 import pytest
 import torch
 from lammps_harness import run_lammps, water_box, write_data
@@ -33,11 +34,17 @@ def test_first_lammps_start_builds_the_plugin_in_a_clean_cache(checkpoint, tmp_p
     assert str(cache_dir() / PLUGIN_NAME) in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("structure", ["water-box", "O"])
+@pytest.mark.parametrize("structure", ["water-box", "triclinic-water-box", "O"])
 def test_check_engines_agree(structure, checkpoint, tmp_path, capsys):
-    if structure == "water-box":
+    if structure.endswith("water-box"):
+        atoms = water_box(3)
+        if structure.startswith("triclinic"):  # sheared, then turned: LAMMPS computes in its own frame
+            length = atoms.cell.lengths()[0]
+            atoms.set_cell(np.array([[1.0, 0.0, 0.0], [0.2, 1.0, 0.0], [0.1, 0.15, 1.0]]) * length, scale_atoms=True)
+            atoms.rotate(25, "z", rotate_cell=True)
+            atoms.rotate(10, "x", rotate_cell=True)
         structure = str(tmp_path / "water.xyz")
-        ase.io.write(structure, water_box(3), format="extxyz")
+        ase.io.write(structure, atoms, format="extxyz")
     assert main(["check-engines", str(checkpoint), structure]) == 0
     output = capsys.readouterr().out
     for engine in ("PyTorch (direct)", "ASE calculator", "OpenMM (Reference)", "LAMMPS (pair_style mlffd)"):

@@ -13,6 +13,7 @@ from typing import Dict, Union
 import ase.io
 import numpy as np
 from ase import Atoms
+from ase.calculators.lammps import Prism
 
 from ...errors import StructureError
 
@@ -21,14 +22,11 @@ NKTV2P_METAL = 1.6021765e6
 
 
 def lammps_box(atoms: Atoms, padding: float) -> Atoms:
-    """``atoms`` in a box LAMMPS can hold: periodic orthorhombic boxes are kept; a molecule
-    (no periodicity) gets a periodic box with ``padding`` Å of vacuum on every side, more than
-    the cutoff, so that images never interact."""
+    """``atoms`` in a box LAMMPS can hold: periodic boxes (any shape) are kept; a molecule (no
+    periodicity) gets a periodic box with ``padding`` Å of vacuum on every side, more than the
+    cutoff, so that images never interact."""
     atoms = atoms.copy()
     if atoms.pbc.all():
-        cell = np.asarray(atoms.cell)
-        if np.abs(cell - np.diag(np.diag(cell))).max() > 1e-12:
-            raise StructureError("only orthorhombic periodic boxes are supported here; triclinic cells are not yet")
         return atoms
     if atoms.pbc.any():
         raise StructureError("partly periodic structures are not supported; use a fully periodic or a non-periodic one")
@@ -56,7 +54,8 @@ def single_point(model: Union[str, Path], atoms: Atoms, cutoff: float) -> Dict[s
     model : str or Path
         LAMMPS export of a student (``mlffd export --engine lammps``).
     atoms : ase.Atoms
-        A molecule (placed in a padded box) or an orthorhombic periodic box, positions in Å.
+        A molecule (placed in a padded box) or a periodic box of any shape (rotated into
+        LAMMPS's triclinic frame and back), positions in Å.
     cutoff : float
         The model's cutoff in Å (sets the vacuum around molecules).
 
@@ -69,9 +68,10 @@ def single_point(model: Union[str, Path], atoms: Atoms, cutoff: float) -> Dict[s
     """
     boxed = lammps_box(atoms, padding=cutoff + 1.0)
     elements = sorted(set(boxed.get_chemical_symbols()))
+    prism = Prism(boxed.cell.array)  # LAMMPS's frame: a along x, b in the xy plane
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / "system.data"
-        ase.io.write(data, boxed, format="lammps-data", specorder=elements, masses=True, units="metal")
+        ase.io.write(data, boxed, format="lammps-data", specorder=elements, masses=True, units="metal", prismobj=prism)
         lmp = _lammps_instance()
         try:
             lmp.commands_string(
@@ -97,4 +97,9 @@ def single_point(model: Union[str, Path], atoms: Atoms, cutoff: float) -> Dict[s
         finally:
             lmp.close()
     virial = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]]) * volume / NKTV2P_METAL
-    return {"energy": energy, "forces": forces, "atomic_energies": atomic, "virial": virial}
+    return {
+        "energy": energy,
+        "forces": prism.vector_to_ase(forces),
+        "atomic_energies": atomic,
+        "virial": prism.tensor2_to_ase(virial),
+    }
