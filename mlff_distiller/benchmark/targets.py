@@ -1,7 +1,8 @@
 """The performance targets of the project, evaluated on a :class:`~mlff_distiller.benchmark.suite.BenchmarkResult`.
 
 Every figure is a ratio of two measurements taken in the same run, so that the machine's
-speed and load cancel out.
+speed and load cancel out. Ratios of two contenders also come with their range over the rounds
+(each round times every contender once, back to back): how far the machine's drift moved them.
 """
 
 from dataclasses import dataclass
@@ -42,34 +43,48 @@ def _ratio(numerator: Optional[Measurement], denominator: Optional[Measurement])
     return numerator.ms_per_step / denominator.ms_per_step
 
 
-def _worst(pairs: List[Tuple[str, Optional[float]]], higher_is_better: bool) -> Tuple[Optional[float], str]:
-    measured = [(label, value) for label, value in pairs if value is not None]
+def _rounds(numerator: Optional[Measurement], denominator: Optional[Measurement]) -> str:
+    """The range of the per-round ratios, e.g. ``" (rounds 1.55-1.92)"``; empty for fewer than two rounds."""
+    if numerator is None or denominator is None or not (numerator.ok and denominator.ok):
+        return ""
+    ratios = [a / b for a, b in zip(numerator.seconds_per_step, denominator.seconds_per_step)]
+    return f" (rounds {min(ratios):.3g}-{max(ratios):.3g})" if len(ratios) > 1 else ""
+
+
+def _worst(pairs: List[Tuple[str, Optional[float], str]], higher_is_better: bool) -> Tuple[Optional[float], str]:
+    """The worst value of (label, value, note) triples, and every value in words (with its note)."""
+    measured = [(label, value, note) for label, value, note in pairs if value is not None]
     if not measured:
         return None, "missing measurements"
-    label, value = (min if higher_is_better else max)(measured, key=lambda pair: pair[1])
-    details = ", ".join(f"{lbl} {val:.3g}" for lbl, val in measured)
+    label, value, _ = (min if higher_is_better else max)(measured, key=lambda triple: triple[1])
+    details = ", ".join(f"{lbl} {val:.3g}{note}" for lbl, val, note in measured)
     return value, f"worst: {label}; all: {details}" if len(measured) > 1 else details
+
+
+def _compared(label: str, numerator: Optional[Measurement], denominator: Optional[Measurement]) -> Tuple[str, Optional[float], str]:
+    return label, _ratio(numerator, denominator), _rounds(numerator, denominator)
 
 
 def speedup_over_teacher(result: BenchmarkResult, system: str, size: str, teacher: str = "gfn2-xtb") -> TargetCheck:
     """Teacher's ASE MD step over the student's OpenMM MD step on ``system``."""
     goal = 50.0 if size == "standard" else 10.0
-    value = _ratio(result.find(system, "teacher", teacher), result.find(system, "openmm", size))
-    detail = f"{teacher} (ASE) / {size} (OpenMM)" if value is not None else "missing measurements"
+    teacher_md, student_md = result.find(system, "teacher", teacher), result.find(system, "openmm", size)
+    value = _ratio(teacher_md, student_md)
+    detail = f"{teacher} (ASE) / {size} (OpenMM){_rounds(teacher_md, student_md)}" if value is not None else "missing measurements"
     return TargetCheck(f"{size} student over {teacher}, {system}, per MD step", goal, True, value, detail)
 
 
 def openmm_over_bare(result: BenchmarkResult, system: str = "aspirin") -> TargetCheck:
     """OpenMM MD step over the bare energy + forces call of the same module, worst student size."""
     sizes = result.plan["sizes"]
-    pairs = [(size, _ratio(result.find(system, "openmm", size), result.find(system, "bare", size))) for size in sizes]
+    pairs = [_compared(size, result.find(system, "openmm", size), result.find(system, "bare", size)) for size in sizes]
     value, detail = _worst(pairs, higher_is_better=False)
     return TargetCheck(f"OpenMM step over bare model energy+forces, {system}", 1.10, False, value, detail)
 
 
 def openmm_over_ase(result: BenchmarkResult, system: str = "aspirin") -> TargetCheck:
     """ASE MD step with the student calculator over the OpenMM MD step, worst student size."""
-    pairs = [(size, _ratio(result.find(system, "ase", size), result.find(system, "openmm", size))) for size in result.plan["sizes"]]
+    pairs = [_compared(size, result.find(system, "ase", size), result.find(system, "openmm", size)) for size in result.plan["sizes"]]
     value, detail = _worst(pairs, higher_is_better=True)
     return TargetCheck(f"OpenMM over ASE driving the same student, {system}", 2.0, True, value, detail)
 
@@ -84,7 +99,7 @@ def linear_scaling(result: BenchmarkResult, engine: str = "openmm", low: int = 1
             if m.engine == engine and m.model == size and m.ok and low <= m.atoms <= high
         ]
         if len(values) >= 2:
-            pairs.append((size, max(values) / min(values)))
+            pairs.append((size, max(values) / min(values), ""))
     value, detail = _worst(pairs, higher_is_better=False)
     return TargetCheck(f"µs/atom/step spread, {low:,} to {high:,} atoms ({engine})", 1.5, False, value, detail)
 
@@ -94,7 +109,7 @@ def lammps_rank_speedup(result: BenchmarkResult, min_atoms: int = 4000) -> Targe
     pairs = []
     for m in result.measurements:
         if m.engine == "lammps" and m.ranks == 1 and m.atoms >= min_atoms:
-            pairs.append((f"{m.model} {m.system}", _ratio(m, result.find(m.system, "lammps", m.model, 2))))
+            pairs.append(_compared(f"{m.model} {m.system}", m, result.find(m.system, "lammps", m.model, 2)))
     value, detail = _worst(pairs, higher_is_better=True)
     return TargetCheck(f"LAMMPS 2 ranks over 1 rank, ≥ {min_atoms:,} atoms", 1.7, True, value, detail)
 

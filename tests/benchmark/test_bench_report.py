@@ -57,6 +57,14 @@ def test_targets_are_ratios_of_one_run():
     assert values["LAMMPS 2 ranks over 1 rank"] == (pytest.approx(2.0), "met")
 
 
+def test_ratios_show_their_range_over_the_rounds():
+    result = synthetic_result()
+    two_ranks = result.find("water-6144", "lammps", "standard", 2)
+    two_ranks.seconds_per_step = [1.0, 1.25, 0.9]  # against 2.0, 2.2, 1.8 on one rank: 2.0, 1.76, 2.0
+    lammps = {c.figure: c for c in check_targets(result)}["LAMMPS 2 ranks over 1 rank, ≥ 4,000 atoms"]
+    assert "(rounds 1.76-2)" in lammps.detail and lammps.value == pytest.approx(2.0 / 1.0)
+
+
 def test_report_has_tables_plots_and_command(tmp_path):
     written = write_report(synthetic_result(), tmp_path / "docs" / "benchmarks.md", tmp_path / "docs" / "img", "mlffd bench -o x.md")
     text = (tmp_path / "docs" / "benchmarks.md").read_text()
