@@ -87,10 +87,8 @@ class FusedStudentForces(nn.Module):
                 species, positions, cell if periodic else None, self.weights, self.layers, self.cutoff,
                 self.norm_epsilon,
             )
-        src, dst, images = self.reference.student.edges(positions, cell, pbc)
-        vectors = positions.index_select(0, dst) - positions.index_select(0, src)
-        if bool(pbc.any()):
-            vectors = vectors + images @ cell
+        src, dst, images = self.reference.student.edges(positions, cell, pbc)  # partly periodic
+        vectors = positions.index_select(0, dst) - positions.index_select(0, src) + images @ cell
         return torch.ops.mlffd.painn_forces(
             species, src, dst, vectors, self.weights, self.layers, self.cutoff, self.norm_epsilon
         )

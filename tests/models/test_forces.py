@@ -84,6 +84,13 @@ def test_large_triclinic_cell_with_atoms_on_and_far_outside_its_faces(forces_cla
     check(forces_class, tiny_student, positions, species, torch.tensor(cell), PBC)
 
 
+def test_slab_periodic_in_two_directions(forces_class, tiny_student, rng):
+    """Partly periodic: the TorchScript neighbour search, its edges handed to the kernel."""
+    cell = np.diag([9.0, 8.0, 12.0])
+    positions, species = random_box(40, cell, len(tiny_student.elements), rng, spacing=1.1)
+    check(forces_class, tiny_student, positions, species, torch.tensor(cell), torch.tensor([True, True, False]))
+
+
 def test_large_cluster_in_vacuum(forces_class, tiny_student, rng):
     """More than 64 atoms without a cell: the kernel bins the bounding box."""
     positions, species = random_box(150, np.diag([14.0, 9.0, 6.0]), len(tiny_student.elements), rng, spacing=1.2)

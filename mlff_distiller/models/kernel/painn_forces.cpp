@@ -174,13 +174,16 @@ std::tuple<at::Tensor, at::Tensor> all_pairs(const at::Tensor& species, const at
   const T* pos = positions_t.data_ptr<T>();
   const double cutoff_sq = cutoff * cutoff;
   // lattice translations (Å, rows of the cell times integers) and wrapped positions
-  std::vector<double> wrapped(3 * n);
+  // buffers kept per thread between calls, as the network's are (see run)
+  thread_local std::vector<double> wrapped, frac;  // frac: fractional coordinates for the cell list, in [0, 1)
+  thread_local std::vector<int64_t> first, second, src, dst;
+  thread_local std::vector<T> offsets, vectors;
+  wrapped.resize(3 * n);
   for (int64_t k = 0; k < 3 * n; ++k) wrapped[k] = double(pos[k]);
   std::vector<std::array<double, 3>> shifts{{0.0, 0.0, 0.0}};
   std::vector<bool> forward_shift{false};  // the translation's first non-zero index is positive
   bool binned = false;
   int nb[3] = {1, 1, 1};
-  std::vector<double> frac;  // fractional coordinates for the cell list, in [0, 1)
   at::Tensor cell64;
   if (!cell_t && n > 64) {  // bins of the bounding box
     binned = true;
@@ -250,8 +253,9 @@ std::tuple<at::Tensor, at::Tensor> all_pairs(const at::Tensor& species, const at
           forward_shift.push_back(x > 0 || (x == 0 && (y > 0 || (y == 0 && z > 0))));
         }
   }
-  std::vector<int64_t> first, second;
-  std::vector<T> offsets;
+  first.clear();
+  second.clear();
+  offsets.clear();
   if (binned) {
     binned_pairs<T>(wrapped, frac, nb, cell_t ? cell64.data_ptr<double>() : nullptr, cutoff_sq, first, second, offsets);
   } else {
@@ -272,11 +276,12 @@ std::tuple<at::Tensor, at::Tensor> all_pairs(const at::Tensor& species, const at
   }
   }
   const int64_t h = static_cast<int64_t>(first.size());
-  at::Tensor src = at::empty({2 * h}, at::kLong), dst = at::empty({2 * h}, at::kLong);
-  at::Tensor vectors = at::empty({2 * h, 3}, positions_t.options());
-  int64_t* s = src.data_ptr<int64_t>();
-  int64_t* d = dst.data_ptr<int64_t>();
-  T* x = vectors.data_ptr<T>();
+  src.resize(2 * h);
+  dst.resize(2 * h);
+  vectors.resize(6 * h);
+  int64_t* s = src.data();
+  int64_t* d = dst.data();
+  T* x = vectors.data();
   for (int64_t k = 0; k < h; ++k) {
     s[k] = d[k + h] = first[k];
     d[k] = s[k + h] = second[k];
@@ -285,7 +290,8 @@ std::tuple<at::Tensor, at::Tensor> all_pairs(const at::Tensor& species, const at
       x[3 * (k + h) + c] = -offsets[3 * k + c];
     }
   }
-  return run<T>(species, src, dst, vectors, w, layers, cutoff, norm_epsilon, h > 0);
+  return run<T>(species, at::from_blob(s, {2 * h}, at::kLong), at::from_blob(d, {2 * h}, at::kLong),
+                at::from_blob(x, {2 * h, 3}, positions_t.options()), w, layers, cutoff, norm_epsilon, h > 0);
 }
 
 std::tuple<at::Tensor, at::Tensor> painn_all_pairs_forces(const at::Tensor& species, const at::Tensor& positions,
