@@ -52,7 +52,8 @@ CASES = {
     "model from an earlier version": ({"model": "earlier.pt"}, "was written by an older mlff-distiller; export it again"),
     "element the model lacks": ({"elements": "O Na"}, "element Na (atom type 2) is not supported"),
     "wrong number of elements": ({"elements": "O"}, "one element symbol per atom type (2 types)"),
-    "units real": ({"units": "real"}, "requires 'units metal'"),
+    "units lj": ({"units": "lj"}, "requires 'units metal' (Å, eV, ps) or 'units real' (Å, kcal/mol, fs); this input uses 'units lj'"),
+    "units si": ({"units": "si"}, "this input uses 'units si'"),
     "newton off": ({"newton": "off"}, "requires 'newton on'"),
 }
 

@@ -1,6 +1,7 @@
 // pair_style mlffd: runs an mlff-distiller student exported with `mlffd export --engine lammps`.
 //
-//   units metal
+//   units metal                    (or units real: energies, forces and the virial are then
+//                                   converted from eV to kcal/mol with LAMMPS's own factor)
 //   newton on                      (the default)
 //   pair_style mlffd water.pt
 //   pair_coeff * * O H             (element of each atom type, in type order)
@@ -77,6 +78,7 @@ class PairMLFFD : public Pair {
   template <typename T> void communicate_reverse(T *rows);
 
   std::string model_path;
+  double energy_scale = 1.0;              // model energy unit (eV) -> the input's energy unit
   double cutoff = 0.0;
   int layers = 0;
   int width = 0;                          // values per atom in each feature exchange
@@ -121,9 +123,18 @@ void PairMLFFD::allocate()
 void PairMLFFD::settings(int narg, char **arg)
 {
   if (narg != 1) error->all(FLERR, "Illegal pair_style mlffd command: expected 'pair_style mlffd MODEL.pt'");
-  if (strcmp(update->unit_style, "metal") != 0)
+  // The model takes Å and returns eV. Both 'metal' and 'real' measure lengths in Å; in 'real'
+  // energies are kcal/mol, and LAMMPS's own factor force->qe2f (eV -> kcal/mol, 23.060549; 1 in
+  // metal) converts the energy, and with it the forces and the virial, so that they agree with
+  // the kinetic energies LAMMPS computes in the same units.
+  if (strcmp(update->unit_style, "metal") == 0)
+    energy_scale = 1.0;
+  else if (strcmp(update->unit_style, "real") == 0)
+    energy_scale = force->qe2f;
+  else
     error->all(FLERR,
-               "pair_style mlffd requires 'units metal' (Å, eV, ps); this input uses 'units {}'",
+               "pair_style mlffd requires 'units metal' (Å, eV, ps) or 'units real' (Å, kcal/mol, fs); "
+               "this input uses 'units {}'",
                update->unit_style);
   load_model(arg[0]);
 }
@@ -184,8 +195,9 @@ void PairMLFFD::load_model(const std::string &path)
   if (comm->me == 0)
     utils::logmesg(lmp,
                    "pair_style mlffd: {} ({} layers, cutoff {} Å, receptive field {} Å, "
-                   "{} precision, {} BLAS thread(s) per MPI rank)\n",
-                   path, layers, cutoff, layers * cutoff, single ? "single" : "double", at::get_num_threads());
+                   "{} precision, {} BLAS thread(s) per MPI rank; energies x {} for units {})\n",
+                   path, layers, cutoff, layers * cutoff, single ? "single" : "double", at::get_num_threads(),
+                   energy_scale, update->unit_style);
 }
 
 void PairMLFFD::coeff(int narg, char **arg)
@@ -312,7 +324,7 @@ void PairMLFFD::evaluate(Evaluation<T> &evaluation)
   const T *g = evaluation.g_vectors.data();
   for (int64_t e = 0; e < nedges; e++) {
     const int i = static_cast<int>(src[e]), j = static_cast<int>(dst[e]);
-    const double gx = g[3 * e], gy = g[3 * e + 1], gz = g[3 * e + 2];
+    const double gx = energy_scale * g[3 * e], gy = energy_scale * g[3 * e + 1], gz = energy_scale * g[3 * e + 2];
     f[i][0] += gx;
     f[i][1] += gy;
     f[i][2] += gz;
@@ -323,9 +335,9 @@ void PairMLFFD::evaluate(Evaluation<T> &evaluation)
       ev_tally_xyz(i, j, nlocal, 1, 0.0, 0.0, gx, gy, gz, x[i][0] - x[j][0], x[i][1] - x[j][1], x[i][2] - x[j][2]);
   }
   if (eflag_global)
-    for (int i = 0; i < nlocal; i++) eng_vdwl += evaluation.energies[i];
+    for (int i = 0; i < nlocal; i++) eng_vdwl += energy_scale * evaluation.energies[i];
   if (eflag_atom)
-    for (int i = 0; i < nlocal; i++) eatom[i] += evaluation.energies[i];
+    for (int i = 0; i < nlocal; i++) eatom[i] += energy_scale * evaluation.energies[i];
 }
 
 template <typename T>
