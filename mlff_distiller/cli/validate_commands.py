@@ -7,19 +7,29 @@ ORDER = 50
 
 VALIDATE_EPILOG = """\
 what is measured (definitions and units are repeated in every report):
-  energy conservation   drift rate (meV/atom/ps), drift-to-fluctuation ratio, relative drift (%)
+  energy conservation   drift rate (meV/atom/ps), drift-to-fluctuation ratio, relative drift (%);
+                        NVE only, or a thermostatted run's stored conserved quantity (LAMMPS econserve)
+  temperature           production mean against the target (%); in NVT/NPT, var(E_kin) against canonical
   force fidelity        teacher vs student forces on --frames frames: RMSE, MAE (eV/Å), R², angles (deg)
   stability             bond collapse (> 0.5 Å), hydrogen loss (> 2.5 Å), explosion (> 10,000 K)
   structure             RDF or h(r) against --reference (normalised error)
 
+units come from the source: H5MD unit attributes; the LAMMPS log's 'units' line (metal: eV, eV/Å;
+real: kcal/mol, kcal/(mol·Å)); OpenMM CSV in kJ/mol; ASE .traj and extended XYZ in eV, eV/Å. A file
+whose units cannot be known is refused with the option to pass.
+
 default pass lines (change them with --thresholds FILE.toml, keys as in docs/validation.md):
   stable >= 10 ps, |relative drift| < 1 %, force RMSE <= 0.2 eV/Å, MAE <= 0.15 eV/Å,
-  median angle <= 15 deg, R² >= 0.9, |drift rate| < 0.5 meV/atom/ps, drift/fluctuation < 1
+  median angle <= 15 deg, R² >= 0.9, |drift rate| < 0.5 meV/atom/ps, drift/fluctuation < 1,
+  |mean temperature - target| <= 10 %, var(E_kin)/canonical in 0.5 to 2 (NVT, NPT)
 
 exit codes: 0 the verdict passes, 1 it fails, 2 bad input.
 examples:
   mlffd validate runs/aspirin -o reports/aspirin
   mlffd validate traj.dcd --top system.pdb --energies state.csv --teacher none -o reports/lj
+  mlffd validate water.lammpstrj --top water.data --energies log.lammps -o reports/lammps
+  mlffd validate md.traj --frame-interval 0.01 -o reports/ase
+  mlffd validate mlmm.dcd --top complex.pdb --energies state.csv --select "resname LIG" --model lig.ckpt -o reports/mlmm
 """
 
 
@@ -38,13 +48,28 @@ def register(subparsers) -> None:
     validate.add_argument("--energies", type=Path, metavar="FILE",
                           help="energy file when the trajectory has none: OpenMM StateDataReporter CSV (kJ/mol) or "
                           "LAMMPS log (units metal or real); default: found next to the trajectory")
+    validate.add_argument("--units", choices=["metal", "real"],
+                          help="LAMMPS unit style of a LAMMPS dump whose log does not state it (metal: eV, eV/Å, ps; "
+                          "real: kcal/mol, kcal/(mol·Å), fs)")
+    validate.add_argument("--ensemble", choices=["nve", "nvt", "npt"],
+                          help="ensemble of the run (default: from mlffd md's settings or the LAMMPS log's fixes, else NVE "
+                          "with a note); NVT/NPT: drift is not applicable unless a conserved quantity is stored")
+    validate.add_argument("--temperature", type=float, metavar="K",
+                          help="target temperature in K (default: the thermostat's, or the temperature mlffd md started at)")
+    validate.add_argument("--select", metavar="SELECTION",
+                          help="MDAnalysis selection of the student's atoms (ML/MM runs), e.g. \"resname LIG\": forces, "
+                          "stability and structure are judged on them alone; 'all' judges every atom")
+    validate.add_argument("--frame-interval", type=float, metavar="PS",
+                          help="time between frames of an ASE .traj or extended XYZ, in ps (default: from an ASE MD log "
+                          "next to it with one row per frame)")
     validate.add_argument("--teacher", default="gfn2-xtb", metavar="NAME",
                           help="teacher for force fidelity (default: gfn2-xtb); 'none' evaluates no teacher: the force "
                           "RMSE then comes from the run's audits, if any, and the other force criteria fail as not measured")
     validate.add_argument("--frames", type=int, default=50, metavar="N", help="frames evaluated by the teacher, spread over the run (default: 50)")
     validate.add_argument("--workers", type=int, default=1, metavar="N", help="processes evaluating the teacher (default: 1)")
     validate.add_argument("--model", type=Path, metavar="CKPT",
-                          help="student checkpoint, needed only when the trajectory stores no forces (default: the run's model)")
+                          help="student checkpoint, needed when the trajectory stores no forces or with --select "
+                          "(default: the run's model)")
     validate.add_argument("--reference", type=Path, metavar="TRAJ", help="reference trajectory or run directory (e.g. the teacher's run) for the RDF comparison")
     validate.add_argument("--reference-top", type=Path, metavar="FILE", help="topology of the reference (default: --top)")
     validate.add_argument("--thresholds", type=Path, metavar="FILE.toml", help="TOML file of pass lines (see docs/validation.md)")
@@ -77,13 +102,19 @@ def run_validate(args: argparse.Namespace) -> int:
         args.run, topology=args.top, teacher=teacher, frames=args.frames, reference=args.reference,
         reference_topology=args.reference_top, thresholds=args.thresholds, energies=args.energies,
         student=args.model, workers=args.workers, warmup_fraction=args.warmup, progress=not args.quiet,
+        units=args.units, ensemble=args.ensemble, temperature=args.temperature, select=args.select,
+        frame_interval_ps=args.frame_interval,
     )
     report.write(args.output, overwrite=args.overwrite)
     verdict = report.data["verdict"]
     width = max(len(r["criterion"]) for r in verdict["criteria"])
+    for note in report.data["notes"]:
+        print(f"note: {note}")
     for row in verdict["criteria"]:
         value = "not measured" if row["value"] is None else f"{row['value']:.4g} {row['unit'] if row['unit'] != '1' else ''}".strip()
-        print(f"  {row['criterion']:<{width}}  {value:>24}  {row['comparison']} {row['threshold']:g}  {row['status']}")
+        threshold = row["threshold"]
+        line = " to ".join(f"{t:g}" for t in threshold) if isinstance(threshold, list) else f"{threshold:g}"
+        print(f"  {row['criterion']:<{width}}  {value:>24}  {row['comparison']} {line}  {row['status']}")
     print(f"verdict: {'PASS' if report.passed else 'FAIL'}; report in {args.output / 'report.html'}")
     return report.exit_code
 

@@ -9,16 +9,22 @@
 from .compare import compare_reports, recommend
 from .drift import EnergyDrift, drift_figures
 from .energies import EnergySeries, read_energies
+from .ensemble import Ensemble, resolve_ensemble
 from .forces import ForceFidelity, angular_errors, force_statistics
 from .report import ValidationReport, validate
+from .selection import Selection, select_atoms
 from .stability import Stability
+from .temperature import canonical_variance_ratio, temperature_figures
 from .structure import PairDistribution, StructureComparison, distribution_error
 from .thresholds import Thresholds
 from .trajectory import Run, open_run
+from .verdict import verdict
 
 __all__ = [
     "EnergyDrift",
     "EnergySeries",
+    "Ensemble",
+    "Selection",
     "ForceFidelity",
     "PairDistribution",
     "Run",
@@ -27,6 +33,7 @@ __all__ = [
     "Thresholds",
     "ValidationReport",
     "angular_errors",
+    "canonical_variance_ratio",
     "compare_reports",
     "distribution_error",
     "drift_figures",
@@ -34,5 +41,9 @@ __all__ = [
     "open_run",
     "read_energies",
     "recommend",
+    "resolve_ensemble",
+    "select_atoms",
+    "temperature_figures",
     "validate",
+    "verdict",
 ]

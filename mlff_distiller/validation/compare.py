@@ -6,6 +6,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import MLFFDError, OverwriteError
 from .plots import plot_comparison
+from .thresholds import RELATIVE_TOLERANCE
 
 COMPARISON_FILES = ("comparison.md", "comparison.json", "comparison.png")
 #: Force errors beyond this multiple of their pass line (or R² below NOT_RECOMMENDED_R2) rule a model out.
@@ -61,7 +62,7 @@ def recommend(data: Dict) -> Tuple[str, str]:
     uses: List[str] = []
     if failure:
         uses.append(f"short runs under {stable:.3g} ps ({_failure_kind(data)} after that)")
-    elif stable < thresholds["min_stable_time_ps"]:
+    elif stable < thresholds["min_stable_time_ps"] * (1.0 - RELATIVE_TOLERANCE):
         uses.append(f"runs up to {completed:.3g} ps, the length validated (validate a run of "
                     f"{thresholds['min_stable_time_ps']:.3g} ps for production)")
     energy_rows = [rows[k] for k in ("slope_meV_per_atom_per_ps", "drift_to_fluctuation", "relative_drift_percent") if k in rows]

@@ -14,7 +14,7 @@ from .trajectory import ENERGY_OBSERVABLES, frame_box, observable_scale
 
 
 class EnergyDrift(AnalysisBase):
-    """Energy conservation of an NVE trajectory.
+    """Energy conservation of an NVE trajectory (or of a thermostatted one's conserved quantity).
 
     Energies come from the trajectory's H5MD observables (``potential_energy``,
     ``kinetic_energy``, eV) or from an :class:`EnergySeries` read from an OpenMM CSV or a
@@ -29,7 +29,11 @@ class EnergyDrift(AnalysisBase):
     - ``rms_fluctuation_meV_per_atom``: standard deviation of the total energy after warm-up, per atom.
     - ``com_drift_A``: largest displacement of the centre of mass from its first position (Å),
       accumulated from minimum-image displacements between frames.
-    - ``temperature_mean_K``, ``temperature_std_K``.
+    - ``temperature_mean_K``, ``temperature_std_K`` (over the production).
+
+    The figures cover the production only (from ``start_ps``, the end of an equilibration);
+    with ``conserved=True`` the quantity a thermostatted integrator conserves (LAMMPS
+    ``econserve``) stands for the total energy, when the source stored it.
 
     Parameters
     ----------
@@ -38,16 +42,24 @@ class EnergyDrift(AnalysisBase):
     energies : EnergySeries, optional
         Energies from a file; by default the trajectory's H5MD observables.
     warmup_fraction : float
-        Fraction of the run's time span discarded before fitting the drift (default 0.2).
+        Fraction of the production's time span discarded before fitting the drift (default 0.2).
+    start_ps : float
+        Start of the production in ps (default 0: the whole run).
+    conserved : bool
+        Judge the stored conserved quantity instead of the total energy (thermostatted runs).
     """
 
-    def __init__(self, atomgroup, energies: Optional[EnergySeries] = None, warmup_fraction: float = 0.2, **kwargs):
+    def __init__(self, atomgroup, energies: Optional[EnergySeries] = None, warmup_fraction: float = 0.2,
+                 start_ps: float = 0.0, conserved: bool = False, **kwargs):
         self._ag = atomgroup.atoms
         super().__init__(self._ag.universe.trajectory, **kwargs)
         if not 0.0 <= warmup_fraction < 1.0:
             raise ValueError("warmup_fraction must lie in [0, 1)")
         self.energies = energies
         self.warmup_fraction = warmup_fraction
+        self.start_ps = float(start_ps)
+        self.conserved = conserved
+        self.full_series: Optional[EnergySeries] = None
 
     def _prepare(self):
         data = self._trajectory.ts.data
@@ -81,25 +93,32 @@ class EnergyDrift(AnalysisBase):
         self._times.append(float(ts.time))
         if self._from_observables:
             data = ts.data
-            potential = float(data["potential_energy"]) / self._scales["potential_energy"]
-            kinetic = float(data["kinetic_energy"]) / self._scales["kinetic_energy"]
+            potential = float(data["potential_energy"]) * self._scales["potential_energy"]
+            kinetic = float(data["kinetic_energy"]) * self._scales["kinetic_energy"]
             temperature = float(data["temperature"]) if "temperature" in data else np.nan
             self._rows.append((float(ts.time), potential, kinetic, potential + kinetic, temperature))
 
     def _series(self) -> EnergySeries:
-        """The energies, with temperatures from the kinetic energy (3N - 3 degrees of freedom) when none were stored."""
+        """The energies as the source gave them (eV, ps)."""
         if self._from_observables:
             rows = np.array(self._rows, dtype=float).reshape(-1, 5)
             series = EnergySeries(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4], "H5MD observables, eV")
         else:
             series = self.energies
+        return series
+
+    def _with_temperatures(self, series: EnergySeries) -> EnergySeries:
+        """The series, with temperatures from the kinetic energy (3N - 3 degrees of freedom) when none were stored."""
         if series.temperature_K is None or not np.isfinite(series.temperature_K).any():
             dof = max(3 * self._ag.n_atoms - 3, 1)
             series = replace(series, temperature_K=2.0 * series.kinetic_eV / (dof * BOLTZMANN_EV_PER_K))
         return series
 
     def _conclude(self):
-        series = self._series()
+        self.full_series = self._series()
+        series = self._with_temperatures(self.full_series).since(self.start_ps)
+        if self.conserved and series.conserved_eV is not None:
+            series = replace(series, total_eV=series.conserved_eV, source=series.source + ", conserved quantity")
         n_atoms = self._ag.n_atoms
         self.results.n_atoms = n_atoms
         self.results.source = series.source

@@ -1,23 +1,24 @@
 """Energy time series of an MD run, read from whichever file the engine wrote.
 
-Three sources are understood: the observables of our H5MD trajectory (eV), our run
-directory's ``energies.csv`` (eV), OpenMM's ``StateDataReporter`` CSV (kJ/mol) and a LAMMPS
-log's thermo table (``units metal``: eV, ps; ``units real``: kcal/mol, fs).
+Sources understood: the observables of our H5MD trajectory (eV), our run directory's
+``energies.csv`` (eV), OpenMM's ``StateDataReporter`` CSV (kJ/mol), a LAMMPS log's thermo table
+(``units metal``: eV, ps; ``units real``: kcal/mol, fs; its fixes tell the ensemble) and ASE's
+``MDLogger`` log (eV, ps). Each reader converts with the table of :mod:`mlff_distiller.units`.
 """
 
 import csv
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
 from ..errors import TrajectoryError
-from ..units import EV_TO_KJ_PER_MOL
+from ..units import LAMMPS_UNITS, energy_to_eV
 
-#: kcal/mol in one eV (LAMMPS ``units real``).
-EV_TO_KCAL_PER_MOL = EV_TO_KJ_PER_MOL / 4.184
+#: Relative tolerance of comparisons of accumulated simulation times (their round-off, not a physical margin).
+TIME_TOLERANCE = 1e-9
 
 
 @dataclass
@@ -36,6 +37,14 @@ class EnergySeries:
         Where the numbers came from (a file and its format).
     timestep_ps : float or None
         The MD time step in ps when the file states it (LAMMPS logs), to time a LAMMPS dump's frames.
+    conserved_eV : ndarray, shape (T,), or None
+        The quantity a thermostatted integrator conserves (LAMMPS ``econserve``, or ``etotal +
+        ecouple``), in eV, when the engine reported it.
+    lammps_units : str or None
+        The LAMMPS unit style of the run (``metal`` or ``real``) for a LAMMPS log.
+    fixes : list of (str, list of str)
+        The integration fixes of a LAMMPS log (style and arguments after it, e.g. ``("nvt",
+        ["temp", "300", "300", "0.1"])``), in input order.
     """
 
     time_ps: np.ndarray
@@ -45,16 +54,28 @@ class EnergySeries:
     temperature_K: Optional[np.ndarray]
     source: str
     timestep_ps: Optional[float] = None
+    conserved_eV: Optional[np.ndarray] = None
+    lammps_units: Optional[str] = None
+    fixes: List[Tuple[str, List[str]]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.time_ps)
 
+    def since(self, start_ps: float) -> "EnergySeries":
+        """The rows at or after ``start_ps`` (ps; the round-off of accumulated time steps tolerated)."""
+        keep = np.asarray(self.time_ps) >= start_ps - TIME_TOLERANCE * max(abs(start_ps), 1.0)
+        pick = lambda values: None if values is None else np.asarray(values)[keep]  # noqa: E731
+        return replace(self, time_ps=pick(self.time_ps), potential_eV=pick(self.potential_eV),
+                       kinetic_eV=pick(self.kinetic_eV), total_eV=pick(self.total_eV),
+                       temperature_K=pick(self.temperature_K), conserved_eV=pick(self.conserved_eV))
 
-def _series(columns: Dict[str, np.ndarray], scale: float, source: str) -> EnergySeries:
-    """Build a series from named columns: time, potential, kinetic, total (optional), temperature (optional)."""
-    potential = columns["potential"] / scale
-    kinetic = columns["kinetic"] / scale
-    total = columns["total"] / scale if "total" in columns else potential + kinetic
+
+def _series(columns: Dict[str, np.ndarray], unit: str, source: str) -> EnergySeries:
+    """Build a series from named columns in ``unit``: time (ps), potential, kinetic, total and temperature (optional)."""
+    scale = energy_to_eV(unit)
+    potential = columns["potential"] * scale
+    kinetic = columns["kinetic"] * scale
+    total = columns["total"] * scale if "total" in columns else potential + kinetic
     return EnergySeries(
         time_ps=columns["time"],
         potential_eV=potential,
@@ -84,11 +105,11 @@ def _read_csv(path: Path) -> EnergySeries:
     if "potential_energy_eV" in by_name:  # our run directory
         wanted = {"time": "time_ps", "potential": "potential_energy_eV", "kinetic": "kinetic_energy_eV",
                   "total": "total_energy_eV", "temperature": "temperature_K"}
-        scale, kind = 1.0, "mlffd energies.csv, eV"
+        unit, kind = "eV", "mlffd energies.csv, eV"
     elif "Potential Energy (kJ/mole)" in by_name:  # OpenMM StateDataReporter
         wanted = {"time": "Time (ps)", "potential": "Potential Energy (kJ/mole)", "kinetic": "Kinetic Energy (kJ/mole)",
                   "total": "Total Energy (kJ/mole)", "temperature": "Temperature (K)"}
-        scale, kind = EV_TO_KJ_PER_MOL, "OpenMM StateDataReporter CSV, kJ/mol"
+        unit, kind = "kJ/mol", "OpenMM StateDataReporter CSV, kJ/mol"
     else:
         raise TrajectoryError(
             f"{path}: unrecognised CSV columns {header}; expected mlffd's energies.csv or an OpenMM "
@@ -98,22 +119,24 @@ def _read_csv(path: Path) -> EnergySeries:
     if missing:
         raise TrajectoryError(f"{path} lacks the column(s) {', '.join(missing)}; drift needs time, potential and kinetic energy")
     columns = {key: by_name[name] for key, name in wanted.items() if name in by_name}
-    return _series(columns, scale, f"{path} ({kind})")
+    return _series(columns, unit, f"{path} ({kind})")
 
 
-def _read_lammps_log(path: Path) -> EnergySeries:
-    text = Path(path).read_text(errors="replace").splitlines()
-    units, timestep_fs_or_ps = "lj", None
+def _read_lammps_log(path: Path, units: Optional[str] = None) -> EnergySeries:
+    """The thermo tables of a LAMMPS log, in eV and ps; ``units`` (metal or real) when the log does not say."""
+    logged_units, timestep, fixes = None, None, []
     tables: List[tuple] = []  # (column names, rows) of each thermo table
     in_table = False
-    for line in text:
-        words = line.split()
+    for line in Path(path).read_text(errors="replace").splitlines():
+        words = line.split("#", 1)[0].split()
         if not words:
             continue
         if words[0] == "units" and len(words) > 1:
-            units = words[1]
+            logged_units = words[1]
         elif words[0] == "timestep" and len(words) > 1:
-            timestep_fs_or_ps = float(words[1])
+            timestep = _float(words[1])
+        elif words[0] == "fix" and len(words) > 3:
+            fixes.append((words[3], words[4:]))
         elif words[0] == "Step":
             tables.append((words, []))
             in_table = True
@@ -123,7 +146,12 @@ def _read_lammps_log(path: Path) -> EnergySeries:
             tables[-1][1].append(words)
     if not tables:
         raise TrajectoryError(f"{path}: no thermo table (a line starting with 'Step') found in this LAMMPS log")
-    if units not in ("metal", "real"):
+    if logged_units is not None and units is not None and logged_units != units:
+        raise TrajectoryError(f"{path} says 'units {logged_units}' but --units {units} was given; drop --units")
+    units = logged_units or units
+    if units is None:
+        raise TrajectoryError(f"{path} does not state its LAMMPS units (no 'units' line); pass --units metal or --units real")
+    if units not in LAMMPS_UNITS:
         raise TrajectoryError(f"{path}: LAMMPS 'units {units}' is not supported; use units metal or real")
     names = tables[0][0]
     rows = [r for table_names, table_rows in tables if table_names == names for r in table_rows]
@@ -135,27 +163,54 @@ def _read_lammps_log(path: Path) -> EnergySeries:
     needed = {"PotEng", "KinEng"}
     if not needed <= set(col):
         raise TrajectoryError(f"{path}: the thermo table lacks {sorted(needed - set(col))}; add pe and ke to thermo_style")
-    # metal: eV and ps (default timestep 0.001 ps); real: kcal/mol and fs (default 1 fs)
-    energy_scale = 1.0 if units == "metal" else EV_TO_KCAL_PER_MOL
-    dt_ps = (timestep_fs_or_ps or (0.001 if units == "metal" else 1.0)) * (1.0 if units == "metal" else 1e-3)
-    time = col["Time"] * (1.0 if units == "metal" else 1e-3) if "Time" in col else col["Step"] * dt_ps
+    style = LAMMPS_UNITS[units]
+    time_ps = style["time_ps"]  # metal: ps, real: fs; default time steps 0.001 ps and 1 fs
+    dt_ps = (timestep if timestep is not None else (0.001 if units == "metal" else 1.0)) * time_ps
+    time = col["Time"] * time_ps if "Time" in col else col["Step"] * dt_ps
     columns = {"time": time, "potential": col["PotEng"], "kinetic": col["KinEng"]}
     if "TotEng" in col:
         columns["total"] = col["TotEng"]
     if "Temp" in col:
         columns["temperature"] = col["Temp"]
-    series = _series(columns, energy_scale, f"{path} (LAMMPS log, units {units})")
-    series.timestep_ps = dt_ps
+    series = _series(columns, style["energy"], f"{path} (LAMMPS log, units {units})")
+    if "Econserve" in col:
+        series.conserved_eV = col["Econserve"] * energy_to_eV(style["energy"])
+    elif "Ecouple" in col:
+        series.conserved_eV = series.total_eV + col["Ecouple"] * energy_to_eV(style["energy"])
+    series.timestep_ps, series.lammps_units, series.fixes = dt_ps, units, fixes
     return series
 
 
-def read_energies(path: Union[str, Path]) -> EnergySeries:
-    """Read an energy time series from an mlffd ``energies.csv``, an OpenMM CSV or a LAMMPS log.
+#: Columns of ASE's MDLogger (``ase.md.MDLogger``): time in ps, energies in eV per system.
+ASE_LOG_COLUMNS = ("Time[ps]", "Etot[eV]", "Epot[eV]", "Ekin[eV]", "T[K]")
+
+
+def _read_ase_log(path: Path) -> EnergySeries:
+    """The log of ASE's MDLogger (eV, ps); energies per atom (``peratom=True``) are refused."""
+    lines = [line.split() for line in Path(path).read_text(errors="replace").splitlines() if line.strip()]
+    header = lines[0]
+    if any(name.endswith("/N[eV]") for name in header):
+        raise TrajectoryError(f"{path} holds energies per atom (MDLogger peratom=True); log whole-system energies")
+    missing = [name for name in ASE_LOG_COLUMNS if name not in header]
+    if missing:
+        raise TrajectoryError(f"{path}: ASE MD log without the column(s) {', '.join(missing)}")
+    body = [row for row in lines[1:] if len(row) >= len(header)]
+    data = np.array([[_float(x) for x in row[: len(header)]] for row in body], dtype=float).reshape(-1, len(header))
+    col = {name: data[:, i] for i, name in enumerate(header)}
+    columns = {"time": col["Time[ps]"], "potential": col["Epot[eV]"], "kinetic": col["Ekin[eV]"],
+               "total": col["Etot[eV]"], "temperature": col["T[K]"]}
+    return _series(columns, "eV", f"{path} (ASE MDLogger, eV)")
+
+
+def read_energies(path: Union[str, Path], units: Optional[str] = None) -> EnergySeries:
+    """Read an energy time series from an mlffd ``energies.csv``, an OpenMM CSV, a LAMMPS log or an ASE MD log.
 
     Parameters
     ----------
     path : str or Path
         The file. The format is recognised from its content.
+    units : str, optional
+        LAMMPS unit style (``metal`` or ``real``) for a LAMMPS log that does not state it.
 
     Returns
     -------
@@ -175,7 +230,9 @@ def read_energies(path: Union[str, Path]) -> EnergySeries:
     except OSError as exc:
         raise TrajectoryError(f"cannot read {path}: {exc}") from None
     if "LAMMPS (" in head or re.search(r"^\s*Step\s", head, re.MULTILINE):
-        series = _read_lammps_log(path)
+        series = _read_lammps_log(path, units)
+    elif head.split()[:1] == ["Time[ps]"]:
+        series = _read_ase_log(path)
     else:
         series = _read_csv(path)
     if len(series) < 2:

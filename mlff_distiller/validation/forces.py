@@ -10,8 +10,8 @@ from tqdm.auto import tqdm
 
 from ..elements import symbols
 from ..errors import TrajectoryError
-from ..units import EV_TO_KJ_PER_MOL, EV_TO_MEV
-from .trajectory import atomic_numbers, audit_records, frame_atoms, observable_scale
+from ..units import EV_TO_MEV, force_to_eV_per_A
+from .trajectory import atomic_numbers, audit_records, frame_atoms, observable_scale, reader_force_unit
 
 #: Teacher forces below this magnitude (eV/Å) carry no reliable direction: no angle is measured there.
 MIN_TEACHER_FORCE = 0.05
@@ -153,10 +153,14 @@ def _label(teacher, atoms) -> Dict:
 class ForceFidelity(AnalysisBase):
     """Student forces on frames of its own trajectory against the teacher's.
 
-    Forces stored in the trajectory (H5MD) are the student's; without them the student is
-    evaluated on each frame. The teacher is evaluated on ``n_frames`` frames spread over the run
-    (through its cache; in ``workers`` processes when the teacher is given by name). A frame on
-    which the teacher fails is recorded in ``results.gaps`` and left out of every statistic.
+    Forces stored in the trajectory are the student's (converted from ``force_unit`` to eV/Å);
+    without them the student is evaluated on each frame. For a selection of part of the system
+    (the student's atoms of an ML/MM run) the stored forces include the rest of the system, so the
+    student and the teacher are both evaluated on the selected atoms alone, in vacuum, the
+    selection made whole across periodic boundaries. The teacher is evaluated on ``n_frames``
+    frames spread over the run (through its cache; in ``workers`` processes when the teacher is
+    given by name). A frame on which the teacher fails is recorded in ``results.gaps`` and left
+    out of every statistic.
 
     Results: every figure of :func:`force_statistics`, ``frames``, ``time_ps`` (of the compared
     frames), ``energy_error_meV_per_atom`` (student - teacher per frame), ``energy_mae_meV_per_atom``,
@@ -167,7 +171,7 @@ class ForceFidelity(AnalysisBase):
     Parameters
     ----------
     atomgroup : AtomGroup or Universe
-        The whole system (the teacher sees these atoms only).
+        The atoms compared: the whole system, or the student's part of it (the teacher sees these atoms only).
     teacher : Teacher, str or ASE calculator
         A teacher from :func:`mlff_distiller.teachers.load_teacher`, its name, or any ASE calculator.
     student : Student, str or Path, optional
@@ -178,11 +182,16 @@ class ForceFidelity(AnalysisBase):
         Processes evaluating the teacher (needs the teacher by name when above 1).
     min_teacher_force : float
         eV/Å; atoms with a smaller teacher force get no angular error.
+    force_unit : str, optional
+        Unit of the forces stored in the trajectory (a key of :data:`mlff_distiller.units.FORCE_UNITS`);
+        by default what the reader states (H5MD with unit attributes); required for others.
     """
 
     def __init__(self, atomgroup, teacher: Union[str, object], student=None, n_frames: int = 50, workers: int = 1,
-                 min_teacher_force: float = MIN_TEACHER_FORCE, **kwargs):
+                 min_teacher_force: float = MIN_TEACHER_FORCE, force_unit: Optional[str] = None, **kwargs):
         self._ag = atomgroup.atoms
+        self.partial = self._ag.n_atoms < self._ag.universe.atoms.n_atoms
+        self.force_unit = force_unit
         super().__init__(self._ag.universe.trajectory, **kwargs)
         if isinstance(teacher, str):
             from ..teachers import load_teacher
@@ -199,6 +208,11 @@ class ForceFidelity(AnalysisBase):
         self.numbers = atomic_numbers(self._ag)
         if hasattr(self.teacher, "check_elements"):
             self.teacher.check_elements(self.numbers)
+        if student is None and (self.partial or not self._ag.universe.trajectory.ts.has_forces):
+            why = "forces on a selection are recomputed" if self.partial else "this trajectory stores no forces: they are recomputed"
+            raise TrajectoryError(f"{why} by the student; pass the student model (--model)")
+        if student is not None and (self.partial or not self._ag.universe.trajectory.ts.has_forces):
+            _check_student_elements(student, self.numbers)
 
     def run(self, start=None, stop=None, step=None, frames=None, verbose=None, **kwargs):
         """As :meth:`AnalysisBase.run`; without a selection, ``n_frames`` frames spread evenly over the run."""
@@ -209,12 +223,15 @@ class ForceFidelity(AnalysisBase):
 
     def _prepare(self):
         ts = self._trajectory.ts
-        self._stored_forces = ts.has_forces
+        self._stored_forces = ts.has_forces and not self.partial
         if not self._stored_forces and self.student is None:
+            why = "the selection's forces" if self.partial else "this trajectory stores no forces"
             raise TrajectoryError(
-                "this trajectory stores no forces and no student was given: pass the student model "
-                "(--model) so that its forces can be recomputed"
+                f"{why} must be recomputed and no student was given: pass the student model (--model)"
             )
+        if self._stored_forces:
+            unit = self.force_unit or reader_force_unit(self._trajectory)
+            self._force_scale = force_to_eV_per_A(unit)
         self._calculator = None
         if not self._stored_forces:
             from ..models import StudentCalculator
@@ -226,11 +243,11 @@ class ForceFidelity(AnalysisBase):
 
     def _single_frame(self):
         ts = self._ts
-        atoms = frame_atoms(self._ag, self.numbers)
+        atoms = frame_atoms(self._ag, self.numbers, whole=self.partial)
         energy = ts.data.get("potential_energy")
         if self._stored_forces:
-            forces = self._ag.forces.astype(np.float64) / EV_TO_KJ_PER_MOL
-            energy = None if energy is None else float(energy) / self._energy_scale
+            forces = self._ag.forces.astype(np.float64) * self._force_scale
+            energy = None if energy is None else float(energy) * self._energy_scale
         else:
             atoms.calc = self._calculator
             forces = np.asarray(atoms.get_forces(), dtype=float)
@@ -280,6 +297,19 @@ class ForceFidelity(AnalysisBase):
         else:
             self.results.update(energy_error_meV_per_atom=None, energy_mae_meV_per_atom=float("nan"),
                                 energy_offset_meV_per_atom=float("nan"), energy_spread_meV_per_atom=float("nan"))
+
+
+def _check_student_elements(student, numbers: np.ndarray) -> None:
+    """Refuse, before any analysis, atoms whose elements the student was not built for (naming --select)."""
+    from ..errors import UnsupportedElementError
+    from ..models import load_checkpoint
+
+    model = load_checkpoint(student) if isinstance(student, (str, Path)) else student
+    try:
+        model.species(numbers)
+    except UnsupportedElementError as exc:
+        raise UnsupportedElementError(f"{exc}; if the student acted on part of the system (ML/MM), pass its atoms "
+                                      "with --select") from None
 
 
 def _empty_statistics() -> Dict:

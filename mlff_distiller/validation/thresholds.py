@@ -1,5 +1,6 @@
 """Pass lines of the verdict, their sources, and how to change them in a TOML file."""
 
+import math
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -32,6 +33,10 @@ class Thresholds:
         Upper bound on the drift-to-fluctuation ratio (MLIPAudit: 1).
     max_structure_error : float
         Upper bound on the normalised RDF error against the reference (this project's choice: 0.2).
+    max_temperature_deviation_percent : float
+        Upper bound on |mean production temperature - target| / target, in % (this project: 10).
+    min_kinetic_variance_ratio, max_kinetic_variance_ratio : float
+        Bounds on var(E_kin) over its canonical value in a thermostatted run (this project: 0.5 and 2).
     """
 
     min_stable_time_ps: float = 10.0
@@ -43,6 +48,9 @@ class Thresholds:
     max_drift_slope: float = 0.5
     max_drift_to_fluctuation: float = 1.0
     max_structure_error: float = 0.2
+    max_temperature_deviation_percent: float = 10.0
+    min_kinetic_variance_ratio: float = 0.5
+    max_kinetic_variance_ratio: float = 2.0
 
     @classmethod
     def from_toml(cls, path: Union[str, Path]) -> "Thresholds":
@@ -79,9 +87,10 @@ class Criterion:
     section: str
     figure: str
     threshold_key: str
-    comparison: str  # "<", "<=", ">=", applied to the figure (its absolute value when absolute=True)
+    comparison: str  # "<", "<=", ">=" or "between", applied to the figure (its absolute value when absolute=True)
     source: str
     absolute: bool = False
+    upper_key: str = ""  # "between": the threshold of the upper bound (threshold_key is the lower one)
 
 
 #: The verdict's rows: the older study's production criteria, then the modern energy-conservation ones.
@@ -95,13 +104,41 @@ CRITERIA: List[Criterion] = [
     Criterion("energy drift rate", "energy_drift", "slope_meV_per_atom_per_ps", "max_drift_slope", "<", "LAMBench", absolute=True),
     Criterion("drift-to-fluctuation ratio", "energy_drift", "drift_to_fluctuation", "max_drift_to_fluctuation", "<", "MLIPAudit"),
     Criterion("RDF error against the reference", "structure", "error", "max_structure_error", "<=", "this project"),
+    Criterion("mean temperature against the target", "temperature", "temperature_deviation_percent",
+              "max_temperature_deviation_percent", "<=", "this project", absolute=True),
+    Criterion("kinetic-energy variance / canonical", "temperature", "kinetic_variance_ratio",
+              "min_kinetic_variance_ratio", "between", "canonical ensemble", upper_key="max_kinetic_variance_ratio"),
 ]
 
 
-def judge(value: Optional[float], criterion: Criterion, threshold: float) -> Optional[bool]:
-    """Whether ``value`` passes ``criterion`` at ``threshold``; None when the value was not measured."""
+#: Relative tolerance of every threshold comparison: the round-off of accumulated time steps
+#: (a 2 ps run stores 1.9999999999998 ps) must not decide a verdict.
+RELATIVE_TOLERANCE = 1e-9
+
+
+def judge(value: Optional[float], criterion: Criterion, threshold: Union[float, tuple]) -> Optional[bool]:
+    """Whether ``value`` passes ``criterion`` at ``threshold``; None when the value was not measured.
+
+    A value within :data:`RELATIVE_TOLERANCE` of the threshold counts as equal to it: it passes
+    ``<=`` and ``>=`` and fails ``<``. ``between`` takes a (lower, upper) pair, both inclusive.
+    """
     if value is None or value != value:  # None or NaN
         return None
     if criterion.absolute:
         value = abs(value)
-    return {"<": value < threshold, "<=": value <= threshold, ">=": value >= threshold}[criterion.comparison]
+    if criterion.comparison == "between":
+        lower, upper = threshold
+        return _at_least(value, lower) and _at_least(upper, value)
+    equal = math.isclose(value, threshold, rel_tol=RELATIVE_TOLERANCE, abs_tol=0.0)
+    return {"<": value < threshold and not equal, "<=": value <= threshold or equal,
+            ">=": _at_least(value, threshold)}[criterion.comparison]
+
+
+def _at_least(value: float, bound: float) -> bool:
+    return value >= bound or math.isclose(value, bound, rel_tol=RELATIVE_TOLERANCE, abs_tol=0.0)
+
+
+def threshold_of(thresholds: Thresholds, criterion: Criterion) -> Union[float, tuple]:
+    """The threshold of ``criterion``: one number, or (lower, upper) for ``between``."""
+    lower = getattr(thresholds, criterion.threshold_key)
+    return (lower, getattr(thresholds, criterion.upper_key)) if criterion.upper_key else lower

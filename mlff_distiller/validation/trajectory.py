@@ -10,11 +10,16 @@ from ase import Atoms
 from ase.data import atomic_numbers as ASE_NUMBERS
 
 from ..errors import TrajectoryError
-from ..units import EV_TO_KJ_PER_MOL
+from ..units import LAMMPS_UNITS, energy_to_eV
+from .ase_reader import ASE_SUFFIXES, ase_universe
 from .energies import EnergySeries, find_energy_file, read_energies
 
 #: Trajectory formats that carry their own topology.
-SELF_CONTAINED = {".pdb", ".gro", ".xyz", ".pqr", ".mol2"}
+SELF_CONTAINED = {".pdb", ".gro", ".pqr", ".mol2"} | ASE_SUFFIXES
+#: LAMMPS dump suffixes.
+LAMMPS_DUMP_SUFFIXES = {".dump", ".lammpstrj"}
+#: Units of forces as MDAnalysis returns them from readers that convert (H5MD with unit attributes, TRR).
+MDANALYSIS_FORCE_UNIT = "kJ/(mol·Å)"
 #: H5MD observables that EnergyDrift reads per frame (eV).
 ENERGY_OBSERVABLES = ("potential_energy", "kinetic_energy")
 
@@ -26,7 +31,7 @@ class Run:
     Attributes
     ----------
     universe : MDAnalysis.Universe
-        Topology and trajectory; lengths in Å, forces in kJ/(mol·Å) (MDAnalysis units).
+        Topology and trajectory; lengths in Å, forces in ``force_unit``.
     trajectory : Path
         The trajectory file.
     topology : Path or None
@@ -37,6 +42,9 @@ class Run:
         The run's ``settings.json`` (empty for foreign trajectories).
     summary : dict
         The run's ``summary.json`` (empty when absent).
+    force_unit : str or None
+        Unit of the forces the universe returns (a key of :data:`mlff_distiller.units.FORCE_UNITS`);
+        None when the trajectory stores no forces.
     """
 
     universe: object
@@ -45,6 +53,12 @@ class Run:
     energies: Optional[EnergySeries]
     settings: Dict = field(default_factory=dict)
     summary: Dict = field(default_factory=dict)
+    force_unit: Optional[str] = None
+
+    @property
+    def has_forces(self) -> bool:
+        """Whether the trajectory stores forces."""
+        return bool(self.universe.trajectory.ts.has_forces)
 
     @property
     def requested_time_ps(self) -> Optional[float]:
@@ -91,24 +105,41 @@ def open_run(
     path: Union[str, Path],
     topology: Union[str, Path, None] = None,
     energies: Union[str, Path, None] = None,
+    units: Optional[str] = None,
+    frame_interval_ps: Optional[float] = None,
 ) -> Run:
     """Open a run directory written by ``mlffd md``, or a trajectory file, for validation.
+
+    The units of every number come from the source: H5MD unit attributes; the LAMMPS log's
+    ``units`` line (or ``units``) for a LAMMPS dump; eV and eV/Å for ASE files; kJ/mol for
+    OpenMM's CSV. A trajectory whose units cannot be known is refused.
 
     Parameters
     ----------
     path : str or Path
-        A run directory (``topology.pdb`` + ``trajectory.h5md``) or any trajectory MDAnalysis reads.
+        A run directory (``topology.pdb`` + ``trajectory.h5md``), an ASE ``.traj`` or extended
+        XYZ file, or any trajectory MDAnalysis reads (DCD, XTC, H5MD, LAMMPS dump, ...).
     topology : str or Path, optional
         Topology file; required for trajectories without one (DCD, XTC, H5MD, LAMMPS dump).
     energies : str or Path, optional
-        Energy file (mlffd ``energies.csv``, OpenMM StateDataReporter CSV, LAMMPS log). By default
-        the trajectory's H5MD observables, else a file found next to the trajectory.
+        Energy file (mlffd ``energies.csv``, OpenMM StateDataReporter CSV, LAMMPS log, ASE MD
+        log). By default the trajectory's own energies (H5MD observables, ASE frames), else a
+        file found next to the trajectory.
+    units : str, optional
+        LAMMPS unit style (``metal`` or ``real``) of a LAMMPS dump whose log does not say.
+    frame_interval_ps : float, optional
+        Time between the frames of an ASE trajectory, in ps (ASE stores none).
 
     Raises
     ------
     TrajectoryError
-        Missing files, a topology whose atom count differs from the trajectory's, a corrupt file.
+        Missing files, a topology whose atom count differs from the trajectory's, a corrupt
+        file, units that cannot be known.
     """
+    if units is not None and units not in LAMMPS_UNITS:
+        raise TrajectoryError(f"--units must be one of {', '.join(LAMMPS_UNITS)}, not '{units}'")
+    if frame_interval_ps is not None and not (np.isfinite(frame_interval_ps) and frame_interval_ps > 0):
+        raise TrajectoryError(f"--frame-interval must be a positive number of ps, not {frame_interval_ps}")
     path = Path(path)
     settings, summary = {}, {}
     if path.is_dir():
@@ -127,20 +158,59 @@ def open_run(
             raise TrajectoryError(f"{trajectory.name} carries no topology; pass one with --top (PDB, PSF, GRO, data file)")
         if topology is not None and not topology.is_file():
             raise TrajectoryError(f"topology {topology} does not exist")
-    series = read_energies(energies) if energies is not None else None
+    series = read_energies(energies, units) if energies is not None else None
     if series is None and not _is_h5md(trajectory):
         found = find_energy_file(trajectory)
-        series = read_energies(found) if found else None
-    universe = _universe(topology, trajectory, series)
+        series = read_energies(found, units) if found else None
+    if trajectory.suffix.lower() in ASE_SUFFIXES and topology is None:
+        universe, own = ase_universe(trajectory, frame_interval_ps, series)
+        series, force_unit = own if own is not None else series, "eV/Å"
+    else:
+        universe = _universe(topology, trajectory, series, units)
+        force_unit = _force_unit(universe, trajectory, series, units)
     if len(universe.trajectory) == 0:
         raise TrajectoryError(f"{trajectory} holds no frames")
     _ensure_elements(universe)
-    run = Run(universe, trajectory, topology, series, settings, summary)
+    run = Run(universe, trajectory, topology, series, settings, summary,
+              force_unit=force_unit if universe.trajectory.ts.has_forces else None)
     if run.energies is None and run.has_energy_observables:
         _check_observable_units(universe)
-    elif run.energies is None and find_energy_file(trajectory):
-        run.energies = read_energies(find_energy_file(trajectory))
     return run
+
+
+def _force_unit(universe, trajectory: Path, series: Optional[EnergySeries], units: Optional[str]) -> Optional[str]:
+    """Unit of the forces an MDAnalysis reader returns, from the file's own statement of it."""
+    if not universe.trajectory.ts.has_forces:
+        return None
+    suffix = trajectory.suffix.lower()
+    if suffix in LAMMPS_DUMP_SUFFIXES:
+        style = series.lammps_units if series is not None and series.lammps_units else units
+        if style is None:
+            raise TrajectoryError(f"{trajectory.name} is a LAMMPS dump without a log stating its units; pass --units metal or --units real")
+        return LAMMPS_UNITS[style]["force"]
+    try:
+        return reader_force_unit(universe.trajectory)
+    except TrajectoryError:
+        raise TrajectoryError(f"{trajectory.name}: the file does not state the units of its forces") from None
+
+
+def reader_force_unit(reader) -> str:
+    """Unit of the forces an MDAnalysis trajectory reader returns, where the reader itself states it.
+
+    Readers that convert to MDAnalysis's units (H5MD with unit attributes, TRR) give kJ/(mol·Å).
+    Others (a LAMMPS dump, an in-memory trajectory) return forces as stored, in units only the
+    source knows: :func:`open_run` finds those; here they are an error.
+    """
+    name = type(reader).__name__
+    if name == "H5MDReader":
+        handle = reader._file
+        group = handle["particles"][next(iter(handle["particles"]))]
+        if "force" in group and group["force/value"].attrs.get("unit") is not None and reader.convert_units:
+            return MDANALYSIS_FORCE_UNIT
+    elif name == "TRRReader" and reader.convert_units:
+        return MDANALYSIS_FORCE_UNIT
+    raise TrajectoryError(f"the units of the forces stored in this {name} trajectory are not stated by the file; "
+                          "pass force_unit (eV/Å, kJ/(mol·Å), kJ/(mol·nm) or kcal/(mol·Å))")
 
 
 def _is_h5md(path: Path) -> bool:
@@ -151,14 +221,14 @@ def _is_h5md(path: Path) -> bool:
 LAMMPS_ATOM_STYLES = (None, "id type x y z", "id resid type q x y z", "id resid type x y z", "id type q x y z")
 
 
-def _universe(topology: Optional[Path], trajectory: Path, series: Optional[EnergySeries]):
+def _universe(topology: Optional[Path], trajectory: Path, series: Optional[EnergySeries], units: Optional[str]):
     """An MDAnalysis Universe, with the extra arguments LAMMPS data files and dumps need."""
     import MDAnalysis as mda
 
     kwargs: Dict = {}
-    if trajectory.suffix.lower() in (".dump", ".lammpstrj"):
+    if trajectory.suffix.lower() in LAMMPS_DUMP_SUFFIXES:
         if series is None or series.timestep_ps is None:
-            raise TrajectoryError(f"{trajectory.name} is a LAMMPS dump: pass its LAMMPS log with --energies (it gives the time step)")
+            raise TrajectoryError(f"{trajectory.name} is a LAMMPS dump: pass its LAMMPS log with --energies (it gives the time step and units)")
         kwargs = {"format": "LAMMPSDUMP", "dt": series.timestep_ps}
     styles = LAMMPS_ATOM_STYLES if topology is not None and topology.suffix.lower() in (".data", ".lmp") else (None,)
     message = ""
@@ -197,18 +267,22 @@ def _check_observable_units(universe) -> None:
     for key in ENERGY_OBSERVABLES:
         unit = handle[f"observables/{key}/value"].attrs.get("unit", "eV")
         unit = unit.decode() if isinstance(unit, bytes) else str(unit)
-        if unit not in ("eV", "kJ mol-1"):
-            raise TrajectoryError(f"observables/{key} is in '{unit}'; expected eV or kJ mol-1")
+        if unit not in H5MD_ENERGY_UNITS:
+            raise TrajectoryError(f"observables/{key} is in '{unit}'; expected one of {', '.join(H5MD_ENERGY_UNITS)}")
+
+
+#: H5MD unit strings of energy observables, with the names of :data:`mlff_distiller.units.ENERGY_UNITS`.
+H5MD_ENERGY_UNITS = {"eV": "eV", "kJ mol-1": "kJ/mol", "kcal mol-1": "kcal/mol"}
 
 
 def observable_scale(universe, key: str) -> float:
-    """Divide an H5MD energy observable by this to get eV (1 for eV, 96.485 for kJ/mol)."""
+    """Multiply an H5MD energy observable by this to get eV (from its unit attribute; eV when it has none)."""
     handle = getattr(universe.trajectory, "_file", None)
     if handle is None or f"observables/{key}/value" not in handle:
         return 1.0
     unit = handle[f"observables/{key}/value"].attrs.get("unit", "eV")
     unit = unit.decode() if isinstance(unit, bytes) else str(unit)
-    return EV_TO_KJ_PER_MOL if unit == "kJ mol-1" else 1.0
+    return energy_to_eV(H5MD_ENERGY_UNITS[unit])
 
 
 def atomic_numbers(atomgroup) -> np.ndarray:
@@ -225,12 +299,23 @@ def frame_box(ts) -> Optional[np.ndarray]:
     return dims if dims is not None and np.all(np.asarray(dims[:3]) > 0) else None
 
 
-def frame_atoms(atomgroup, numbers: np.ndarray) -> Atoms:
-    """The current frame of an AtomGroup as ASE Atoms (Å), periodic when the frame has a box."""
+def frame_atoms(atomgroup, numbers: np.ndarray, whole: bool = False) -> Atoms:
+    """The current frame of an AtomGroup as ASE Atoms (Å), periodic when the frame has a box.
+
+    With ``whole=True`` (a selection cut out of a larger system) the atoms are returned in vacuum,
+    each placed at its minimum image from the first atom, which keeps a molecule smaller than half
+    the box whole.
+    """
+    from MDAnalysis.lib.distances import minimize_vectors
     from MDAnalysis.lib.mdamath import triclinic_vectors
 
     dims = frame_box(atomgroup.universe.trajectory.ts)
     positions = atomgroup.positions.astype(np.float64)
+    if whole:
+        if dims is not None:
+            offsets = minimize_vectors((positions - positions[0]).astype(np.float32), dims).astype(np.float64)
+            positions = positions[0] + offsets
+        return Atoms(numbers=numbers, positions=positions)
     if dims is None:
         return Atoms(numbers=numbers, positions=positions)
     return Atoms(numbers=numbers, positions=positions, cell=triclinic_vectors(dims).astype(np.float64), pbc=True)

@@ -3,12 +3,13 @@
 import pytest
 
 from mlff_distiller.validation import Thresholds, recommend
-from mlff_distiller.validation.report import verdict
+from mlff_distiller.validation.verdict import verdict
 
 GOOD = {
     "energy_drift": {"slope_meV_per_atom_per_ps": 0.01, "drift_to_fluctuation": 0.1, "relative_drift_percent": 0.01},
     "force_fidelity": {"rmse": 0.1, "mae": 0.07, "angle_median_deg": 5.0, "r2": 0.99},
     "stability": {"stable_time_ps": 20.0, "completed_time_ps": 20.0},
+    "temperature": {"temperature_deviation_percent": 2.0, "kinetic_variance_ratio": 1.1},
 }
 
 
@@ -62,8 +63,8 @@ def test_thermostatted_runs_are_not_judged_on_energy_conservation():
     data = report_data({("energy_drift", "slope_meV_per_atom_per_ps"): 50.0, ("energy_drift", "drift_to_fluctuation"): 9.0,
                         ("energy_drift", "relative_drift_percent"): 5.0})
     assert not data["verdict"]["passed"]
-    data["verdict"] = verdict(data["figures"], Thresholds(), thermostatted=True)
+    data["verdict"] = verdict(data["figures"], Thresholds(), {"name": "nvt", "conserved_quantity": False, "target_temperature_K": 300.0})
     rows = {r["figure"]: r["status"] for r in data["verdict"]["criteria"]}
-    assert rows["slope_meV_per_atom_per_ps"] == rows["drift_to_fluctuation"] == "not applicable (NVT)"
+    assert rows["slope_meV_per_atom_per_ps"] == rows["drift_to_fluctuation"] == "not applicable (NVT: no conserved quantity stored)"
     assert rows["rmse"] == "pass" and data["verdict"]["passed"]
     assert recommend(data)[0] == "production"
