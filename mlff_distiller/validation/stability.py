@@ -1,9 +1,9 @@
-"""Stability of a trajectory: broken bonds, lost hydrogens, temperature explosion, time completed."""
+"""Stability of a trajectory: broken bonds, lost hydrogens, non-bonded close contacts, temperature explosion, time completed."""
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from ase.data import covalent_radii
+from ase.data import chemical_symbols, covalent_radii, vdw_alvarez, vdw_radii
 from MDAnalysis.analysis.base import AnalysisBase
 from MDAnalysis.lib.distances import calc_bonds, capped_distance, self_capped_distance
 
@@ -12,6 +12,65 @@ from .trajectory import atomic_numbers, frame_box, observable_scale
 
 #: Two atoms are bonded on the first frame when closer than this factor times the sum of their covalent radii.
 BOND_SCALE = 1.2
+
+#: Close-contact distances (Å) that replace the default rule, keyed by the two element symbols in alphabetical order.
+#: O…O 2.2: the shortest O…O of strong O-H…O hydrogen bonds is about 2.4 Å (symmetric bonds such as the Zundel
+#: ion's); GFN2-xTB MD (this package's teacher, Langevin, 0.5 fs) reaches 2.26 Å (salicylic acid) and 2.31 Å
+#: (aspirin) at 600 K in 1.5-2 ps. H…N, H…O, H…F 0.9: below the N-H/O-H/F-H bond lengths (0.92-1.01 Å), so that
+#: a proton moving along a hydrogen bond (about 1.2 Å from donor and acceptor half-way) is not flagged, only
+#: a hydrogen sitting on an acceptor.
+CONTACT_TABLE: Dict[Tuple[str, str], float] = {("O", "O"): 2.2, ("H", "N"): 0.9, ("H", "O"): 0.9, ("F", "H"): 0.9}
+#: Default rule for two heavy atoms: too close below this fraction of the sum of their van der Waals radii
+#: (C…C 2.21 Å, C…O 2.09 Å; GFN2-xTB MD at 600 K: C…C ≥ 2.56 Å, C…O ≥ 2.28 Å in aspirin and salicylic acid).
+CONTACT_FRACTION = 0.65
+#: Default rule for pairs with a hydrogen (H…H 1.2 Å, C…H 1.45 Å; GFN2-xTB at 600 K: H…H ≥ 1.58 Å in
+#: malonaldehyde, C…H ≥ 2.0 Å).
+HYDROGEN_CONTACT_FRACTION = 0.5
+#: Non-bonded distances are searched up to this far (Å) for the closest-distance series (further when a
+#: contact distance is larger).
+CONTACT_SEARCH_A = 3.0
+
+
+def van_der_waals_radius(z: int) -> float:
+    """Van der Waals radius in Å: Bondi's (``ase.data.vdw_radii``), else Alvarez 2013's (``ase.data.vdw_alvarez``)."""
+    radius = float(vdw_radii[z])
+    return radius if radius == radius else float(vdw_alvarez.vdw_radii[z])
+
+
+def contact_distance(z_i: int, z_j: int, table: Optional[Dict[Tuple[str, str], float]] = None) -> float:
+    """Distance in Å below which two non-bonded atoms of elements ``z_i`` and ``z_j`` are in close contact.
+
+    ``table`` (default :data:`CONTACT_TABLE`) first, keyed by the sorted pair of symbols; otherwise
+    :data:`CONTACT_FRACTION` (two heavy atoms) or :data:`HYDROGEN_CONTACT_FRACTION` (a hydrogen in the
+    pair) times the sum of the van der Waals radii (:func:`van_der_waals_radius`).
+    """
+    table = CONTACT_TABLE if table is None else table
+    key = tuple(sorted((chemical_symbols[z_i], chemical_symbols[z_j])))
+    if key in table:
+        return float(table[key])
+    fraction = HYDROGEN_CONTACT_FRACTION if 1 in (z_i, z_j) else CONTACT_FRACTION
+    return fraction * (van_der_waals_radius(z_i) + van_der_waals_radius(z_j))
+
+
+def excluded_pairs(bonds: np.ndarray, n_atoms: int) -> np.ndarray:
+    """Codes ``i * n_atoms + j`` (i < j) of bonded (1-2) pairs and of pairs sharing a bonded atom (1-3), sorted.
+
+    Parameters
+    ----------
+    bonds : ndarray, shape (B, 2)
+        Atom index pairs, indices below ``n_atoms``.
+    n_atoms : int
+    """
+    neighbours: List[List[int]] = [[] for _ in range(n_atoms)]
+    for i, j in bonds:
+        neighbours[int(i)].append(int(j))
+        neighbours[int(j)].append(int(i))
+    pairs = [(int(i), int(j)) for i, j in bonds]
+    pairs += [(a, b) for around in neighbours for k, a in enumerate(around) for b in around[k + 1:]]
+    if not pairs:
+        return np.zeros(0, dtype=np.int64)
+    pairs = np.sort(np.array(pairs, dtype=np.int64), axis=1)
+    return np.unique(pairs[:, 0] * n_atoms + pairs[:, 1])
 
 
 class Stability(AnalysisBase):
@@ -23,14 +82,26 @@ class Stability(AnalysisBase):
       deviates from its reference by more than ``bond_tolerance`` (Å).
     - Hydrogen loss (MLIPAudit): an H atom bonded to a heavy atom on the first frame ends up
       farther than ``hydrogen_distance`` (Å) from every heavy atom.
+    - Close contact: two atoms neither bonded on the first frame nor bonded to a common atom there
+      (1-2 and 1-3 pairs are left out) come closer than their contact distance
+      (:func:`contact_distance`: e.g. O…O 2.2 Å, C…C 2.21 Å, H…H 1.2 Å); minimum image in periodic boxes.
+      A liquid collapsing onto itself, or two groups of a molecule pressed together, shows here
+      before any bond breaks.
     - Explosion: temperature above ``max_temperature`` (K), a non-finite energy, or non-finite positions.
     - Completion: time reached against ``requested_time_ps`` (from the run's settings).
 
-    Results: ``collapse``, ``hydrogen_loss``, ``explosion`` (each None or a dict with ``frame``,
-    ``time_ps`` and details), ``first_failure`` (the earliest of them), ``stable_time_ps`` (time of
-    the last frame before the first failure, or of the last frame), ``completed_time_ps``,
-    ``requested_time_ps``, ``fraction_completed``, ``bonds`` (atom index pairs), ``n_bonds``, ``time_ps`` and
-    ``max_bond_deviation_A`` per frame.
+    Results: ``collapse``, ``hydrogen_loss``, ``explosion``, ``close_contact`` (each None or a dict with
+    ``frame``, ``time_ps`` and details; ``close_contact`` names the pair furthest inside its contact
+    distance on its first frame: ``atoms``, ``names``, ``distance_A``, ``contact_distance_A``,
+    ``n_contacts`` on that frame), ``first_failure`` (the earliest of them) and ``first_failure_kind``
+    (its key, or None), ``stable_time_ps`` (time of the last frame before the first failure, or of the
+    last frame), ``completed_time_ps``, ``requested_time_ps``, ``fraction_completed``, ``bonds`` (atom
+    index pairs), ``n_bonds``; per frame ``time_ps``, ``max_bond_deviation_A``,
+    ``close_contacts_per_frame`` (pairs in close contact), ``min_nonbonded_distance_per_frame_A``
+    (closest non-bonded, non-1-3 pair within ``max(3 Å, largest contact distance)``, NaN when none) and
+    ``min_contact_ratio_per_frame`` (smallest distance / contact distance; below 1 is a contact);
+    over the run ``min_nonbonded_distance_A`` (Å), ``n_close_contacts`` (most pairs in contact on one
+    frame) and ``min_distance_by_pair_A`` (element pair such as ``"O-O"`` -> closest distance, Å).
 
     Parameters
     ----------
@@ -48,11 +119,17 @@ class Stability(AnalysisBase):
         K (default 10,000).
     reference_frames : int
         Frames averaged for each bond's reference length (default 10).
+    bond_scale : float
+        Bond criterion on the first frame, times the sum of covalent radii (default 1.2).
+    contact_table : dict, optional
+        Contact distances in Å keyed by sorted symbol pairs, e.g. ``{("O", "O"): 2.0}``; they replace
+        the entries of :data:`CONTACT_TABLE` and the default rule for those pairs.
     """
 
     def __init__(self, atomgroup, requested_time_ps: Optional[float] = None, energies: Optional[EnergySeries] = None,
                  bond_tolerance: float = 0.5, hydrogen_distance: float = 2.5, max_temperature: float = 10_000.0,
-                 reference_frames: int = 10, bond_scale: float = BOND_SCALE, **kwargs):
+                 reference_frames: int = 10, bond_scale: float = BOND_SCALE,
+                 contact_table: Optional[Dict[Tuple[str, str], float]] = None, **kwargs):
         self._ag = atomgroup.atoms
         super().__init__(self._ag.universe.trajectory, **kwargs)
         self.requested_time_ps = requested_time_ps
@@ -62,6 +139,7 @@ class Stability(AnalysisBase):
         self.max_temperature = max_temperature
         self.reference_frames = max(int(reference_frames), 1)
         self.bond_scale = bond_scale
+        self.contact_table = {**CONTACT_TABLE, **{tuple(sorted(k)): float(v) for k, v in (contact_table or {}).items()}}
 
     def _prepare(self):
         self._numbers = atomic_numbers(self._ag)
@@ -72,8 +150,20 @@ class Stability(AnalysisBase):
         self._times: List[float] = []
         self._deviation: List[float] = []
         self._frames: List[int] = []
-        self.results.collapse = self.results.hydrogen_loss = self.results.explosion = None
+        self.results.collapse = self.results.hydrogen_loss = self.results.explosion = self.results.close_contact = None
         self._energy_scale = observable_scale(self._ag.universe, "potential_energy")
+        self._prepare_contacts()
+
+    def _prepare_contacts(self) -> None:
+        elements, self._species = np.unique(self._numbers, return_inverse=True)
+        self._contact_symbols = [chemical_symbols[z] for z in elements]
+        self._contact_limits = np.array([[contact_distance(a, b, self.contact_table) for b in elements] for a in elements])
+        self._contact_cutoff = max(CONTACT_SEARCH_A, float(self._contact_limits.max()) if len(elements) else 0.0)
+        self._excluded = np.zeros(0, dtype=np.int64)
+        self._n_contacts: List[int] = []
+        self._closest: List[float] = []
+        self._ratio: List[float] = []
+        self._closest_by_pair: Dict[str, float] = {}
 
     def _find_bonds(self, positions: np.ndarray, box) -> None:
         radii = covalent_radii[self._numbers]
@@ -86,6 +176,7 @@ class Stability(AnalysisBase):
         self._heavy = np.flatnonzero(~hydrogen)
         bonded_h = set(i for pair in self._bonds for i in pair if hydrogen[i] and not hydrogen[pair[0] + pair[1] - i])
         self._hydrogens = np.array(sorted(bonded_h), dtype=int)
+        self._excluded = excluded_pairs(self._bonds, len(self._numbers))
 
     def _single_frame(self):
         ts = self._ts
@@ -99,9 +190,13 @@ class Stability(AnalysisBase):
         if not np.isfinite(positions).all():
             self._flag("explosion", ts, reason="non-finite positions")
             self._deviation.append(float("inf"))
+            self._n_contacts.append(0)
+            self._closest.append(float("nan"))
+            self._ratio.append(float("nan"))
             return
         self._check_energies(ts)
         self._check_hydrogens(ts, positions, box)
+        self._check_contacts(ts, positions, box)
         lengths = calc_bonds(positions[self._bonds[:, 0]], positions[self._bonds[:, 1]], box=box) if len(self._bonds) else np.zeros(0)
         self._buffer.append((int(ts.frame), time, lengths))
         if self._reference is None and len(self._buffer) >= self.reference_frames:
@@ -142,6 +237,33 @@ class Stability(AnalysisBase):
             lost = self._hydrogens[~near]
             self._flag("hydrogen_loss", ts, atoms=[int(self._ag[i].index) for i in lost],
                        names=[str(self._ag[i].name) for i in lost])
+
+    def _check_contacts(self, ts, positions: np.ndarray, box) -> None:
+        pairs, distances = self_capped_distance(positions, self._contact_cutoff, box=box)
+        pairs = np.sort(np.asarray(pairs, dtype=np.int64).reshape(-1, 2), axis=1)
+        keep = ~np.isin(pairs[:, 0] * len(self._numbers) + pairs[:, 1], self._excluded)
+        pairs, distances = pairs[keep], np.asarray(distances, dtype=np.float64)[keep]
+        if not len(distances):
+            self._n_contacts.append(0)
+            self._closest.append(float("nan"))
+            self._ratio.append(float("nan"))
+            return
+        a, b = self._species[pairs[:, 0]], self._species[pairs[:, 1]]
+        ratio = distances / self._contact_limits[a, b]
+        self._n_contacts.append(int((ratio < 1.0).sum()))
+        self._closest.append(float(distances.min()))
+        self._ratio.append(float(ratio.min()))
+        codes = np.minimum(a, b) * len(self._contact_symbols) + np.maximum(a, b)
+        for code in np.unique(codes):
+            label = "-".join(self._contact_symbols[k] for k in divmod(int(code), len(self._contact_symbols)))
+            closest = float(distances[codes == code].min())
+            self._closest_by_pair[label] = min(closest, self._closest_by_pair.get(label, np.inf))
+        worst = int(np.argmin(ratio))
+        if ratio[worst] < 1.0 and self.results.close_contact is None:
+            i, j = (int(k) for k in pairs[worst])
+            self._flag("close_contact", ts, atoms=[int(self._ag[i].index), int(self._ag[j].index)],
+                       names=[str(self._ag[i].name), str(self._ag[j].name)], distance_A=float(distances[worst]),
+                       contact_distance_A=float(self._contact_limits[a[worst], b[worst]]), n_contacts=self._n_contacts[-1])
 
     def _check_energies(self, ts) -> None:
         if self.energies is not None or self.results.explosion is not None:
@@ -185,9 +307,12 @@ class Stability(AnalysisBase):
         self.results.bonds = self._ag.indices[self._bonds] if self._bonds is not None else np.zeros((0, 2), dtype=int)
         self.results.n_bonds = len(self.results.bonds)
         self.results.n_watched_hydrogens = int(len(self._hydrogens)) if self._hydrogens is not None else 0
-        failures = [f for f in (self.results.collapse, self.results.hydrogen_loss, self.results.explosion) if f]
-        first = min(failures, key=lambda f: f["time_ps"]) if failures else None
+        self._conclude_contacts()
+        kinds = [k for k in ("collapse", "hydrogen_loss", "explosion", "close_contact") if self.results[k]]
+        first_kind = min(kinds, key=lambda k: self.results[k]["time_ps"]) if kinds else None
+        first = self.results[first_kind] if first_kind else None
         self.results.first_failure = first
+        self.results.first_failure_kind = first_kind
         completed = float(times.max()) if len(times) else 0.0
         if self.energies is not None and len(self.energies):
             completed = max(completed, float(np.nanmax(self.energies.time_ps)))
@@ -201,3 +326,12 @@ class Stability(AnalysisBase):
         self.results.fraction_completed = (
             min(completed / self.requested_time_ps, 1.0) if self.requested_time_ps else float("nan")
         )
+
+    def _conclude_contacts(self) -> None:
+        closest = np.array(self._closest, dtype=float)
+        self.results.close_contacts_per_frame = np.array(self._n_contacts, dtype=int)
+        self.results.min_nonbonded_distance_per_frame_A = closest
+        self.results.min_contact_ratio_per_frame = np.array(self._ratio, dtype=float)
+        self.results.min_nonbonded_distance_A = float(np.nanmin(closest)) if np.isfinite(closest).any() else float("nan")
+        self.results.n_close_contacts = int(max(self._n_contacts, default=0))
+        self.results.min_distance_by_pair_A = dict(sorted(self._closest_by_pair.items()))

@@ -1,4 +1,6 @@
-"""Stability: planted broken bonds, lost hydrogens and explosions are found at the right frame."""
+"""Stability: planted broken bonds, lost hydrogens, close contacts and explosions are found at the right frame."""
+
+from pathlib import Path
 
 import MDAnalysis as mda
 import numpy as np
@@ -8,12 +10,14 @@ from MDAnalysis.coordinates.memory import MemoryReader
 from MDAnalysisTests.datafiles import DCD, PSF
 from validation_systems import pdb_topology, write_h5md
 
+from mlff_distiller.data import bundled_student
 from mlff_distiller.validation import Stability
 
 DT_PS = 0.01
 
 
-def ethanol_universe(coordinates: np.ndarray, numbers) -> mda.Universe:
+def ethanol_universe(coordinates: np.ndarray, numbers, box: float = None) -> mda.Universe:
+    """Atoms named by element and index; a cubic box of edge ``box`` (Å) when given."""
     from ase.data import atomic_masses, chemical_symbols
 
     n = len(numbers)
@@ -21,7 +25,8 @@ def ethanol_universe(coordinates: np.ndarray, numbers) -> mda.Universe:
     universe.add_TopologyAttr("elements", [chemical_symbols[z] for z in numbers])
     universe.add_TopologyAttr("names", [f"{chemical_symbols[z]}{i}" for i, z in enumerate(numbers)])
     universe.add_TopologyAttr("masses", [atomic_masses[z] for z in numbers])
-    universe.load_new(coordinates.astype(np.float32), format=MemoryReader, dt=DT_PS)
+    dimensions = None if box is None else np.array([box, box, box, 90.0, 90.0, 90.0])
+    universe.load_new(coordinates.astype(np.float32), format=MemoryReader, dt=DT_PS, dimensions=dimensions)
     return universe
 
 
@@ -115,3 +120,114 @@ def test_explosion_found_in_an_energy_file(ethanol_frames):
     assert r.explosion["time_ps"] == pytest.approx(0.255)
     assert r.explosion["frame"] == 26  # the first frame at or after the explosion
     assert r.stable_time_ps == pytest.approx(0.25, rel=1e-5)
+
+
+WATER = molecule("H2O")
+#: O…O contact distance (Å) the brief asks for; written here, not read from the module.
+OO_CONTACT = 2.2
+#: Non-bonded distances are searched this far (Å); the closest-distance series is NaN beyond.
+SEARCH_A = 3.0
+
+
+def approaching_waters(distances: np.ndarray, box: float = None) -> np.ndarray:
+    """Two rigid waters whose oxygens are ``distances[k]`` apart on frame k, hydrogens pointing away from each other.
+
+    In a box, the second water sits across the boundary: only the minimum image brings it close.
+    """
+    first = WATER.positions.copy()
+    second = first * np.array([1.0, 1.0, -1.0])  # mirrored: its hydrogens point along +z
+    frames = []
+    for d in distances:
+        shift = np.array([0.0, 0.0, 2 * first[0, 2] + d])  # oxygen to oxygen: exactly d along z
+        pair = np.concatenate([first, second + shift])
+        if box is not None:
+            pair = (pair + np.array([box / 2, box / 2, -first[0, 2] - d / 2])) % box  # the oxygens' midpoint on the boundary
+        frames.append(pair)
+    return np.array(frames)
+
+
+@pytest.mark.parametrize("box", [None, 12.0])
+def test_oxygens_pressed_together_are_a_close_contact(box, rng):
+    distances = np.concatenate([np.full(10, 3.5), 3.5 - 0.08 * np.arange(1, 21)])  # 3.5 Å, then 0.08 Å closer per frame
+    frames = approaching_waters(distances, box) + rng.normal(scale=0.005, size=(30, 6, 3))
+    frames = frames.astype(np.float32).astype(np.float64)
+    numbers = [8, 1, 1, 8, 1, 1]
+    oo = frames[:, 3] - frames[:, 0]
+    if box is not None:
+        oo -= box * np.round(oo / box)
+        assert np.linalg.norm(frames[:, 3] - frames[:, 0], axis=1).min() > 6.0  # close only through the boundary
+    oo = np.linalg.norm(oo, axis=1)
+    expected = int(np.flatnonzero(oo < OO_CONTACT)[0])
+    assert distances[expected] < OO_CONTACT <= distances[expected - 1]
+    r = Stability(ethanol_universe(frames, numbers, box)).run().results
+    contact = r.close_contact
+    assert contact["frame"] == expected and contact["atoms"] == [0, 3] and contact["names"] == ["O0", "O3"]
+    assert contact["distance_A"] == pytest.approx(oo[expected], abs=1e-5)
+    assert contact["contact_distance_A"] == OO_CONTACT
+    assert r.collapse is None and r.hydrogen_loss is None and r.explosion is None
+    assert r.first_failure is contact and r.first_failure_kind == "close_contact"
+    assert r.stable_time_ps == pytest.approx((expected - 1) * DT_PS, rel=1e-5)
+    assert list(r.close_contacts_per_frame) == [0] * expected + [1] * (30 - expected)
+    # intramolecular pairs are all 1-2 or 1-3: the closest non-bonded pair is the closest intermolecular one
+    inter = frames[:, 3:, None] - frames[:, None, :3]
+    if box is not None:
+        inter -= box * np.round(inter / box)
+    closest = np.linalg.norm(inter, axis=3).min(axis=(1, 2))
+    assert np.abs(closest - SEARCH_A).min() > 0.01  # no frame at the edge of the search
+    searched = np.where(closest < SEARCH_A, closest, np.nan)
+    np.testing.assert_allclose(r.min_nonbonded_distance_per_frame_A, searched, atol=1e-5)
+    assert r.min_nonbonded_distance_A == pytest.approx(closest.min(), abs=1e-5)
+    assert r.min_distance_by_pair_A["O-O"] == pytest.approx(oo.min(), abs=1e-5)
+
+
+def test_one_three_pairs_are_not_contacts_but_the_same_distance_between_molecules_is():
+    """A water whose H-O-H angle closes until H…H is 1.0 Å (below the 1.2 Å H…H line): its hydrogens share the oxygen."""
+    oh = np.linalg.norm(WATER.positions[1] - WATER.positions[0])
+    frames = []
+    for hh in np.linspace(1.52, 1.0, 20):
+        half = np.arcsin(hh / 2 / oh)
+        frames.append([[0, 0, 0], [0, oh * np.sin(half), -oh * np.cos(half)], [0, -oh * np.sin(half), -oh * np.cos(half)]])
+    frames = np.array(frames)
+    assert np.linalg.norm(frames[-1, 1] - frames[-1, 2]) == pytest.approx(1.0)
+    r = Stability(ethanol_universe(frames, [8, 1, 1])).run().results
+    assert r.first_failure is None and r.close_contact is None and r.n_close_contacts == 0
+    # control: a hydrogen of another water 1.0 Å from a hydrogen of the first, along the O-H direction
+    first = WATER.positions
+    outward = (first[1] - first[0]) / np.linalg.norm(first[1] - first[0])
+    second = -first + 2 * first[1] + 1.0 * outward  # inverted copy: its first H sits 1.0 Å further out
+    pair = np.concatenate([first, second])
+    distances = np.linalg.norm(pair[3:, None] - pair[None, :3], axis=2)
+    assert distances.min() == pytest.approx(1.0) and np.sort(distances.ravel())[1] > 1.9  # next: H…O, far from 0.9 Å
+    r = Stability(ethanol_universe(np.repeat(pair[None], 12, axis=0), [8, 1, 1, 8, 1, 1])).run().results
+    assert r.close_contact["frame"] == 0 and r.close_contact["atoms"] == [1, 4] and r.n_close_contacts == 1
+
+
+def teacher_md_frames(path: Path, n_atoms: int):
+    """Positions (F, n_atoms, 3), atomic numbers and the cell of the teacher's MD frames in a bundled test set."""
+    import h5py
+
+    with h5py.File(path) as f:
+        sizes = f["n_atoms"][:]
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        rows = [k for k in range(len(sizes)) if sizes[k] == n_atoms and f["kinds"][k] == b"md"]
+        positions = np.array([f["positions"][starts[k]:starts[k] + n_atoms] for k in rows])
+        return positions, f["numbers"][starts[rows[0]]:starts[rows[0]] + n_atoms], f["cells"][rows[0]]
+
+
+def test_liquid_water_from_the_teacher_has_no_close_contact():
+    positions, numbers, cell = teacher_md_frames(bundled_student("water-standard").with_name("water-standard.test.h5"), 96)
+    box = float(cell[0, 0])
+    r = Stability(ethanol_universe(positions, numbers, box)).run().results
+    assert r.first_failure is None and r.n_close_contacts == 0
+    oxygens = positions[:, numbers == 8]
+    d = oxygens[:, :, None] - oxygens[:, None]
+    d -= box * np.round(d / box)
+    d = np.linalg.norm(d, axis=3) + np.eye(oxygens.shape[1]) * 1e3
+    assert r.min_distance_by_pair_A["O-O"] == pytest.approx(d.min(), abs=1e-4)
+    assert 2.3 < d.min() < 2.8  # first-shell hydrogen bonds, not a collapse
+
+
+def test_aspirin_from_the_teacher_has_no_close_contact():
+    positions, numbers, _ = teacher_md_frames(bundled_student("organic-standard").with_name("organic-test.h5"), 21)
+    r = Stability(ethanol_universe(positions, numbers)).run().results
+    assert len(positions) >= 20 and r.first_failure is None and r.n_close_contacts == 0
