@@ -15,10 +15,13 @@ from .trajectory import atomic_numbers, audit_records, frame_atoms, observable_s
 
 #: Teacher forces below this magnitude (eV/Å) carry no reliable direction: no angle is measured there.
 MIN_TEACHER_FORCE = 0.05
+#: Atoms named in ``worst_atoms`` by default.
+N_WORST_ATOMS = 5
 
 
 def force_statistics(
-    student: np.ndarray, teacher: np.ndarray, numbers: Sequence[int], min_teacher_force: float = MIN_TEACHER_FORCE
+    student: np.ndarray, teacher: np.ndarray, numbers: Sequence[int], min_teacher_force: float = MIN_TEACHER_FORCE,
+    n_worst: int = N_WORST_ATOMS,
 ) -> Dict:
     """Agreement of two sets of forces, overall, per element and per frame.
 
@@ -30,6 +33,8 @@ def force_statistics(
         Atomic numbers.
     min_teacher_force : float
         Atoms whose teacher force is below this (eV/Å) get no angular error.
+    n_worst : int
+        Atoms named in ``worst_atoms``.
 
     Returns
     -------
@@ -37,7 +42,9 @@ def force_statistics(
         ``rmse`` (eV/Å, over all components), ``mae`` (eV/Å), ``r2`` (over flattened components),
         ``angle_mean_deg``, ``angle_median_deg``, ``n_angles``, ``angles_deg`` (every measured angle),
         ``per_frame_rmse`` (eV/Å, shape (F,)), ``per_element`` (symbol -> rmse, mae, angle_median_deg,
-        n_atoms). An atom whose student force is exactly zero while the teacher's is not counts as 90°;
+        n_atoms), and the worst atoms (:func:`atom_errors`): ``per_atom_rmse``, ``worst_atoms``,
+        ``worst_atom_rmse``, ``max_atom_error``, ``max_atom_error_atom``, ``max_atom_error_frame``.
+        An atom whose student force is exactly zero while the teacher's is not counts as 90°;
         antiparallel forces give 180°.
     """
     student = np.asarray(student, dtype=np.float64)
@@ -57,7 +64,45 @@ def force_statistics(
         element["n_atoms"] = int(pick.sum())
         del element["r2"]
         out["per_element"][symbols([z])[0]] = element
+    out.update(atom_errors(diff, numbers, n_worst))
     return out
+
+
+def atom_errors(diff: np.ndarray, numbers: Sequence[int], n_worst: int = N_WORST_ATOMS) -> Dict:
+    """The atoms a student gets most wrong.
+
+    Parameters
+    ----------
+    diff : ndarray, shape (F, N, 3)
+        Student minus teacher forces in eV/Å.
+    numbers : sequence of int, length N
+        Atomic numbers.
+    n_worst : int
+        Atoms named in ``worst_atoms``.
+
+    Returns
+    -------
+    dict
+        ``per_atom_rmse`` (eV/Å, shape (N,): sqrt of the mean over frames and components),
+        ``worst_atoms`` (the ``n_worst`` atoms of largest per-atom RMSE, largest first, each
+        ``{"atom": index among the N atoms, "element": symbol, "rmse": eV/Å}``), ``worst_atom_rmse``
+        (eV/Å, the largest per-atom RMSE), ``max_atom_error`` (eV/Å, the largest |F_s - F_t| of any
+        atom on any frame) with ``max_atom_error_atom`` (index among the N atoms) and
+        ``max_atom_error_frame`` (index among the F frames).
+    """
+    per_atom = np.sqrt((diff**2).mean(axis=(0, 2)))
+    norms = np.linalg.norm(diff, axis=2)
+    frame, atom = np.unravel_index(int(np.argmax(norms)), norms.shape)
+    order = np.argsort(-per_atom, kind="stable")[:max(int(n_worst), 0)]
+    elements = symbols([int(numbers[i]) for i in order]) if len(order) else []
+    return {
+        "per_atom_rmse": per_atom,
+        "worst_atoms": [{"atom": int(i), "element": e, "rmse": float(per_atom[i])} for i, e in zip(order, elements)],
+        "worst_atom_rmse": float(per_atom.max()),
+        "max_atom_error": float(norms[frame, atom]),
+        "max_atom_error_atom": int(atom),
+        "max_atom_error_frame": int(frame),
+    }
 
 
 def angular_errors(student: np.ndarray, teacher: np.ndarray, min_teacher_force: float = MIN_TEACHER_FORCE) -> np.ndarray:

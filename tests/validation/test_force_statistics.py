@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from kit import EXACT
 
 from mlff_distiller.validation import angular_errors, force_statistics
 from mlff_distiller.validation.forces import sample_frames
@@ -59,3 +60,22 @@ def test_frame_sampling_spans_the_run():
     assert frames == [0, 25, 50, 75, 100]
 
 
+def test_worst_atoms_equal_numpy(rng):
+    numbers = np.array([8, 6, 6, 8, 1, 1, 1, 1])
+    teacher = rng.normal(scale=1.5, size=(12, len(numbers), 3))
+    student = teacher + rng.normal(scale=0.2, size=teacher.shape)
+    student[:, 3] += rng.normal(scale=1.0, size=(12, 3))  # one oxygen badly learnt
+    student[4, 6] += np.array([3.0, -3.0, 1.0])  # one large error, on one hydrogen of one frame
+    stats = force_statistics(student, teacher, numbers, n_worst=3)
+    expected = np.array([np.sqrt(np.mean((student[:, i] - teacher[:, i]) ** 2)) for i in range(len(numbers))])
+    np.testing.assert_allclose(stats["per_atom_rmse"], expected, rtol=EXACT)
+    assert stats["per_atom_rmse"].shape == (len(numbers),)
+    ranked = sorted(range(len(numbers)), key=lambda i: -expected[i])[:3]
+    assert [w["atom"] for w in stats["worst_atoms"]] == ranked and ranked[0] == 3
+    assert [w["element"] for w in stats["worst_atoms"]] == [{1: "H", 6: "C", 8: "O"}[numbers[i]] for i in ranked]
+    assert [w["rmse"] for w in stats["worst_atoms"]] == pytest.approx(expected[ranked], rel=EXACT)
+    assert stats["worst_atom_rmse"] == pytest.approx(expected.max(), rel=EXACT)
+    errors = [[np.sqrt(np.sum((student[f, i] - teacher[f, i]) ** 2)) for i in range(len(numbers))] for f in range(12)]
+    frame, atom = divmod(int(np.argmax(errors)), len(numbers))
+    assert (stats["max_atom_error_frame"], stats["max_atom_error_atom"]) == (frame, atom) == (4, 6)
+    assert stats["max_atom_error"] == pytest.approx(np.max(errors), rel=EXACT)
