@@ -15,17 +15,25 @@ def register(subparsers) -> None:
             "Writes RUN_DIR: trajectory.h5md (positions, velocities, forces, box, energies; readable by "
             "MDAnalysis), energies.csv, topology.pdb, checkpoint.chk, settings.json, summary.json. "
             "The run stops cleanly (exit code 1) when the energy becomes non-finite, the temperature "
-            "exceeds --temperature-limit, or an audit fails."
+            "exceeds --temperature-limit, or an audit fails. --equilibrate PS first runs PS picoseconds of "
+            "Langevin dynamics at --temperature, then the production, on one time axis."
         ),
-        epilog="example: mlffd md aspirin.xyz --model student.ckpt --ensemble nvt --temperature 300 --time 10 -o run1",
+        epilog="example: mlffd md aspirin.xyz --model student.ckpt --equilibrate 2 --temperature 300 --time 10 -o run1",
     )
     md.add_argument("structure", nargs="?", help="structure file (PDB, XYZ, SDF, ...) or SMILES; omit with --restart")
     md.add_argument("--model", metavar="MODEL", help="student checkpoint (.ckpt) or OpenMM export (.pt)")
     md.add_argument("--ensemble", choices=["nve", "nvt"], default="nve", help="nve: Verlet; nvt: Langevin middle (default: nve)")
-    md.add_argument("--temperature", type=float, metavar="K", default=300.0, help="initial and (NVT) bath temperature in K (default: 300)")
-    md.add_argument("--friction", type=float, metavar="1/PS", default=1.0, help="Langevin friction in 1/ps (NVT; default: 1)")
+    md.add_argument("--temperature", type=float, metavar="K", default=300.0,
+                    help="initial and bath (NVT, --equilibrate) temperature in K (default: 300)")
+    md.add_argument("--friction", type=float, metavar="1/PS", default=1.0, help="Langevin friction in 1/ps (NVT, --equilibrate; default: 1)")
     md.add_argument("--timestep", type=float, metavar="FS", default=0.5, help="time step in fs (default: 0.5)")
-    md.add_argument("--time", type=float, metavar="PS", help="total simulated time in ps (default: 10; on --restart, as first requested)")
+    md.add_argument(
+        "--equilibrate", type=float, metavar="PS", default=0.0,
+        help="Langevin warm-up at --temperature before the production, in ps; the trajectory holds both, "
+        "settings.json records production_start_ps (default: 0, none)",
+    )
+    md.add_argument("--time", type=float, metavar="PS",
+                    help="production time in ps, after --equilibrate (default: 10; on --restart, as first requested)")
     md.add_argument("--report-interval", type=int, metavar="STEPS", default=100, help="steps between trajectory frames (default: 100)")
     md.add_argument("--checkpoint-interval", type=int, metavar="STEPS", help="steps between checkpoints (default: 10 x report interval)")
     md.add_argument(
@@ -61,8 +69,8 @@ def run_md(args: argparse.Namespace) -> int:
     from ..plugin import MDRun, MDSettings
 
     if args.restart is not None:
-        if args.structure or args.model:
-            raise SimulationError("--restart takes its structure and model from RUN_DIR; do not give them")
+        if args.structure or args.model or args.equilibrate:
+            raise SimulationError("--restart takes its structure, model and --equilibrate from RUN_DIR; do not give them")
         run = MDRun.restart(args.restart, time=args.time)
     else:
         if not args.structure or not args.model or args.output is None:
@@ -74,6 +82,7 @@ def run_md(args: argparse.Namespace) -> int:
             temperature=args.temperature,
             timestep=args.timestep,
             time=10.0 if args.time is None else args.time,
+            equilibrate=args.equilibrate,
             report_interval=args.report_interval,
             checkpoint_interval=args.checkpoint_interval or 10 * args.report_interval,
             friction=args.friction,
@@ -93,7 +102,7 @@ def run_md(args: argparse.Namespace) -> int:
     print(
         f"{result.message}; {result.simulated_time_ps:.3f} ps in {result.wall_time_s:.1f} s "
         f"({result.ns_per_day:.2f} ns/day on {result.platform}); final T {result.final_temperature_K:.1f} K, "
-        f"E_total {result.final_total_energy_eV:.6f} eV"
+        f"E_total {result.final_total_energy_eV:.6f} eV ({result.phase})"
         + (f"; max audit force RMSE {result.max_audit_force_rmse_eV_per_A:.4f} eV/Å" if result.max_audit_force_rmse_eV_per_A is not None else "")
         + f"; files in {run.run_dir}"
     )

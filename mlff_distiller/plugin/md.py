@@ -1,6 +1,6 @@
 """Production MD with a student in OpenMM: the run directory, restarts, clean stops and teacher audits.
 
->>> run = MDRun(MDSettings(structure="mol.xyz", model="student.ckpt", time=10.0), "run1")
+>>> run = MDRun(MDSettings(structure="mol.xyz", model="student.ckpt", equilibrate=2.0, time=10.0), "run1")
 >>> result = run.run()
 >>> result.stop_reason
 'completed'
@@ -13,7 +13,7 @@ import sys
 import time as wallclock
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Dict, List, Optional, Union
 
 import numpy as np
 import openmm
@@ -24,9 +24,14 @@ from openmm import app, unit
 from ..errors import OverwriteError, SimulationError
 from ..models.checkpoint import file_sha256
 from ..units import BOLTZMANN_EV_PER_K, EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
+from .md_settings import MDSettings
+from .phases import EQUILIBRATION, PhasedIntegrator
 from .platform import select_platform
 from .reporter import EnergyTable, H5MDTrajectory
 from .system import OpenMMStructure, build_system, check_positions, load_force_model, structure_to_openmm
+from .velocities import maxwell_boltzmann_velocities
+
+__all__ = ["MDResult", "MDRun", "MDSettings", "maxwell_boltzmann_velocities", "ns_per_day"]
 
 #: Files of a run directory (see docs/trajectory-format.md).
 TRAJECTORY, TOPOLOGY, ENERGIES, SETTINGS, CHECKPOINT, SUMMARY = (
@@ -42,111 +47,8 @@ EV_PER_A_PER_KJ_PER_MOL_NM = 1.0 / (EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM)
 
 
 @dataclass
-class MDSettings:
-    """Everything that defines a run (written to ``settings.json``).
-
-    Attributes
-    ----------
-    structure : str
-        Structure file (PDB, XYZ, SDF, ...) or SMILES.
-    model : str
-        Student checkpoint or OpenMM export.
-    ensemble : str
-        ``"nve"`` (VerletIntegrator) or ``"nvt"`` (LangevinMiddleIntegrator).
-    temperature : float
-        Initial (Maxwell-Boltzmann) and, for NVT, bath temperature in K.
-    timestep : float
-        Time step in fs.
-    time : float
-        Total simulated time of the run in ps (a restart continues up to it).
-    report_interval : int
-        Steps between frames written to the trajectory and CSV.
-    checkpoint_interval : int
-        Steps between OpenMM checkpoints (a multiple of ``report_interval``).
-    friction : float
-        Langevin friction in 1/ps (NVT).
-    platform : str
-        ``"auto"``, ``"CUDA"``, ``"OpenCL"``, ``"CPU"`` or ``"Reference"``.
-    precision : str
-        ``"single"``, ``"mixed"`` or ``"double"``; a checkpoint-built student computes in float64
-        for ``"double"`` and float32 otherwise (an export keeps its own precision).
-    cuda_graphs : bool
-        Capture the model in CUDA graphs (CUDA platform).
-    kernel : str
-        How a checkpoint-built student computes on CPU: ``"auto"`` (the fused C++ kernel where it
-        compiles), ``"fused"`` or ``"portable"`` (an export keeps the kernel it was written with).
-    minimize : bool
-        Minimise the energy before the first step.
-    seed : int
-        Seed of the initial velocities and of the Langevin noise.
-    temperature_limit : float
-        Stop when the temperature exceeds this, in K.
-    remove_cm_motion : bool
-        Remove centre-of-mass motion every step (CMMotionRemover).
-    audit_every : int
-        Steps between teacher audits (0: no audit; a multiple of ``report_interval``).
-    teacher : str, optional
-        Teacher name for audits (see :func:`mlff_distiller.teachers.load_teacher`).
-    audit_max_rmse : float, optional
-        Stop when the audited force RMSE exceeds this, in eV/Å.
-    """
-
-    structure: str
-    model: str
-    ensemble: str = "nve"
-    temperature: float = 300.0
-    timestep: float = 0.5
-    time: float = 10.0
-    report_interval: int = 100
-    checkpoint_interval: int = 1000
-    friction: float = 1.0
-    platform: str = "auto"
-    precision: str = "mixed"
-    cuda_graphs: bool = False
-    kernel: str = "auto"
-    minimize: bool = False
-    seed: int = 0
-    temperature_limit: float = 10000.0
-    remove_cm_motion: bool = True
-    audit_every: int = 0
-    teacher: Optional[str] = None
-    audit_max_rmse: Optional[float] = None
-
-    @property
-    def steps(self) -> int:
-        """Total number of steps of the run."""
-        return int(round(self.time * 1000.0 / self.timestep))
-
-    def check(self) -> None:
-        """Raise :class:`SimulationError` for inconsistent settings."""
-        problems = []
-        if self.ensemble not in ("nve", "nvt"):
-            problems.append(f"ensemble must be nve or nvt, not '{self.ensemble}'")
-        for name in ("timestep", "time", "temperature_limit"):
-            if not getattr(self, name) > 0:
-                problems.append(f"{name} must be positive")
-        if self.temperature < 0:
-            problems.append("temperature must not be negative")
-        if self.seed < 0:
-            problems.append("the seed must not be negative")
-        if self.kernel not in ("auto", "fused", "portable"):
-            problems.append(f"kernel must be auto, fused or portable, not '{self.kernel}'")
-        if self.report_interval < 1 or self.checkpoint_interval < 1:
-            problems.append("report and checkpoint intervals must be at least 1 step")
-        elif self.checkpoint_interval % self.report_interval:
-            problems.append("the checkpoint interval must be a multiple of the report interval")
-        if self.audit_every:
-            if not self.teacher:
-                problems.append("auditing needs a teacher (--teacher)")
-            if self.audit_every % self.report_interval:
-                problems.append("the audit interval must be a multiple of the report interval")
-        if problems:
-            raise SimulationError("; ".join(problems))
-
-
-@dataclass
 class MDResult:
-    """How a run ended (also written to ``summary.json``)."""
+    """How a run ended (also written to ``summary.json``); ``phase``: that of the last step, equilibration or production."""
 
     stop_reason: str
     message: str
@@ -159,6 +61,7 @@ class MDResult:
     final_total_energy_eV: float
     max_audit_force_rmse_eV_per_A: Optional[float] = None
     platform: str = ""
+    phase: str = ""
 
     @property
     def completed(self) -> bool:
@@ -189,7 +92,11 @@ class MDRun:
 
     @classmethod
     def restart(cls, run_dir: Union[str, Path], time: Optional[float] = None) -> "MDRun":
-        """Continue the run in ``run_dir`` from its last checkpoint, up to ``time`` ps (default: as first requested)."""
+        """Continue the run in ``run_dir`` from its last checkpoint, in either phase.
+
+        ``time`` is the new production time in ps (default: as first requested); the warm-up
+        keeps its length.
+        """
         run_dir = Path(run_dir)
         for name in (SETTINGS, CHECKPOINT, TOPOLOGY, TRAJECTORY):
             if not (run_dir / name).exists():
@@ -216,14 +123,8 @@ class MDRun:
             structure, self.force_model, remove_cm_motion=s.remove_cm_motion,
             cuda_graphs=s.cuda_graphs and self.platform.getName() == "CUDA",
         )
-        if s.ensemble == "nve":
-            self.integrator = openmm.VerletIntegrator(s.timestep * unit.femtoseconds)
-        else:
-            self.integrator = openmm.LangevinMiddleIntegrator(
-                s.temperature * unit.kelvin, s.friction / unit.picosecond, s.timestep * unit.femtoseconds
-            )
-            self.integrator.setRandomNumberSeed(s.seed + 1)  # OpenMM reads 0 as 'a new random seed per Context'
-        self.context = openmm.Context(self.system, self.integrator, self.platform, properties)
+        self.phases = PhasedIntegrator(s)
+        self.context = openmm.Context(self.system, self.phases.integrator, self.platform, properties)
         self.masses = np.array([self.system.getParticleMass(i).value_in_unit(unit.dalton) for i in range(self.system.getNumParticles())])
         self.dof = 3 * int(np.count_nonzero(self.masses)) - self.system.getNumConstraints() - (3 if s.remove_cm_motion else 0)
         self.teacher = None
@@ -241,11 +142,8 @@ class MDRun:
         A physical stop (non-finite energy, temperature over the limit, failed audit) is not an
         exception: the result's ``stop_reason`` says why, files stay readable.
         """
-        s = self.settings
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        observables = ["potential_energy", "kinetic_energy", "total_energy", "temperature"]
-        if s.audit_every:
-            observables.append("audit_force_rmse")
+        observables = self._observables()
         if self.restarting:
             self.context.loadCheckpoint((self.run_dir / CHECKPOINT).read_bytes())
             start = self.context.getState().getStepCount()
@@ -262,6 +160,16 @@ class MDRun:
         finally:
             trajectory.close()
             table.close()
+
+    def _observables(self) -> List[str]:
+        """Names of the per-frame observables this run writes (see docs/trajectory-format.md)."""
+        s = self.settings
+        observables = ["potential_energy", "kinetic_energy", "total_energy", "temperature"]
+        if s.audit_every:
+            observables.append("audit_force_rmse")
+        if s.equilibration_steps:
+            observables.append("equilibration")
+        return observables
 
     def _start_new_run(self) -> None:
         s = self.settings
@@ -293,7 +201,7 @@ class MDRun:
             while step < total and reason == "completed":
                 chunk = min(s.report_interval - step % s.report_interval, total - step)
                 try:
-                    self.integrator.step(chunk)
+                    self.phases.step(step, chunk)
                     frame = self._frame(step + chunk)
                 except openmm.OpenMMException as exc:
                     reason = "engine error"
@@ -306,7 +214,7 @@ class MDRun:
                     self._save_checkpoint()
                 bar.update(chunk)
                 elapsed = wallclock.perf_counter() - begin
-                postfix = {"ns/day": f"{ns_per_day(step - start, s.timestep, elapsed):.2f}",
+                postfix = {"phase": self.phases.label(step), "ns/day": f"{ns_per_day(step - start, s.timestep, elapsed):.2f}",
                            "T": f"{frame['temperature']:.0f}K", "E": f"{frame['total_energy']:.4f}eV"}
                 if self._audits:
                     postfix["audit"] = f"{self._audits[-1]:.3f}eV/A"
@@ -336,6 +244,7 @@ class MDRun:
             "total_energy": potential + kinetic,
             "temperature": 2.0 * kinetic / (max(self.dof, 1) * BOLTZMANN_EV_PER_K),
             "audit_force_rmse": math.nan,
+            "equilibration": int(self.phases.phase(step) == EQUILIBRATION),
         }
 
     def _record(self, frame: Dict, trajectory: H5MDTrajectory, table: EnergyTable):
@@ -396,6 +305,7 @@ class MDRun:
             "model_precision": self.force_model.metadata.get("precision"),
             "package_version": __version__,
             "openmm_version": openmm.__version__,
+            "production_start_ps": self.settings.production_start_ps,
             "restarts": previous.get("restarts", []) + ([{"from_step": start, "time_ps": self.settings.time}] if self.restarting else []),
         }
         path.write_text(json.dumps(data, indent=2))
@@ -415,6 +325,7 @@ class MDRun:
             final_total_energy_eV=frame["total_energy"] if frame else math.nan,
             max_audit_force_rmse_eV_per_A=_finite_max(self._audits),
             platform=self.platform.getName(),
+            phase=self.phases.phase(step),
         )
         (self.run_dir / SUMMARY).write_text(json.dumps(asdict(result), indent=2, default=_json_number))
         return result
@@ -438,22 +349,3 @@ def _finite_max(values) -> Optional[float]:
 def ns_per_day(steps: int, timestep_fs: float, wall_s: float) -> float:
     """Simulated ns per day of wall time for ``steps`` steps of ``timestep_fs`` fs done in ``wall_s`` s."""
     return steps * timestep_fs * 1e-6 / wall_s * 86400.0 if wall_s > 0 else 0.0
-
-
-def maxwell_boltzmann_velocities(masses_amu: np.ndarray, temperature_K: float, seed: int, dof: int) -> np.ndarray:
-    """Velocities (nm/ps) drawn from Maxwell-Boltzmann at ``temperature_K``, zero centre-of-mass momentum.
-
-    They are rescaled so that the kinetic temperature over ``dof`` degrees of freedom is exactly
-    ``temperature_K``; massless particles get zero velocity.
-    """
-    rng = np.random.default_rng(seed)
-    kt = temperature_K * unit.MOLAR_GAS_CONSTANT_R.value_in_unit(unit.kilojoule_per_mole / unit.kelvin)  # kJ/mol
-    moving = masses_amu > 0
-    velocities = np.zeros((len(masses_amu), 3))
-    velocities[moving] = rng.normal(size=(int(moving.sum()), 3)) * np.sqrt(kt / masses_amu[moving])[:, None]
-    momentum = (masses_amu[:, None] * velocities).sum(0)
-    velocities[moving] -= momentum / masses_amu.sum()
-    kinetic = 0.5 * (masses_amu[:, None] * velocities**2).sum()
-    if kinetic > 0 and dof > 0:
-        velocities *= np.sqrt(0.5 * dof * kt / kinetic)
-    return velocities

@@ -17,14 +17,17 @@ from ..errors import TrajectoryError
 
 #: Units of the particle data (OpenMM's units, which MDAnalysis converts on reading).
 PARTICLE_UNITS = {"position": "nm", "velocity": "nm ps-1", "force": "kJ mol-1 nm-1"}
-#: Units of the per-frame observables.
+#: Units of the per-frame observables (None: a dimensionless flag, stored without a unit attribute).
 OBSERVABLE_UNITS = {
     "potential_energy": "eV",
     "kinetic_energy": "eV",
     "total_energy": "eV",
     "temperature": "K",
     "audit_force_rmse": "eV Angstrom-1",
+    "equilibration": None,
 }
+#: Observables stored as integers (1 or 0 per frame); the others are float64.
+FLAG_OBSERVABLES = ("equilibration",)
 #: CSV column of each observable.
 CSV_COLUMNS = {
     "potential_energy": "potential_energy_eV",
@@ -32,6 +35,7 @@ CSV_COLUMNS = {
     "total_energy": "total_energy_eV",
     "temperature": "temperature_K",
     "audit_force_rmse": "audit_force_rmse_eV_per_A",
+    "equilibration": "equilibration",
 }
 
 
@@ -97,12 +101,14 @@ class H5MDTrajectory:
             self._create_series(box.require_group("edges"), (3, 3), np.float64, "nm")
         observables = f.require_group("observables")
         for name in self.observables:
-            self._create_series(observables.require_group(name), (), np.float64, OBSERVABLE_UNITS[name])
+            dtype = np.int8 if name in FLAG_OBSERVABLES else np.float64
+            self._create_series(observables.require_group(name), (), dtype, OBSERVABLE_UNITS[name])
 
     @staticmethod
-    def _create_series(group: h5py.Group, shape, dtype, unit: str) -> None:
+    def _create_series(group: h5py.Group, shape, dtype, unit: Optional[str]) -> None:
         value = group.create_dataset("value", (0, *shape), dtype=dtype, maxshape=(None, *shape), chunks=(1, *shape) if shape else (256,))
-        value.attrs["unit"] = unit
+        if unit is not None:
+            value.attrs["unit"] = unit
         group.create_dataset("step", (0,), dtype=np.int64, maxshape=(None,), chunks=(256,))
         time = group.create_dataset("time", (0,), dtype=np.float64, maxshape=(None,), chunks=(256,))
         time.attrs["unit"] = "ps"
@@ -184,9 +190,14 @@ class EnergyTable:
         self.handle.flush()
 
     def append(self, step: int, time_ps: float, observables: Dict[str, float]) -> None:
-        """Add one row (energies in eV, temperature in K, RMSE in eV/Å) and flush it."""
-        self.writer.writerow([step, repr(float(time_ps))] + [repr(float(observables[name])) for name in self.observables])
+        """Add one row (energies in eV, temperature in K, RMSE in eV/Å, flags 1 or 0) and flush it."""
+        self.writer.writerow([step, repr(float(time_ps))] + [_csv_value(name, observables[name]) for name in self.observables])
         self.handle.flush()
 
     def close(self) -> None:
         self.handle.close()
+
+
+def _csv_value(name: str, value) -> str:
+    """An observable as the CSV writes it: flags as integers, everything else as a float that reads back exactly."""
+    return str(int(value)) if name in FLAG_OBSERVABLES else repr(float(value))
