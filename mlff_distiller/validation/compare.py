@@ -84,7 +84,8 @@ def recommend(data: Dict) -> Tuple[str, str]:
 def _failure_kind(data: Dict) -> str:
     events = data.get("details", {}).get("stability_events") or {}
     first = events.get("first_failure") or {}
-    for kind, label in (("collapse", "bond collapse"), ("hydrogen_loss", "hydrogen loss"), ("explosion", "explosion")):
+    for kind, label in (("collapse", "bond collapse"), ("hydrogen_loss", "hydrogen loss"), ("explosion", "explosion"),
+                        ("close_contact", "non-bonded close contact")):
         if events.get(kind) and events[kind].get("time_ps") == first.get("time_ps"):
             return label
     return "failure"

@@ -51,7 +51,8 @@ def _headline(data: Dict) -> str:
 def _events(data: Dict) -> List[str]:
     lines = []
     events = data.get("details", {}).get("stability_events", {})
-    for kind, label in (("collapse", "Bond collapse"), ("hydrogen_loss", "Hydrogen loss"), ("explosion", "Explosion")):
+    for kind, label in (("collapse", "Bond collapse"), ("hydrogen_loss", "Hydrogen loss"), ("explosion", "Explosion"),
+                        ("close_contact", "Non-bonded close contact")):
         event = events.get(kind)
         if event:
             extra = {k: v for k, v in event.items() if k not in ("frame", "time_ps")}

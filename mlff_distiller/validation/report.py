@@ -276,7 +276,8 @@ def _details(analyses: Dict) -> Dict:
     out: Dict = {}
     stability = analyses.get("stability")
     if stability is not None:
-        out["stability_events"] = _jsonable({k: stability[k] for k in ("collapse", "hydrogen_loss", "explosion", "first_failure")})
+        out["stability_events"] = _jsonable({k: stability.get(k) for k in ("collapse", "hydrogen_loss", "explosion", "close_contact",
+                                                                            "first_failure")})
     forces = analyses.get("force_fidelity")
     if forces is not None:
         out["force_per_element"] = _jsonable(forces["per_element"])
