@@ -2,42 +2,110 @@
 
 Each engine gives the energy (eV), forces (eV/Å) and virial W = sum r ⊗ f = -dE/dstrain (eV)
 of the same configuration; each is compared with the direct PyTorch student.
+
+The model under test is a student checkpoint or a file written by ``mlffd export``
+(:func:`resolve_models`): an OpenMM export runs in OpenMM, a LAMMPS export in LAMMPS, and
+the other engines run the checkpoint it was exported from.
+
+Tolerances. Energies and forces agree to rounding error in float64; the default relative
+tolerance is :data:`TOLERANCE` (:data:`FLOAT32_TOLERANCE` for a float32 export). The PyTorch,
+ASE and LAMMPS virials are analytic and share it. OpenMM has no virial: it is differentiated by
+finite strain with a five-point stencil (:func:`finite_strain_virial`), whose error is usually
+dominated by the round-off of the energy divided by the step (eps |E| / h: with h = 1e-5 about
+1e-7 of the virial of a molecule in float64, far above 1e-8). Its tolerance is the stencil's own
+error estimate: per component the larger of the round-off bound 1.5 eps |E| / h and the
+difference between the stencil with steps h and 2h (which also measures the truncation error),
+combined over the components (Frobenius norm: a bound on every component in any frame),
+relative to the largest virial component, and never below the energy and force tolerance. Of the
+steps :data:`STRAIN_STEPS` the one with the smaller estimate is used.
 """
 
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from ase import Atoms
 
+from ..elements import check_supported
+from ..errors import CheckpointError, MLFFDError
+from ..export.metadata import load_exported
+from ..export.verify import OPENMM_TOLERANCE
 from ..models import StudentCalculator, load_checkpoint
+from ..models.checkpoint import file_sha256, read_checkpoint
 from ..models.student import Student
 from ..units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
 
-#: Relative disagreement above which two float64 engines are said to differ.
+#: Relative disagreement above which two float64 engines are said to differ (energy, forces, analytic virials).
 TOLERANCE = 1e-8
-#: Strain step of the finite-difference virial (OpenMM has no virial of its own), taken with the
-#: five-point stencil: truncation error of order step^4.
-STRAIN_STEP = 1e-5
+#: The same for an engine running a float32 export: its rounding against the float64 student.
+FLOAT32_TOLERANCE = OPENMM_TOLERANCE[torch.float32]
+#: Strain steps h tried by the finite-difference virial (OpenMM has no virial of its own), five-point
+#: stencil; the one with the smaller error estimate is used. Round-off (eps |E| / h) favours the larger,
+#: an energy that bends sharply under strain (a vector feature near zero length) the smaller.
+STRAIN_STEPS = (1e-5, 1e-6)
+#: Round-off gain of the five-point stencil f'(0) ~ (8 (f(h) - f(-h)) - (f(2h) - f(-2h))) / 12h: the sum of
+#: its weights' magnitudes, (8 + 8 + 1 + 1) / 12 (truncation error O(h^4)).
+STENCIL_ROUNDING = 1.5
+#: Round-off of one energy evaluation assumed by the finite-strain tolerance, in units of eps |E|.
+ENERGY_ROUNDING = 1.0
+#: Machine epsilon of float64 (2.2e-16).
+EPS64 = float(np.finfo(np.float64).eps)
+#: Engines besides the direct student, in the order they run.
+ENGINES = ["ase", "openmm", "lammps"]
+
+
+@dataclass
+class EngineModels:
+    """The files each engine runs: the reference checkpoint, and exports under test (None: built from it).
+
+    Attributes
+    ----------
+    checkpoint : Path
+        Student checkpoint of the PyTorch reference and the ASE calculator (and of the engines without an export).
+    openmm, lammps : Path, optional
+        A model exported by ``mlffd export`` for that engine.
+    precision : str
+        ``"float64"``, or ``"float32"`` when the export computes in float32.
+    same_source : bool, optional
+        For an export: whether it was written from ``checkpoint`` (equal SHA-256).
+    """
+
+    checkpoint: Path
+    openmm: Optional[Path] = None
+    lammps: Optional[Path] = None
+    precision: str = "float64"
+    same_source: Optional[bool] = None
+
+    def describe(self, engine: str) -> str:
+        """Where ``engine``'s model comes from, in words."""
+        export = self.openmm if engine == "openmm" else self.lammps if engine == "lammps" else None
+        if export is None:
+            return f"{self.checkpoint}" + (" (exported to a temporary file)" if engine == "lammps" else "")
+        source = "exported from the reference checkpoint" if self.same_source else "exported from ANOTHER checkpoint"
+        return f"{export} ({self.precision} export, {source})"
 
 
 @dataclass
 class EngineResult:
-    """Energy (eV), forces (N, 3) in eV/Å and virial (3, 3) in eV of one engine (virial None if unavailable)."""
+    """Energy (eV), forces (N, 3) in eV/Å and virial (3, 3) in eV of one engine (virial None if unavailable).
+
+    ``virial_error`` is the error bound (eV) of a numerical virial, None for an analytic one.
+    """
 
     engine: str
     energy: float
     forces: np.ndarray
     virial: Optional[np.ndarray]
     virial_method: str = ""
+    virial_error: Optional[float] = None
 
 
 @dataclass
 class Comparison:
-    """One engine against the reference: absolute and relative differences."""
+    """One engine against the reference: absolute and relative differences, and the relative tolerances applied."""
 
     engine: str
     energy: float
@@ -48,10 +116,83 @@ class Comparison:
     virial_difference: Optional[float]
     virial_relative: Optional[float]
     virial_method: str
+    tolerance: float = TOLERANCE
+    virial_tolerance: Optional[float] = None
 
-    def agrees(self, tolerance: float = TOLERANCE) -> bool:
-        values = [self.energy_relative, self.force_relative] + ([self.virial_relative] if self.virial_relative is not None else [])
-        return all(value <= tolerance for value in values)  # False for NaN too
+    def agrees(self) -> bool:
+        """Energy and forces within ``tolerance``, virial within ``virial_tolerance`` (False for NaN)."""
+        checks = [(self.energy_relative, self.tolerance), (self.force_relative, self.tolerance)]
+        if self.virial_relative is not None:
+            checks.append((self.virial_relative, self.virial_tolerance))
+        return all(value <= limit for value, limit in checks)
+
+
+def resolve_models(model: Union[str, Path], checkpoint: Optional[Union[str, Path]] = None) -> EngineModels:
+    """Sort ``model`` into a checkpoint, an OpenMM export or a LAMMPS export.
+
+    Parameters
+    ----------
+    model : str or Path
+        Student checkpoint (``.ckpt``) or a file of ``mlffd export`` (``.pt``, OpenMM or LAMMPS).
+    checkpoint : str or Path, optional
+        Reference checkpoint for an export; default: the checkpoint recorded in the export,
+        if it is still there unchanged (same SHA-256).
+
+    Raises
+    ------
+    MLFFDError
+        For a file that is neither, a checkpoint given twice, or an export whose source checkpoint is unavailable.
+    """
+    model = Path(model)
+    if not model.is_file():
+        raise CheckpointError(f"{model}: no such file")
+    metadata = _export_metadata(model)
+    if metadata is None:
+        if checkpoint is not None:
+            raise MLFFDError(f"{model} is itself a checkpoint; --checkpoint is for exported models")
+        _check_checkpoint(model)
+        return EngineModels(model)
+    reference = Path(checkpoint) if checkpoint is not None else _recorded_source(model, metadata)
+    _check_checkpoint(reference)
+    return EngineModels(
+        reference,
+        precision=metadata.get("precision", "float64"),
+        same_source=file_sha256(reference) == metadata.get("source_checkpoint_sha256"),
+        **{metadata["engine"]: model},
+    )
+
+
+def _export_metadata(path: Path) -> Optional[Dict]:
+    """The metadata of an OpenMM or LAMMPS export, None for any other file (which must then be a checkpoint)."""
+    try:
+        metadata = load_exported(path)[1]
+    except CheckpointError:
+        return None
+    if metadata.get("engine") not in ("openmm", "lammps"):
+        raise CheckpointError(f"{path}: exported for engine '{metadata.get('engine')}'; check-engines runs OpenMM and LAMMPS exports")
+    return metadata
+
+
+def _check_checkpoint(path: Path) -> None:
+    """Raise :class:`CheckpointError` unless ``path`` is a student checkpoint (one line, with read_checkpoint's reason)."""
+    try:
+        read_checkpoint(path)
+    except CheckpointError as exc:
+        reason = str(exc).removeprefix(f"{path}: ")
+        raise CheckpointError(
+            f"{path}: neither a student checkpoint nor a model exported by 'mlffd export' for OpenMM or LAMMPS ({reason})"
+        ) from exc
+
+
+def _recorded_source(export: Path, metadata: Dict) -> Path:
+    """The checkpoint ``export`` was written from, if it is still there and unchanged."""
+    source = metadata.get("source_checkpoint")
+    if source is None or not Path(source).is_file() or file_sha256(source) != metadata.get("source_checkpoint_sha256"):
+        raise MLFFDError(
+            f"{export}: the checkpoint it was exported from ({source}) is not available unchanged; "
+            "pass the reference with --checkpoint"
+        )
+    return Path(source)
 
 
 def _relative(difference: float, scale: float) -> float:
@@ -83,100 +224,201 @@ def ase_result(student: Student, atoms: Atoms) -> EngineResult:
     return EngineResult("ASE calculator", atoms.get_potential_energy(), atoms.get_forces(), virial, "stress" if virial is not None else "")
 
 
-def openmm_result(checkpoint: Union[str, Path], atoms: Atoms) -> EngineResult:
+def _shear(a: int, b: int, amount: float) -> np.ndarray:
+    """Deformation x_a += amount x_b (row vectors times it): keeps OpenMM's box lower-triangular."""
+    deformation = np.eye(3)
+    deformation[b, a] += amount
+    return deformation
+
+
+def _five_point(energies: Dict[int, float], spacing: int, step: float) -> float:
+    """dE/dstrain (eV) at zero by the five-point stencil with step ``spacing * step``; ``energies[k]``: E (eV) at k steps.
+
+    Differences of nearby energies are exact in floating point: the only round-off is the energies' own.
+    """
+    near = energies[spacing] - energies[-spacing]
+    far = energies[2 * spacing] - energies[-2 * spacing]
+    return (8.0 * near - far) / (12.0 * spacing * step)
+
+
+def finite_strain_virial(
+    energy_at: Callable[[np.ndarray], float], energy: float, steps: Sequence[float] = STRAIN_STEPS, eps: float = EPS64
+) -> Tuple[np.ndarray, float, float]:
+    """The virial W = -dE/dstrain (eV) by finite strain, a bound on its error (eV), and the strain step used.
+
+    Parameters
+    ----------
+    energy_at : callable
+        Energy (eV) of the structure deformed by a (3, 3) matrix (positions and cell as rows times it).
+    energy : float
+        Energy (eV) of the undeformed structure.
+    steps : sequence of float
+        Strain steps h to try (dimensionless); the one with the smallest error estimate wins.
+    eps : float
+        Machine epsilon of the dtype the energy is computed in (float64 unless a float32 export).
+
+    Returns
+    -------
+    virial : ndarray, shape (3, 3)
+        W_ab = -dE/d(strain_ab) by the five-point stencil with step h (symmetric).
+    error : float
+        Error estimate in eV, valid for every component in any rotated frame: the Frobenius norm of
+        the per-component estimates, each the larger of the round-off bound
+        STENCIL_ROUNDING * ENERGY_ROUNDING * eps * |E| / h and |W(h) - W(2h)| (the stencil with step 2h,
+        whose difference from W(h) measures the truncation error too).
+    step : float
+        The step h of ``virial``.
+    """
+    return min((_finite_strain(energy_at, energy, step, eps) for step in steps), key=lambda candidate: candidate[1])
+
+
+def _finite_strain(
+    energy_at: Callable[[np.ndarray], float], energy: float, step: float, eps: float
+) -> Tuple[np.ndarray, float, float]:
+    """:func:`finite_strain_virial` with one step ``step``: virial (eV), error estimate (eV), ``step``."""
+    rounding = STENCIL_ROUNDING * ENERGY_ROUNDING * eps * abs(energy) / step
+    virial = np.zeros((3, 3))
+    estimate = np.zeros((3, 3))
+    for a in range(3):
+        for b in range(a, 3):
+            energies = {k: energy_at(_shear(a, b, k * step)) for k in (4, 2, 1, -1, -2, -4)}
+            fine = -_five_point(energies, 1, step)
+            coarse = -_five_point(energies, 2, step)
+            virial[a, b] = virial[b, a] = fine
+            estimate[a, b] = estimate[b, a] = max(rounding, abs(fine - coarse))
+    return virial, float(np.linalg.norm(estimate)), step
+
+
+def openmm_result(model: Union[str, Path], atoms: Atoms, precision: str = "float64") -> EngineResult:
     """OpenMM's Reference platform with the student's TorchForce (nm, kJ/mol converted to Å, eV).
 
-    OpenMM computes in the frame where the cell is lower-triangular (:func:`structure_to_openmm`
-    turns a periodic structure into it); forces and virial are turned back into ``atoms``' frame.
+    ``model`` is a checkpoint or an OpenMM export computing in ``precision``. OpenMM computes in the frame where the cell is
+    lower-triangular (:func:`structure_to_openmm` turns a periodic structure into it); forces and
+    virial (:func:`finite_strain_virial`) are turned back into ``atoms``' frame.
     """
     import openmm
 
     from .system import build_system, structure_to_openmm
 
     structure = structure_to_openmm(atoms)
-    system = build_system(structure, checkpoint, remove_cm_motion=False)
+    system = build_system(structure, model, remove_cm_motion=False)
     context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
     box = np.asarray(structure.topology.getPeriodicBoxVectors()._value) if structure.periodic else None
 
-    def energy_at(deformation: np.ndarray, forces: bool = False):
+    def state_at(deformation: np.ndarray, forces: bool = False):
         if box is not None:
             context.setPeriodicBoxVectors(*(box @ deformation))
         context.setPositions(structure.positions @ deformation)
-        state = context.getState(getEnergy=True, getForces=forces)
-        energy = state.getPotentialEnergy()._value / EV_TO_KJ_PER_MOL
-        return (energy, state.getForces(asNumpy=True)._value / EV_TO_KJ_PER_MOL / NM_TO_ANGSTROM) if forces else energy
+        return context.getState(getEnergy=True, getForces=forces)
 
+    def energy_at(deformation: np.ndarray) -> float:
+        return state_at(deformation).getPotentialEnergy()._value / EV_TO_KJ_PER_MOL
+
+    state = state_at(np.eye(3), forces=True)
+    energy = state.getPotentialEnergy()._value / EV_TO_KJ_PER_MOL
+    forces = state.getForces(asNumpy=True)._value / EV_TO_KJ_PER_MOL / NM_TO_ANGSTROM
+    eps = float(np.finfo(np.float32 if precision == "float32" else np.float64).eps)
+    virial, error, step = finite_strain_virial(energy_at, energy, eps=eps)
     # positions in OpenMM's frame are those of atoms times this rotation
     rotation = np.linalg.solve(np.asarray(atoms.cell), np.asarray(atoms.cell.standard_form()[0])) if structure.periodic else np.eye(3)
-    energy, forces = energy_at(np.eye(3), forces=True)
-    virial = np.zeros((3, 3))
-    for a in range(3):
-        for b in range(a, 3):
-            steps = []
-            for multiple in (2.0, 1.0, -1.0, -2.0):
-                deformation = np.eye(3)  # x_a += h x_b: keeps OpenMM's box lower-triangular; W is symmetric
-                deformation[b, a] += multiple * STRAIN_STEP
-                steps.append(energy_at(deformation))
-            derivative = (-steps[0] + 8.0 * steps[1] - 8.0 * steps[2] + steps[3]) / (12.0 * STRAIN_STEP)
-            virial[a, b] = virial[b, a] = -derivative
-    return EngineResult("OpenMM (Reference)", energy, forces @ rotation.T, rotation @ virial @ rotation.T, "finite strain")
+    method = f"finite strain (5-point, h {step:.0e})"
+    return EngineResult("OpenMM (Reference)", energy, forces @ rotation.T, rotation @ virial @ rotation.T, method, error)
 
 
-def lammps_result(checkpoint: Union[str, Path], atoms: Atoms, cutoff: float) -> EngineResult:
-    """LAMMPS with ``pair_style mlffd`` (the checkpoint exported to a temporary file)."""
+def lammps_result(models: EngineModels, atoms: Atoms) -> EngineResult:
+    """LAMMPS with ``pair_style mlffd``: the LAMMPS export, or the checkpoint exported to a temporary file."""
     from ..export.lammps import export_lammps
+
+    if models.lammps is not None:
+        return _lammps_single_point(models.lammps, atoms)
+    with tempfile.TemporaryDirectory() as folder:
+        return _lammps_single_point(export_lammps(models.checkpoint, Path(folder) / "model.pt"), atoms)
+
+
+def _lammps_single_point(model: Path, atoms: Atoms) -> EngineResult:
+    """One LAMMPS evaluation with the LAMMPS export ``model`` (its cutoff sets the vacuum around molecules)."""
     from .lammps.single_point import single_point
 
-    with tempfile.TemporaryDirectory() as folder:
-        model = export_lammps(checkpoint, Path(folder) / "model.pt")
-        result = single_point(model, atoms, cutoff)
+    metadata = load_exported(model)[1]
+    check_supported(atoms.numbers, metadata["atomic_numbers"], f"the LAMMPS model {model}")
+    result = single_point(model, atoms, float(metadata["cutoff_angstrom"]))
     return EngineResult("LAMMPS (pair_style mlffd)", result["energy"], result["forces"], result["virial"], "pair virial")
 
 
-def compare_engines(checkpoint: Union[str, Path], atoms: Atoms, engines: Optional[List[str]] = None) -> List[Comparison]:
+def compare_engines(
+    model: Union[str, Path, EngineModels],
+    atoms: Atoms,
+    engines: Optional[List[str]] = None,
+    tolerance: Optional[float] = None,
+) -> List[Comparison]:
     """Compare the engines on ``atoms``, in float64, against the direct PyTorch student.
 
     Parameters
     ----------
-    checkpoint : str or Path
-        Student checkpoint.
+    model : str, Path or EngineModels
+        Student checkpoint, an export whose source checkpoint is still in place (see
+        :func:`resolve_models`), or the resolved models.
     atoms : ase.Atoms
         A molecule or a periodic box of any shape (positions in Å).
     engines : list of str, optional
-        Subset of ``"ase"``, ``"openmm"``, ``"lammps"`` (default: all).
+        Subset of :data:`ENGINES` (default: all).
+    tolerance : float, optional
+        Relative tolerance of energies, forces and analytic virials (default :data:`TOLERANCE`,
+        :data:`FLOAT32_TOLERANCE` for the engine of a float32 export); the finite-strain virial
+        gets the larger of it and its own error estimate.
 
     Returns
     -------
     list of Comparison
         The reference first (zero differences), then each engine.
     """
-    student = load_checkpoint(checkpoint, dtype=torch.float64)
+    models = model if isinstance(model, EngineModels) else resolve_models(model)
+    engines = engines or list(ENGINES)
+    student = load_checkpoint(models.checkpoint, dtype=torch.float64)
     student.species(atoms.numbers)  # UnsupportedElementError before any engine starts
     runners: Dict[str, Callable[[], EngineResult]] = {
         "ase": lambda: ase_result(student, atoms),
-        "openmm": lambda: openmm_result(checkpoint, atoms),
-        "lammps": lambda: lammps_result(checkpoint, atoms, student.cutoff),
+        "openmm": lambda: openmm_result(models.openmm or models.checkpoint, atoms, _engine_precision(models, "openmm")),
+        "lammps": lambda: lammps_result(models, atoms),
     }
     reference = pytorch_result(student, atoms)
-    results = [reference] + [runners[name]() for name in (engines or list(runners))]
+    results = [(reference, TOLERANCE)] + [(runners[name](), _engine_tolerance(models, name, tolerance)) for name in engines]
+    return [_compare(result, reference, limit) for result, limit in results]
+
+
+def _engine_precision(models: EngineModels, engine: str) -> str:
+    """The dtype ``engine`` computes in: its export's, else float64 (built from the checkpoint)."""
+    return models.precision if getattr(models, engine, None) is not None else "float64"
+
+
+def _engine_tolerance(models: EngineModels, engine: str, tolerance: Optional[float]) -> float:
+    """The user's tolerance, else the default for the precision ``engine`` computes in."""
+    if tolerance is not None:
+        return tolerance
+    return FLOAT32_TOLERANCE if _engine_precision(models, engine) == "float32" else TOLERANCE
+
+
+def _compare(result: EngineResult, reference: EngineResult, tolerance: float) -> Comparison:
+    """``result`` against ``reference``: differences, relative ones, and the tolerances that apply."""
+    d_energy = abs(result.energy - reference.energy)
+    d_forces = float(np.abs(result.forces - reference.forces).max())
     force_scale = float(np.abs(reference.forces).max())
     virial_scale = float(np.abs(reference.virial).max())
-    comparisons = []
-    for result in results:
-        d_energy = abs(result.energy - reference.energy)
-        d_forces = float(np.abs(result.forces - reference.forces).max())
-        d_virial = float(np.abs(result.virial - reference.virial).max()) if result.virial is not None else None
-        comparisons.append(
-            Comparison(
-                result.engine,
-                result.energy,
-                d_energy,
-                _relative(d_energy, abs(reference.energy)),
-                d_forces,
-                _relative(d_forces, force_scale),
-                d_virial,
-                _relative(d_virial, virial_scale) if d_virial is not None else None,
-                result.virial_method,
-            )
-        )
-    return comparisons
+    d_virial, virial_relative, virial_tolerance = None, None, None
+    if result.virial is not None:
+        d_virial = float(np.abs(result.virial - reference.virial).max())
+        virial_relative = _relative(d_virial, virial_scale)
+        virial_tolerance = max(tolerance, _relative(result.virial_error or 0.0, virial_scale))
+    return Comparison(
+        result.engine,
+        result.energy,
+        d_energy,
+        _relative(d_energy, abs(reference.energy)),
+        d_forces,
+        _relative(d_forces, force_scale),
+        d_virial,
+        virial_relative,
+        result.virial_method,
+        tolerance,
+        virial_tolerance,
+    )
