@@ -147,6 +147,37 @@ def plot_rdf(structure, path: Path) -> Path:
     return _save(fig, path)
 
 
+def plot_internal_coordinates(internal, path: Path, n: int = 4, key: str = "worst") -> Path:
+    """Distributions of the ``n`` worst internal coordinates (``key``: "worst" or "worst_dihedrals"), run over reference."""
+    worst = list(internal[key])[:n]
+    fig, axes = plt.subplots(1, max(len(worst), 1), figsize=(3.4 * max(len(worst), 1) + 0.6, 3.6), squeeze=False)
+    for ax, w in zip(axes[0], worst):
+        edges = np.asarray(w["edges"])
+        ax.stairs(w["reference_density"], edges, color="black", lw=1.2, label="teacher")
+        ax.stairs(w["density"], edges, color="tab:red", lw=1.0, ls="--", label="this run")
+        ax.set_xlabel(f"{w['kind']} ({w['unit']})")
+        ax.set_title(f"{w['label'].rsplit(' ', 1)[0]}\nJS {w['divergence']:.2f} bits, shift {w['shift']:+.3g} {w['unit']}", fontsize=9)
+    axes[0][0].set_ylabel(f"probability density (1/{worst[0]['unit']})" if worst else "")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("Internal coordinates furthest from the teacher's distribution", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_close_contacts(stability, path: Path) -> Path:
+    """Closest non-bonded distance / its contact distance (below 1 is a close contact) and contacts per frame."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+    t = np.asarray(stability["time_ps"])
+    top.plot(t, stability["min_contact_ratio_per_frame"], color="tab:blue", lw=0.9)
+    top.axhline(1.0, color="tab:red", ls="--", lw=0.8, label="close contact")
+    top.set_ylabel("closest pair / contact distance")
+    top.set_title("Non-bonded contacts (1-2 and 1-3 pairs left out)")
+    top.legend(loc="best", fontsize=8)
+    bottom.plot(t, stability["close_contacts_per_frame"], color="tab:red", lw=0.9, drawstyle="steps-mid")
+    bottom.set_ylabel("pairs in close contact")
+    bottom.set_xlabel("time (ps)")
+    return _save(fig, path)
+
+
 def draw_all(analyses: Dict, directory: Path) -> List[str]:
     """Draw every plot the available analyses allow; returns the PNG file names written."""
     drift, forces, stability, structure = (analyses.get(k) for k in ("energy_drift", "force_fidelity", "stability", "structure"))

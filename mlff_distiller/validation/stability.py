@@ -52,6 +52,28 @@ def contact_distance(z_i: int, z_j: int, table: Optional[Dict[Tuple[str, str], f
     return fraction * (van_der_waals_radius(z_i) + van_der_waals_radius(z_j))
 
 
+def covalent_bonds(positions: np.ndarray, numbers: np.ndarray, box=None, scale: float = BOND_SCALE) -> np.ndarray:
+    """Atom index pairs (B, 2) closer than ``scale`` x the sum of their covalent radii (``ase.data.covalent_radii``).
+
+    Parameters
+    ----------
+    positions : ndarray, shape (N, 3)
+        Å.
+    numbers : ndarray, shape (N,)
+        Atomic numbers.
+    box : ndarray, optional
+        MDAnalysis dimensions (Å, degrees) for the minimum image; None in vacuum.
+    scale : float
+        Bond criterion factor.
+    """
+    radii = covalent_radii[np.asarray(numbers, dtype=int)]
+    if not len(radii):
+        return np.zeros((0, 2), dtype=int)
+    pairs, distances = self_capped_distance(positions, scale * 2 * float(radii.max()), box=box)
+    pairs = np.asarray(pairs, dtype=int).reshape(-1, 2)
+    return pairs[distances < scale * (radii[pairs[:, 0]] + radii[pairs[:, 1]])]
+
+
 def excluded_pairs(bonds: np.ndarray, n_atoms: int) -> np.ndarray:
     """Codes ``i * n_atoms + j`` (i < j) of bonded (1-2) pairs and of pairs sharing a bonded atom (1-3), sorted.
 
@@ -166,12 +188,7 @@ class Stability(AnalysisBase):
         self._closest_by_pair: Dict[str, float] = {}
 
     def _find_bonds(self, positions: np.ndarray, box) -> None:
-        radii = covalent_radii[self._numbers]
-        cutoff = self.bond_scale * 2 * float(radii.max())
-        pairs, distances = self_capped_distance(positions, cutoff, box=box)
-        pairs = np.asarray(pairs, dtype=int).reshape(-1, 2)
-        keep = distances < self.bond_scale * (radii[pairs[:, 0]] + radii[pairs[:, 1]])
-        self._bonds = pairs[keep]
+        self._bonds = covalent_bonds(positions, self._numbers, box, self.bond_scale)
         hydrogen = self._numbers == 1
         self._heavy = np.flatnonzero(~hydrogen)
         bonded_h = set(i for pair in self._bonds for i in pair if hydrogen[i] and not hydrogen[pair[0] + pair[1] - i])

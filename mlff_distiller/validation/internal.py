@@ -1,0 +1,389 @@
+"""Internal coordinates (bonds, angles, dihedrals) of a run against a short teacher MD: which ones leave its distribution.
+
+>>> reference = teacher_md(read("aspirin.xyz"), temperature_K=300.0, time_ps=5.0, budget_s=60.0)
+>>> internal = InternalCoordinates(run.universe, reference.universe()).run()
+>>> internal.results.worst[0]["label"], internal.results.max_divergence  # e.g. 'C6-O2-H20 angle', 1.0
+"""
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Dict, List, Tuple, Union
+
+import numpy as np
+from ase import Atoms, units
+from MDAnalysis.analysis.base import AnalysisBase
+from MDAnalysis.lib.distances import calc_angles, calc_bonds, calc_dihedrals
+
+from ..errors import TrajectoryError
+from .stability import BOND_SCALE, covalent_bonds
+from .trajectory import atomic_numbers, frame_box
+
+#: Bins of the shared histogram of each internal coordinate.
+N_BINS = 24
+#: Internal coordinates named in ``worst`` (and drawn by the plot) by default.
+N_WORST = 5
+#: Unit of each kind of internal coordinate.
+UNITS = {"bond": "Å", "angle": "deg", "dihedral": "deg"}
+
+
+@dataclass
+class TeacherRun:
+    """Frames of a short teacher MD.
+
+    Attributes
+    ----------
+    positions : ndarray, shape (F, N, 3)
+        Å, one row per stored frame (the first is the start, after equilibration).
+    time_ps : ndarray, shape (F,)
+        Time of each frame, ps from the start of the MD (equilibration included).
+    numbers : ndarray, shape (N,)
+        Atomic numbers.
+    cell : ndarray, shape (3, 3)
+        Å; zeros in vacuum.
+    pbc : bool
+        Whether the cell is periodic.
+    temperature_K : float
+        Thermostat temperature.
+    wall_s : float
+        Seconds the MD took.
+    budget_reached : bool
+        Whether the time budget stopped the MD before ``time_ps``.
+    """
+
+    positions: np.ndarray
+    time_ps: np.ndarray
+    numbers: np.ndarray
+    cell: np.ndarray
+    pbc: bool
+    temperature_K: float
+    wall_s: float
+    budget_reached: bool
+
+    def universe(self):
+        """The frames as an MDAnalysis Universe in memory (names ``<symbol><index>``, box when periodic)."""
+        import MDAnalysis as mda
+        from ase.data import atomic_masses, chemical_symbols
+        from MDAnalysis.coordinates.memory import MemoryReader
+
+        symbols = [chemical_symbols[z] for z in self.numbers]
+        universe = mda.Universe.empty(len(self.numbers), n_residues=1, atom_resindex=[0] * len(self.numbers), trajectory=True)
+        universe.add_TopologyAttr("elements", symbols)
+        universe.add_TopologyAttr("names", [f"{s}{i}" for i, s in enumerate(symbols)])
+        universe.add_TopologyAttr("masses", [atomic_masses[z] for z in self.numbers])
+        dimensions = Atoms(cell=self.cell, pbc=True).cell.cellpar() if self.pbc else None
+        interval = float(self.time_ps[1] - self.time_ps[0]) if len(self.time_ps) > 1 else 1.0
+        universe.load_new(self.positions.astype(np.float32), format=MemoryReader, dt=interval, dimensions=dimensions)
+        for ts, t in zip(universe.trajectory, self.time_ps):
+            ts.time = float(t)
+        universe.trajectory[0]
+        return universe
+
+
+def teacher_md(atoms: Atoms, teacher: Union[str, object] = "gfn2-xtb", temperature_K: float = 300.0, time_ps: float = 5.0,
+               budget_s: float = 60.0, timestep_fs: float = 0.5, stride: int = 10, equilibration_ps: float = 0.25,
+               friction_per_fs: float = 0.01, seed: int = 0) -> TeacherRun:
+    """A short Langevin MD driven by the teacher: the reference distribution of the internal coordinates.
+
+    Velocities are drawn from the Maxwell-Boltzmann distribution at ``temperature_K`` (centre-of-mass
+    motion and, in vacuum, rotation removed); ASE's Langevin integrator then holds that temperature.
+    Frames are stored every ``stride`` steps after ``equilibration_ps``. The MD stops at ``time_ps`` or
+    when ``budget_s`` seconds of wall time are spent, whichever comes first (aspirin with GFN2-xTB on
+    one thread: about 8 ms per step, so 60 s give about 3.5 ps at 0.5 fs).
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Start structure (Å); a periodic cell is kept.
+    teacher : str, Teacher or ASE calculator
+        A name for :func:`mlff_distiller.teachers.load_teacher` (default GFN2-xTB), a Teacher (its
+        calculator is used directly, no label cache), or any ASE calculator.
+    temperature_K : float
+        Thermostat and initial-velocity temperature, K.
+    time_ps : float
+        Simulation time asked for, ps (equilibration included).
+    budget_s : float
+        Wall-time limit, s.
+    timestep_fs : float
+        Time step, fs.
+    stride : int
+        Steps between stored frames.
+    equilibration_ps : float
+        Time discarded at the start, ps.
+    friction_per_fs : float
+        Langevin friction, 1/fs.
+    seed : int
+        Seed of the velocities and of the thermostat noise.
+
+    Raises
+    ------
+    TrajectoryError
+        When the budget ends before the first stored frame.
+    """
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
+
+    calculator = _calculator(teacher)
+    system = atoms.copy()
+    system.calc = calculator
+    rng = np.random.default_rng(seed)
+    thermalize_momenta(system, temperature_K, rng=rng)
+    Stationary(system)
+    if not system.pbc.any():
+        ZeroRotation(system)
+    with warnings.catch_warnings():  # ASE asks for fixcm=False explicitly; centre-of-mass drift is harmless here
+        warnings.simplefilter("ignore", FutureWarning)
+        dynamics = Langevin(system, timestep=timestep_fs * units.fs, temperature_K=temperature_K,
+                            friction=friction_per_fs / units.fs, rng=rng, fixcm=False)
+    steps = int(round(time_ps * 1000.0 / timestep_fs))
+    first = int(np.ceil(equilibration_ps * 1000.0 / timestep_fs))
+    positions, times = [], []
+    start = time.perf_counter()
+    step = 0
+    while True:
+        if step >= first and (step - first) % stride == 0:
+            positions.append(system.positions.copy())
+            times.append(step * timestep_fs / 1000.0)
+        if step >= steps or time.perf_counter() - start > budget_s:
+            break
+        chunk = min(stride if step >= first else min(stride, first - step), steps - step)
+        dynamics.run(chunk)
+        step += chunk
+    wall = time.perf_counter() - start
+    if not positions:
+        raise TrajectoryError(f"the teacher MD spent its {budget_s:g} s budget before the end of the "
+                              f"{equilibration_ps:g} ps equilibration; give it more time or a shorter equilibration")
+    return TeacherRun(positions=np.array(positions), time_ps=np.array(times), numbers=system.numbers.copy(),
+                      cell=np.array(system.cell[:]), pbc=bool(system.pbc.all()), temperature_K=float(temperature_K),
+                      wall_s=wall, budget_reached=step < steps)
+
+
+def _calculator(teacher):
+    if isinstance(teacher, str):
+        from ..teachers import load_teacher
+
+        return load_teacher(teacher).calculator
+    return getattr(teacher, "calculator", teacher)
+
+
+def enumerate_internal(bonds: np.ndarray, n_atoms: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bonds (B, 2), angles (A, 3) and proper dihedrals (D, 4) of a bond graph, as atom index tuples.
+
+    An angle i-j-k joins two bonds at j (i < k); a dihedral i-j-k-l turns about bond j-k (j < k), with
+    i bonded to j, l bonded to k and i != l (three-membered rings give none).
+    """
+    neighbours: List[List[int]] = [[] for _ in range(n_atoms)]
+    for i, j in bonds:
+        neighbours[int(i)].append(int(j))
+        neighbours[int(j)].append(int(i))
+    pairs = sorted({tuple(sorted((int(i), int(j)))) for i, j in bonds})
+    angles = [(i, j, k) for j in range(n_atoms) for i in sorted(neighbours[j]) for k in sorted(neighbours[j]) if i < k]
+    dihedrals = [(i, j, k, l) for j, k in pairs for i in sorted(neighbours[j]) if i != k
+                 for l in sorted(neighbours[k]) if l != j and l != i]
+    return (np.array(pairs, dtype=int).reshape(-1, 2), np.array(angles, dtype=int).reshape(-1, 3),
+            np.array(dihedrals, dtype=int).reshape(-1, 4))
+
+
+def internal_values(positions: np.ndarray, bonds: np.ndarray, angles: np.ndarray, dihedrals: np.ndarray, box=None) -> np.ndarray:
+    """Bond lengths (Å), then angles (degrees, 0 to 180), then dihedrals (degrees, -180 to 180) of one frame.
+
+    ``box`` (MDAnalysis dimensions) applies the minimum image to every vector.
+    """
+    p = positions.astype(np.float64)
+    return np.concatenate([
+        calc_bonds(p[bonds[:, 0]], p[bonds[:, 1]], box=box) if len(bonds) else np.zeros(0),
+        np.degrees(calc_angles(p[angles[:, 0]], p[angles[:, 1]], p[angles[:, 2]], box=box)) if len(angles) else np.zeros(0),
+        np.degrees(calc_dihedrals(*(p[dihedrals[:, k]] for k in range(4)), box=box)) if len(dihedrals) else np.zeros(0),
+    ])
+
+
+def centre_dihedrals(values: np.ndarray, reference: np.ndarray, periodic: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unwrap periodic columns about the reference's circular mean.
+
+    Parameters
+    ----------
+    values, reference : ndarray, shapes (F, M) and (R, M)
+        Samples of M coordinates, degrees for the periodic ones.
+    periodic : ndarray of bool, shape (M,)
+
+    Returns
+    -------
+    values, reference, centre
+        Periodic columns as centre + a deviation in [-180, 180) degrees (other columns unchanged), and
+        the centres (circular means of the reference, degrees; 0 for other columns).
+    """
+    radians = np.radians(reference[:, periodic])
+    centre = np.zeros(values.shape[1])
+    centre[periodic] = np.degrees(np.arctan2(np.sin(radians).mean(axis=0), np.cos(radians).mean(axis=0)))
+
+    def unwrap(x):
+        x = x.copy()
+        x[:, periodic] = centre[periodic] + (x[:, periodic] - centre[periodic] + 180.0) % 360.0 - 180.0
+        return x
+
+    return unwrap(values), unwrap(reference), centre
+
+
+def shared_histograms(values: np.ndarray, reference: np.ndarray, n_bins: int = N_BINS) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Histograms of each column of two sample sets on shared bins spanning both.
+
+    Parameters
+    ----------
+    values, reference : ndarray, shapes (F, M) and (R, M)
+    n_bins : int
+
+    Returns
+    -------
+    edges : ndarray, shape (M, n_bins + 1)
+    counts, reference_counts : ndarray, shape (M, n_bins)
+        Samples per bin (the last bin includes its upper edge).
+    """
+    low = np.minimum(values.min(axis=0), reference.min(axis=0))
+    high = np.maximum(values.max(axis=0), reference.max(axis=0))
+    width = np.where(high > low, high - low, 1.0)
+    edges = low[:, None] + width[:, None] * np.linspace(0.0, 1.0, n_bins + 1)[None]
+
+    def count(x):
+        index = np.clip(((x - low) / width * n_bins).astype(int), 0, n_bins - 1)
+        counts = np.zeros((x.shape[1], n_bins))
+        np.add.at(counts, (np.broadcast_to(np.arange(x.shape[1]), x.shape), index), 1.0)
+        return counts
+
+    return edges, count(values), count(reference)
+
+
+def jensen_shannon(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Jensen-Shannon divergence in bits between rows of two histograms (normalised here): 0 identical, 1 disjoint.
+
+    JS(P, Q) = KL(P || M) / 2 + KL(Q || M) / 2 with M = (P + Q) / 2 and KL in base 2.
+    """
+    p = p / p.sum(axis=-1, keepdims=True)
+    q = q / q.sum(axis=-1, keepdims=True)
+    m = 0.5 * (p + q)
+
+    def kl(a):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(a > 0, a * np.log2(a / m), 0.0).sum(axis=-1)
+
+    return np.clip(0.5 * kl(p) + 0.5 * kl(q), 0.0, 1.0)
+
+
+class InternalCoordinates(AnalysisBase):
+    """Distribution of every bond length, angle and dihedral of a run against a reference run (the teacher's).
+
+    Bonds are found on the run's first frame (covalent radii, as :class:`Stability`) among the given
+    atoms; angles join two bonds at an atom, dihedrals turn about a bond. For each coordinate the
+    run's values and the reference's share one histogram of ``n_bins`` bins spanning both samples
+    (dihedrals unwrapped about the reference's circular mean first, so that 179° and -179° are
+    neighbours), and the divergence is the Jensen-Shannon divergence of the two histograms in bits:
+    0 for identical histograms, 1 when they do not overlap. Two independent samples of one
+    distribution score above 0 (about 0.02-0.1 for a few hundred frames). ``shift`` tells how far the
+    mean moved (Å or degrees, the run's mean minus the reference's), ``shift_sd`` the same in
+    standard deviations of the reference.
+
+    Bonds and angles have one well-sampled basin in a few ps; dihedrals of rotors (methyl, hydroxyl,
+    ester groups) visit their minima in proportions that two short runs of the same potential need
+    not share. So the figure a verdict can judge, ``max_divergence``, covers bonds and angles; the
+    dihedrals have their own, ``max_dihedral_divergence``, and their own list of worst.
+
+    Results: ``kinds`` ("bond", "angle", "dihedral" per coordinate), ``atoms`` (universe indices),
+    ``labels`` (e.g. "O3-C8-O4 angle": element symbol and universe index), ``units``, ``divergence``
+    (bits), ``shift``, ``shift_sd``, ``mean``, ``reference_mean``; ``worst`` (the ``n_worst`` bonds and
+    angles of largest divergence, ties broken by |shift_sd|) and ``worst_dihedrals`` (the same for
+    dihedrals), as dicts with ``label``, ``kind``, ``atoms``, ``unit``, ``divergence``, ``shift``,
+    ``shift_sd``, ``edges``, ``density``, ``reference_density`` for a plot (densities per unit of the
+    coordinate; dihedral edges unwrapped about the reference's mean, so they may pass ±180°); the
+    figures ``max_divergence`` (bits, bonds and angles), ``max_dihedral_divergence`` (bits),
+    ``n_coordinates``; ``n_frames_used`` (frames of the run with finite coordinates).
+
+    Parameters
+    ----------
+    atomgroup : AtomGroup or Universe
+        Atoms of the run under test.
+    reference : AtomGroup or Universe
+        The same atoms in the reference run (e.g. ``teacher_md(...).universe()``).
+    n_bins : int
+        Bins of each shared histogram.
+    n_worst : int
+        Coordinates named in ``worst``.
+    bond_scale : float
+        Bond criterion, times the sum of covalent radii.
+    """
+
+    def __init__(self, atomgroup, reference, n_bins: int = N_BINS, n_worst: int = N_WORST, bond_scale: float = BOND_SCALE,
+                 **kwargs):
+        self._ag = atomgroup.atoms
+        super().__init__(self._ag.universe.trajectory, **kwargs)
+        self.reference = reference.atoms
+        if self.reference.n_atoms != self._ag.n_atoms:
+            raise TrajectoryError(f"the reference has {self.reference.n_atoms} atoms and the run {self._ag.n_atoms}; "
+                                  "compare the same atoms")
+        self.n_bins = int(n_bins)
+        self.n_worst = int(n_worst)
+        self.bond_scale = bond_scale
+
+    def _prepare(self):
+        self._numbers = atomic_numbers(self._ag)
+        if not np.array_equal(self._numbers, atomic_numbers(self.reference)):
+            raise TrajectoryError("the reference's elements differ from the run's, atom by atom; compare the same atoms")
+        self._topology = None
+        self._values: List[np.ndarray] = []
+
+    def _single_frame(self):
+        box = frame_box(self._ts)
+        positions = self._ag.positions
+        if self._topology is None:
+            self._topology = enumerate_internal(covalent_bonds(positions.astype(np.float64), self._numbers, box,
+                                                               self.bond_scale), self._ag.n_atoms)
+        self._values.append(internal_values(positions, *self._topology, box=box))
+
+    def _conclude(self):
+        bonds, angles, dihedrals = self._topology
+        kinds = np.array(["bond"] * len(bonds) + ["angle"] * len(angles) + ["dihedral"] * len(dihedrals), dtype=object)
+        atoms = [tuple(int(self._ag[k].index) for k in row) for group in (bonds, angles, dihedrals) for row in group]
+        reference = np.array([internal_values(self.reference.positions, *self._topology, box=frame_box(ts))
+                              for ts in self.reference.universe.trajectory])
+        values, reference, _ = centre_dihedrals(np.array(self._values), reference, kinds == "dihedral")
+        finite = np.isfinite(values).all(axis=1)
+        if not finite.any():
+            raise TrajectoryError("no frame of the run has finite internal coordinates")
+        values = values[finite]
+        edges, counts, reference_counts = shared_histograms(values, reference, self.n_bins)
+        divergence = jensen_shannon(counts, reference_counts)
+        mean, reference_mean = values.mean(axis=0), reference.mean(axis=0)
+        spread = reference.std(axis=0)
+        shift = mean - reference_mean
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shift_sd = np.where(spread > 0, shift / spread, np.where(shift == 0, 0.0, np.inf))
+        symbols = [str(e).strip().capitalize() for e in self._ag.elements]
+        local = {int(self._ag[k].index): k for k in range(self._ag.n_atoms)}
+        labels = [f"{'-'.join(f'{symbols[local[i]]}{i}' for i in row)} {kind}" for row, kind in zip(atoms, kinds)]
+        r = self.results
+        r.kinds, r.atoms, r.labels = list(kinds), atoms, labels
+        r.units = [UNITS[k] for k in kinds]
+        r.divergence, r.shift, r.shift_sd, r.mean, r.reference_mean = divergence, shift, shift_sd, mean, reference_mean
+        r.n_coordinates = len(kinds)
+        r.n_frames_used = int(finite.sum())
+        rank = np.lexsort((-np.abs(shift_sd), -divergence))
+        structural = kinds != "dihedral"
+        for name, pick in (("", structural), ("dihedral_", ~structural)):
+            r[f"max_{name}divergence"] = float(divergence[pick].max()) if pick.any() else float("nan")
+            chosen = [k for k in rank if pick[k]][:self.n_worst]
+            r[f"worst{'_dihedrals' if name else ''}"] = [self._describe(k, labels, kinds, atoms, edges, counts, reference_counts)
+                                                         for k in chosen]
+
+    def _describe(self, k: int, labels, kinds, atoms, edges, counts, reference_counts) -> Dict:
+        r = self.results
+        widths = np.diff(edges[k])
+        return {
+            "label": labels[k], "kind": kinds[k], "atoms": list(atoms[k]), "unit": UNITS[kinds[k]],
+            "divergence": float(r.divergence[k]), "shift": float(r.shift[k]), "shift_sd": float(r.shift_sd[k]),
+            "edges": edges[k], "density": counts[k] / max(counts[k].sum(), 1.0) / widths,
+            "reference_density": reference_counts[k] / max(reference_counts[k].sum(), 1.0) / widths,
+        }
+
+
+def worst_coordinates(results, key: str = "worst") -> List[str]:
+    """One line per coordinate of ``results[key]`` (``"worst"`` or ``"worst_dihedrals"``): label, divergence, shift."""
+    return [f"{w['label']}: JS {w['divergence']:.2f} bits, shift {w['shift']:+.3g} {w['unit']} ({w['shift_sd']:+.1f} sd)"
+            for w in results[key]]
