@@ -87,6 +87,6 @@ def _print_table(rows) -> None:
               f"{row.force_difference:>13.2e} {row.force_relative:>9.1e} {row.tolerance:>8.1e} {virial}  {row.virial_method}")
     if any(row.virial_method.startswith("finite strain") for row in rows):
         steps = " or ".join(f"{step:.0e}" for step in STRAIN_STEPS)
-        print(f"finite strain: tol dW is the stencil's error estimate: per component the larger of the round-off bound "
-              f"{STENCIL_ROUNDING * ENERGY_ROUNDING:g}*eps*|E|/h (eps of the engine's dtype) and |W(h) - W(2h)|, Frobenius norm, over max|W|, "
-              f"at least tol E,F (h {steps}, the one with the smaller estimate)")
+        print(f"finite strain: tol dW is the stencil's error estimate: per component the larger of the round-off "
+              f"bound {STENCIL_ROUNDING * ENERGY_ROUNDING:g}*eps*|E|/h (eps of the engine's dtype) and |W(h) - W(2h)|, "
+              f"Frobenius norm, over max|W|, at least tol E,F (h {steps}, the one with the smaller estimate)")

@@ -148,9 +148,9 @@ def resolve_models(model: Union[str, Path], checkpoint: Optional[Union[str, Path
         raise CheckpointError(f"{model}: no such file")
     metadata = _export_metadata(model)
     if metadata is None:
+        _check_checkpoint(model)
         if checkpoint is not None:
             raise MLFFDError(f"{model} is itself a checkpoint; --checkpoint is for exported models")
-        _check_checkpoint(model)
         return EngineModels(model)
     reference = Path(checkpoint) if checkpoint is not None else _recorded_source(model, metadata)
     _check_checkpoint(reference)
@@ -169,7 +169,9 @@ def _export_metadata(path: Path) -> Optional[Dict]:
     except CheckpointError:
         return None
     if metadata.get("engine") not in ("openmm", "lammps"):
-        raise CheckpointError(f"{path}: exported for engine '{metadata.get('engine')}'; check-engines runs OpenMM and LAMMPS exports")
+        raise CheckpointError(
+            f"{path}: exported for engine '{metadata.get('engine')}'; check-engines runs OpenMM and LAMMPS exports"
+        )
     return metadata
 
 

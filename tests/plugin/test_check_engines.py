@@ -18,7 +18,8 @@ MOLECULES = ["aspirin", "benzene", "caffeine", "ethanol", "malonaldehyde", "naph
              "salicylic-acid", "toluene", "uracil"]
 ORGANIC = ["organic-ultra-tiny", "organic-tiny", "organic-standard"]
 #: Each molecule with one organic student (in turn), and aspirin with the other two.
-CASES = [(molecule, ORGANIC[i % 3]) for i, molecule in enumerate(MOLECULES)] + [("aspirin", "organic-tiny"), ("aspirin", "organic-standard")]
+CASES = [(molecule, ORGANIC[i % 3]) for i, molecule in enumerate(MOLECULES)]
+CASES += [("aspirin", "organic-tiny"), ("aspirin", "organic-standard")]
 EXPORTERS = {"openmm": export_openmm, "lammps": export_lammps}
 
 
