@@ -1,4 +1,4 @@
-"""The demo job: a bundled student, a bundled molecule, OpenMM NVE, validation against the teacher, a report."""
+"""The demo job: a bundled student, a bundled molecule, a Langevin warm-up then OpenMM NVE, validation, a report."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,8 +12,12 @@ from .validation import ValidationReport, validate
 
 #: Where ``mlffd demo`` writes when no output is given: a new time-stamped folder per run.
 DEFAULT_ROOT = Path("demo-output")
-#: About this many trajectory frames per demo run (enough for the drift fit, cheap to write).
+#: About this many trajectory frames per demo run's production (enough for the drift fit, cheap to write).
 FRAMES_PER_RUN = 200
+#: Langevin warm-up (ps) before the NVE production of the demo and the study: velocities drawn at the
+#: temperature on a minimum lose half their energy to the potential within a picosecond, and the
+#: warm-up puts it back, so that the production runs at the stated temperature.
+EQUILIBRATE_PS = 2.0
 
 
 @dataclass
@@ -30,12 +34,15 @@ class DemoResult:
         How the MD run ended.
     report : ValidationReport
         The validation, with its verdict.
+    settings : MDSettings
+        The MD run's settings.
     """
 
     run_dir: Path
     report_dir: Path
     md: MDResult
     report: ValidationReport
+    settings: MDSettings
 
 
 def default_output() -> Path:
@@ -44,11 +51,13 @@ def default_output() -> Path:
 
 
 def bundled_nve_settings(
-    system: str, student: str, time_ps: float, timestep_fs: float, temperature_K: float, platform: str, precision: str
+    system: str, student: str, time_ps: float, timestep_fs: float, temperature_K: float, platform: str, precision: str,
+    equilibrate_ps: float = EQUILIBRATE_PS,
 ) -> MDSettings:
-    """NVE settings for a bundled student on a bundled system, with about :data:`FRAMES_PER_RUN` frames.
+    """NVE settings for a bundled student on a bundled system, with about :data:`FRAMES_PER_RUN` production frames.
 
-    Time in ps, time step in fs, temperature (of the initial velocities) in K.
+    Production time in ps after a Langevin warm-up of ``equilibrate_ps`` ps (friction 1/ps), time
+    step in fs, temperature (of the initial velocities and the warm-up) in K.
     """
     steps = int(round(time_ps * 1000.0 / timestep_fs))
     report_interval = max(1, steps // FRAMES_PER_RUN)
@@ -59,6 +68,7 @@ def bundled_nve_settings(
         temperature=temperature_K,
         timestep=timestep_fs,
         time=time_ps,
+        equilibrate=equilibrate_ps,
         report_interval=report_interval,
         checkpoint_interval=report_interval * 50,
         platform=platform,
@@ -73,6 +83,7 @@ def run_demo(
     time_ps: float = 10.0,
     timestep_fs: float = 0.5,
     temperature_K: float = 300.0,
+    equilibrate_ps: float = EQUILIBRATE_PS,
     frames: int = 20,
     platform: str = "auto",
     precision: str = "mixed",
@@ -80,7 +91,7 @@ def run_demo(
     overwrite: bool = False,
     progress: bool = True,
 ) -> DemoResult:
-    """Run the demo: NVE MD of a bundled system with a bundled student, then validate it.
+    """Run the demo: a Langevin warm-up and NVE MD of a bundled system with a bundled student, then validate it.
 
     Parameters
     ----------
@@ -91,11 +102,13 @@ def run_demo(
     student : str
         Bundled student name (see :func:`mlff_distiller.data.student_names`).
     time_ps : float
-        Simulated time in ps.
+        NVE production time in ps.
     timestep_fs : float
         Time step in fs.
     temperature_K : float
-        Temperature of the initial Maxwell-Boltzmann velocities in K.
+        Temperature of the initial Maxwell-Boltzmann velocities and of the warm-up in K.
+    equilibrate_ps : float
+        Langevin warm-up in ps before the production (0: none).
     frames : int
         Trajectory frames on which the teacher is evaluated for force fidelity.
     platform, precision : str
@@ -111,27 +124,37 @@ def run_demo(
     run_dir, report_dir = output / "run", output / "report"
     if output.exists() and any(output.iterdir()) and not overwrite:
         raise OverwriteError(f"{output} exists and is not empty; pass --overwrite to replace it")
-    settings = bundled_nve_settings(system, student, time_ps, timestep_fs, temperature_K, platform, precision)
+    settings = bundled_nve_settings(system, student, time_ps, timestep_fs, temperature_K, platform, precision, equilibrate_ps)
     md = MDRun(settings, run_dir, overwrite=overwrite).run(progress=progress)
     report = validate(run_dir, teacher=teacher, frames=frames, progress=progress)
     report.write(report_dir, overwrite=overwrite)
-    return DemoResult(run_dir, report_dir, md, report)
+    return DemoResult(run_dir, report_dir, md, report, settings)
 
 
 def summary_lines(result: DemoResult) -> List[str]:
     """A short human summary: how the run ended, the verdict per criterion, where the report is."""
-    md = result.md
+    md, s = result.md, result.settings
+    warm_up = f"{s.equilibrate:g} ps Langevin warm-up at {s.temperature:g} K, then " if s.equilibrate else ""
     lines = [
         f"MD: {md.stop_reason} - {md.steps_completed}/{md.steps_requested} steps, "
         f"{md.simulated_time_ps:.2f} ps in {md.wall_time_s:.0f} s ({md.ns_per_day:.2f} ns/day, {md.platform})",
+        f"    {warm_up}{s.time:g} ps NVE" + ("" if md.completed else f"; stopped during the {md.phase}"),
         "verdict:",
     ]
     for row in result.report.data["verdict"]["criteria"]:
         value = row.get("value")
         unit = "" if row.get("unit") in (None, "", "1") else f" {row['unit']}"
-        shown = "not measured" if value is None else f"{value:.4g}{unit}"
-        lines.append(f"  {row['status'].upper():12s} {row['criterion']}: {shown} (pass: {row['comparison']} {row['threshold']:g})")
+        shown = "-" if value is None else f"{value:.4g}{unit}"  # the status says why: not measured, not applicable
+        lines.append(f"  {row['status'].upper():12s} {row['criterion']}: {shown} (pass: {_pass_line(row)})")
     overall = "PASS: production-ready by these criteria" if result.report.passed else "FAIL: not production-ready by these criteria"
     lines.append(overall)
     lines.append(f"report: {result.report_dir / 'report.html'}")
     return lines
+
+
+def _pass_line(row: dict) -> str:
+    """A verdict row's pass condition in words: ``<= 0.2`` or ``between 0.5 and 2``."""
+    if row["comparison"] == "between":
+        lower, upper = row["threshold"]
+        return f"between {lower:g} and {upper:g}"
+    return f"{row['comparison']} {row['threshold']:g}"

@@ -1,8 +1,8 @@
 """The production study: every bundled student on its systems, long NVE, validation, speed, one comparison.
 
-Each case is one student on one system: an OpenMM NVE run, its validation against the teacher,
-and the teacher's cost per force call on the same system. Finished runs and reports are kept and
-skipped, so an interrupted study resumes where it stopped.
+Each case is one student on one system: an OpenMM run (a Langevin warm-up, then NVE), its
+validation against the teacher, and the teacher's cost per force call on the same system.
+Finished runs and reports are kept and skipped, so an interrupted study resumes where it stopped.
 """
 
 import json
@@ -14,8 +14,8 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from .data import bundled_structure, structure_names, student_names
-from .demo import bundled_nve_settings
-from .plugin import MDRun
+from .demo import EQUILIBRATE_PS, bundled_nve_settings
+from .plugin import MDRun, MDSettings
 from .structures import read_structure
 from .teachers import load_teacher
 from .validation import compare_reports, validate
@@ -89,6 +89,7 @@ def run_study(
     temperature_K: float = 300.0,
     frames: int = 20,
     teacher: str = "gfn2-xtb",
+    equilibrate_ps: float = EQUILIBRATE_PS,
     precision: str = "double",
     platform: str = "auto",
     progress: bool = True,
@@ -102,11 +103,13 @@ def run_study(
     cases : sequence of StudyCase, optional
         Default: :func:`default_cases`.
     time_ps, timestep_fs, temperature_K : float
-        NVE length (ps), time step (fs) and initial temperature (K) of every run.
+        NVE production length (ps), time step (fs) and initial and warm-up temperature (K) of every run.
     frames : int
         Frames per run evaluated by the teacher.
     teacher : str
         Teacher for validation and for the speed comparison.
+    equilibrate_ps : float
+        Langevin warm-up (ps) of every run before its production (0: none).
     precision, platform : str
         OpenMM precision and platform.
     progress : bool
@@ -126,13 +129,13 @@ def run_study(
         run_dir, report_dir = output / "runs" / case.name, output / "reports" / case.name
         if progress:
             print(f"[{number}/{len(cases)}] {case.student} on {case.system}", flush=True)
-        summary = _read_json(run_dir / "summary.json")
-        if summary is None or summary.get("simulated_time_ps", 0.0) < time_ps - 1e-9 and summary.get("stop_reason") == "completed":
-            settings = bundled_nve_settings(case.system, case.student, time_ps, timestep_fs, temperature_K, platform, precision)
+        settings = bundled_nve_settings(case.system, case.student, time_ps, timestep_fs, temperature_K, platform, precision,
+                                        equilibrate_ps)
+        if _needs_run(run_dir, settings):
             MDRun(settings, run_dir, overwrite=True).run(progress=progress)
-            summary = _read_json(run_dir / "summary.json")
             if (report_dir / "report.json").exists():
                 (report_dir / "report.json").unlink()
+        summary = _read_json(run_dir / "summary.json")
         if not (report_dir / "report.json").exists():
             validate(run_dir, teacher=teacher, frames=frames, progress=progress).write(report_dir, overwrite=True)
         report_dirs.append(report_dir)
@@ -147,8 +150,8 @@ def run_study(
         }
     comparison = compare_reports(report_dirs, output / "comparison", overwrite=True)
     rows = _study_rows(cases, comparison, speed)
-    settings = {"time_ps": time_ps, "timestep_fs": timestep_fs, "temperature_K": temperature_K, "frames": frames,
-                "teacher": teacher, "precision": precision, "platform": platform}
+    settings = {"time_ps": time_ps, "equilibrate_ps": equilibrate_ps, "timestep_fs": timestep_fs, "temperature_K": temperature_K,
+                "frames": frames, "teacher": teacher, "precision": precision, "platform": platform}
     study = {"settings": settings, "cases": [asdict(c) for c in cases], "rows": rows}
     (output / "study.json").write_text(json.dumps(study, indent=2) + "\n")
     (output / "study.md").write_text(render_study(study))
@@ -158,6 +161,19 @@ def run_study(
 
 def _read_json(path: Path) -> Optional[Dict]:
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _needs_run(run_dir: Path, settings: MDSettings) -> bool:
+    """Whether a case's run must be (re)done: none finished, a completed one shorter than asked, or another warm-up.
+
+    A run that stopped early (unstable) is kept: running it again would stop again.
+    """
+    summary = _read_json(run_dir / "summary.json")
+    if summary is None:
+        return True
+    saved = _read_json(run_dir / "settings.json") or {}
+    shorter = summary.get("stop_reason") == "completed" and summary.get("steps_completed", 0) < settings.steps
+    return shorter or saved.get("equilibrate", 0.0) != settings.equilibrate
 
 
 def _study_rows(cases: Sequence[StudyCase], comparison: Dict, speed: Dict) -> List[Dict]:
@@ -173,7 +189,7 @@ def render_study(study: Dict) -> str:
     lines = [
         "# Production study of the bundled students",
         "",
-        f"NVE, {s['time_ps']:g} ps at {s['timestep_fs']:g} fs from {s['temperature_K']:g} K, OpenMM "
+        f"NVE, {s['time_ps']:g} ps at {s['timestep_fs']:g} fs {_start(s)}, OpenMM "
         f"{s['platform']} platform, {s['precision']} precision; force fidelity on {s['frames']} frames "
         f"against {s['teacher']}. Speed: the student's wall time per MD step (OpenMM, reporting included) "
         f"over one {s['teacher']} energy+forces call on the same system, measured in the same study run.",
@@ -229,6 +245,13 @@ def plot_study(study: Dict, path: Union[str, Path]) -> Path:
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def _start(settings: Dict) -> str:
+    """How the study's runs start: after a Langevin warm-up at the temperature, or from velocities drawn at it."""
+    if settings.get("equilibrate_ps"):
+        return f"after {settings['equilibrate_ps']:g} ps of Langevin warm-up at {settings['temperature_K']:g} K"
+    return f"from {settings['temperature_K']:g} K velocities"
 
 
 def _fmt(value) -> str:

@@ -11,19 +11,21 @@ ORDER = 0
 def register(subparsers) -> None:
     demo = subparsers.add_parser(
         "demo",
-        help="run the demo: bundled student, OpenMM NVE, validation against the teacher, a report",
+        help="run the demo: bundled student, Langevin warm-up then OpenMM NVE, validation against the teacher, a report",
         description=(
             "Load a bundled student (default: organic-standard), build a bundled system (default: aspirin), "
-            "run NVE in OpenMM on the best available platform, validate the trajectory against GFN2-xTB on "
-            "sampled frames, write the report (HTML with plots, Markdown, JSON) and print the verdict."
+            "warm it up with Langevin dynamics at --temperature (--equilibrate), then run NVE in OpenMM on the "
+            "best available platform, validate the trajectory against GFN2-xTB on sampled frames, write the "
+            "report (HTML with plots, Markdown, JSON) and print the verdict."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     demo.add_argument("--system", default="aspirin", choices=structure_names(), help="bundled structure")
     demo.add_argument("--student", default="organic-standard", choices=student_names(), help="bundled student")
-    demo.add_argument("--time", type=float, default=10.0, help="simulated time in ps")
+    demo.add_argument("--time", type=float, default=10.0, help="NVE production time in ps")
+    demo.add_argument("--equilibrate", type=float, default=2.0, metavar="PS", help="Langevin warm-up before the production in ps")
     demo.add_argument("--timestep", type=float, default=0.5, help="time step in fs")
-    demo.add_argument("--temperature", type=float, default=300.0, help="initial temperature in K")
+    demo.add_argument("--temperature", type=float, default=300.0, help="initial and warm-up temperature in K")
     demo.add_argument("--frames", type=int, default=20, help="frames checked against the teacher")
     demo.add_argument("--platform", default="auto", choices=["auto", "CUDA", "OpenCL", "CPU", "Reference"], help="OpenMM platform")
     demo.add_argument("--precision", default="mixed", choices=["single", "mixed", "double"], help="OpenMM/model precision")
@@ -38,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     result = run_demo(
         output=args.output, system=args.system, student=args.student, time_ps=args.time,
-        timestep_fs=args.timestep, temperature_K=args.temperature, frames=args.frames,
+        timestep_fs=args.timestep, temperature_K=args.temperature, equilibrate_ps=args.equilibrate, frames=args.frames,
         platform=args.platform, precision=args.precision, overwrite=args.overwrite, progress=not args.quiet,
     )
     print("\n".join(summary_lines(result)))

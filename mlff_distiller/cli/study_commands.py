@@ -9,20 +9,22 @@ ORDER = 1
 def register(subparsers) -> None:
     study = subparsers.add_parser(
         "study",
-        help="run the production study: every bundled student, long NVE, validation, speed, comparison",
+        help="run the production study: every bundled student, Langevin warm-up and long NVE, validation, speed, comparison",
         description=(
             "For each bundled student (standard, tiny, ultra-tiny) on its systems (organic molecules; the "
-            "water box for the water student): NVE in OpenMM, validation against the teacher, the teacher's "
-            "cost on the same system, and one comparison with a recommendation per model. Finished runs and "
-            "reports are skipped, so re-running resumes an interrupted study."
+            "water box for the water student): a Langevin warm-up at --temperature, NVE in OpenMM, validation "
+            "against the teacher, the teacher's cost on the same system, and one comparison with a "
+            "recommendation per model. Finished runs and reports are skipped, so re-running resumes an "
+            "interrupted study."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     study.add_argument("--systems", nargs="+", metavar="NAME", help="bundled systems (default: every bundled molecule and the water box)")
     study.add_argument("--students", nargs="+", metavar="NAME", help="bundled students (default: all)")
-    study.add_argument("--time", type=float, default=10.0, help="NVE length per run in ps")
+    study.add_argument("--time", type=float, default=10.0, help="NVE production length per run in ps")
+    study.add_argument("--equilibrate", type=float, default=2.0, metavar="PS", help="Langevin warm-up before each production in ps")
     study.add_argument("--timestep", type=float, default=0.5, help="time step in fs")
-    study.add_argument("--temperature", type=float, default=300.0, help="initial temperature in K")
+    study.add_argument("--temperature", type=float, default=300.0, help="initial and warm-up temperature in K")
     study.add_argument("--frames", type=int, default=20, help="frames per run checked against the teacher")
     study.add_argument("--teacher", default="gfn2-xtb", help="teacher for validation and speed")
     study.add_argument("--precision", default="double", choices=["single", "mixed", "double"], help="OpenMM/model precision")
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         cases = [c for c in cases if c.student in args.students]
     study = run_study(
         args.output, cases, time_ps=args.time, timestep_fs=args.timestep, temperature_K=args.temperature,
-        frames=args.frames, teacher=args.teacher, precision=args.precision, platform=args.platform,
+        equilibrate_ps=args.equilibrate, frames=args.frames, teacher=args.teacher, precision=args.precision, platform=args.platform,
         progress=not args.quiet,
     )
     for row in study["rows"]:

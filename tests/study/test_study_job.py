@@ -16,16 +16,33 @@ def test_default_cases_pair_students_with_their_family():
 @pytest.mark.slow
 def test_tiny_study_runs_and_resumes(tmp_path):
     cases = [StudyCase("organic-standard", "ethanol")]
-    study = run_study(tmp_path / "study", cases, time_ps=0.05, frames=2, progress=False)
+    study = run_study(tmp_path / "study", cases, time_ps=0.05, equilibrate_ps=0.02, frames=2, progress=False)
+    assert study["settings"]["equilibrate_ps"] == 0.02
+    saved = json.loads((tmp_path / "study" / "runs" / cases[0].name / "settings.json").read_text())
+    assert saved["production_start_ps"] == 0.02 and saved["time"] == 0.05
     row = study["rows"][0]
     assert row["student"] == "organic-standard" and row["system"] == "ethanol"
     assert row["speedup_over_teacher"] == pytest.approx(row["teacher_ms_per_call"] / row["student_ms_per_step"])
     assert row["recommendation"] in ("production", "limited use", "not recommended")
     text = (tmp_path / "study" / "study.md").read_text()
-    assert "organic-standard" in text and "speed-up" in text
+    assert "organic-standard" in text and "speed-up" in text and "after 0.02 ps of Langevin warm-up at 300 K" in text
     assert json.loads((tmp_path / "study" / "study.json").read_text())["rows"][0]["case"] == cases[0].name
     assert (tmp_path / "study" / "study.png").read_bytes().startswith(b"\x89PNG")
     trajectory = tmp_path / "study" / "runs" / cases[0].name / "trajectory.h5md"
     before = trajectory.stat().st_mtime_ns
-    run_study(tmp_path / "study", cases, time_ps=0.05, frames=2, progress=False)
+    run_study(tmp_path / "study", cases, time_ps=0.05, equilibrate_ps=0.02, frames=2, progress=False)
     assert trajectory.stat().st_mtime_ns == before, "a finished run was run again"
+
+
+def test_runs_from_before_the_warm_up_are_run_again(tmp_path):
+    """A finished run is kept only when it had the warm-up asked for (old studies started NVE from cold velocities)."""
+    from mlff_distiller.demo import bundled_nve_settings
+    from mlff_distiller.study import _needs_run
+
+    settings = bundled_nve_settings("ethanol", "organic-tiny", 0.05, 0.5, 300.0, "auto", "double", equilibrate_ps=0.02)
+    assert _needs_run(tmp_path, settings)
+    (tmp_path / "summary.json").write_text(json.dumps({"stop_reason": "completed", "steps_completed": settings.steps}))
+    (tmp_path / "settings.json").write_text(json.dumps({"time": 0.05}))
+    assert _needs_run(tmp_path, settings)
+    (tmp_path / "settings.json").write_text(json.dumps({"time": 0.05, "equilibrate": 0.02}))
+    assert not _needs_run(tmp_path, settings)
