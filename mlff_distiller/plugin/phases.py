@@ -49,15 +49,14 @@ class PhasedIntegrator:
     def __init__(self, settings: MDSettings):
         self.boundary = settings.equilibration_steps
         self.production_label = settings.ensemble.upper()
-        verlet = openmm.VerletIntegrator(settings.timestep * unit.femtoseconds)
         if settings.ensemble == "nvt":
             self.integrator = langevin_integrator(settings)
         elif self.boundary == 0:
-            self.integrator = verlet
+            self.integrator = openmm.VerletIntegrator(settings.timestep * unit.femtoseconds)
         else:
             self.integrator = openmm.CompoundIntegrator()
             self.integrator.addIntegrator(langevin_integrator(settings))
-            self.integrator.addIntegrator(verlet)
+            self.integrator.addIntegrator(openmm.VerletIntegrator(settings.timestep * unit.femtoseconds))
 
     def phase(self, step: int) -> str:
         """The phase that the step from ``step`` to ``step + 1`` belongs to (also the phase of frame ``step``)."""
