@@ -58,6 +58,15 @@ FIGURES: List[Tuple[str, str, str, str]] = [
      "smallest distance of any two atoms neither bonded nor sharing a bonded atom on the first frame (minimum image)"),
     ("stability", "n_close_contacts", "1",
      "most such pairs closer than their contact distance on any frame (e.g. O…O 2.2 Å; see Stability)"),
+    ("internal_coordinates", "max_outside_fraction", "1",
+     "largest share of frames in which one bond or angle lies outside the teacher MD's range widened by one of its "
+     "standard deviations"),
+    ("internal_coordinates", "max_divergence", "bits",
+     "largest Jensen-Shannon divergence (base 2: 0 identical, 1 disjoint) between the run's and the teacher's histogram "
+     "of one bond or angle, on shared bins"),
+    ("internal_coordinates", "max_dihedral_divergence", "bits",
+     "the same over dihedrals (rotamer populations of short runs differ; not judged)"),
+    ("internal_coordinates", "n_coordinates", "1", "bonds, angles and dihedrals compared, from the first frame's bonds"),
     ("structure", "error", "1",
      "RDF: integral |g_ref - g| dr / integral |g_ref - 1| dr; molecules: integral |h_ref - h| dr (0 to 2)"),
 ]

@@ -155,8 +155,11 @@ def plot_internal_coordinates(internal, path: Path, n: int = 4, key: str = "wors
         edges = np.asarray(w["edges"])
         ax.stairs(w["reference_density"], edges, color="black", lw=1.2, label="teacher")
         ax.stairs(w["density"], edges, color="tab:red", lw=1.0, ls="--", label="this run")
-        ax.set_xlabel(f"{w['kind']} ({w['unit']})")
-        ax.set_title(f"{w['label'].rsplit(' ', 1)[0]}\nJS {w['divergence']:.2f} bits, shift {w['shift']:+.3g} {w['unit']}", fontsize=9)
+        for bound in w["bounds"]:
+            ax.axvline(bound, color="0.5", ls=":", lw=0.8)
+        ax.set_xlabel(f"{w['kind']} ({w['unit']}); dotted: teacher range + 1 sd")
+        ax.set_title(f"{w['label'].rsplit(' ', 1)[0]}\nJS {w['divergence']:.2f} bits, "
+                     f"{100 * w['outside_fraction']:.0f}% outside, shift {w['shift']:+.3g} {w['unit']}", fontsize=9)
     axes[0][0].set_ylabel(f"probability density (1/{worst[0]['unit']})" if worst else "")
     axes[0][0].legend(fontsize=8)
     fig.suptitle("Internal coordinates furthest from the teacher's distribution", fontsize=10)

@@ -9,8 +9,10 @@ from kit import random_rotation
 from MDAnalysis.coordinates.memory import MemoryReader
 
 from mlff_distiller.data import bundled_structure
+from mlff_distiller.validation.figures import section_figures
 from mlff_distiller.validation.internal import InternalCoordinates, teacher_md, worst_coordinates
 from mlff_distiller.validation.plots import plot_internal_coordinates
+from mlff_distiller.validation.thresholds import CRITERIA, Thresholds, judge
 
 #: Hydrogen peroxide, H0-O1-O2-H3.
 PEROXIDE = [1, 8, 8, 1]
@@ -25,8 +27,11 @@ def universe(frames: np.ndarray, numbers) -> mda.Universe:
     return u
 
 
-def peroxide(rng, n: int, angle_deg: float = 100.0, dihedral_deg: float = 115.0):
-    """Frames of H-O-O-H built from drawn internal coordinates (randomly rotated), and the drawn H0-O1-O2 angles."""
+def peroxide(rng, n: int, angle_deg=100.0, dihedral_deg: float = 115.0):
+    """Frames of H-O-O-H built from drawn internal coordinates (randomly rotated), and the drawn H0-O1-O2 angles.
+
+    ``angle_deg`` is the mean H0-O1-O2 angle, or an array of n means (one per frame).
+    """
     r1, r3 = rng.normal(0.97, 0.02, n), rng.normal(0.97, 0.02, n)
     r2 = rng.normal(1.45, 0.03, n)
     t1, t2 = np.radians(rng.normal(angle_deg, 4.0, n)), np.radians(rng.normal(100.0, 4.0, n))
@@ -50,6 +55,10 @@ def test_a_shifted_angle_is_named_first(rng, tmp_path):
     assert first["divergence"] > 0.95 and r.max_divergence == first["divergence"]
     assert first["shift"] == pytest.approx(run_angles.mean() - reference_angles.mean(), abs=1e-2)
     assert first["shift"] == pytest.approx(40.0, abs=2.0)
+    spread = reference_angles.std()
+    low, high = reference_angles.min() - spread, reference_angles.max() + spread  # range widened by one sd
+    assert first["outside_fraction"] == pytest.approx(np.mean((run_angles < low) | (run_angles > high)), abs=1e-9)
+    assert first["outside_fraction"] > 0.95 and r.max_outside_fraction == first["outside_fraction"]
     others = [w["divergence"] for w in r.worst[1:]] + [w["divergence"] for w in r.worst_dihedrals]
     assert max(others) < 0.25  # the same distributions, drawn independently
     assert worst_coordinates(r)[0].startswith("H0-O1-O2 angle: JS")
@@ -59,10 +68,29 @@ def test_a_shifted_angle_is_named_first(rng, tmp_path):
     assert plot_internal_coordinates(r, tmp_path / "internal.png").stat().st_size > 0
 
 
+def test_a_minority_of_frames_outside_the_teacher_range_is_named(rng):
+    """A fifth of the frames with the angle opened to 160 degrees: little divergence, but 20% outside the teacher's range."""
+    reference, _ = peroxide(rng, 300)
+    opened = np.where(np.arange(250) % 5 == 0, 160.0, 100.0)
+    run, run_angles = peroxide(rng, 250, angle_deg=opened)
+    r = InternalCoordinates(universe(run, PEROXIDE), universe(reference, PEROXIDE)).run().results
+    first = r.worst[0]
+    assert first["label"] == "H0-O1-O2 angle"
+    assert first["outside_fraction"] == pytest.approx(0.2, abs=0.01)
+    assert first["divergence"] < 0.5  # the Jensen-Shannon divergence alone would not stand out
+    criterion = next(c for c in CRITERIA if c.section == "internal_coordinates")
+    figures = section_figures("internal_coordinates", r)
+    assert figures[criterion.figure]["value"] == r.max_outside_fraction
+    assert judge(r.max_outside_fraction, criterion, getattr(Thresholds(), criterion.threshold_key)) is False
+    same, _ = peroxide(rng, 250)
+    r = InternalCoordinates(universe(same, PEROXIDE), universe(reference, PEROXIDE)).run().results
+    assert judge(r.max_outside_fraction, criterion, getattr(Thresholds(), criterion.threshold_key)) is True
+
+
 def test_identical_runs_score_zero(rng):
     frames, _ = peroxide(rng, 100)
     r = InternalCoordinates(universe(frames, PEROXIDE), universe(frames.copy(), PEROXIDE)).run().results
-    assert r.max_divergence == 0.0 and r.max_dihedral_divergence == 0.0
+    assert r.max_divergence == 0.0 and r.max_dihedral_divergence == 0.0 and r.max_outside_fraction == 0.0
     np.testing.assert_allclose(r.shift, 0.0, atol=1e-9)
 
 
