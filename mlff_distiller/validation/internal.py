@@ -6,7 +6,6 @@
 """
 
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Dict, List, Tuple, Union
 
@@ -134,10 +133,8 @@ def teacher_md(atoms: Atoms, teacher: Union[str, object] = "gfn2-xtb", temperatu
     Stationary(system)
     if not system.pbc.any():
         ZeroRotation(system)
-    with warnings.catch_warnings():  # ASE asks for fixcm=False explicitly; centre-of-mass drift is harmless here
-        warnings.simplefilter("ignore", FutureWarning)
-        dynamics = Langevin(system, timestep=timestep_fs * units.fs, temperature_K=temperature_K,
-                            friction=friction_per_fs / units.fs, rng=rng, fixcm=False)
+    dynamics = Langevin(system, timestep=timestep_fs * units.fs, temperature_K=temperature_K,
+                        friction=friction_per_fs / units.fs, rng=rng, fixcm=False)
     steps = int(round(time_ps * 1000.0 / timestep_fs))
     first = int(np.ceil(equilibration_ps * 1000.0 / timestep_fs))
     positions, times = [], []
@@ -200,7 +197,7 @@ def internal_values(positions: np.ndarray, bonds: np.ndarray, angles: np.ndarray
     ])
 
 
-def centre_dihedrals(values: np.ndarray, reference: np.ndarray, periodic: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def centre_dihedrals(values: np.ndarray, reference: np.ndarray, periodic: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Unwrap periodic columns about the reference's circular mean.
 
     Parameters
@@ -211,9 +208,9 @@ def centre_dihedrals(values: np.ndarray, reference: np.ndarray, periodic: np.nda
 
     Returns
     -------
-    values, reference, centre
-        Periodic columns as centre + a deviation in [-180, 180) degrees (other columns unchanged), and
-        the centres (circular means of the reference, degrees; 0 for other columns).
+    values, reference
+        Periodic columns as centre + a deviation in [-180, 180) degrees, the centre being the circular
+        mean of the reference's column; other columns unchanged.
     """
     radians = np.radians(reference[:, periodic])
     centre = np.zeros(values.shape[1])
@@ -224,7 +221,7 @@ def centre_dihedrals(values: np.ndarray, reference: np.ndarray, periodic: np.nda
         x[:, periodic] = centre[periodic] + (x[:, periodic] - centre[periodic] + 180.0) % 360.0 - 180.0
         return x
 
-    return unwrap(values), unwrap(reference), centre
+    return unwrap(values), unwrap(reference)
 
 
 def shared_histograms(values: np.ndarray, reference: np.ndarray, n_bins: int = N_BINS) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -296,7 +293,7 @@ def compare_samples(values: np.ndarray, reference: np.ndarray, periodic: np.ndar
         deviation), ``edges``, ``counts``, ``reference_counts``; periodic columns unwrapped about the
         reference's circular mean (:func:`centre_dihedrals`) first.
     """
-    values, reference, _ = centre_dihedrals(values, reference, periodic)
+    values, reference = centre_dihedrals(values, reference, periodic)
     edges, counts, reference_counts = shared_histograms(values, reference, n_bins)
     spread = reference.std(axis=0)
     bounds = np.stack([reference.min(axis=0) - margin_sd * spread, reference.max(axis=0) + margin_sd * spread], axis=1)
