@@ -16,9 +16,9 @@ BOND_SCALE = 1.2
 #: Close-contact distances (Å) that replace the default rule, keyed by the two element symbols in alphabetical order.
 #: O…O 2.2: the shortest O…O of strong O-H…O hydrogen bonds is about 2.4 Å (symmetric bonds such as the Zundel
 #: ion's); 2 ps of GFN2-xTB MD (this package's teacher, Langevin, 0.5 fs) reach 2.32 Å in salicylic acid and
-#: 2.51 Å in aspirin at 300 K, 2.26 Å and 2.31 Å at 600 K. H…N, H…O, H…F 0.9: below the N-H/O-H/F-H bond lengths (0.92-1.01 Å), so that
-#: a proton moving along a hydrogen bond (about 1.2 Å from donor and acceptor half-way) is not flagged, only
-#: a hydrogen sitting on an acceptor.
+#: 2.51 Å in aspirin at 300 K, 2.26 Å and 2.31 Å at 600 K. H…N, H…O, H…F 0.9: below the N-H/O-H/F-H bond
+#: lengths (0.92-1.01 Å), so that a proton moving along a hydrogen bond (about 1.2 Å from donor and acceptor
+#: half-way) is not flagged, only a hydrogen sitting on an acceptor.
 CONTACT_TABLE: Dict[Tuple[str, str], float] = {("O", "O"): 2.2, ("H", "N"): 0.9, ("H", "O"): 0.9, ("F", "H"): 0.9}
 #: Default rule for two heavy atoms: too close below this fraction of the sum of their van der Waals radii
 #: (C…C 2.21 Å, C…O 2.09 Å; GFN2-xTB MD at 600 K: C…C ≥ 2.56 Å, C…O ≥ 2.28 Å in aspirin and salicylic acid).
@@ -207,9 +207,7 @@ class Stability(AnalysisBase):
         if not np.isfinite(positions).all():
             self._flag("explosion", ts, reason="non-finite positions")
             self._deviation.append(float("inf"))
-            self._n_contacts.append(0)
-            self._closest.append(float("nan"))
-            self._ratio.append(float("nan"))
+            self._record_contacts(0, float("nan"), float("nan"))
             return
         self._check_energies(ts)
         self._check_hydrogens(ts, positions, box)
@@ -261,15 +259,11 @@ class Stability(AnalysisBase):
         keep = ~np.isin(pairs[:, 0] * len(self._numbers) + pairs[:, 1], self._excluded)
         pairs, distances = pairs[keep], np.asarray(distances, dtype=np.float64)[keep]
         if not len(distances):
-            self._n_contacts.append(0)
-            self._closest.append(float("nan"))
-            self._ratio.append(float("nan"))
+            self._record_contacts(0, float("nan"), float("nan"))
             return
         a, b = self._species[pairs[:, 0]], self._species[pairs[:, 1]]
         ratio = distances / self._contact_limits[a, b]
-        self._n_contacts.append(int((ratio < 1.0).sum()))
-        self._closest.append(float(distances.min()))
-        self._ratio.append(float(ratio.min()))
+        self._record_contacts(int((ratio < 1.0).sum()), float(distances.min()), float(ratio.min()))
         codes = np.minimum(a, b) * len(self._contact_symbols) + np.maximum(a, b)
         for code in np.unique(codes):
             label = "-".join(self._contact_symbols[k] for k in divmod(int(code), len(self._contact_symbols)))
@@ -281,6 +275,11 @@ class Stability(AnalysisBase):
             self._flag("close_contact", ts, atoms=[int(self._ag[i].index), int(self._ag[j].index)],
                        names=[str(self._ag[i].name), str(self._ag[j].name)], distance_A=float(distances[worst]),
                        contact_distance_A=float(self._contact_limits[a[worst], b[worst]]), n_contacts=self._n_contacts[-1])
+
+    def _record_contacts(self, count: int, closest: float, ratio: float) -> None:
+        self._n_contacts.append(count)
+        self._closest.append(closest)
+        self._ratio.append(ratio)
 
     def _check_energies(self, ts) -> None:
         if self.energies is not None or self.results.explosion is not None:
