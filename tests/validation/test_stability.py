@@ -231,3 +231,13 @@ def test_aspirin_from_the_teacher_has_no_close_contact():
     positions, numbers, _ = teacher_md_frames(bundled_student("organic-standard").with_name("organic-test.h5"), 21)
     r = Stability(ethanol_universe(positions, numbers)).run().results
     assert len(positions) >= 20 and r.first_failure is None and r.n_close_contacts == 0
+
+
+def test_contact_series_stay_aligned_with_time_through_nonfinite_frames(ethanol_frames):
+    frames, numbers = ethanol_frames
+    frames[25:] = np.nan
+    r = Stability(ethanol_universe(frames, numbers)).run().results
+    assert r.explosion["frame"] == 25 and r.first_failure_kind == "explosion"
+    assert len(r.close_contacts_per_frame) == len(r.min_nonbonded_distance_per_frame_A) == len(r.time_ps) == 40
+    assert np.isnan(r.min_nonbonded_distance_per_frame_A[25:]).all()
+    assert np.isfinite(r.min_nonbonded_distance_per_frame_A[:25]).all()
