@@ -243,7 +243,7 @@ def _universe(topology: Optional[Path], trajectory: Path, series: Optional[Energ
 
 
 def _ensure_elements(universe) -> None:
-    """Give the universe element symbols: guessed from atom names, or from masses (LAMMPS types are numbers)."""
+    """Give the universe element symbols (guessed from atom names, or from masses: LAMMPS types are numbers) and names."""
     def complete():
         return hasattr(universe.atoms, "elements") and all(str(e).strip().capitalize() in ASE_NUMBERS for e in universe.atoms.elements)
 
@@ -257,6 +257,8 @@ def _ensure_elements(universe) -> None:
 
         nearest = np.abs(universe.atoms.masses[:, None] - atomic_masses[None, 1:]).argmin(axis=1) + 1
         universe.add_TopologyAttr("elements", [chemical_symbols[z] for z in nearest])
+    if not hasattr(universe.atoms, "names") and complete():  # LAMMPS data files: name atoms for the report, O1, H2, ...
+        universe.add_TopologyAttr("names", [f"{str(e).strip().capitalize()}{i + 1}" for i, e in enumerate(universe.atoms.elements)])
 
 
 def _check_observable_units(universe) -> None:
