@@ -16,7 +16,7 @@ from typing import Dict
 import numpy as np
 import pytest
 import torch
-from kit import ENGINE64, EXACT, assert_close
+from kit import EXACT, assert_close
 from lammps_harness import read_dump, run_lammps, thermo, water_box, write_data
 
 from mlff_distiller.export.lammps import export_lammps
