@@ -279,21 +279,27 @@ def force_figures(student: np.ndarray, teacher: np.ndarray) -> Dict[str, float]:
     }
 
 
-def largest_bond_deviation(symbols: Sequence[str], positions: np.ndarray, cell: Optional[np.ndarray]) -> float:
-    """Largest deviation (Å) of any bond (1.2 x covalent radii on frame 0) from its mean over the first 10 frames."""
+def distances(frame: np.ndarray, cell: Optional[np.ndarray]) -> np.ndarray:
+    """All interatomic distances (Å) of one frame, minimum image in an orthorhombic ``cell``."""
+    d = frame[:, None, :] - frame[None, :, :]
+    if cell is not None:
+        lengths = np.diag(cell)
+        d -= np.round(d / lengths) * lengths
+    return np.linalg.norm(d, axis=-1)
+
+
+def bonded_pairs(symbols: Sequence[str], frame: np.ndarray, cell: Optional[np.ndarray]) -> np.ndarray:
+    """Upper-triangle mask of atoms closer than 1.2 x the sum of their covalent radii (ASE's table)."""
     from ase.data import atomic_numbers, covalent_radii
 
-    def distances(frame):
-        d = frame[:, None, :] - frame[None, :, :]
-        if cell is not None:
-            lengths = np.diag(cell)
-            d -= np.round(d / lengths) * lengths
-        return np.linalg.norm(d, axis=-1)
-
     radii = np.array([covalent_radii[atomic_numbers[s]] for s in symbols])
-    first = distances(positions[0])
-    bonded = np.triu(first < 1.2 * (radii[:, None] + radii[None, :]), 1)
-    lengths = np.array([distances(frame)[bonded] for frame in positions])
+    return np.triu(distances(frame, cell) < 1.2 * (radii[:, None] + radii[None, :]), 1)
+
+
+def largest_bond_deviation(symbols: Sequence[str], positions: np.ndarray, cell: Optional[np.ndarray]) -> float:
+    """Largest deviation (Å) of any bond (found on frame 0) from its mean over the first 10 frames."""
+    bonded = bonded_pairs(symbols, positions[0], cell)
+    lengths = np.array([distances(frame, cell)[bonded] for frame in positions])
     return float(np.abs(lengths - lengths[:10].mean(0)).max())
 
 
@@ -473,6 +479,8 @@ def test_stability_figures_equal_the_frames(matrix, engine):
     f = matrix.runs[engine].frames
     assert largest_bond_deviation(matrix.start.symbols, f.positions_A, matrix.start.cell_A) < 0.5  # nothing collapsed
     data = matrix.report(engine, teacher=False)
+    n_bonds = int(bonded_pairs(matrix.start.symbols, f.positions_A[0], matrix.start.cell_A).sum())
+    assert figure(data, "stability", "n_bonds") == n_bonds, f"{engine}: bonds on the first frame"
     for key in ("completed_time_ps", "stable_time_ps"):
         got = figure(data, "stability", key)
         assert got is not None and rel(got, f.time_ps[-1]) < DCD_TIME, (
@@ -690,6 +698,12 @@ def test_mixed_system_is_validated_on_the_selection(mlmm, ethanol, tmp_path):
             f"ML/MM force_fidelity.{key}: expected {value:.6g}, got {got}")
     per_element = data["details"].get("force_per_element", {})
     assert sum(v.get("n_atoms", 0) for v in per_element.values()) == len(symbols), per_element
+    # stability on the selection, through the atoms the DCD wrapped one by one: ethanol's 8 bonds, all intact
+    assert figure(data, "stability", "n_bonds") == int(bonded_pairs(symbols, positions[0], None).sum()) == 8
+    last = read_openmm_csv(mlmm["csv"])["Time (ps)"][-1]
+    for key in ("completed_time_ps", "stable_time_ps"):
+        got = figure(data, "stability", key)
+        assert got is not None and rel(got, last) < DCD_TIME, f"ML/MM stability.{key}: expected {last} ps, got {got}"
 
 
 def test_mixed_system_without_select_is_refused(mlmm, tmp_path):
