@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from .data import bundled_structure, structure_names, student_names
-from .demo import EQUILIBRATE_PS, bundled_nve_settings
+from .demo import EQUILIBRATE_PS, REFERENCE_BUDGET_S, bundled_nve_settings, structure_reference
 from .plugin import MDRun, MDSettings
 from .structures import read_structure
 from .teachers import load_teacher
@@ -93,6 +93,7 @@ def run_study(
     precision: str = "double",
     platform: str = "auto",
     progress: bool = True,
+    reference_budget_s: float = REFERENCE_BUDGET_S,
 ) -> Dict:
     """Run (or resume) the study and write ``study.md``, ``study.json`` and the comparison into ``output``.
 
@@ -114,6 +115,8 @@ def run_study(
         OpenMM precision and platform.
     progress : bool
         Show progress.
+    reference_budget_s : float
+        Wall-time cap (s) of the teacher MD each molecule's bonds and angles are compared with (0: none).
 
     Returns
     -------
@@ -137,7 +140,8 @@ def run_study(
                 (report_dir / "report.json").unlink()
         summary = _read_json(run_dir / "summary.json")
         if not (report_dir / "report.json").exists():
-            validate(run_dir, teacher=teacher, frames=frames, progress=progress).write(report_dir, overwrite=True)
+            validate(run_dir, teacher=teacher, frames=frames, progress=progress,
+                     **structure_reference(run_dir, reference_budget_s)).write(report_dir, overwrite=True)
         report_dirs.append(report_dir)
         if case.system not in teacher_cost:
             teacher_cost[case.system] = teacher_seconds_per_call(teacher, case.system)

@@ -26,6 +26,9 @@ def register(subparsers) -> None:
     study.add_argument("--timestep", type=float, default=0.5, help="time step in fs")
     study.add_argument("--temperature", type=float, default=300.0, help="initial and warm-up temperature in K")
     study.add_argument("--frames", type=int, default=20, help="frames per run checked against the teacher")
+    study.add_argument("--reference-budget", type=float, default=60.0, metavar="S",
+                      help="wall-time cap in s of the teacher MD whose bonds and angles a molecule's run must stay inside "
+                      "(0: no such comparison; boxes get none)")
     study.add_argument("--teacher", default="gfn2-xtb", help="teacher for validation and speed")
     study.add_argument("--precision", default="double", choices=["single", "mixed", "double"], help="OpenMM/model precision")
     study.add_argument("--platform", default="auto", choices=["auto", "CUDA", "OpenCL", "CPU", "Reference"], help="OpenMM platform")
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     study = run_study(
         args.output, cases, time_ps=args.time, timestep_fs=args.timestep, temperature_K=args.temperature,
         equilibrate_ps=args.equilibrate, frames=args.frames, teacher=args.teacher, precision=args.precision, platform=args.platform,
-        progress=not args.quiet,
+        progress=not args.quiet, reference_budget_s=args.reference_budget,
     )
     for row in study["rows"]:
         print(f"{row['student']:>22s} on {row['system']:<10s} {row['speedup_over_teacher']:7.1f}x teacher  {row['recommendation']}")

@@ -11,8 +11,10 @@ what is measured (definitions and units are repeated in every report):
                         NVE only, or a thermostatted run's stored conserved quantity (LAMMPS econserve)
   temperature           production mean against the target (%); in NVT/NPT, var(E_kin) against canonical
   force fidelity        teacher vs student forces on --frames frames: RMSE, MAE (eV/Å), R², angles (deg)
-  stability             bond collapse (> 0.5 Å), hydrogen loss (> 2.5 Å), explosion (> 10,000 K)
-  structure             RDF or h(r) against --reference (normalised error)
+  stability             bond collapse (> 0.5 Å), hydrogen loss (> 2.5 Å), explosion (> 10,000 K),
+                        non-bonded close contacts (e.g. O…O < 2.2 Å)
+  structure             RDF or h(r) against --reference (normalised error); with --reference teacher,
+                        bonds and angles against a short teacher MD (share of frames outside its range)
 
 units come from the source: H5MD unit attributes; the LAMMPS log's 'units' line (metal: eV, eV/Å;
 real: kcal/mol, kcal/(mol·Å)); OpenMM CSV in kJ/mol; ASE .traj and extended XYZ in eV, eV/Å. A file
@@ -21,7 +23,8 @@ whose units cannot be known is refused with the option to pass.
 default pass lines (change them with --thresholds FILE.toml, keys as in docs/validation.md):
   stable >= 10 ps, |relative drift| < 1 %, force RMSE <= 0.2 eV/Å, MAE <= 0.15 eV/Å,
   median angle <= 15 deg, R² >= 0.9, |drift rate| < 0.5 meV/atom/ps, drift/fluctuation < 1,
-  |mean temperature - target| <= 10 %, var(E_kin)/canonical in 0.5 to 2 (NVT, NPT)
+  |mean temperature - target| <= 10 %, var(E_kin)/canonical in 0.5 to 2 (NVT, NPT),
+  bonds and angles outside the teacher's range on <= 10 % of frames (--reference teacher)
 
 exit codes: 0 the verdict passes, 1 it fails, 2 bad input.
 examples:
@@ -70,7 +73,14 @@ def register(subparsers) -> None:
     validate.add_argument("--model", type=Path, metavar="CKPT",
                           help="student checkpoint, needed when the trajectory stores no forces or with --select "
                           "(default: the run's model)")
-    validate.add_argument("--reference", type=Path, metavar="TRAJ", help="reference trajectory or run directory (e.g. the teacher's run) for the RDF comparison")
+    validate.add_argument("--reference", type=Path, metavar="TRAJ|teacher",
+                          help="reference trajectory or run directory (e.g. the teacher's run) for the RDF comparison; or "
+                          "'teacher': a short teacher MD from the run's first frame, whose bond, angle and dihedral "
+                          "distributions the run's must stay inside (molecules: seconds to a minute)")
+    validate.add_argument("--reference-time", type=float, default=5.0, metavar="PS",
+                          help="length of the teacher MD of --reference teacher in ps (default: 5)")
+    validate.add_argument("--reference-budget", type=float, default=60.0, metavar="S",
+                          help="wall-time cap of that teacher MD in s (default: 60; boxes of liquid get only a few steps)")
     validate.add_argument("--reference-top", type=Path, metavar="FILE", help="topology of the reference (default: --top)")
     validate.add_argument("--thresholds", type=Path, metavar="FILE.toml", help="TOML file of pass lines (see docs/validation.md)")
     validate.add_argument("--warmup", type=float, default=0.2, metavar="FRACTION", help="fraction of the run left out of the drift fit (default: 0.2)")
@@ -103,7 +113,7 @@ def run_validate(args: argparse.Namespace) -> int:
         reference_topology=args.reference_top, thresholds=args.thresholds, energies=args.energies,
         student=args.model, workers=args.workers, warmup_fraction=args.warmup, progress=not args.quiet,
         units=args.units, ensemble=args.ensemble, temperature=args.temperature, select=args.select,
-        frame_interval_ps=args.frame_interval,
+        frame_interval_ps=args.frame_interval, reference_time_ps=args.reference_time, reference_budget_s=args.reference_budget,
     )
     report.write(args.output, overwrite=args.overwrite)
     verdict = report.data["verdict"]

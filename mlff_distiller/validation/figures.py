@@ -48,9 +48,10 @@ FIGURES: List[Tuple[str, str, str, str]] = [
     ("force_fidelity", "audit_rmse_max", "eV/Å", "largest force RMSE of any audited frame"),
     ("force_fidelity", "n_audits", "1", "frames audited during MD"),
     ("stability", "stable_time_ps", "ps",
-     "time of the last frame before the first collapse, hydrogen loss, close contact or explosion (the last frame if none)"),
-    ("stability", "completed_time_ps", "ps", "simulation time reached by the run"),
-    ("stability", "requested_time_ps", "ps", "simulation time the run was asked for (settings.json)"),
+     "time from the start of the production to the last frame before the first collapse, hydrogen loss, explosion or "
+     "close contact (to the last frame if none)"),
+    ("stability", "completed_time_ps", "ps", "production time reached by the run (after any equilibration)"),
+    ("stability", "requested_time_ps", "ps", "production time the run was asked for (settings.json)"),
     ("stability", "fraction_completed", "1", "completed / requested time"),
     ("stability", "n_bonds", "1", "bonds found from covalent radii on the first frame"),
     ("stability", "n_watched_hydrogens", "1", "hydrogens bonded to a heavy atom on the first frame"),

@@ -326,6 +326,7 @@ class ForceFidelity(AnalysisBase):
         self.results.frames = np.array([r["frame"] for r, _ in kept], dtype=int)
         self.results.time_ps = np.array([r["time_ps"] for r, _ in kept], dtype=float)
         self.results.numbers = self.numbers
+        self.results.atom_indices = self._ag.indices
         if not kept:
             self.results.update(_empty_statistics())
             return

@@ -198,6 +198,11 @@ def draw_all(analyses: Dict, directory: Path) -> List[str]:
         jobs.append(("per_element.png", lambda p: plot_per_element(forces, p)))
     if structure is not None:
         jobs.append(("rdf.png", lambda p: plot_rdf(structure, p)))
+    if stability is not None and len(stability.get("min_contact_ratio_per_frame", [])):
+        jobs.append(("close_contacts.png", lambda p: plot_close_contacts(stability, p)))
+    internal = analyses.get("internal_coordinates")
+    if internal and len(internal["worst"]):
+        jobs.append(("internal_coordinates.png", lambda p: plot_internal_coordinates(internal, p)))
     written = []
     for name, draw in jobs:
         draw(Path(directory) / name)

@@ -37,6 +37,8 @@ PLOT_CAPTIONS = {
     "force_rmse_per_frame.png": "Force RMSE on each sampled frame: does the error grow as the run wanders?",
     "per_element.png": "Force errors per element.",
     "rdf.png": "Pair distribution of this run and of the reference.",
+    "close_contacts.png": "Closest non-bonded pair against its contact distance (below 1 is a close contact), and pairs in contact per frame.",
+    "internal_coordinates.png": "The bonds and angles that leave the teacher's distribution most: this run against the teacher's MD.",
 }
 
 
@@ -95,12 +97,9 @@ def render_markdown(data: Dict) -> str:
         out += ["", f"## {SECTION_TITLES.get(section, section)}", "", "| figure | value | definition |", "|---|---|---|"]
         for key, entry in figures.items():
             out.append(_row(key, _fmt(entry["value"], entry["unit"]), entry["definition"]))
-    per_element = data.get("details", {}).get("force_per_element")
-    if per_element:
-        out += ["", "### Force error per element", "", "| element | atoms | RMSE (eV/Å) | MAE (eV/Å) | median angle (deg) |",
-                "|---|---|---|---|---|"]
-        for symbol, e in per_element.items():
-            out.append(f"| {symbol} | {e['n_atoms']} | {_fmt(e['rmse'])} | {_fmt(e['mae'])} | {_fmt(e['angle_median_deg'])} |")
+    for title, header, rows in _tables(data):
+        out += ["", f"### {title}", "", _row(*header), "|" + "---|" * len(header)]
+        out += [_row(*row) for row in rows]
     if data.get("plots"):
         out += ["", "## Plots", ""]
         for name in data["plots"]:
@@ -145,6 +144,10 @@ def render_html(data: Dict, directory: Path) -> str:
         for key, entry in figures.items():
             parts.append(f"<tr><td>{esc(key)}</td><td>{esc(_fmt(entry['value'], entry['unit']))}</td><td>{esc(entry['definition'])}</td></tr>")
         parts.append("</table>")
+    for title, header, rows in _tables(data):
+        parts.append(f"<h3>{esc(title)}</h3><table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>" for row in rows]
+        parts.append("</table>")
     for name in data.get("plots", []):
         encoded = base64.b64encode((Path(directory) / name).read_bytes()).decode("ascii")
         caption = esc(PLOT_CAPTIONS.get(name, name))
@@ -171,3 +174,22 @@ def _selection_line(inp: Dict) -> str:
         return f"all {inp['n_atoms']} atoms"
     return (f"{selection['n_atoms']} of {inp['n_atoms']} atoms, selected by '{selection['expression']}' "
             f"({selection['forces']})")
+
+
+def _tables(data: Dict) -> List[tuple]:
+    """The report's breakdowns as (title, header, rows): errors per element, worst atoms, worst internal coordinates."""
+    details = data.get("details", {})
+    tables = []
+    if details.get("force_per_element"):
+        tables.append(("Force error per element", ("element", "atoms", "RMSE (eV/Å)", "MAE (eV/Å)", "median angle (deg)"),
+                       [(symbol, e["n_atoms"], _fmt(e["rmse"]), _fmt(e["mae"]), _fmt(e["angle_median_deg"]))
+                        for symbol, e in details["force_per_element"].items()]))
+    if details.get("force_worst_atoms"):
+        tables.append(("Atoms with the largest force error", ("atom (index)", "element", "RMSE (eV/Å)"),
+                       [(w["index"], w["element"], _fmt(w["rmse"])) for w in details["force_worst_atoms"]]))
+    if details.get("internal_worst"):
+        tables.append(("Bonds and angles furthest from the teacher's MD",
+                       ("coordinate", "frames outside the teacher's range (%)", "JS divergence (bits)", "shift"),
+                       [(w["label"], _fmt(100 * w["outside_fraction"]), _fmt(w["divergence"]), _fmt(w["shift"], w["unit"]))
+                        for w in details["internal_worst"]]))
+    return tables

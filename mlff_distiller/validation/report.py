@@ -1,6 +1,7 @@
 """Validate a run in one call and write its report: JSON, Markdown, self-contained HTML and PNG plots."""
 
 import json
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -9,11 +10,12 @@ from typing import Dict, List, Optional, Union
 import numpy as np
 
 from ..elements import symbols
-from ..errors import MLFFDError, OverwriteError
+from ..errors import MLFFDError, OverwriteError, TrajectoryError
 from .drift import EnergyDrift
 from .ensemble import Ensemble, resolve_ensemble
 from .figures import finite_or_none, section_figures
 from .forces import ForceFidelity, audit_only_results
+from .internal import InternalCoordinates, teacher_md
 from .plots import draw_all
 from .render import render_html, render_markdown
 from .selection import Selection, select_atoms
@@ -21,13 +23,17 @@ from .stability import Stability
 from .structure import StructureComparison
 from .temperature import temperature_figures, temperature_note
 from .thresholds import Thresholds
-from .trajectory import atomic_numbers, audit_records, open_run
+from .trajectory import atomic_numbers, audit_records, frame_atoms, open_run
 from .verdict import verdict
 
 #: Version of report.json's layout (see report.schema.json).
 SCHEMA_VERSION = 2
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 REPORT_FILES = ("report.json", "report.md", "report.html")
+#: ``reference`` value that asks for a short teacher MD as the structural reference.
+TEACHER_REFERENCE = "teacher"
+#: Temperature of the teacher reference MD when the run states none (K).
+DEFAULT_REFERENCE_TEMPERATURE_K = 300.0
 
 
 @dataclass
@@ -103,6 +109,8 @@ def validate(
     temperature: Optional[float] = None,
     select: Optional[str] = None,
     frame_interval_ps: Optional[float] = None,
+    reference_time_ps: float = 5.0,
+    reference_budget_s: float = 60.0,
 ) -> ValidationReport:
     """Validate an MD run: energy drift, temperature, force fidelity against the teacher, stability; a verdict.
 
@@ -125,7 +133,9 @@ def validate(
     frames : int
         Frames on which the teacher is evaluated, spread over the run.
     reference : str or Path, optional
-        A reference trajectory (the teacher's run) for the RDF comparison; a run directory or a file.
+        A reference trajectory (the teacher's run) for the RDF comparison, a run directory or a
+        file; or ``"teacher"``: a short teacher MD from the run's first frame, whose bond, angle and
+        dihedral distributions the run's are compared with (:class:`InternalCoordinates`).
     reference_topology : str or Path, optional
         Its topology (default: ``topology``).
     thresholds : Thresholds, TOML path or None
@@ -152,9 +162,15 @@ def validate(
         structure are judged on them alone.
     frame_interval_ps : float, optional
         Time between the frames of an ASE trajectory, in ps.
+    reference_time_ps, reference_budget_s : float
+        Length (ps) and wall-time cap (s) of the teacher MD of ``reference="teacher"``.
     """
     if frames < 1 or workers < 1 or not 0.0 <= warmup_fraction < 1.0:
         raise MLFFDError("frames and workers must be at least 1, and the warm-up fraction in [0, 1)")
+    if str(reference) == TEACHER_REFERENCE and teacher is None:
+        raise MLFFDError("--reference teacher runs the teacher's MD: it needs a teacher (--teacher)")
+    if not (reference_time_ps > 0 and reference_budget_s > 0):
+        raise MLFFDError("the teacher reference's time and budget must be positive")
     if thresholds is None:
         thresholds = Thresholds()
     elif not isinstance(thresholds, Thresholds):
@@ -183,13 +199,22 @@ def validate(
     else:
         notes.append("The run stores no energies and none were given (--energies): energy conservation and "
                      "temperature are not measured; everything else is judged.")
-    stability = Stability(selection.atoms, requested_time_ps=run.requested_time_ps, energies=run.energies)
+    stability = Stability(selection.atoms, requested_time_ps=run.requested_time_ps, energies=run.energies,
+                          production_start_ps=run_ensemble.production_start_ps)
     analyses["stability"] = stability.run(**_progress(progress, "stability")).results
     if fidelity is not None:
         analyses["force_fidelity"] = fidelity.run(**_progress(progress, "student forces")).results
     elif audit_records(universe) is not None:  # no teacher now: the audits made during MD give the RMSE
         analyses["force_fidelity"] = audit_only_results(audit_records(universe))
-    if reference is not None:
+    if str(reference) == TEACHER_REFERENCE:
+        temperature_K = _reference_temperature(analyses.get("temperature"), run_ensemble)
+        try:
+            analyses["internal_coordinates"] = teacher_reference(selection, teacher, temperature_K, reference_time_ps,
+                                                                 reference_budget_s, progress)
+        except TrajectoryError as exc:  # the teacher MD's budget ran out before its first frame
+            analyses["internal_coordinates"] = {}
+            notes.append(f"Bonds and angles were not compared with the teacher: {exc}.")
+    elif reference is not None:
         ref = open_run(reference, reference_topology or topology)
         structure = StructureComparison(selection.atoms, ref.universe.atoms)
         analyses["structure"] = structure.run(**_progress(progress, "structure")).results
@@ -209,6 +234,36 @@ def validate(
     }
     data["verdict"] = verdict(data["figures"], thresholds, data["input"]["ensemble"])
     return ValidationReport(data, analyses)
+
+
+def teacher_reference(selection: Selection, teacher, temperature_K: float, time_ps: float, budget_s: float,
+                      progress: bool = False):
+    """Internal coordinates of the run against a short teacher MD started from the run's first frame.
+
+    The teacher MD (:func:`teacher_md`: Langevin at ``temperature_K``, K) lasts ``time_ps`` ps or
+    ``budget_s`` seconds of wall time, whichever ends first; the results of
+    :class:`InternalCoordinates` gain ``reference_time_ps`` (teacher MD reached), ``reference_wall_s``
+    and ``reference_temperature_K``.
+    """
+    selection.atoms.universe.trajectory[0]
+    numbers = atomic_numbers(selection.atoms)
+    start = frame_atoms(selection.atoms, numbers, whole=selection.partial)
+    if progress:
+        print(f"teacher MD for the reference: up to {time_ps:g} ps at {temperature_K:.0f} K, {budget_s:g} s budget", file=sys.stderr)
+    reference = teacher_md(start, teacher=teacher, temperature_K=temperature_K, time_ps=time_ps, budget_s=budget_s)
+    internal = InternalCoordinates(selection.atoms, reference.universe()).run(**_progress(progress, "internal coordinates"))
+    results = internal.results
+    results.reference_time_ps = float(reference.time_ps[-1])
+    results.reference_wall_s = float(reference.wall_s)
+    results.reference_temperature_K = float(temperature_K)
+    return results
+
+
+def _reference_temperature(temperature: Optional[Dict], ensemble: Ensemble) -> float:
+    """The teacher MD's temperature (K): the run's own mean temperature, else its target, else 300 K."""
+    if temperature is not None and np.isfinite(temperature["temperature_mean_K"]):
+        return float(temperature["temperature_mean_K"])
+    return float(ensemble.target_temperature_K or DEFAULT_REFERENCE_TEMPERATURE_K)
 
 
 def _progress(show: bool, name: str) -> Dict:
@@ -286,4 +341,19 @@ def _details(analyses: Dict) -> Dict:
                                             "energy_error_meV_per_atom": forces.get("energy_error_meV_per_atom")})
         out["teacher_gaps"] = _jsonable(forces["gaps"])
         out["audit"] = _jsonable(forces["audit"])
+        out["force_worst_atoms"] = _jsonable(_worst_atoms(forces))
+    internal = analyses.get("internal_coordinates")
+    if internal:
+        keys = ("label", "kind", "atoms", "unit", "divergence", "outside_fraction", "shift", "shift_sd")
+        out["internal_worst"] = _jsonable([{k: w[k] for k in keys} for w in internal["worst"]])
+        out["internal_worst_dihedrals"] = _jsonable([{k: w[k] for k in keys} for w in internal["worst_dihedrals"]])
+        out["internal_reference"] = _jsonable({k: internal[k] for k in ("reference_time_ps", "reference_wall_s",
+                                                                        "reference_temperature_K")})
     return out
+
+
+def _worst_atoms(forces) -> List[Dict]:
+    """The atoms with the largest force RMSE, with their universe index, element and RMSE (eV/Å)."""
+    worst = forces.get("worst_atoms") or []
+    indices = forces.get("atom_indices")
+    return [{**w, "index": int(indices[w["atom"]]) if indices is not None else int(w["atom"])} for w in worst]

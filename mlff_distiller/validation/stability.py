@@ -116,8 +116,10 @@ class Stability(AnalysisBase):
     ``frame``, ``time_ps`` and details; ``close_contact`` names the pair furthest inside its contact
     distance on its first frame: ``atoms``, ``names``, ``distance_A``, ``contact_distance_A``,
     ``n_contacts`` on that frame), ``first_failure`` (the earliest of them) and ``first_failure_kind``
-    (its key, or None), ``stable_time_ps`` (time of the last frame before the first failure, or of the
-    last frame), ``completed_time_ps``, ``requested_time_ps``, ``fraction_completed``, ``bonds`` (atom
+    (its key, or None), ``stable_time_ps`` (time from the start of the production to the last frame
+    before the first failure, or to the last frame; 0 for a failure during the equilibration),
+    ``completed_time_ps`` (production time reached), ``requested_time_ps`` (production time asked
+    for), ``fraction_completed``, ``bonds`` (atom
     index pairs), ``n_bonds``; per frame ``time_ps``, ``max_bond_deviation_A``,
     ``close_contacts_per_frame`` (pairs in close contact), ``min_nonbonded_distance_per_frame_A``
     (closest non-bonded, non-1-3 pair within ``max(3 Å, largest contact distance)``, NaN when none) and
@@ -130,9 +132,12 @@ class Stability(AnalysisBase):
     atomgroup : AtomGroup or Universe
         Atoms to watch.
     requested_time_ps : float, optional
-        Simulation time the run was asked for (ps).
+        Production time the run was asked for (ps).
     energies : EnergySeries, optional
         Energies and temperatures from a file; by default the trajectory's H5MD observables.
+    production_start_ps : float
+        Start of the production (ps; the end of ``mlffd md --equilibrate``): stable and completed
+        times are counted from it, failures are watched on the whole run.
     bond_tolerance : float
         Å (default 0.5).
     hydrogen_distance : float
@@ -151,10 +156,11 @@ class Stability(AnalysisBase):
     def __init__(self, atomgroup, requested_time_ps: Optional[float] = None, energies: Optional[EnergySeries] = None,
                  bond_tolerance: float = 0.5, hydrogen_distance: float = 2.5, max_temperature: float = 10_000.0,
                  reference_frames: int = 10, bond_scale: float = BOND_SCALE,
-                 contact_table: Optional[Dict[Tuple[str, str], float]] = None, **kwargs):
+                 contact_table: Optional[Dict[Tuple[str, str], float]] = None, production_start_ps: float = 0.0, **kwargs):
         self._ag = atomgroup.atoms
         super().__init__(self._ag.universe.trajectory, **kwargs)
         self.requested_time_ps = requested_time_ps
+        self.production_start_ps = float(production_start_ps)
         self.energies = energies
         self.bond_tolerance = bond_tolerance
         self.hydrogen_distance = hydrogen_distance
@@ -329,15 +335,18 @@ class Stability(AnalysisBase):
         first = self.results[first_kind] if first_kind else None
         self.results.first_failure = first
         self.results.first_failure_kind = first_kind
+        start = self.production_start_ps
         completed = float(times.max()) if len(times) else 0.0
         if self.energies is not None and len(self.energies):
             completed = max(completed, float(np.nanmax(self.energies.time_ps)))
+        completed = max(completed - start, 0.0)
         self.results.completed_time_ps = completed
+        self.results.production_start_ps = start
         if first is None:
             self.results.stable_time_ps = completed
         else:
             before = times[times < first["time_ps"]]
-            self.results.stable_time_ps = float(before.max()) if len(before) else 0.0
+            self.results.stable_time_ps = max(float(before.max()) - start, 0.0) if len(before) else 0.0
         self.results.requested_time_ps = self.requested_time_ps
         self.results.fraction_completed = (
             min(completed / self.requested_time_ps, 1.0) if self.requested_time_ps else float("nan")

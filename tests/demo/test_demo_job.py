@@ -25,7 +25,7 @@ def _expected_status(row) -> str:
 
 @pytest.mark.slow
 def test_short_demo_writes_a_consistent_report(tmp_path):
-    result = run_demo(output=tmp_path / "demo", time_ps=0.1, equilibrate_ps=0.05, frames=3, progress=False)
+    result = run_demo(output=tmp_path / "demo", time_ps=0.1, equilibrate_ps=0.05, frames=3, progress=False, reference_budget_s=20.0)
     assert result.md.completed and result.md.steps_completed == 300
     saved = json.loads((result.run_dir / "settings.json").read_text())
     assert saved["ensemble"] == "nve" and saved["production_start_ps"] == 0.05

@@ -17,7 +17,7 @@ from mlff_distiller.validation.report import SCHEMA_PATH
 from mlff_distiller.validation.verdict import verdict
 
 PLOTS = {"energies.png", "temperature.png", "force_parity.png", "angular_error.png", "force_rmse_per_frame.png",
-         "per_element.png"}
+         "per_element.png", "close_contacts.png"}
 #: Pass lines no random student can miss, to see the verdict pass.
 LENIENT = "min_stable_time_ps = 0.0\nmax_relative_drift_percent = 100.0\nmax_force_rmse = 1e6\nmax_force_mae = 1e6\n" \
           "max_median_angle_deg = 180.0\nmin_r2 = -1e9\nmax_drift_slope = 1e6\nmax_drift_to_fluctuation = 1e6\n" \
@@ -200,4 +200,16 @@ def test_reference_adds_the_structure_row_and_the_rdf_plot(run_dir, tmp_path):
     assert rows["error"]["value"] == pytest.approx(0.0, abs=1e-12) and rows["error"]["status"] == "pass"
     out = report.write(tmp_path / "r")
     assert (out / "rdf.png").is_file()
+    jsonschema.validate(json.loads((out / "report.json").read_text()), json.loads(SCHEMA_PATH.read_text()))
+
+
+def test_teacher_reference_judges_bonds_and_angles(run_dir, tmp_path):
+    report = validate(run_dir, teacher="gfn2-xtb", frames=2, reference="teacher", reference_time_ps=0.3, reference_budget_s=30.0)
+    row = next(r for r in report.data["verdict"]["criteria"] if r["figure"] == "max_outside_fraction")
+    assert 0.0 <= row["value"] <= 1.0 and row["status"] in ("pass", "fail")
+    details = report.data["details"]
+    assert details["internal_worst"] and 0.0 < details["internal_reference"]["reference_time_ps"] <= 0.3
+    out = report.write(tmp_path / "r")
+    assert "internal_coordinates.png" in report.data["plots"] and (out / "internal_coordinates.png").is_file()
+    assert "Bonds and angles furthest from the teacher's MD" in (out / "report.md").read_text()
     jsonschema.validate(json.loads((out / "report.json").read_text()), json.loads(SCHEMA_PATH.read_text()))
