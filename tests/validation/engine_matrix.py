@@ -459,8 +459,10 @@ def covalent_bonds(symbols: Sequence[str], positions_A: np.ndarray) -> List[tupl
 def run_mlmm(folder: Path, steps: int = 20, every: int = 5, padding_nm: float = 0.9, seed: int = 5) -> Dict[str, object]:
     """Ethanol (student, via OpenMM-ML) in TIP3P water (amber14), Modeller solvation, PME, Langevin 300 K.
 
-    Returns ``pdb``, ``dcd``, ``csv``, ``resname`` (of ethanol), ``ml_atoms`` (indices), ``n_atoms``
-    and ``time_ps`` (per frame).
+    createMixedSystem removes ethanol's bonded terms (the student replaces them), so OpenMM no longer
+    sees it as one molecule: the DCDReporter wraps its atoms into the box one by one, and a
+    validator must make it whole. Returns ``pdb``, ``dcd``, ``csv``, ``resname`` (of ethanol),
+    ``ml_atoms`` (indices) and ``n_atoms``.
     """
     import torch  # noqa: F401
     import openmm
