@@ -64,7 +64,7 @@ def register(subparsers) -> None:
                           "stability and structure are judged on them alone; 'all' judges every atom")
     validate.add_argument("--frame-interval", type=float, metavar="PS",
                           help="time between frames of an ASE .traj or extended XYZ, in ps (default: from an ASE MD log "
-                          "next to it with one row per frame)")
+                          "next to it with one row per frame), or of a LAMMPS dump without its log (with --units)")
     validate.add_argument("--teacher", default="gfn2-xtb", metavar="NAME",
                           help="teacher for force fidelity (default: gfn2-xtb); 'none' evaluates no teacher: the force "
                           "RMSE then comes from the run's audits, if any, and the other force criteria fail as not measured")

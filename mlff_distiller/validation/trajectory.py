@@ -166,7 +166,7 @@ def open_run(
         universe, own = ase_universe(trajectory, frame_interval_ps, series)
         series, force_unit = own if own is not None else series, "eV/Å"
     else:
-        universe = _universe(topology, trajectory, series, units)
+        universe = _universe(topology, trajectory, series, frame_interval_ps)
         force_unit = _force_unit(universe, trajectory, series, units)
     if len(universe.trajectory) == 0:
         raise TrajectoryError(f"{trajectory} holds no frames")
@@ -221,15 +221,13 @@ def _is_h5md(path: Path) -> bool:
 LAMMPS_ATOM_STYLES = (None, "id type x y z", "id resid type q x y z", "id resid type x y z", "id type q x y z")
 
 
-def _universe(topology: Optional[Path], trajectory: Path, series: Optional[EnergySeries], units: Optional[str]):
+def _universe(topology: Optional[Path], trajectory: Path, series: Optional[EnergySeries], frame_interval_ps: Optional[float]):
     """An MDAnalysis Universe, with the extra arguments LAMMPS data files and dumps need."""
     import MDAnalysis as mda
 
     kwargs: Dict = {}
     if trajectory.suffix.lower() in LAMMPS_DUMP_SUFFIXES:
-        if series is None or series.timestep_ps is None:
-            raise TrajectoryError(f"{trajectory.name} is a LAMMPS dump: pass its LAMMPS log with --energies (it gives the time step and units)")
-        kwargs = {"format": "LAMMPSDUMP", "dt": series.timestep_ps}
+        kwargs = {"format": "LAMMPSDUMP", "dt": _dump_timestep_ps(trajectory, series, frame_interval_ps)}
     styles = LAMMPS_ATOM_STYLES if topology is not None and topology.suffix.lower() in (".data", ".lmp") else (None,)
     message = ""
     for style in styles:
@@ -240,6 +238,24 @@ def _universe(topology: Optional[Path], trajectory: Path, series: Optional[Energ
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     where = f"cannot read {trajectory}" + (f" with topology {topology}" if topology else "")
     raise TrajectoryError(f"{where}: {message}")
+
+
+def _dump_timestep_ps(dump: Path, series: Optional[EnergySeries], frame_interval_ps: Optional[float]) -> float:
+    """The MD time step of a LAMMPS dump's frames in ps: from its log, or ``frame_interval_ps`` over the steps between frames."""
+    if series is not None and series.timestep_ps is not None:
+        return series.timestep_ps
+    if frame_interval_ps is None:
+        raise TrajectoryError(f"{dump.name} is a LAMMPS dump: pass its LAMMPS log with --energies (it gives the time step, "
+                              "units and energies), or --frame-interval PS and --units")
+    steps = []
+    with open(dump, errors="replace") as handle:
+        for line in handle:
+            if line.startswith("ITEM: TIMESTEP"):
+                steps.append(int(next(handle).split()[0]))
+                if len(steps) == 2:
+                    break
+    stride = steps[1] - steps[0] if len(steps) == 2 and steps[1] > steps[0] else 1
+    return float(frame_interval_ps) / stride
 
 
 def _ensure_elements(universe) -> None:
