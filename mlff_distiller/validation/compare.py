@@ -75,6 +75,14 @@ def recommend(data: Dict) -> Tuple[str, str]:
                     f"(RMSE {rows['rmse']['value']:.3g} eV/Å, median angle {rows['angle_median_deg']['value']:.3g}°)")
     if not forces_measured:
         uses.append("forces unchecked against a teacher: run mlffd validate with --teacher before trusting them")
+    internal = rows.get("max_outside_fraction")
+    if internal is not None and internal["status"] == "fail":
+        worst = (data.get("details", {}).get("internal_worst") or [{}])[0].get("label", "a bond or angle")
+        uses.append(f"qualitative sampling only: {worst} leaves the teacher's range on {100 * internal['value']:.0f} % of frames")
+    temperature = rows.get("temperature_deviation_percent")
+    if temperature is not None and temperature["status"] == "fail":
+        uses.append(f"validated {temperature['value']:+.0f} % away from its target temperature: validate a run at the "
+                    "temperature of use (mlffd md --equilibrate)")
     if not uses:
         failed = [r["criterion"] for r in data["verdict"]["criteria"] if r["status"] in ("fail", "not measured")]
         uses.append("failed: " + ", ".join(failed))
@@ -139,6 +147,9 @@ def compare_reports(directories: Sequence[Union[str, Path]], output: Union[str, 
             "force_mae_eV_per_A": fig("force_fidelity", "mae"),
             "median_angle_deg": fig("force_fidelity", "angle_median_deg"),
             "force_r2": r2,
+            "temperature_mean_K": fig("temperature", "temperature_mean_K"),
+            "min_nonbonded_distance_A": fig("stability", "min_nonbonded_distance_A"),
+            "internal_outside_fraction": fig("internal_coordinates", "max_outside_fraction"),
             "verdict": "pass" if data["verdict"]["passed"] else "fail",
             "recommendation": category,
             "reason": reason,
@@ -164,7 +175,9 @@ COLUMNS = [
     ("label", "model", ""), ("n_atoms", "atoms", ""), ("stable_time_ps", "stable (ps)", ".3g"),
     ("drift_meV_per_atom_per_ps", "drift (meV/atom/ps)", ".3g"), ("drift_to_fluctuation", "drift/fluct.", ".3g"),
     ("relative_drift_percent", "rel. drift (%)", ".3g"), ("force_rmse_eV_per_A", "force RMSE (eV/Å)", ".3g"),
-    ("median_angle_deg", "median angle (°)", ".3g"), ("force_r2", "R²", ".3f"), ("verdict", "verdict", ""),
+    ("median_angle_deg", "median angle (°)", ".3g"), ("force_r2", "R²", ".3f"), ("temperature_mean_K", "T (K)", ".0f"),
+    ("min_nonbonded_distance_A", "closest non-bonded (Å)", ".2f"),
+    ("internal_outside_fraction", "bonds/angles outside teacher", ".2f"), ("verdict", "verdict", ""),
     ("recommendation", "recommendation", ""),
 ]
 
