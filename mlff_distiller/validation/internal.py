@@ -326,8 +326,9 @@ class InternalCoordinates(AnalysisBase):
       (a fraction w of frames where the reference has none adds at most w/2 bits) but shows here.
 
     ``shift`` tells how far the mean moved (Å or degrees, the run's minus the reference's),
-    ``shift_sd`` the same in standard deviations of the reference. Coordinates are ranked by the
-    larger of ``divergence`` and ``outside_fraction`` (both 0 to 1), ties broken by |shift_sd|.
+    ``shift_sd`` the same in standard deviations of the reference. Coordinates are ranked by
+    ``outside_fraction`` (the judged figure, so the first named sets ``max_outside_fraction``), then by
+    ``divergence``, then by |shift_sd|.
 
     Bonds and angles have one well-sampled basin in a few ps; dihedrals of rotors (methyl, hydroxyl,
     ester groups) visit their minima in proportions that two short runs of the same potential need
@@ -416,7 +417,7 @@ class InternalCoordinates(AnalysisBase):
         r.max_divergence = float(c["divergence"][structural].max()) if structural.any() else float("nan")
         r.max_outside_fraction = float(c["outside_fraction"][structural].max()) if structural.any() else float("nan")
         r.max_dihedral_divergence = float(c["divergence"][~structural].max()) if (~structural).any() else float("nan")
-        rank = np.lexsort((-np.abs(c["shift_sd"]), -np.maximum(c["divergence"], c["outside_fraction"])))
+        rank = np.lexsort((-np.abs(c["shift_sd"]), -c["divergence"], -c["outside_fraction"]))
         r.worst = [self._describe(k, c) for k in rank if structural[k]][:self.n_worst]
         r.worst_dihedrals = [self._describe(k, c) for k in rank if not structural[k]][:self.n_worst]
 
