@@ -57,8 +57,9 @@ def _events(data: Dict) -> List[str]:
                         ("close_contact", "Non-bonded close contact")):
         event = events.get(kind)
         if event:
-            extra = {k: v for k, v in event.items() if k not in ("frame", "time_ps")}
-            lines.append(f"{label} at frame {event['frame']} (t = {_fmt(event['time_ps'], 'ps')}): {extra}")
+            start = (data["input"].get("ensemble") or {}).get("production_start_ps") or 0.0
+            phase = ", during the equilibration" if event["time_ps"] is not None and event["time_ps"] < start else ""
+            lines.append(f"{label} at frame {event['frame']} (t = {_fmt(event['time_ps'], 'ps')}{phase}): {_event_text(kind, event)}")
     for gap in data.get("details", {}).get("teacher_gaps", []):
         lines.append(f"Teacher failed on frame {gap['frame']} (t = {_fmt(gap['time_ps'], 'ps')}): {gap['error']}")
     summary = data["input"].get("summary") or {}
@@ -66,6 +67,20 @@ def _events(data: Dict) -> List[str]:
     if reason and reason != "completed":
         lines.append(f"The run stopped early: {reason} ({summary.get('message', '')})")
     return lines
+
+
+def _event_text(kind: str, event: Dict) -> str:
+    """What happened, in words: the atoms by name and the distances with their limits."""
+    names = event.get("names") or [str(a) for a in event.get("atoms", [])]
+    if kind == "close_contact":
+        return (f"{'…'.join(names)} at {_fmt(event['distance_A'], 'Å')} (contact distance {_fmt(event['contact_distance_A'], 'Å')}); "
+                f"{event['n_contacts']} pair(s) in contact on that frame")
+    if kind == "collapse":
+        return (f"bond {'-'.join(names)} at {_fmt(event['length_A'], 'Å')} against its reference "
+                f"{_fmt(event['reference_length_A'], 'Å')}; {event['n_bonds_broken']} bond(s) off by more than the tolerance")
+    if kind == "hydrogen_loss":
+        return f"{', '.join(names)} farther than the hydrogen distance from every heavy atom"
+    return str(event.get("reason", ""))
 
 
 def _row(*cells) -> str:
