@@ -10,6 +10,7 @@ from .data import bundled_structure, bundled_student
 from .errors import OverwriteError
 from .plugin import MDResult, MDRun, MDSettings
 from .validation import ValidationReport, validate
+from .validation.render import event_lines
 
 #: Where ``mlffd demo`` writes when no output is given: a new time-stamped folder per run.
 DEFAULT_ROOT = Path("demo-output")
@@ -165,6 +166,7 @@ def summary_lines(result: DemoResult) -> List[str]:
         unit = "" if row.get("unit") in (None, "", "1") else f" {row['unit']}"
         shown = "-" if value is None else f"{value:.4g}{unit}"  # the status says why: not measured, not applicable
         lines.append(f"  {row['status'].upper():12s} {row['criterion']}: {shown} (pass: {_pass_line(row)})")
+    lines += [f"  event: {line}" for line in event_lines(result.report.data)]
     overall = "PASS: production-ready by these criteria" if result.report.passed else "FAIL: not production-ready by these criteria"
     lines.append(overall)
     lines.append(f"report: {result.report_dir / 'report.html'}")

@@ -104,6 +104,7 @@ def register(subparsers) -> None:
 def run_validate(args: argparse.Namespace) -> int:
     from ..errors import OverwriteError
     from ..validation import validate
+    from ..validation.render import event_lines
 
     if args.output.exists() and any(args.output.iterdir()) and not args.overwrite:
         raise OverwriteError(f"{args.output} exists and is not empty; pass --overwrite to replace its report")
@@ -120,6 +121,8 @@ def run_validate(args: argparse.Namespace) -> int:
     width = max(len(r["criterion"]) for r in verdict["criteria"])
     for note in report.data["notes"]:
         print(f"note: {note}")
+    for line in event_lines(report.data):
+        print(f"event: {line}")
     for row in verdict["criteria"]:
         value = "not measured" if row["value"] is None else f"{row['value']:.4g} {row['unit'] if row['unit'] != '1' else ''}".strip()
         threshold = row["threshold"]

@@ -50,7 +50,8 @@ def _headline(data: Dict) -> str:
     return f"FAIL: {len(failed)} of {len(rows)} criteria not met ({', '.join(failed)})."
 
 
-def _events(data: Dict) -> List[str]:
+def event_lines(data: Dict) -> List[str]:
+    """The report's events in words: stability failures, teacher gaps, an early stop."""
     lines = []
     events = data.get("details", {}).get("stability_events", {})
     for kind, label in (("collapse", "Bond collapse"), ("hydrogen_loss", "Hydrogen loss"), ("explosion", "Explosion"),
@@ -105,7 +106,7 @@ def render_markdown(data: Dict) -> str:
                         r["source"], r["status"]))
     if data.get("notes"):
         out += ["", "## Notes", ""] + [f"- {line}" for line in data["notes"]]
-    events = _events(data)
+    events = event_lines(data)
     if events:
         out += ["", "## Events", ""] + [f"- {line}" for line in events]
     for section, figures in data["figures"].items():
@@ -151,7 +152,7 @@ def render_html(data: Dict, directory: Path) -> str:
     parts.append("</table>")
     if data.get("notes"):
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in data["notes"]) + "</ul>")
-    events = _events(data)
+    events = event_lines(data)
     if events:
         parts.append("<h2>Events</h2><ul>" + "".join(f"<li>{esc(e)}</li>" for e in events) + "</ul>")
     for section, figures in data["figures"].items():
