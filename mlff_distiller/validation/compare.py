@@ -58,7 +58,11 @@ def recommend(data: Dict) -> Tuple[str, str]:
         if rmse > FORCE_RULE_OUT_FACTOR * thresholds["max_force_rmse"] or r2 < NOT_RECOMMENDED_R2:
             return "not recommended", f"forces far from the teacher (RMSE {rmse:.3g} eV/Å, R² {r2:.3g})"
     if failure and stable < MIN_USEFUL_TIME_PS:
-        return "not recommended", f"fails after {stable:.3g} ps ({_failure_kind(data)})"
+        start = ((data.get("input") or {}).get("ensemble") or {}).get("production_start_ps") or 0.0
+        if failure["time_ps"] < start:
+            return "not recommended", (f"fails at {failure['time_ps']:.3g} ps, during the {start:.3g} ps warm-up "
+                                       f"({_failure_kind(data)})")
+        return "not recommended", f"fails after {stable:.3g} ps of production ({_failure_kind(data)})"
     uses: List[str] = []
     if failure:
         uses.append(f"short runs under {stable:.3g} ps ({_failure_kind(data)} after that)")
