@@ -24,6 +24,9 @@ FIGURES: List[Tuple[str, str, str, str]] = [
     ("temperature", "target_temperature_K", "K",
      "the thermostat's temperature, or the temperature an NVE run was started at (--temperature, settings.json, LAMMPS fix)"),
     ("temperature", "temperature_deviation_percent", "%", "100 (mean temperature - target) / target"),
+    ("temperature", "nve_scatter_percent", "%",
+     "100 / sqrt(f): how far one NVE run's mean temperature strays from its start temperature by chance (1 sd; "
+     "the energy it has when NVE starts); the pass line is at least twice this"),
     ("temperature", "kinetic_variance_ratio", "1",
      "var(E_kin) / ((f/2) (k_B T_target)^2) over the production: 1 in the canonical ensemble (thermostatted runs only)"),
     ("temperature", "degrees_of_freedom", "1", "f: degrees of freedom of the kinetic temperature (see the notes for their source)"),

@@ -46,7 +46,9 @@ def temperature_figures(series: EnergySeries, n_atoms: int, ensemble: Ensemble) 
         ``target_temperature_K`` (NaN when unknown); ``temperature_deviation_percent`` = 100
         (T_mean - T_target) / T_target; ``kinetic_variance_ratio`` = var(E_kin) / ((f/2) (k_B
         T_target)^2), the canonical value being 1 (thermostatted runs only: NaN in NVE, where the
-        kinetic energy does not fluctuate canonically); ``degrees_of_freedom`` f and
+        kinetic energy does not fluctuate canonically); ``nve_scatter_percent`` = 100 / sqrt(f), the
+        relative spread of an NVE run's mean temperature over canonical starts (harmonic limit:
+        E_tot ~ Gamma(f, k_B T), <E_kin> = E_tot / 2; NaN for thermostatted runs); ``degrees_of_freedom`` f and
         ``degrees_of_freedom_source``; ``production_start_ps``; ``n_samples``.
     """
     production = series.since(ensemble.production_start_ps)
@@ -71,6 +73,7 @@ def temperature_figures(series: EnergySeries, n_atoms: int, ensemble: Ensemble) 
     }
     out["temperature_deviation_percent"] = 100.0 * (out["temperature_mean_K"] - target) / target
     out["kinetic_variance_ratio"] = canonical_variance_ratio(kinetic, dof, target) if ensemble.thermostatted else nan
+    out["nve_scatter_percent"] = nan if ensemble.thermostatted else 100.0 / np.sqrt(dof)
     return out
 
 

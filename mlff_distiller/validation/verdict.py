@@ -7,6 +7,9 @@ from .thresholds import CRITERIA, Thresholds, judge, threshold_of
 
 #: Outcomes that do not fail a verdict: the criterion does not apply to this run.
 NOT_APPLICABLE = "not applicable"
+#: An NVE run's mean temperature may stray from its start temperature by this many times its
+#: expected scatter 100/sqrt(f) % before it is flagged (small molecules scatter by 15-20 %).
+NVE_SCATTER_SIGMAS = 2.0
 #: Sections judged only when their analysis ran (a reference was given, ...).
 OPTIONAL_SECTIONS = ("structure", "internal_coordinates")
 
@@ -37,6 +40,8 @@ def verdict(figures: Dict, thresholds: Thresholds, ensemble: Optional[Dict] = No
             continue
         entry = figures.get(criterion.section, {}).get(criterion.figure, {"value": None, "unit": ""})
         threshold = threshold_of(thresholds, criterion)
+        if criterion.figure == "temperature_deviation_percent":
+            threshold = _temperature_line(threshold, figures.get("temperature", {}))
         outcome = judge(entry["value"], criterion, threshold)
         status = "not measured" if outcome is None else ("pass" if outcome else "fail")
         status = _not_applicable(criterion.section, criterion.figure, ensemble) or status
@@ -53,6 +58,12 @@ def verdict(figures: Dict, thresholds: Thresholds, ensemble: Optional[Dict] = No
             "status": status,
         })
     return {"passed": all(passes(r["status"]) for r in rows), "criteria": rows}
+
+
+def _temperature_line(threshold: float, temperature: Dict) -> float:
+    """The mean-temperature pass line (%): the threshold, widened for NVE to twice the run's expected scatter."""
+    scatter = (temperature.get("nve_scatter_percent") or {}).get("value")
+    return max(threshold, NVE_SCATTER_SIGMAS * scatter) if scatter else threshold
 
 
 def passes(status: str) -> bool:

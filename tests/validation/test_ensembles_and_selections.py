@@ -12,7 +12,7 @@ from mlff_distiller.cli import main
 from mlff_distiller.data import bundled_student
 from mlff_distiller.errors import TrajectoryError
 from mlff_distiller.models import StudentCalculator
-from mlff_distiller.validation import EnergySeries, Thresholds, canonical_variance_ratio, resolve_ensemble, validate
+from mlff_distiller.validation import EnergySeries, Thresholds, canonical_variance_ratio, resolve_ensemble, validate, verdict
 from mlff_distiller.validation.thresholds import CRITERIA, judge
 
 ETHANOL = Path(__file__).resolve().parents[2] / "mlff_distiller" / "data" / "molecules" / "ethanol.xyz"
@@ -158,3 +158,26 @@ def test_a_thermostatted_run_needs_no_conserved_energy(rng):
     nve = temperature_figures(series, 9, Ensemble("nve", "--ensemble", target))
     assert np.isnan(nve["kinetic_variance_ratio"])
     assert Thresholds().max_temperature_deviation_percent == 10.0
+
+
+def test_nve_temperature_line_follows_the_expected_scatter(rng):
+    """One NVE run's mean temperature strays by chance: E_tot of a canonical harmonic start is Gamma(f, k_B T) and the
+    NVE mean kinetic energy is E_tot / 2, so T_NVE / T scatters by 1/sqrt(f). Halving the temperature is still flagged."""
+    from mlff_distiller.validation import Ensemble, temperature_figures
+
+    dof, target = 24, 300.0
+    kt = BOLTZMANN_EV_PER_K_ASE * target
+    runs = rng.gamma(dof, kt, size=200_000) / 2.0 / (0.5 * dof * BOLTZMANN_EV_PER_K_ASE)  # mean T of each NVE run
+    kinetic = np.full(10, 0.5 * dof * kt)
+    series = EnergySeries(np.arange(10.0), np.zeros(10), kinetic, kinetic, np.full(10, target), "test")
+    figures = temperature_figures(series, 9, Ensemble("nve", "--ensemble", target))
+    assert figures["nve_scatter_percent"] == pytest.approx(100 * runs.std() / target, rel=0.01)
+
+    def status(deviation):
+        entry = {"temperature_deviation_percent": deviation, "nve_scatter_percent": figures["nve_scatter_percent"]}
+        data = {"temperature": {k: {"value": v, "unit": "%"} for k, v in entry.items()}}
+        rows = verdict(data, Thresholds(), {"name": "nve", "target_temperature_K": target})["criteria"]
+        return next(r["status"] for r in rows if r["figure"] == "temperature_deviation_percent")
+
+    assert status(36.0) == "pass" and status(-47.0) == "fail"  # 2 x 20.4 %: an honest ethanol run, a halved one
+    assert np.mean(np.abs(runs / target - 1) > 0.408) < 0.06  # honest runs fail about 5 % of the time
