@@ -8,8 +8,9 @@ from MDAnalysis.analysis.base import AnalysisBase
 from MDAnalysis.lib.distances import minimize_vectors
 
 from ..errors import TrajectoryError
-from ..units import BOLTZMANN_EV_PER_K, EV_TO_MEV
+from ..units import EV_TO_MEV
 from .energies import EnergySeries
+from .temperature import with_temperatures
 from .trajectory import ENERGY_OBSERVABLES, frame_box, observable_scale
 
 
@@ -107,16 +108,9 @@ class EnergyDrift(AnalysisBase):
             series = self.energies
         return series
 
-    def _with_temperatures(self, series: EnergySeries) -> EnergySeries:
-        """The series, with temperatures from the kinetic energy (3N - 3 degrees of freedom) when none were stored."""
-        if series.temperature_K is None or not np.isfinite(series.temperature_K).any():
-            dof = max(3 * self._ag.n_atoms - 3, 1)
-            series = replace(series, temperature_K=2.0 * series.kinetic_eV / (dof * BOLTZMANN_EV_PER_K))
-        return series
-
     def _conclude(self):
         self.full_series = self._series()
-        series = self._with_temperatures(self.full_series).since(self.start_ps)
+        series = with_temperatures(self.full_series, self._ag.n_atoms).since(self.start_ps)
         if self.conserved and series.conserved_eV is not None:
             series = replace(series, total_eV=series.conserved_eV, source=series.source + ", conserved quantity")
         n_atoms = self._ag.n_atoms

@@ -1,5 +1,6 @@
 """Is the production at the temperature it claims, and does a thermostat sample the canonical ensemble?"""
 
+from dataclasses import replace
 from typing import Dict, Optional
 
 import numpy as np
@@ -24,6 +25,14 @@ def degrees_of_freedom(series: EnergySeries, n_atoms: int) -> tuple:
             dof = np.median(2.0 * kinetic[usable] / (BOLTZMANN_EV_PER_K * temperature[usable]))
             return int(round(float(dof))), "2 E_kin / (k_B T) of the engine's own columns"
     return max(3 * n_atoms - 3, 1), "3N - 3 (the engine reported no temperature)"
+
+
+def with_temperatures(series: EnergySeries, n_atoms: int) -> EnergySeries:
+    """The series, with temperatures 2 E_kin / (f k_B) (f = 3N - 3) when the engine stored none."""
+    if series.temperature_K is not None and np.isfinite(series.temperature_K).any():
+        return series
+    dof, _ = degrees_of_freedom(series, n_atoms)
+    return replace(series, temperature_K=2.0 * np.asarray(series.kinetic_eV, dtype=float) / (dof * BOLTZMANN_EV_PER_K))
 
 
 def temperature_figures(series: EnergySeries, n_atoms: int, ensemble: Ensemble) -> Dict:
@@ -51,13 +60,10 @@ def temperature_figures(series: EnergySeries, n_atoms: int, ensemble: Ensemble) 
         E_tot ~ Gamma(f, k_B T), <E_kin> = E_tot / 2; NaN for thermostatted runs); ``degrees_of_freedom`` f and
         ``degrees_of_freedom_source``; ``production_start_ps``; ``n_samples``.
     """
-    production = series.since(ensemble.production_start_ps)
+    production = with_temperatures(series, n_atoms).since(ensemble.production_start_ps)
     dof, dof_source = degrees_of_freedom(series, n_atoms)
     kinetic = np.asarray(production.kinetic_eV, dtype=float)
-    if production.temperature_K is not None and np.isfinite(production.temperature_K).any():
-        temperature = np.asarray(production.temperature_K, dtype=float)
-    else:
-        temperature = 2.0 * kinetic / (dof * BOLTZMANN_EV_PER_K)
+    temperature = np.asarray(production.temperature_K, dtype=float)
     temperature = temperature[np.isfinite(temperature)]
     kinetic = kinetic[np.isfinite(kinetic)]
     nan = float("nan")
