@@ -22,8 +22,8 @@ from ase import Atoms
 from openmm import unit
 
 from mlff_distiller.models import Student, load_checkpoint, preset
-from mlff_distiller.plugin import OpenMMStructure, build_system, load_force_model, select_platform, structure_to_openmm
-from mlff_distiller.plugin.md import ns_per_day
+from mlff_distiller.plugin.openmm import OpenMMStructure, build_system, load_force_model, select_platform, structure_to_openmm
+from mlff_distiller.plugin.openmm.md import ns_per_day
 
 TIMESTEP_FS = 0.5
 

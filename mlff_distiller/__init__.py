@@ -9,8 +9,6 @@ It therefore does not import torch either: a script that imports ``openmmtorch``
 
 import importlib
 import importlib.util
-import sys
-import types
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Dict, List
 
@@ -54,10 +52,10 @@ _SOURCES: Dict[str, str] = {
     ),
     **dict.fromkeys(["EXPORTERS", "export_lammps", "export_openmm"], ".export"),
     **dict.fromkeys(
-        ["MDResult", "MDRun", "MDSettings", "build_system", "create_torch_force", "structure_to_openmm"], ".plugin"
+        ["MDResult", "MDRun", "MDSettings", "build_system", "create_torch_force", "structure_to_openmm"], ".plugin.openmm"
     ),
-    "compare_engines": ".plugin.consistency",
-    **dict.fromkeys(["Dataset", "SamplingSettings", "TrainingSettings", "distill", "sample", "train"], ".distill"),
+    "compare_engines": ".validation.consistency",
+    **dict.fromkeys(["Dataset", "SamplingSettings", "TrainingSettings", "distill", "sample", "train"], ".distillation"),
     **dict.fromkeys(["bundled_structure", "bundled_student"], ".data"),
 }
 
@@ -75,8 +73,7 @@ def __getattr__(name: str) -> Any:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         return importlib.import_module(f".{name}", __name__)
     value = getattr(importlib.import_module(_SOURCES[name], __name__), name)
-    if name != "distill":  # see _Package: the function is served by a property, not the namespace
-        globals()[name] = value
+    globals()[name] = value
     return value
 
 
@@ -84,23 +81,3 @@ def __dir__() -> List[str]:
     """The names in the namespace and every public name, loaded or not."""
     return sorted(set(globals()) | set(__all__))
 
-
-class _Package(types.ModuleType):
-    """This package's module type: ``distill`` always names the function, never the subpackage.
-
-    Importing the subpackage ``mlff_distiller.distill`` makes the import system bind it as the
-    package attribute ``distill``; this data descriptor ignores that binding, so the function keeps
-    the name whichever of the two is imported first.
-    """
-
-    @property
-    def distill(self) -> Any:
-        """The function :func:`mlff_distiller.distill.distill`."""
-        return __getattr__("distill")
-
-    @distill.setter
-    def distill(self, value: Any) -> None:
-        """Ignore the import system binding the subpackage (it stays reachable through ``sys.modules``)."""
-
-
-sys.modules[__name__].__class__ = _Package

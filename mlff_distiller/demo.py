@@ -8,7 +8,7 @@ from typing import List, Union
 
 from .data import bundled_structure, bundled_student
 from .errors import OverwriteError
-from .plugin import MDResult, MDRun, MDSettings
+from .plugin.openmm import MDResult, MDRun, MDSettings
 from .validation import ValidationReport, validate
 from .validation.render import event_lines
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from .data import bundled_structure, structure_names, student_names
 from .demo import EQUILIBRATE_PS, REFERENCE_BUDGET_S, bundled_nve_settings, structure_reference
-from .plugin import MDRun, MDSettings
+from .plugin.openmm import MDRun, MDSettings
 from .structures import read_structure
 from .teachers import load_teacher
 from .validation import compare_reports, validate

@@ -86,9 +86,9 @@ def bare_model(student: Student, atoms: Atoms, device: str = "cpu", kernel: str 
 
 def openmm_platform_name(platform: str) -> str:
     """The OpenMM platform ``"auto"`` stands for, as :func:`openmm_md` selects it for a System of the
-    student alone (:data:`mlff_distiller.plugin.platform.MODEL_ONLY_PREFERENCE`)."""
+    student alone (:data:`mlff_distiller.plugin.openmm.platform.MODEL_ONLY_PREFERENCE`)."""
     if platform == "auto":
-        from ..plugin import select_platform
+        from ..plugin.openmm import select_platform
 
         return select_platform(platform, model_only=True)[0].getName()
     return platform
@@ -103,7 +103,7 @@ def openmm_md(student: Student, atoms: Atoms, timestep_fs: float, platform: str 
     import openmm
     from openmm import unit
 
-    from ..plugin import build_system, load_force_model, select_platform, structure_to_openmm
+    from ..plugin.openmm import build_system, load_force_model, select_platform, structure_to_openmm
 
     platform = openmm_platform_name(platform)
     structure = structure_to_openmm(atoms)

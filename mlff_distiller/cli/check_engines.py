@@ -43,7 +43,7 @@ def register(subparsers) -> None:
 
 def run_check_engines(args: argparse.Namespace) -> int:
     from ..errors import MLFFDError
-    from ..plugin.consistency import compare_engines, resolve_models
+    from ..validation.consistency import compare_engines, resolve_models
     from ..structures import read_structure
 
     models = resolve_models(args.model, args.checkpoint)
@@ -72,7 +72,7 @@ def _print_header(args: argparse.Namespace, models, atoms) -> None:
 
 
 def _print_table(rows) -> None:
-    from ..plugin.consistency import ENERGY_ROUNDING, STENCIL_ROUNDING, STRAIN_STEPS
+    from ..validation.consistency import ENERGY_ROUNDING, STENCIL_ROUNDING, STRAIN_STEPS
 
     header = (
         f"{'engine':<27} {'energy (eV)':>20} {'|dE| (eV)':>10} {'rel dE':>9} {'max|dF| eV/Å':>13} {'rel dF':>9} "

@@ -63,7 +63,7 @@ def register(subparsers) -> None:
 
 
 def run_distill(args: argparse.Namespace) -> int:
-    from ..distill import TrainingSettings, distill
+    from ..distillation import TrainingSettings, distill
     from ..elements import numbers_from_symbols
 
     settings = TrainingSettings(
@@ -83,7 +83,7 @@ def run_distill(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from ..distill import Dataset, evaluate
+    from ..distillation import Dataset, evaluate
     from ..errors import OverwriteError
     from ..models import load_checkpoint
 

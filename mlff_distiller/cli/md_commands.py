@@ -66,7 +66,7 @@ def register(subparsers) -> None:
 
 def run_md(args: argparse.Namespace) -> int:
     from ..errors import SimulationError
-    from ..plugin import MDRun, MDSettings
+    from ..plugin.openmm import MDRun, MDSettings
 
     if args.restart is not None:
         if args.structure or args.model or args.equilibrate:

@@ -47,7 +47,7 @@ def register(subparsers) -> None:
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    from ..distill import SamplingSettings, sample
+    from ..distillation import SamplingSettings, sample
     from ..errors import OverwriteError
     from ..structures import read_structure
     from ..teachers import load_teacher

@@ -1,33 +1,7 @@
-"""Engine plugins: the OpenMM system builder and MD runner (this package), the LAMMPS pair style (``plugin.lammps``)."""
+"""Engine plugins, one subpackage per engine.
 
-from .md import MDResult, MDRun, MDSettings, maxwell_boltzmann_velocities, ns_per_day
-from .platform import available_platforms, select_platform
-from .reporter import EnergyTable, H5MDTrajectory
-from .system import (
-    ForceModel,
-    OpenMMStructure,
-    build_system,
-    check_positions,
-    create_torch_force,
-    load_force_model,
-    structure_to_openmm,
-)
-
-__all__ = [
-    "EnergyTable",
-    "ForceModel",
-    "H5MDTrajectory",
-    "MDResult",
-    "MDRun",
-    "MDSettings",
-    "OpenMMStructure",
-    "available_platforms",
-    "build_system",
-    "check_positions",
-    "create_torch_force",
-    "load_force_model",
-    "maxwell_boltzmann_velocities",
-    "ns_per_day",
-    "select_platform",
-    "structure_to_openmm",
-]
+- :mod:`mlff_distiller.plugin.openmm`: the OpenMM system builder (``TorchForce``) and MD runner
+  (``mlffd md``), and the OpenMM-ML potential ``mlff-distiller``;
+- :mod:`mlff_distiller.plugin.lammps`: the ``pair_style mlffd`` plugin (C++), its build and a
+  single-point driver.
+"""

@@ -18,7 +18,7 @@ from mlff_distiller.export import EXPORTERS, ExportVerificationError, export_ope
 from mlff_distiller.export.verify import verify_openmm
 from mlff_distiller.models import save_checkpoint
 from mlff_distiller.models.checkpoint import file_sha256
-from mlff_distiller.plugin import structure_to_openmm
+from mlff_distiller.plugin.openmm import structure_to_openmm
 from mlff_distiller.units import EV_TO_KJ_PER_MOL
 
 ROOT = Path(__file__).resolve().parents[2]

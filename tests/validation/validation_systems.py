@@ -119,7 +119,7 @@ def student_run(directory: Path, time_ps: float = 0.2, audit_every: int = 0) -> 
     ``audit_every`` > 0 audits against GFN2-xTB every that many steps (frames every 5 steps).
     """
     from mlff_distiller.data import bundled_student
-    from mlff_distiller.plugin import MDRun, MDSettings
+    from mlff_distiller.plugin.openmm import MDRun, MDSettings
 
     directory = Path(directory)
     ethanol = Path(__file__).resolve().parents[2] / "mlff_distiller" / "data" / "molecules" / "ethanol.xyz"

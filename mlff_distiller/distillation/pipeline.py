@@ -58,7 +58,7 @@ def distill(
     Parameters
     ----------
     data : sequence of paths
-        HDF5 datasets (see :class:`~mlff_distiller.distill.Dataset`).
+        HDF5 datasets (see :class:`~mlff_distiller.distillation.Dataset`).
     checkpoint : path
         Student checkpoint to write; the log, curve, metrics and test split go next to it (see :func:`output_paths`).
     settings : TrainingSettings

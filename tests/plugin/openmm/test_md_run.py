@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from mlff_distiller.models import Student, preset, save_checkpoint
-from mlff_distiller.plugin import MDRun, MDSettings
+from mlff_distiller.plugin.openmm import MDRun, MDSettings
 from mlff_distiller.units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
 
-ETHANOL = str(Path(__file__).resolve().parents[2] / "mlff_distiller" / "data" / "molecules" / "ethanol.xyz")
+ETHANOL = str(Path(__file__).resolve().parents[3] / "mlff_distiller" / "data" / "molecules" / "ethanol.xyz")
 MLFFD = str(Path(sys.executable).parent / "mlffd")
 
 

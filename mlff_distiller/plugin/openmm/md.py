@@ -21,9 +21,9 @@ import torch
 from ase import Atoms
 from openmm import app, unit
 
-from ..errors import OverwriteError, SimulationError
-from ..models.checkpoint import file_sha256
-from ..units import BOLTZMANN_EV_PER_K, EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
+from ...errors import OverwriteError, SimulationError
+from ...models.checkpoint import file_sha256
+from ...units import BOLTZMANN_EV_PER_K, EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
 from .md_settings import MDSettings
 from .phases import EQUILIBRATION, PhasedIntegrator
 from .platform import select_platform
@@ -129,7 +129,7 @@ class MDRun:
         self.dof = 3 * int(np.count_nonzero(self.masses)) - self.system.getNumConstraints() - (3 if s.remove_cm_motion else 0)
         self.teacher = None
         if s.audit_every:
-            from ..teachers import load_teacher
+            from ...teachers import load_teacher
 
             self.teacher = load_teacher(s.teacher)
             self.teacher.check_elements(self.numbers)
@@ -270,7 +270,7 @@ class MDRun:
 
     def _audit(self, frame: Dict) -> float:
         """Force RMSE (eV/Å) of the student against the teacher on this frame; NaN (a recorded gap) if the teacher fails."""
-        from ..teachers import TeacherError
+        from ...teachers import TeacherError
 
         atoms = Atoms(numbers=self.numbers, positions=frame["positions"] * NM_TO_ANGSTROM)
         if frame["box"] is not None:
@@ -290,7 +290,7 @@ class MDRun:
         os.replace(temporary, self.run_dir / CHECKPOINT)
 
     def _write_settings(self, start: int) -> None:
-        from .. import __version__
+        from ... import __version__
         path = self.run_dir / SETTINGS
         previous = json.loads(path.read_text()) if self.restarting else {}
         model = Path(self.settings.model)

@@ -12,7 +12,7 @@ from mlff_distiller.cli import main
 from mlff_distiller.data import bundled_structure, bundled_student
 from mlff_distiller.export import export_lammps, export_openmm
 from mlff_distiller.models import load_checkpoint, save_checkpoint
-from mlff_distiller.plugin.consistency import EPS64, finite_strain_virial
+from mlff_distiller.validation.consistency import EPS64, finite_strain_virial
 
 MOLECULES = ["aspirin", "benzene", "caffeine", "ethanol", "malonaldehyde", "naphthalene", "paracetamol",
              "salicylic-acid", "toluene", "uracil"]

@@ -13,15 +13,15 @@ from ase import Atoms
 from openmm import app, unit
 from openmm.app.internal.unitcell import reducePeriodicBoxVectors
 
-from ..elements import check_supported
-from ..errors import CheckpointError, StructureError
-from ..export.metadata import build_metadata, load_exported
-from ..export.openmm import openmm_module
-from ..models import load_checkpoint
-from ..models.kernel import resolve_kernel
-from ..models.student import Student
-from ..structures import read_structure
-from ..units import NM_TO_ANGSTROM
+from ...elements import check_supported
+from ...errors import CheckpointError, StructureError
+from ...export.metadata import build_metadata, load_exported
+from ...export.openmm import openmm_module
+from ...models import load_checkpoint
+from ...models.kernel import resolve_kernel
+from ...models.student import Student
+from ...structures import read_structure
+from ...units import NM_TO_ANGSTROM
 
 logging.disable(logging.WARNING)  # openmm-torch 1.5 imports the deprecated simtk.openmm, which logs a warning
 try:

@@ -5,7 +5,7 @@ from typing import Dict, List, Tuple
 import openmm
 import torch
 
-from ..errors import SimulationError
+from ...errors import SimulationError
 
 #: Platforms in the order ``"auto"`` tries them (fastest first).
 PLATFORM_PREFERENCE = ("CUDA", "OpenCL", "CPU", "Reference")

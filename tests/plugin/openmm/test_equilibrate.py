@@ -12,9 +12,9 @@ from ase.io import read, write
 
 from mlff_distiller.cli import main
 from mlff_distiller.errors import SimulationError
-from mlff_distiller.plugin import MDRun, MDSettings
+from mlff_distiller.plugin.openmm import MDRun, MDSettings
 
-DATA = Path(__file__).resolve().parents[2] / "mlff_distiller" / "data"
+DATA = Path(__file__).resolve().parents[3] / "mlff_distiller" / "data"
 ETHANOL = str(DATA / "molecules" / "ethanol.xyz")
 STUDENT = str(DATA / "students" / "organic-ultra-tiny.ckpt")
 #: Boltzmann's constant in kJ/mol/K (masses in amu and velocities in nm/ps give kJ/mol).

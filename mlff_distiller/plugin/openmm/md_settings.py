@@ -4,7 +4,7 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-from ..errors import SimulationError
+from ...errors import SimulationError
 
 
 @dataclass

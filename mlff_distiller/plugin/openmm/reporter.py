@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import h5py
 import numpy as np
 
-from ..errors import TrajectoryError
+from ...errors import TrajectoryError
 
 
 #: Units of the particle data (OpenMM's units, which MDAnalysis converts on reading).
@@ -84,7 +84,7 @@ class H5MDTrajectory:
         self._series += [self.file["observables"][name] for name in self.observables]
 
     def _create(self, n_atoms: int) -> None:
-        from .. import __version__
+        from ... import __version__
         f = self.file
         f.require_group("h5md").attrs["version"] = np.array([1, 1])
         f["h5md"].require_group("author").attrs["name"] = "mlff-distiller"

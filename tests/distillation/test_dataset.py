@@ -4,8 +4,8 @@ import h5py
 import numpy as np
 import pytest
 
-from mlff_distiller.distill import Dataset, DatasetError, Frame
-from mlff_distiller.distill.dataset import append, create, stored_frame_ids
+from mlff_distiller.distillation import Dataset, DatasetError, Frame
+from mlff_distiller.distillation.dataset import append, create, stored_frame_ids
 
 
 def make_frames(rng, sizes=(3, 5, 4)):

@@ -4,7 +4,7 @@ exactly the metrics recorded in its checkpoint."""
 import pytest
 
 from mlff_distiller.data import STUDENTS_DIR, bundled_structure, bundled_student, student_names, structure_names
-from mlff_distiller.distill import Dataset, evaluate
+from mlff_distiller.distillation import Dataset, evaluate
 from mlff_distiller.errors import MLFFDError
 from mlff_distiller.models import load_checkpoint
 

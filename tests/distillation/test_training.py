@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from kit import ENGINE64, assert_close
-from mlff_distiller.distill import (
+from mlff_distiller.distillation import (
     Dataset, DatasetError, Frame, TrainingSettings, build_student, distill, evaluate, fit_reference_energies,
     force_metrics, train,
 )
-from mlff_distiller.distill.graphs import collate, frame_graph, predict
+from mlff_distiller.distillation.graphs import collate, frame_graph, predict
 from mlff_distiller.errors import UnsupportedElementError
 from mlff_distiller.models import load_checkpoint
 from mlff_distiller.structures import molecule_from_smiles

@@ -300,7 +300,7 @@ def openmm_result(model: Union[str, Path], atoms: Atoms, precision: str = "float
     """
     import openmm
 
-    from .system import build_system, structure_to_openmm
+    from ..plugin.openmm.system import build_system, structure_to_openmm
 
     structure = structure_to_openmm(atoms)
     system = build_system(structure, model, remove_cm_motion=False)
@@ -339,7 +339,7 @@ def lammps_result(models: EngineModels, atoms: Atoms) -> EngineResult:
 
 def _lammps_single_point(model: Path, atoms: Atoms) -> EngineResult:
     """One LAMMPS evaluation with the LAMMPS export ``model`` (its cutoff sets the vacuum around molecules)."""
-    from .lammps.single_point import single_point
+    from ..plugin.lammps.single_point import single_point
 
     metadata = load_exported(model)[1]
     check_supported(atoms.numbers, metadata["atomic_numbers"], f"the LAMMPS model {model}")

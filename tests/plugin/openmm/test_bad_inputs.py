@@ -14,7 +14,7 @@ from ase.io import write
 from mlff_distiller.errors import CheckpointError, OverwriteError, SimulationError, StructureError, UnsupportedElementError
 from mlff_distiller.export import export_openmm
 from mlff_distiller.models import Student, preset, save_checkpoint
-from mlff_distiller.plugin import MDRun, MDSettings, available_platforms, build_system, create_torch_force, select_platform
+from mlff_distiller.plugin.openmm import MDRun, MDSettings, available_platforms, build_system, create_torch_force, select_platform
 
 MLFFD = str(Path(sys.executable).parent / "mlffd")
 

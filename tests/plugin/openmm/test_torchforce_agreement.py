@@ -7,7 +7,7 @@ import torch
 from kit import ENGINE32, ENGINE64, assert_close, random_box, random_molecule
 from openmm import app, unit
 
-from mlff_distiller.plugin import build_system, load_force_model
+from mlff_distiller.plugin.openmm import build_system, load_force_model
 from mlff_distiller.units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
 
 
@@ -72,7 +72,7 @@ def test_skewed_cell_is_reduced_to_the_same_lattice(tiny_student, rng):
     """A triclinic cell in no standard orientation is rotated and reduced for OpenMM; the energy does not change."""
     from ase import Atoms
 
-    from mlff_distiller.plugin import structure_to_openmm
+    from mlff_distiller.plugin.openmm import structure_to_openmm
 
     cell = np.array([[7.0, 0.5, 0.3], [5.5, 6.0, 0.2], [3.0, -4.0, 8.0]])
     positions, species = random_box(10, cell, len(tiny_student.elements), rng, spacing=1.3)

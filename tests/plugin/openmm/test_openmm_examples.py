@@ -5,7 +5,7 @@ from pathlib import Path
 
 from mlff_distiller.models import Student, preset, save_checkpoint
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "openmm_student_md.py"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "openmm_student_md.py"
 
 
 def test_student_in_a_users_openmm_script(tmp_path, capsys):

@@ -13,7 +13,7 @@ from mlff_distiller.export import export_lammps
 from mlff_distiller.models import Student, preset, save_checkpoint
 from mlff_distiller.validation.trajectory import open_run
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "lammps"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "lammps"
 
 
 @pytest.fixture(scope="module")

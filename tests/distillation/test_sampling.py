@@ -9,7 +9,7 @@ from tblite.ase import TBLite
 
 from kit import assert_close
 from mlff_distiller.cli import main
-from mlff_distiller.distill import Dataset, SamplingSettings, harmonic_modes, sample
+from mlff_distiller.distillation import Dataset, SamplingSettings, harmonic_modes, sample
 from mlff_distiller.errors import OverwriteError, UnsupportedElementError
 from mlff_distiller.structures import molecule_from_smiles
 from mlff_distiller.teachers import Teacher, load_teacher

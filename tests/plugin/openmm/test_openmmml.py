@@ -9,7 +9,7 @@ from openmm import app, unit
 from openmmml import MLPotential
 
 from mlff_distiller.models import Student, preset, save_checkpoint
-from mlff_distiller.plugin import build_system, structure_to_openmm
+from mlff_distiller.plugin.openmm import build_system, structure_to_openmm
 from mlff_distiller.units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
 
 REFERENCE = openmm.Platform.getPlatformByName("Reference")

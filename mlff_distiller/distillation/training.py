@@ -90,7 +90,7 @@ class TrainingResult:
     history : list of dict
         Per epoch: epoch, lr, train_loss, val_loss, val_force_rmse (eV/Å), val_energy_mae (meV/atom), seconds.
     test_metrics : dict
-        :func:`~mlff_distiller.distill.metrics.accuracy` on the test split (float64 evaluation).
+        :func:`~mlff_distiller.distillation.metrics.accuracy` on the test split (float64 evaluation).
     split : dict
         Train, validation and test frame indices into the dataset.
     best_epoch : int
