@@ -46,13 +46,25 @@ def _atoms_from_rdkit(mol) -> Atoms:
     return Atoms(numbers=numbers, positions=positions)
 
 
-def read_structure(source: Union[str, Path], seed: int = 0) -> Atoms:
-    """A structure from a file path or, when no such file exists and it parses, a SMILES string.
+def is_smiles(text: str) -> bool:
+    """Whether RDKit parses ``text`` as a SMILES string (no 3D embedding)."""
+    from rdkit import Chem, RDLogger
 
-    Raises :class:`StructureError` for unreadable files, empty structures and non-finite positions.
-    Periodic files keep their cell and periodicity.
+    RDLogger.DisableLog("rdApp.*")
+    return bool(text.strip()) and Chem.MolFromSmiles(text) is not None
+
+
+def read_structure(source: Union[str, Path], seed: int = 0) -> Atoms:
+    """A structure from a file path, a bundled structure's name (``"aspirin"``) or a SMILES string.
+
+    ``source`` is resolved by :func:`mlff_distiller.data.resolve_structure`: an existing file wins.
+    Raises :class:`StructureError` for missing or unreadable files, invalid SMILES, empty structures and
+    non-finite positions. Periodic files keep their cell and periodicity.
     """
-    path = Path(str(source))
+    from .data import resolve_structure
+
+    text = resolve_structure(str(source))
+    path = Path(text)
     if path.is_file():
         try:
             if path.suffix.lower() in RDKIT_SUFFIXES:
@@ -63,10 +75,8 @@ def read_structure(source: Union[str, Path], seed: int = 0) -> Atoms:
             raise
         except Exception as exc:  # ASE raises many kinds of parse errors
             raise StructureError(f"{path}: cannot read structure ({type(exc).__name__}: {exc})") from exc
-    elif path.suffix.lower() in {".xyz", ".extxyz", ".pdb", ".sdf", ".mol", ".cif", ".traj"} or "/" in str(source):
-        raise StructureError(f"{source}: no such structure file")
     else:
-        atoms = molecule_from_smiles(str(source), seed=seed)
+        atoms = molecule_from_smiles(text, seed=seed)
     check_structure(atoms, str(source))
     return atoms
 

@@ -7,7 +7,9 @@ are discovered, so adding a command means adding a module.
 
 Building the parser must stay cheap (``mlffd --help`` builds every sub-parser): command
 modules import torch, OpenMM and MDAnalysis inside their command functions, and options whose
-allowed values live in such modules take a :class:`LazyChoices`.
+allowed values live in such modules take a :class:`LazyChoices`. Arguments naming a structure or
+a model take ``type=resolve_structure`` or ``type=resolve_model`` (:mod:`mlff_distiller.data`): a path,
+a bundled name (``mlffd md aspirin --model organic-standard``) or, for structures, SMILES.
 """
 
 import argparse
@@ -91,11 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     """Run ``mlffd`` with ``argv``; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "func"):
-        parser.print_help()
-        return 2
     try:
+        args = parser.parse_args(argv)  # file arguments are resolved here and raise MLFFDError
+        if not hasattr(args, "func"):
+            parser.print_help()
+            return 2
         return int(args.func(args) or 0)
     except MLFFDError as exc:
         print(f"mlffd: error: {exc}", file=sys.stderr)

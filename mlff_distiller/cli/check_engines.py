@@ -3,6 +3,8 @@
 import argparse
 from pathlib import Path
 
+from ..data import resolve_model, resolve_structure
+
 ORDER = 45
 
 ENGINES = ["ase", "openmm", "lammps"]
@@ -27,10 +29,10 @@ def register(subparsers) -> None:
             "shown as 'tol dW'. Exit code 0 when every engine agrees, 1 otherwise, 2 for bad input."
         ),
     )
-    parser.add_argument("model", type=Path, help="student checkpoint (.ckpt) or a model exported by 'mlffd export' (.pt)")
-    parser.add_argument("structure", help="molecule or periodic box: XYZ/extXYZ/PDB/SDF file or SMILES")
+    parser.add_argument("model", type=resolve_model, help="student checkpoint (.ckpt), bundled student, or a model exported by 'mlffd export' (.pt)")
+    parser.add_argument("structure", type=resolve_structure, help="molecule or periodic box: XYZ/extXYZ/PDB/SDF file, bundled structure or SMILES")
     parser.add_argument(
-        "--checkpoint", type=Path, default=None,
+        "--checkpoint", type=resolve_model, default=None,
         help="reference checkpoint for an exported MODEL (default: the one recorded in the export, if unchanged)",
     )
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=ENGINES, help="engines to compare (default: all)")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from . import LazyChoices
+from ..data import resolve_model
 
 ORDER = 20
 
@@ -29,7 +30,7 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", required=True, type=Path, help="student checkpoint to write (.ckpt)")
     parser.add_argument("--size", choices=SIZES, default="standard", metavar="SIZE",
                         help="student size: %(choices)s (default: %(default)s)")
-    parser.add_argument("--teacher-student", type=Path, metavar="BIG.ckpt",
+    parser.add_argument("--teacher-student", type=resolve_model, metavar="BIG.ckpt",
                         help="learn from this (larger) student's labels instead of the dataset's teacher")
     parser.add_argument("--elements", nargs="+", metavar="SYMBOL", help="elements the student supports (default: those in the data)")
     parser.add_argument("--epochs", type=int, default=200, help="most passes over the training frames (default: 200)")
@@ -55,7 +56,7 @@ def register(subparsers) -> None:
         help="measure a student against labelled datasets (energy MAE, force RMSE/MAE/R², angles, per element and molecule)",
         description="Evaluate a student checkpoint on dataset files and print (or write) its accuracy against their labels.",
     )
-    evaluate.add_argument("checkpoint", type=Path, help="student checkpoint (.ckpt)")
+    evaluate.add_argument("checkpoint", type=resolve_model, help="student checkpoint (.ckpt) or bundled student")
     evaluate.add_argument("data", nargs="+", type=Path, help="dataset files (.h5)")
     evaluate.add_argument("--json", type=Path, help="also write the metrics to this JSON file")
     evaluate.add_argument("--overwrite", action="store_true", help="replace an existing JSON file")

@@ -3,6 +3,8 @@
 import argparse
 from pathlib import Path
 
+from ..data import resolve_model, resolve_structure
+
 ORDER = 40
 
 
@@ -18,10 +20,12 @@ def register(subparsers) -> None:
             "exceeds --temperature-limit, or an audit fails. --equilibrate PS first runs PS picoseconds of "
             "Langevin dynamics at --temperature, then the production, on one time axis."
         ),
-        epilog="example: mlffd md aspirin.xyz --model student.ckpt --equilibrate 2 --temperature 300 --time 10 -o run1",
+        epilog="example: mlffd md aspirin --model organic-standard --equilibrate 2 --temperature 300 --time 10 -o run1",
     )
-    md.add_argument("structure", nargs="?", help="structure file (PDB, XYZ, SDF, ...) or SMILES; omit with --restart")
-    md.add_argument("--model", metavar="MODEL", help="student checkpoint (.ckpt) or OpenMM export (.pt)")
+    md.add_argument("structure", nargs="?", type=resolve_structure,
+                    help="structure file (PDB, XYZ, SDF, ...), bundled structure (e.g. aspirin) or SMILES; omit with --restart")
+    md.add_argument("--model", metavar="MODEL", type=resolve_model,
+                    help="student checkpoint (.ckpt), OpenMM export (.pt) or bundled student (e.g. organic-standard)")
     md.add_argument("--ensemble", choices=["nve", "nvt"], default="nve", help="nve: Verlet; nvt: Langevin middle (default: nve)")
     md.add_argument("--temperature", type=float, metavar="K", default=300.0,
                     help="initial and bath (NVT, --equilibrate) temperature in K (default: 300)")

@@ -3,6 +3,7 @@
 import argparse
 from pathlib import Path
 
+from ..data import resolve_structure
 from ..teachers import DEFAULT_TEACHER, TEACHERS
 
 ORDER = 10
@@ -22,7 +23,8 @@ def register(subparsers) -> None:
         ),
         epilog=f"teachers: {teachers}; or 'package.module:function' returning an ASE calculator.",
     )
-    parser.add_argument("structure", help="structure file (XYZ, extended XYZ with cell, PDB, SDF) or a SMILES string")
+    parser.add_argument("structure", type=resolve_structure,
+                        help="structure file (XYZ, extended XYZ with cell, PDB, SDF), bundled structure or a SMILES string")
     parser.add_argument("-o", "--output", required=True, type=Path, help="dataset file to write (.h5)")
     parser.add_argument("--teacher", default=DEFAULT_TEACHER, help=f"teacher that labels and drives the MD (default: {DEFAULT_TEACHER})")
     parser.add_argument("--threads", type=int, default=1, help="threads of the gfn2-xtb teacher (default: 1)")

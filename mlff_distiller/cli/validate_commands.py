@@ -3,6 +3,8 @@
 import argparse
 from pathlib import Path
 
+from ..data import resolve_model
+
 ORDER = 50
 
 VALIDATE_EPILOG = """\
@@ -70,8 +72,8 @@ def register(subparsers) -> None:
                           "RMSE then comes from the run's audits, if any, and the other force criteria fail as not measured")
     validate.add_argument("--frames", type=int, default=50, metavar="N", help="frames evaluated by the teacher, spread over the run (default: 50)")
     validate.add_argument("--workers", type=int, default=1, metavar="N", help="processes evaluating the teacher (default: 1)")
-    validate.add_argument("--model", type=Path, metavar="CKPT",
-                          help="student checkpoint, needed when the trajectory stores no forces or with --select "
+    validate.add_argument("--model", type=resolve_model, metavar="CKPT",
+                          help="student checkpoint or bundled student, needed when the trajectory stores no forces or with --select "
                           "(default: the run's model)")
     validate.add_argument("--reference", type=Path, metavar="TRAJ|teacher",
                           help="reference trajectory or run directory (e.g. the teacher's run) for the RDF comparison; or "

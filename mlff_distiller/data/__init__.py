@@ -4,12 +4,16 @@
 >>> bundled_student("organic-standard")      # path of organic-standard.ckpt
 >>> bundled_structure("aspirin")             # path of molecules/aspirin.xyz
 >>> bundled_structure("water-32")            # path of systems/water-32.xyz (periodic, 96 atoms)
+>>> resolve_structure("aspirin")             # what the CLI does with a STRUCTURE argument: a file, a bundled name or SMILES
+>>> resolve_model("organic-standard")        # and with a MODEL argument: a file or a bundled student
 """
 
+import difflib
+import re
 from pathlib import Path
 from typing import List
 
-from ..errors import MLFFDError
+from ..errors import CheckpointError, MLFFDError, StructureError
 
 DATA_DIR = Path(__file__).resolve().parent
 STUDENTS_DIR = DATA_DIR / "students"
@@ -48,3 +52,66 @@ def bundled_structure(name: str) -> Path:
         if path.is_file():
             return path
     raise MLFFDError(f"no bundled structure '{name}'; available: {', '.join(structure_names())}")
+
+
+
+#: Suffix of a file name (``.xyz``, ``.gro``, ``.ckpt``): text ending in one names a file, not a SMILES string.
+FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,5}$")
+
+
+def resolve_model(text: str) -> Path:
+    """The model file ``text`` names: an existing path wins, else a bundled student.
+
+    Parameters
+    ----------
+    text : str
+        A checkpoint (.ckpt) or exported model (.pt) path, or a bundled student's name with or without
+        ``.ckpt`` (``"organic-standard"``).
+
+    Raises :class:`CheckpointError` in one line naming ``text``, the closest bundled name and all of them
+    when it is neither.
+    """
+    if Path(text).is_file():
+        return Path(text)
+    if "/" not in text and text.removesuffix(".ckpt") in student_names():
+        return bundled_student(text)
+    raise CheckpointError(f"{text}: no such file, and not a bundled student; {_closest(text, student_names())}"
+                          f"bundled students: {', '.join(student_names())}")
+
+
+def resolve_structure(text: str) -> str:
+    """The structure ``text`` names: an existing path wins, else a bundled structure, else a SMILES string.
+
+    Parameters
+    ----------
+    text : str
+        A structure file path (XYZ, PDB, SDF, ...), a bundled structure's name with or without ``.xyz``
+        (``"aspirin"``, ``"water-32"``), or a SMILES string (``"CCO"``).
+
+    Returns
+    -------
+    str
+        The path of the file, or the SMILES string unchanged.
+
+    Raises :class:`StructureError` in one line when ``text`` is none of these, with the closest bundled
+    name and all of them; text with a file suffix (``aspirn.gro``) is a missing file, never SMILES.
+    """
+    if Path(text).is_file():
+        return text
+    if "/" not in text and text.removesuffix(".xyz") in structure_names():
+        return str(bundled_structure(text))
+    has_suffix = FILE_SUFFIX.search(text) is not None
+    if not has_suffix:
+        from ..structures import is_smiles
+
+        if is_smiles(text):
+            return text
+    problem = "no such file" if has_suffix else "no such file, not a valid SMILES string"
+    raise StructureError(f"{text}: {problem}, and not a bundled structure; {_closest(text, structure_names())}"
+                         f"bundled structures: {', '.join(structure_names())}")
+
+
+def _closest(text: str, names: List[str]) -> str:
+    """``"did you mean 'aspirin'? "`` for the bundled name closest to ``text`` (suffix and folders ignored), or ``""``."""
+    close = difflib.get_close_matches(Path(text).name.split(".")[0], names, n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'? " if close else ""
