@@ -7,6 +7,7 @@ platform is the one ``mlffd md`` would pick (Reference without a GPU) unless ``-
 says otherwise; the module is the one it would build (the fused kernel where it compiles).
 
     OMP_NUM_THREADS=1 python benchmarks/openmm_overhead.py [--model student.ckpt] [--size standard] [--platform CPU]
+        [--kernel portable] [--waters-per-side 8]
 """
 
 import argparse
@@ -42,10 +43,16 @@ def water_box(per_side: int, seed: int = 0) -> Atoms:
 
 
 def time_bare(module, positions_nm: torch.Tensor, box_nm, repeats: int) -> float:
-    """Seconds per energy + forces call of the scripted OpenMM-target module."""
+    """Seconds per energy + forces call of the scripted OpenMM-target module.
+
+    A module that returns the energy alone gets its forces by autograd, as openmm-torch takes them.
+    """
+    positions_nm = positions_nm.detach().requires_grad_(True)
     start = time.perf_counter()
     for _ in range(repeats):
-        module(positions_nm) if box_nm is None else module(positions_nm, box_nm)
+        output = module(positions_nm) if box_nm is None else module(positions_nm, box_nm)
+        if isinstance(output, torch.Tensor):
+            torch.autograd.grad(output, positions_nm)
     return (time.perf_counter() - start) / repeats
 
 
@@ -59,9 +66,9 @@ def time_openmm(context: openmm.Context, steps: int) -> float:
 
 
 def benchmark(
-    name: str, structure: OpenMMStructure, student: Student, steps: int, rounds: int, platform_name: str
+    name: str, structure: OpenMMStructure, student: Student, steps: int, rounds: int, platform_name: str, kernel: str
 ) -> None:
-    force_model = load_force_model(student, student.network.energy_scale.dtype)
+    force_model = load_force_model(student, student.network.energy_scale.dtype, kernel)
     system = build_system(structure, force_model)
     module = force_model.module  # the very module the TorchForce runs (species set by build_system)
     platform, properties = select_platform(platform_name, model_only=True)
@@ -94,6 +101,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50, help="steps (and bare calls) per timed block (default: 50)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timed blocks; medians are reported (default: 5)")
     parser.add_argument("--platform", default="auto", help="OpenMM platform (default: auto, as mlffd md picks it)")
+    parser.add_argument("--kernel", default="auto", help="auto, portable or fused (default: auto, as mlffd md picks it)")
     args = parser.parse_args()
 
     dtype = torch.float32 if args.precision == "float32" else torch.float64
@@ -105,12 +113,13 @@ def main() -> None:
     print(
         f"student: {args.model or 'random ' + args.size} ({student.parameter_count():,} parameters, {args.precision}), "
         f"torch threads {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
-        f"OpenMM {openmm.__version__}, platform {select_platform(args.platform, model_only=True)[0].getName()}"
+        f"OpenMM {openmm.__version__}, platform {select_platform(args.platform, model_only=True)[0].getName()}, "
+        f"kernel {args.kernel}"
     )
     aspirin = structure_to_openmm("CC(=O)Oc1ccccc1C(=O)O")
-    benchmark("aspirin", aspirin, student, args.steps, args.rounds, args.platform)
+    benchmark("aspirin", aspirin, student, args.steps, args.rounds, args.platform, args.kernel)
     water = structure_to_openmm(water_box(args.waters_per_side))
-    benchmark("water box", water, student, max(args.steps // 5, 5), args.rounds, args.platform)
+    benchmark("water box", water, student, max(args.steps // 5, 5), args.rounds, args.platform, args.kernel)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ from . import LazyChoices
 ORDER = 30
 
 ENGINES = LazyChoices("..export", "EXPORTERS")
+#: ``--precision`` when not given: OpenMM's CPU and Reference platforms pass float64 positions and
+#: integrate in double; LAMMPS runs float32 about four times faster on its example box.
+DEFAULT_PRECISION = {"openmm": "float64", "lammps": "float32"}
 
 
 def register(subparsers) -> None:
@@ -17,9 +20,10 @@ def register(subparsers) -> None:
         description=(
             "Export a student checkpoint as a TorchScript file for an MD engine. The file carries its "
             "metadata (see 'mlffd info') and is reloaded and checked against the student before this "
-            "command succeeds. OpenMM files take positions in nm and return the energy (kJ/mol) and the "
-            "forces (kJ/mol/nm): call setOutputsForces(True) on the TorchForce. With --topology they are "
-            "self-contained: a plain OpenMM script can load them with TorchForce('OUT.pt')."
+            "command succeeds, then the lines that load it are printed. OpenMM files take positions in nm "
+            "and return the energy in kJ/mol; openmm-torch takes the forces by autograd, so TorchForce's "
+            "defaults apply (--kernel fused files return (energy, forces) and need setOutputsForces(True)). "
+            "With --topology they are self-contained: a plain OpenMM script loads them with TorchForce('OUT.pt')."
         ),
     )
     export.add_argument("checkpoint", type=Path, help="student checkpoint (.ckpt)")
@@ -31,7 +35,9 @@ def register(subparsers) -> None:
         help="structure file (PDB, XYZ, SDF) whose atoms are baked in (OpenMM: a self-contained file for that system)",
     )
     export.add_argument(
-        "--precision", choices=["float32", "float64"], default="float64", help="dtype the model computes in (default: float64)"
+        "--precision",
+        choices=["float32", "float64"],
+        help="dtype the model computes in (default: float64 for openmm, float32 for lammps)",
     )
     export.add_argument(
         "--periodic",
@@ -59,7 +65,10 @@ def run_export(args: argparse.Namespace) -> int:
     from ..errors import MLFFDError
     from ..export import EXPORTERS, read_metadata
 
-    options = {"precision": args.precision, "periodic": args.periodic, "overwrite": args.overwrite}
+    from ..export.metadata import usage_lines
+
+    options = {"precision": args.precision or DEFAULT_PRECISION[args.engine], "periodic": args.periodic}
+    options["overwrite"] = args.overwrite
     if args.topology is not None:
         options["topology"] = args.topology
     if args.kernel != "portable":
@@ -74,4 +83,5 @@ def run_export(args: argparse.Namespace) -> int:
         f"wrote {path}: {args.engine} model, {metadata['precision']}, cutoff {metadata['cutoff_angstrom']} Å, "
         f"{'periodic' if metadata['periodic'] else 'non-periodic'}, {system}{kernel}; verified against the checkpoint"
     )
+    print("to use it:\n" + "\n".join(f"    {line}" for line in usage_lines(metadata, path)))
     return 0

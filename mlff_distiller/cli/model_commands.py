@@ -61,6 +61,7 @@ def describe(path: Path) -> dict:
     from ..elements import symbols
     from ..errors import CheckpointError
     from ..export import read_metadata  # exported models carry their metadata as extra files
+    from ..export.metadata import usage_lines
     from ..models import read_checkpoint
 
     try:
@@ -68,7 +69,8 @@ def describe(path: Path) -> dict:
     except CheckpointError as exc:
         if "exported TorchScript" not in str(exc):
             raise
-        return {"kind": "exported model", **read_metadata(path)}
+        metadata = read_metadata(path)
+        return {"kind": "exported model", **metadata, "usage": usage_lines(metadata, path)}
     return {
         "kind": "checkpoint",
         "format_version": payload["format_version"],
@@ -91,6 +93,8 @@ def run_info(args: argparse.Namespace) -> int:
             print(f"{key}:")
             for sub, subvalue in value.items():
                 print(f"  {sub}: {subvalue}")
+        elif key == "usage":  # the lines that load the file, one per line
+            print("usage:\n" + "\n".join(f"    {line}" for line in value))
         else:
             print(f"{key}: {value}")
     return 0

@@ -7,7 +7,7 @@ Both engines (OpenMM, LAMMPS) build it with :func:`build_metadata` and write it 
 import json
 import zipfile
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 
@@ -84,6 +84,42 @@ def build_metadata(
         metadata["outputs_forces"] = True
     metadata.update(extra)
     return metadata
+
+
+def usage_lines(metadata: Dict, path: Union[str, Path]) -> List[str]:
+    """The lines a plain OpenMM script or LAMMPS input needs to run the exported file at ``path``.
+
+    Parameters
+    ----------
+    metadata : dict
+        The file's metadata (:func:`read_metadata`).
+    path : str or Path
+        The file as the script should name it.
+    """
+    name = str(path)
+    if metadata.get("engine") == "lammps":
+        style = metadata["pair_style"].split()[:2]  # "pair_style NAME FILE" as written at export time
+        return [
+            " ".join([*style, name]),
+            f"pair_coeff * * ELEMENT...  # one symbol per atom type, in type order, of {' '.join(metadata['elements'])}",
+        ]
+    fused = metadata.get("kernel") == "fused"
+    lines = ["import torch", "from openmmtorch import TorchForce"]
+    if fused:
+        lines += ["import mlff_distiller", "mlff_distiller.load_kernel()  # the file calls the fused C++ kernel"]
+    if metadata.get("species") is not None:
+        lines.append(f'force = TorchForce("{name}")')
+    else:  # the atoms the model applies to are set at run time
+        lines += [
+            f'model = torch.jit.load("{name}")',
+            "model.set_species(torch.tensor(atomic_numbers), torch.tensor(atom_indices))  # the ML atoms",
+            "force = TorchForce(model)",
+        ]
+    if fused:
+        lines.append("force.setOutputsForces(True)  # the fused file returns (energy, forces)")
+    if metadata.get("periodic"):
+        lines.append("force.setUsesPeriodicBoundaryConditions(True)  # only for a periodic box")
+    return lines + ["system.addForce(force)"]
 
 
 def save_with_metadata(scripted: torch.jit.ScriptModule, path: Union[str, Path], metadata: Dict) -> Path:
