@@ -1,4 +1,4 @@
-# Two commands on a fresh machine: `make demo` and `make test`.
+# Two commands on a fresh machine: `make demo` and `make test` (`make lint`: ruff check and format check, as CI runs).
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: demo test test-fast install clean
+.PHONY: demo test test-fast lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -23,6 +23,10 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/mlffd demo $(DEMO_ARGS)
+
+lint: install
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

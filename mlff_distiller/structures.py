@@ -1,7 +1,6 @@
 """Reading structures: files (XYZ, extended XYZ, PDB, SDF/MOL, CIF, ...) or SMILES strings, as ASE Atoms."""
 
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from ase import Atoms
@@ -54,7 +53,7 @@ def is_smiles(text: str) -> bool:
     return bool(text.strip()) and Chem.MolFromSmiles(text) is not None
 
 
-def read_structure(source: Union[str, Path], seed: int = 0) -> Atoms:
+def read_structure(source: str | Path, seed: int = 0) -> Atoms:
     """A structure from a file path, a bundled structure's name (``"aspirin"``) or a SMILES string.
 
     ``source`` is resolved by :func:`mlff_distiller.data.resolve_structure`: an existing file wins.

@@ -16,8 +16,8 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Iterator, List, Optional
 
 from .. import __version__
 from ..errors import MLFFDError
@@ -48,9 +48,9 @@ class LazyChoices:
     def __init__(self, module: str, attribute: str):
         self.module = module
         self.attribute = attribute
-        self._values: Optional[List[str]] = None
+        self._values: list[str] | None = None
 
-    def values(self) -> List[str]:
+    def values(self) -> list[str]:
         """The allowed values (imports the module on the first call)."""
         if self._values is None:
             self._values = list(getattr(importlib.import_module(self.module, __name__), self.attribute))
@@ -66,7 +66,7 @@ class LazyChoices:
         return len(self.values())
 
 
-def command_modules() -> List[ModuleType]:
+def command_modules() -> list[ModuleType]:
     """Every command module of this package, in ``ORDER``."""
     modules = [
         importlib.import_module(f"{__name__}.{info.name}")
@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run ``mlffd`` with ``argv``; returns the exit code."""
     parser = build_parser()
     try:

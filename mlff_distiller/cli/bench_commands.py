@@ -7,8 +7,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from . import LazyChoices
 from ..errors import OverwriteError
+from . import LazyChoices
 
 ORDER = 70
 
@@ -37,21 +37,50 @@ def register(subparsers) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    bench.add_argument("-o", "--output", type=Path, default=Path("benchmarks.md"), help="Markdown report to write (default: benchmarks.md)")
+    bench.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("benchmarks.md"),
+        help="Markdown report to write (default: benchmarks.md)",
+    )
     bench.add_argument("--images", type=Path, help="folder for the PNG plots (default: img/ next to the report)")
     bench.add_argument("--json", type=Path, help="also write the raw measurements as JSON")
     bench.add_argument("--from-json", type=Path, help="write the report from saved measurements instead of measuring")
     bench.add_argument("--overwrite", action="store_true", help="replace existing report, plots and JSON")
-    bench.add_argument("--quick", action="store_true", help="tiny configuration for tests and CI (ultra-tiny student, aspirin and 96 atoms, seconds)")
-    bench.add_argument("--systems", nargs="+", choices=SYSTEMS, metavar="SYSTEM", help="systems (default: all): %(choices)s")
-    bench.add_argument("--sizes", nargs="+", choices=SIZES, metavar="SIZE", help="student sizes (default: all): %(choices)s")
-    bench.add_argument("--engines", nargs="+", choices=ENGINES, metavar="ENGINE", help="contenders (default: all): %(choices)s")
-    bench.add_argument("--teachers", nargs="+", metavar="NAME", help="teachers for the 'teacher' engine (default: gfn2-xtb sevenn-0)")
-    bench.add_argument("--ranks", nargs="+", type=int, metavar="N", help="LAMMPS MPI ranks (default: 1 2)")
-    bench.add_argument("--lammps-systems", nargs="+", choices=SYSTEMS, metavar="SYSTEM", help="systems LAMMPS runs on (default: every periodic one; each block starts a process)")
-    bench.add_argument("--platform", choices=["auto", "CPU", "CUDA", "Reference"], help="OpenMM platform (default: auto = CUDA if a GPU is present, else Reference)")
     bench.add_argument(
-        "--kernel", choices=["auto", "fused", "portable"],
+        "--quick",
+        action="store_true",
+        help="tiny configuration for tests and CI (ultra-tiny student, aspirin and 96 atoms, seconds)",
+    )
+    bench.add_argument(
+        "--systems", nargs="+", choices=SYSTEMS, metavar="SYSTEM", help="systems (default: all): %(choices)s"
+    )
+    bench.add_argument(
+        "--sizes", nargs="+", choices=SIZES, metavar="SIZE", help="student sizes (default: all): %(choices)s"
+    )
+    bench.add_argument(
+        "--engines", nargs="+", choices=ENGINES, metavar="ENGINE", help="contenders (default: all): %(choices)s"
+    )
+    bench.add_argument(
+        "--teachers", nargs="+", metavar="NAME", help="teachers for the 'teacher' engine (default: gfn2-xtb sevenn-0)"
+    )
+    bench.add_argument("--ranks", nargs="+", type=int, metavar="N", help="LAMMPS MPI ranks (default: 1 2)")
+    bench.add_argument(
+        "--lammps-systems",
+        nargs="+",
+        choices=SYSTEMS,
+        metavar="SYSTEM",
+        help="systems LAMMPS runs on (default: every periodic one; each block starts a process)",
+    )
+    bench.add_argument(
+        "--platform",
+        choices=["auto", "CPU", "CUDA", "Reference"],
+        help="OpenMM platform (default: auto = CUDA if a GPU is present, else Reference)",
+    )
+    bench.add_argument(
+        "--kernel",
+        choices=["auto", "fused", "portable"],
         help="how the students compute on CPU in OpenMM, bare and ASE (default: auto = the fused C++ kernel where it compiles)",
     )
     bench.add_argument("--precision", choices=["float32", "float64"], help="student dtype (default: float32)")
@@ -59,9 +88,16 @@ def register(subparsers) -> None:
     bench.add_argument("--threads", type=int, help="torch and teacher threads (default: 1)")
     bench.add_argument("--rounds", type=int, help="interleaved timed blocks per contender (default: 3)")
     bench.add_argument("--block", type=float, metavar="S", help="seconds per timed block (default: 2)")
-    bench.add_argument("--budget", type=float, metavar="S", help="seconds a contender may spend per system; beyond, it is skipped as too slow (default: 120)")
+    bench.add_argument(
+        "--budget",
+        type=float,
+        metavar="S",
+        help="seconds a contender may spend per system; beyond, it is skipped as too slow (default: 120)",
+    )
     bench.add_argument("--teacher-budget", type=float, metavar="S", help="the same for teachers (default: 600)")
-    bench.add_argument("--memory-limit", type=float, metavar="GB", help="skip students estimated to need more memory (default: 10)")
+    bench.add_argument(
+        "--memory-limit", type=float, metavar="GB", help="skip students estimated to need more memory (default: 10)"
+    )
     bench.set_defaults(func=run_bench)
 
 
@@ -78,13 +114,26 @@ def run_bench(args: argparse.Namespace) -> int:
         result = BenchmarkResult.from_dict(json.loads(args.from_json.read_text()))
     else:
         settings = {
-            "systems": args.systems, "sizes": args.sizes, "engines": args.engines, "teachers": args.teachers,
-            "lammps_ranks": args.ranks, "lammps_systems": args.lammps_systems, "platform": args.platform, "kernel": args.kernel,
+            "systems": args.systems,
+            "sizes": args.sizes,
+            "engines": args.engines,
+            "teachers": args.teachers,
+            "lammps_ranks": args.ranks,
+            "lammps_systems": args.lammps_systems,
+            "platform": args.platform,
+            "kernel": args.kernel,
             "precision": args.precision,
-            "timestep_fs": args.timestep, "threads": args.threads, "rounds": args.rounds,
-            "block_seconds": args.block, "budget_seconds": args.budget, "teacher_budget_seconds": args.teacher_budget, "memory_limit_gb": args.memory_limit,
+            "timestep_fs": args.timestep,
+            "threads": args.threads,
+            "rounds": args.rounds,
+            "block_seconds": args.block,
+            "budget_seconds": args.budget,
+            "teacher_budget_seconds": args.teacher_budget,
+            "memory_limit_gb": args.memory_limit,
         }
-        plan = replace(QUICK_PLAN if args.quick else BenchmarkPlan(), **{k: v for k, v in settings.items() if v is not None})
+        plan = replace(
+            QUICK_PLAN if args.quick else BenchmarkPlan(), **{k: v for k, v in settings.items() if v is not None}
+        )
         result = run_plan(plan)
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,6 @@
 """``mlffd check-engines``: the same configuration through every engine, one table of differences."""
 
 import argparse
-from pathlib import Path
 
 from ..data import resolve_model, resolve_structure
 
@@ -29,15 +28,29 @@ def register(subparsers) -> None:
             "shown as 'tol dW'. Exit code 0 when every engine agrees, 1 otherwise, 2 for bad input."
         ),
     )
-    parser.add_argument("model", type=resolve_model, help="student checkpoint (.ckpt), bundled student, or a model exported by 'mlffd export' (.pt)")
-    parser.add_argument("structure", type=resolve_structure, help="molecule or periodic box: XYZ/extXYZ/PDB/SDF file, bundled structure or SMILES")
     parser.add_argument(
-        "--checkpoint", type=resolve_model, default=None,
+        "model",
+        type=resolve_model,
+        help="student checkpoint (.ckpt), bundled student, or a model exported by 'mlffd export' (.pt)",
+    )
+    parser.add_argument(
+        "structure",
+        type=resolve_structure,
+        help="molecule or periodic box: XYZ/extXYZ/PDB/SDF file, bundled structure or SMILES",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=resolve_model,
+        default=None,
         help="reference checkpoint for an exported MODEL (default: the one recorded in the export, if unchanged)",
     )
-    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=ENGINES, help="engines to compare (default: all)")
     parser.add_argument(
-        "--tolerance", type=float, default=None,
+        "--engines", nargs="+", choices=ENGINES, default=ENGINES, help="engines to compare (default: all)"
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
         help="largest relative difference of energy, forces and analytic virials (default: 1e-8, 1e-3 for a float32 export)",
     )
     parser.set_defaults(func=run_check_engines)
@@ -45,8 +58,8 @@ def register(subparsers) -> None:
 
 def run_check_engines(args: argparse.Namespace) -> int:
     from ..errors import MLFFDError
-    from ..validation.consistency import compare_engines, resolve_models
     from ..structures import read_structure
+    from ..validation.consistency import compare_engines, resolve_models
 
     models = resolve_models(args.model, args.checkpoint)
     for engine in ("openmm", "lammps"):
@@ -74,7 +87,7 @@ def _print_header(args: argparse.Namespace, models, atoms) -> None:
 
 
 def _print_table(rows) -> None:
-    from ..validation.consistency import ENERGY_ROUNDING, STENCIL_ROUNDING, STRAIN_STEPS
+    from ..validation.finite_strain import ENERGY_ROUNDING, STENCIL_ROUNDING, STRAIN_STEPS
 
     header = (
         f"{'engine':<27} {'energy (eV)':>20} {'|dE| (eV)':>10} {'rel dE':>9} {'max|dF| eV/Å':>13} {'rel dF':>9} "
@@ -83,12 +96,19 @@ def _print_table(rows) -> None:
     print(header)
     print("-" * len(header))
     for row in rows:
-        virial = (f"{row.virial_difference:>13.2e} {row.virial_relative:>9.1e} {row.virial_tolerance:>8.1e}"
-                  if row.virial_difference is not None else f"{'n/a':>13} {'':>9} {'':>8}")
-        print(f"{row.engine:<27} {row.energy:>20.12f} {row.energy_difference:>10.2e} {row.energy_relative:>9.1e} "
-              f"{row.force_difference:>13.2e} {row.force_relative:>9.1e} {row.tolerance:>8.1e} {virial}  {row.virial_method}")
+        virial = (
+            f"{row.virial_difference:>13.2e} {row.virial_relative:>9.1e} {row.virial_tolerance:>8.1e}"
+            if row.virial_difference is not None
+            else f"{'n/a':>13} {'':>9} {'':>8}"
+        )
+        print(
+            f"{row.engine:<27} {row.energy:>20.12f} {row.energy_difference:>10.2e} {row.energy_relative:>9.1e} "
+            f"{row.force_difference:>13.2e} {row.force_relative:>9.1e} {row.tolerance:>8.1e} {virial}  {row.virial_method}"
+        )
     if any(row.virial_method.startswith("finite strain") for row in rows):
         steps = " or ".join(f"{step:.0e}" for step in STRAIN_STEPS)
-        print(f"finite strain: tol dW is the stencil's error estimate: per component the larger of the round-off "
-              f"bound {STENCIL_ROUNDING * ENERGY_ROUNDING:g}*eps*|E|/h (eps of the engine's dtype) and |W(h) - W(2h)|, "
-              f"Frobenius norm, over max|W|, at least tol E,F (h {steps}, the one with the smaller estimate)")
+        print(
+            f"finite strain: tol dW is the stencil's error estimate: per component the larger of the round-off "
+            f"bound {STENCIL_ROUNDING * ENERGY_ROUNDING:g}*eps*|E|/h (eps of the engine's dtype) and |W(h) - W(2h)|, "
+            f"Frobenius norm, over max|W|, at least tol E,F (h {steps}, the one with the smaller estimate)"
+        )

@@ -23,15 +23,26 @@ def register(subparsers) -> None:
     demo.add_argument("--system", default="aspirin", choices=structure_names(), help="bundled structure")
     demo.add_argument("--student", default="organic-standard", choices=student_names(), help="bundled student")
     demo.add_argument("--time", type=float, default=10.0, help="NVE production time in ps")
-    demo.add_argument("--equilibrate", type=float, default=2.0, metavar="PS", help="Langevin warm-up before the production in ps")
+    demo.add_argument(
+        "--equilibrate", type=float, default=2.0, metavar="PS", help="Langevin warm-up before the production in ps"
+    )
     demo.add_argument("--timestep", type=float, default=0.5, help="time step in fs")
     demo.add_argument("--temperature", type=float, default=300.0, help="initial and warm-up temperature in K")
     demo.add_argument("--frames", type=int, default=20, help="frames checked against the teacher")
-    demo.add_argument("--reference-budget", type=float, default=60.0, metavar="S",
-                      help="wall-time cap in s of the teacher MD whose bonds and angles a molecule's run must stay inside "
-                      "(0: no such comparison; boxes get none)")
-    demo.add_argument("--platform", default="auto", choices=["auto", "CUDA", "OpenCL", "CPU", "Reference"], help="OpenMM platform")
-    demo.add_argument("--precision", default="mixed", choices=["single", "mixed", "double"], help="OpenMM/model precision")
+    demo.add_argument(
+        "--reference-budget",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="wall-time cap in s of the teacher MD whose bonds and angles a molecule's run must stay inside "
+        "(0: no such comparison; boxes get none)",
+    )
+    demo.add_argument(
+        "--platform", default="auto", choices=["auto", "CUDA", "OpenCL", "CPU", "Reference"], help="OpenMM platform"
+    )
+    demo.add_argument(
+        "--precision", default="mixed", choices=["single", "mixed", "double"], help="OpenMM/model precision"
+    )
     demo.add_argument("-o", "--output", type=Path, help="output folder (default: a new demo-output/<date-time>)")
     demo.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -42,9 +53,19 @@ def run(args: argparse.Namespace) -> int:
     from ..demo import run_demo, summary_lines
 
     result = run_demo(
-        output=args.output, system=args.system, student=args.student, time_ps=args.time,
-        timestep_fs=args.timestep, temperature_K=args.temperature, equilibrate_ps=args.equilibrate, frames=args.frames,
-        platform=args.platform, precision=args.precision, overwrite=args.overwrite, progress=not args.quiet, reference_budget_s=args.reference_budget,
+        output=args.output,
+        system=args.system,
+        student=args.student,
+        time_ps=args.time,
+        timestep_fs=args.timestep,
+        temperature_K=args.temperature,
+        equilibrate_ps=args.equilibrate,
+        frames=args.frames,
+        platform=args.platform,
+        precision=args.precision,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        reference_budget_s=args.reference_budget,
     )
     print("\n".join(summary_lines(result)))
     return 0 if result.md.completed else 1

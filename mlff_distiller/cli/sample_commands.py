@@ -23,24 +23,49 @@ def register(subparsers) -> None:
         ),
         epilog=f"teachers: {teachers}; or 'package.module:function' returning an ASE calculator.",
     )
-    parser.add_argument("structure", type=resolve_structure,
-                        help="structure file (XYZ, extended XYZ with cell, PDB, SDF), bundled structure or a SMILES string")
+    parser.add_argument(
+        "structure",
+        type=resolve_structure,
+        help="structure file (XYZ, extended XYZ with cell, PDB, SDF), bundled structure or a SMILES string",
+    )
     parser.add_argument("-o", "--output", required=True, type=Path, help="dataset file to write (.h5)")
-    parser.add_argument("--teacher", default=DEFAULT_TEACHER, help=f"teacher that labels and drives the MD (default: {DEFAULT_TEACHER})")
+    parser.add_argument(
+        "--teacher", default=DEFAULT_TEACHER, help=f"teacher that labels and drives the MD (default: {DEFAULT_TEACHER})"
+    )
     parser.add_argument("--threads", type=int, default=1, help="threads of the gfn2-xtb teacher (default: 1)")
     parser.add_argument("--frames", type=int, default=500, help="frames to label in total (default: 500)")
-    parser.add_argument("--temperatures", type=float, nargs="+", default=[300.0, 600.0], metavar="K",
-                        help="MD temperatures in K, frames shared equally (default: 300 600)")
-    parser.add_argument("--random-fraction", type=float, default=0.15,
-                        help="share of frames made by random displacements of MD frames (default: 0.15)")
-    parser.add_argument("--normal-mode-fraction", type=float, default=0.2,
-                        help="share of frames drawn from the teacher's normal modes; molecules only (default: 0.2)")
-    parser.add_argument("--displacement", type=float, default=0.02, help="random displacement standard deviation in Å (default: 0.02)")
+    parser.add_argument(
+        "--temperatures",
+        type=float,
+        nargs="+",
+        default=[300.0, 600.0],
+        metavar="K",
+        help="MD temperatures in K, frames shared equally (default: 300 600)",
+    )
+    parser.add_argument(
+        "--random-fraction",
+        type=float,
+        default=0.15,
+        help="share of frames made by random displacements of MD frames (default: 0.15)",
+    )
+    parser.add_argument(
+        "--normal-mode-fraction",
+        type=float,
+        default=0.2,
+        help="share of frames drawn from the teacher's normal modes; molecules only (default: 0.2)",
+    )
+    parser.add_argument(
+        "--displacement", type=float, default=0.02, help="random displacement standard deviation in Å (default: 0.02)"
+    )
     parser.add_argument("--timestep", type=float, default=0.5, help="MD time step in fs (default: 0.5)")
     parser.add_argument("--stride", type=int, default=10, help="MD steps between kept frames (default: 10)")
-    parser.add_argument("--equilibration", type=int, default=100, help="MD steps discarded per temperature (default: 100)")
+    parser.add_argument(
+        "--equilibration", type=int, default=100, help="MD steps discarded per temperature (default: 100)"
+    )
     parser.add_argument("--friction", type=float, default=0.01, help="Langevin friction in 1/fs (default: 0.01)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the SMILES embedding, velocities and displacements (default: 0)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the SMILES embedding, velocities and displacements (default: 0)"
+    )
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="continue an interrupted run with the same settings")
     group.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -60,13 +85,22 @@ def run_sample(args: argparse.Namespace) -> int:
     options = {"threads": args.threads} if args.teacher == "gfn2-xtb" else {}
     teacher = load_teacher(args.teacher, cache=args.output.with_name(args.output.name + ".labels.sqlite"), **options)
     settings = SamplingSettings(
-        frames=args.frames, temperatures=list(args.temperatures), random_fraction=args.random_fraction,
-        normal_mode_fraction=args.normal_mode_fraction, timestep_fs=args.timestep, stride=args.stride,
-        equilibration_steps=args.equilibration, friction_per_fs=args.friction, displacement=args.displacement,
+        frames=args.frames,
+        temperatures=list(args.temperatures),
+        random_fraction=args.random_fraction,
+        normal_mode_fraction=args.normal_mode_fraction,
+        timestep_fs=args.timestep,
+        stride=args.stride,
+        equilibration_steps=args.equilibration,
+        friction_per_fs=args.friction,
+        displacement=args.displacement,
         seed=args.seed,
     )
-    dataset = sample(structure, teacher, args.output, settings, resume=args.resume, overwrite=args.overwrite,
-                     progress=not args.quiet)
-    print(f"wrote {args.output}: {len(dataset)} frames of {structure.get_chemical_formula()} "
-          f"labelled by {teacher.name} ({teacher.calls} new teacher calls)")
+    dataset = sample(
+        structure, teacher, args.output, settings, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet
+    )
+    print(
+        f"wrote {args.output}: {len(dataset)} frames of {structure.get_chemical_formula()} "
+        f"labelled by {teacher.name} ({teacher.calls} new teacher calls)"
+    )
     return 0

@@ -19,19 +19,35 @@ def register(subparsers) -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    study.add_argument("--systems", nargs="+", metavar="NAME", help="bundled systems (default: every bundled molecule and the water box)")
+    study.add_argument(
+        "--systems",
+        nargs="+",
+        metavar="NAME",
+        help="bundled systems (default: every bundled molecule and the water box)",
+    )
     study.add_argument("--students", nargs="+", metavar="NAME", help="bundled students (default: all)")
     study.add_argument("--time", type=float, default=10.0, help="NVE production length per run in ps")
-    study.add_argument("--equilibrate", type=float, default=2.0, metavar="PS", help="Langevin warm-up before each production in ps")
+    study.add_argument(
+        "--equilibrate", type=float, default=2.0, metavar="PS", help="Langevin warm-up before each production in ps"
+    )
     study.add_argument("--timestep", type=float, default=0.5, help="time step in fs")
     study.add_argument("--temperature", type=float, default=300.0, help="initial and warm-up temperature in K")
     study.add_argument("--frames", type=int, default=20, help="frames per run checked against the teacher")
-    study.add_argument("--reference-budget", type=float, default=60.0, metavar="S",
-                      help="wall-time cap in s of the teacher MD whose bonds and angles a molecule's run must stay inside "
-                      "(0: no such comparison; boxes get none)")
+    study.add_argument(
+        "--reference-budget",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="wall-time cap in s of the teacher MD whose bonds and angles a molecule's run must stay inside "
+        "(0: no such comparison; boxes get none)",
+    )
     study.add_argument("--teacher", default="gfn2-xtb", help="teacher for validation and speed")
-    study.add_argument("--precision", default="double", choices=["single", "mixed", "double"], help="OpenMM/model precision")
-    study.add_argument("--platform", default="auto", choices=["auto", "CUDA", "OpenCL", "CPU", "Reference"], help="OpenMM platform")
+    study.add_argument(
+        "--precision", default="double", choices=["single", "mixed", "double"], help="OpenMM/model precision"
+    )
+    study.add_argument(
+        "--platform", default="auto", choices=["auto", "CUDA", "OpenCL", "CPU", "Reference"], help="OpenMM platform"
+    )
     study.add_argument("-o", "--output", type=Path, required=True, help="study folder (resumed when it exists)")
     study.add_argument("--quiet", action="store_true", help="no progress output")
     study.set_defaults(func=run)
@@ -44,11 +60,22 @@ def run(args: argparse.Namespace) -> int:
     if args.students:
         cases = [c for c in cases if c.student in args.students]
     study = run_study(
-        args.output, cases, time_ps=args.time, timestep_fs=args.timestep, temperature_K=args.temperature,
-        equilibrate_ps=args.equilibrate, frames=args.frames, teacher=args.teacher, precision=args.precision, platform=args.platform,
-        progress=not args.quiet, reference_budget_s=args.reference_budget,
+        args.output,
+        cases,
+        time_ps=args.time,
+        timestep_fs=args.timestep,
+        temperature_K=args.temperature,
+        equilibrate_ps=args.equilibrate,
+        frames=args.frames,
+        teacher=args.teacher,
+        precision=args.precision,
+        platform=args.platform,
+        progress=not args.quiet,
+        reference_budget_s=args.reference_budget,
     )
     for row in study["rows"]:
-        print(f"{row['student']:>22s} on {row['system']:<10s} {row['speedup_over_teacher']:7.1f}x teacher  {row['recommendation']}")
+        print(
+            f"{row['student']:>22s} on {row['system']:<10s} {row['speedup_over_teacher']:7.1f}x teacher  {row['recommendation']}"
+        )
     print(f"study: {args.output / 'study.md'}")
     return 0

@@ -48,45 +48,112 @@ def register(subparsers) -> None:
         epilog=VALIDATE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    validate.add_argument("run", type=Path, metavar="RUN_DIR_OR_TRAJ", help="run directory of mlffd md, or a trajectory file")
-    validate.add_argument("--top", type=Path, metavar="FILE", help="topology file (PDB, PSF, GRO, ...) for trajectories without one")
-    validate.add_argument("--energies", type=Path, metavar="FILE",
-                          help="energy file when the trajectory has none: OpenMM StateDataReporter CSV (kJ/mol) or "
-                          "LAMMPS log (units metal or real); default: found next to the trajectory")
-    validate.add_argument("--units", choices=["metal", "real"],
-                          help="LAMMPS unit style of a LAMMPS dump whose log does not state it (metal: eV, eV/Å, ps; "
-                          "real: kcal/mol, kcal/(mol·Å), fs)")
-    validate.add_argument("--ensemble", choices=["nve", "nvt", "npt"],
-                          help="ensemble of the run (default: from mlffd md's settings or the LAMMPS log's fixes, else NVE "
-                          "with a note); NVT/NPT: drift is not applicable unless a conserved quantity is stored")
-    validate.add_argument("--temperature", type=float, metavar="K",
-                          help="target temperature in K (default: the thermostat's, or the temperature mlffd md started at)")
-    validate.add_argument("--select", metavar="SELECTION",
-                          help="MDAnalysis selection of the student's atoms (ML/MM runs), e.g. \"resname LIG\": forces, "
-                          "stability and structure are judged on them alone; 'all' judges every atom")
-    validate.add_argument("--frame-interval", type=float, metavar="PS",
-                          help="time between frames of an ASE .traj or extended XYZ, in ps (default: from an ASE MD log "
-                          "next to it with one row per frame), or of a LAMMPS dump without its log (with --units)")
-    validate.add_argument("--teacher", default="gfn2-xtb", metavar="NAME",
-                          help="teacher for force fidelity (default: gfn2-xtb); 'none' evaluates no teacher: the force "
-                          "RMSE then comes from the run's audits, if any, and the other force criteria fail as not measured")
-    validate.add_argument("--frames", type=int, default=50, metavar="N", help="frames evaluated by the teacher, spread over the run (default: 50)")
-    validate.add_argument("--workers", type=int, default=1, metavar="N", help="processes evaluating the teacher (default: 1)")
-    validate.add_argument("--model", type=resolve_model, metavar="CKPT",
-                          help="student checkpoint or bundled student, needed when the trajectory stores no forces or with --select "
-                          "(default: the run's model)")
-    validate.add_argument("--reference", type=Path, metavar="TRAJ|teacher",
-                          help="reference trajectory or run directory (e.g. the teacher's run) for the RDF comparison; or "
-                          "'teacher': a short teacher MD from the run's first frame, whose bond, angle and dihedral "
-                          "distributions the run's must stay inside (molecules: seconds to a minute)")
-    validate.add_argument("--reference-time", type=float, default=5.0, metavar="PS",
-                          help="length of the teacher MD of --reference teacher in ps (default: 5)")
-    validate.add_argument("--reference-budget", type=float, default=60.0, metavar="S",
-                          help="wall-time cap of that teacher MD in s (default: 60; boxes of liquid get only a few steps)")
-    validate.add_argument("--reference-top", type=Path, metavar="FILE", help="topology of the reference (default: --top)")
-    validate.add_argument("--thresholds", type=Path, metavar="FILE.toml", help="TOML file of pass lines (see docs/validation.md)")
-    validate.add_argument("--warmup", type=float, default=0.2, metavar="FRACTION", help="fraction of the run left out of the drift fit (default: 0.2)")
-    validate.add_argument("-o", "--output", type=Path, required=True, metavar="REPORT_DIR", help="report directory to write")
+    validate.add_argument(
+        "run", type=Path, metavar="RUN_DIR_OR_TRAJ", help="run directory of mlffd md, or a trajectory file"
+    )
+    validate.add_argument(
+        "--top", type=Path, metavar="FILE", help="topology file (PDB, PSF, GRO, ...) for trajectories without one"
+    )
+    validate.add_argument(
+        "--energies",
+        type=Path,
+        metavar="FILE",
+        help="energy file when the trajectory has none: OpenMM StateDataReporter CSV (kJ/mol) or "
+        "LAMMPS log (units metal or real); default: found next to the trajectory",
+    )
+    validate.add_argument(
+        "--units",
+        choices=["metal", "real"],
+        help="LAMMPS unit style of a LAMMPS dump whose log does not state it (metal: eV, eV/Å, ps; "
+        "real: kcal/mol, kcal/(mol·Å), fs)",
+    )
+    validate.add_argument(
+        "--ensemble",
+        choices=["nve", "nvt", "npt"],
+        help="ensemble of the run (default: from mlffd md's settings or the LAMMPS log's fixes, else NVE "
+        "with a note); NVT/NPT: drift is not applicable unless a conserved quantity is stored",
+    )
+    validate.add_argument(
+        "--temperature",
+        type=float,
+        metavar="K",
+        help="target temperature in K (default: the thermostat's, or the temperature mlffd md started at)",
+    )
+    validate.add_argument(
+        "--select",
+        metavar="SELECTION",
+        help='MDAnalysis selection of the student\'s atoms (ML/MM runs), e.g. "resname LIG": forces, '
+        "stability and structure are judged on them alone; 'all' judges every atom",
+    )
+    validate.add_argument(
+        "--frame-interval",
+        type=float,
+        metavar="PS",
+        help="time between frames of an ASE .traj or extended XYZ, in ps (default: from an ASE MD log "
+        "next to it with one row per frame), or of a LAMMPS dump without its log (with --units)",
+    )
+    validate.add_argument(
+        "--teacher",
+        default="gfn2-xtb",
+        metavar="NAME",
+        help="teacher for force fidelity (default: gfn2-xtb); 'none' evaluates no teacher: the force "
+        "RMSE then comes from the run's audits, if any, and the other force criteria fail as not measured",
+    )
+    validate.add_argument(
+        "--frames",
+        type=int,
+        default=50,
+        metavar="N",
+        help="frames evaluated by the teacher, spread over the run (default: 50)",
+    )
+    validate.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="processes evaluating the teacher (default: 1)"
+    )
+    validate.add_argument(
+        "--model",
+        type=resolve_model,
+        metavar="CKPT",
+        help="student checkpoint or bundled student, needed when the trajectory stores no forces or with --select "
+        "(default: the run's model)",
+    )
+    validate.add_argument(
+        "--reference",
+        type=Path,
+        metavar="TRAJ|teacher",
+        help="reference trajectory or run directory (e.g. the teacher's run) for the RDF comparison; or "
+        "'teacher': a short teacher MD from the run's first frame, whose bond, angle and dihedral "
+        "distributions the run's must stay inside (molecules: seconds to a minute)",
+    )
+    validate.add_argument(
+        "--reference-time",
+        type=float,
+        default=5.0,
+        metavar="PS",
+        help="length of the teacher MD of --reference teacher in ps (default: 5)",
+    )
+    validate.add_argument(
+        "--reference-budget",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="wall-time cap of that teacher MD in s (default: 60; boxes of liquid get only a few steps)",
+    )
+    validate.add_argument(
+        "--reference-top", type=Path, metavar="FILE", help="topology of the reference (default: --top)"
+    )
+    validate.add_argument(
+        "--thresholds", type=Path, metavar="FILE.toml", help="TOML file of pass lines (see docs/validation.md)"
+    )
+    validate.add_argument(
+        "--warmup",
+        type=float,
+        default=0.2,
+        metavar="FRACTION",
+        help="fraction of the run left out of the drift fit (default: 0.2)",
+    )
+    validate.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="REPORT_DIR", help="report directory to write"
+    )
     validate.add_argument("--overwrite", action="store_true", help="replace an existing report in the output directory")
     validate.add_argument("--quiet", action="store_true", help="no progress bars")
     validate.set_defaults(func=run_validate)
@@ -97,8 +164,12 @@ def register(subparsers) -> None:
         description="Compare reports written by mlffd validate (for example the three student sizes) and "
         "recommend each model for production, limited use (saying for what), or not at all.",
     )
-    compare.add_argument("reports", nargs="+", type=Path, metavar="REPORT_DIR", help="report directories of mlffd validate")
-    compare.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="directory for comparison.md, .json and .png")
+    compare.add_argument(
+        "reports", nargs="+", type=Path, metavar="REPORT_DIR", help="report directories of mlffd validate"
+    )
+    compare.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="DIR", help="directory for comparison.md, .json and .png"
+    )
     compare.add_argument("--overwrite", action="store_true", help="replace an existing comparison")
     compare.set_defaults(func=run_compare)
 
@@ -112,11 +183,25 @@ def run_validate(args: argparse.Namespace) -> int:
         raise OverwriteError(f"{args.output} exists and is not empty; pass --overwrite to replace its report")
     teacher = None if args.teacher.lower() == "none" else args.teacher
     report = validate(
-        args.run, topology=args.top, teacher=teacher, frames=args.frames, reference=args.reference,
-        reference_topology=args.reference_top, thresholds=args.thresholds, energies=args.energies,
-        student=args.model, workers=args.workers, warmup_fraction=args.warmup, progress=not args.quiet,
-        units=args.units, ensemble=args.ensemble, temperature=args.temperature, select=args.select,
-        frame_interval_ps=args.frame_interval, reference_time_ps=args.reference_time, reference_budget_s=args.reference_budget,
+        args.run,
+        topology=args.top,
+        teacher=teacher,
+        frames=args.frames,
+        reference=args.reference,
+        reference_topology=args.reference_top,
+        thresholds=args.thresholds,
+        energies=args.energies,
+        student=args.model,
+        workers=args.workers,
+        warmup_fraction=args.warmup,
+        progress=not args.quiet,
+        units=args.units,
+        ensemble=args.ensemble,
+        temperature=args.temperature,
+        select=args.select,
+        frame_interval_ps=args.frame_interval,
+        reference_time_ps=args.reference_time,
+        reference_budget_s=args.reference_budget,
     )
     report.write(args.output, overwrite=args.overwrite)
     verdict = report.data["verdict"]
@@ -126,7 +211,11 @@ def run_validate(args: argparse.Namespace) -> int:
     for line in event_lines(report.data):
         print(f"event: {line}")
     for row in verdict["criteria"]:
-        value = "not measured" if row["value"] is None else f"{row['value']:.4g} {row['unit'] if row['unit'] != '1' else ''}".strip()
+        value = (
+            "not measured"
+            if row["value"] is None
+            else f"{row['value']:.4g} {row['unit'] if row['unit'] != '1' else ''}".strip()
+        )
         threshold = row["threshold"]
         line = " to ".join(f"{t:g}" for t in threshold) if isinstance(threshold, list) else f"{threshold:g}"
         print(f"  {row['criterion']:<{width}}  {value:>24}  {row['comparison']} {line}  {row['status']}")

@@ -11,7 +11,6 @@
 import difflib
 import re
 from pathlib import Path
-from typing import List
 
 from ..errors import CheckpointError, MLFFDError, StructureError
 
@@ -20,12 +19,12 @@ STUDENTS_DIR = DATA_DIR / "students"
 STRUCTURE_DIRS = (DATA_DIR / "molecules", DATA_DIR / "systems")
 
 
-def student_names() -> List[str]:
+def student_names() -> list[str]:
     """Names of the bundled students (e.g. ``"organic-standard"``, ``"water-standard"``)."""
     return sorted(path.stem for path in STUDENTS_DIR.glob("*.ckpt"))
 
 
-def structure_names() -> List[str]:
+def structure_names() -> list[str]:
     """Names of the bundled structures: molecules (e.g. ``"aspirin"``) and periodic systems (``"water-32"``)."""
     return sorted(path.stem for folder in STRUCTURE_DIRS for path in folder.glob("*.xyz"))
 
@@ -54,7 +53,6 @@ def bundled_structure(name: str) -> Path:
     raise MLFFDError(f"no bundled structure '{name}'; available: {', '.join(structure_names())}")
 
 
-
 #: Suffix of a file name (``.xyz``, ``.gro``, ``.ckpt``): text ending in one names a file, not a SMILES string.
 FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,5}$")
 
@@ -75,8 +73,10 @@ def resolve_model(text: str) -> Path:
         return Path(text)
     if "/" not in text and text.removesuffix(".ckpt") in student_names():
         return bundled_student(text)
-    raise CheckpointError(f"{text}: no such file, and not a bundled student; {_closest(text, student_names())}"
-                          f"bundled students: {', '.join(student_names())}")
+    raise CheckpointError(
+        f"{text}: no such file, and not a bundled student; {_closest(text, student_names())}"
+        f"bundled students: {', '.join(student_names())}"
+    )
 
 
 def resolve_structure(text: str) -> str:
@@ -107,11 +107,13 @@ def resolve_structure(text: str) -> str:
         if is_smiles(text):
             return text
     problem = "no such file" if has_suffix else "no such file, not a valid SMILES string"
-    raise StructureError(f"{text}: {problem}, and not a bundled structure; {_closest(text, structure_names())}"
-                         f"bundled structures: {', '.join(structure_names())}")
+    raise StructureError(
+        f"{text}: {problem}, and not a bundled structure; {_closest(text, structure_names())}"
+        f"bundled structures: {', '.join(structure_names())}"
+    )
 
 
-def _closest(text: str, names: List[str]) -> str:
+def _closest(text: str, names: list[str]) -> str:
     """``"did you mean 'aspirin'? "`` for the bundled name closest to ``text`` (suffix and folders ignored), or ``""``."""
     close = difflib.get_close_matches(Path(text).name.split(".")[0], names, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'? " if close else ""

@@ -10,20 +10,14 @@ the other engines run the checkpoint it was exported from.
 Tolerances. Energies and forces agree to rounding error in float64; the default relative
 tolerance is :data:`TOLERANCE` (:data:`FLOAT32_TOLERANCE` for a float32 export). The PyTorch,
 ASE and LAMMPS virials are analytic and share it. OpenMM has no virial: it is differentiated by
-finite strain with a five-point stencil (:func:`finite_strain_virial`), whose error is usually
-dominated by the round-off of the energy divided by the step (eps |E| / h: with h = 1e-5 about
-1e-7 of the virial of a molecule in float64, far above 1e-8). Its tolerance is the stencil's own
-error estimate: per component the larger of the round-off bound 1.5 eps |E| / h and the
-difference between the stencil with steps h and 2h (which also measures the truncation error),
-combined over the components (Frobenius norm: a bound on every component in any frame),
-relative to the largest virial component, and never below the energy and force tolerance. Of the
-steps :data:`STRAIN_STEPS` the one with the smaller estimate is used.
+finite strain (:mod:`.finite_strain`), within that stencil's own error estimate and never below
+the energy and force tolerance.
 """
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -37,22 +31,12 @@ from ..models import StudentCalculator, load_checkpoint
 from ..models.checkpoint import file_sha256, read_checkpoint
 from ..models.student import Student
 from ..units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
+from .finite_strain import finite_strain_virial
 
 #: Relative disagreement above which two float64 engines are said to differ (energy, forces, analytic virials).
 TOLERANCE = 1e-8
 #: The same for an engine running a float32 export: its rounding against the float64 student.
 FLOAT32_TOLERANCE = OPENMM_TOLERANCE[torch.float32]
-#: Strain steps h tried by the finite-difference virial (OpenMM has no virial of its own), five-point
-#: stencil; the one with the smaller error estimate is used. Round-off (eps |E| / h) favours the larger,
-#: an energy that bends sharply under strain (a vector feature near zero length) the smaller.
-STRAIN_STEPS = (1e-5, 1e-6)
-#: Round-off gain of the five-point stencil f'(0) ~ (8 (f(h) - f(-h)) - (f(2h) - f(-2h))) / 12h: the sum of
-#: its weights' magnitudes, (8 + 8 + 1 + 1) / 12 (truncation error O(h^4)).
-STENCIL_ROUNDING = 1.5
-#: Round-off of one energy evaluation assumed by the finite-strain tolerance, in units of eps |E|.
-ENERGY_ROUNDING = 1.0
-#: Machine epsilon of float64 (2.2e-16).
-EPS64 = float(np.finfo(np.float64).eps)
 #: Engines besides the direct student, in the order they run.
 ENGINES = ["ase", "openmm", "lammps"]
 
@@ -74,10 +58,10 @@ class EngineModels:
     """
 
     checkpoint: Path
-    openmm: Optional[Path] = None
-    lammps: Optional[Path] = None
+    openmm: Path | None = None
+    lammps: Path | None = None
     precision: str = "float64"
-    same_source: Optional[bool] = None
+    same_source: bool | None = None
 
     def describe(self, engine: str) -> str:
         """Where ``engine``'s model comes from, in words."""
@@ -98,9 +82,9 @@ class EngineResult:
     engine: str
     energy: float
     forces: np.ndarray
-    virial: Optional[np.ndarray]
+    virial: np.ndarray | None
     virial_method: str = ""
-    virial_error: Optional[float] = None
+    virial_error: float | None = None
 
 
 @dataclass
@@ -113,11 +97,11 @@ class Comparison:
     energy_relative: float
     force_difference: float
     force_relative: float
-    virial_difference: Optional[float]
-    virial_relative: Optional[float]
+    virial_difference: float | None
+    virial_relative: float | None
     virial_method: str
     tolerance: float = TOLERANCE
-    virial_tolerance: Optional[float] = None
+    virial_tolerance: float | None = None
 
     def agrees(self) -> bool:
         """Energy and forces within ``tolerance``, virial within ``virial_tolerance`` (False for NaN)."""
@@ -127,7 +111,7 @@ class Comparison:
         return all(value <= limit for value, limit in checks)
 
 
-def resolve_models(model: Union[str, Path], checkpoint: Optional[Union[str, Path]] = None) -> EngineModels:
+def resolve_models(model: str | Path, checkpoint: str | Path | None = None) -> EngineModels:
     """Sort ``model`` into a checkpoint, an OpenMM export or a LAMMPS export.
 
     Parameters
@@ -162,7 +146,7 @@ def resolve_models(model: Union[str, Path], checkpoint: Optional[Union[str, Path
     )
 
 
-def _export_metadata(path: Path) -> Optional[Dict]:
+def _export_metadata(path: Path) -> dict | None:
     """The metadata of an OpenMM or LAMMPS export, None for any other file (which must then be a checkpoint)."""
     try:
         metadata = load_exported(path)[1]
@@ -186,7 +170,7 @@ def _check_checkpoint(path: Path) -> None:
         ) from exc
 
 
-def _recorded_source(export: Path, metadata: Dict) -> Path:
+def _recorded_source(export: Path, metadata: dict) -> Path:
     """The checkpoint ``export`` was written from, if it is still there and unchanged."""
     source = metadata.get("source_checkpoint")
     if source is None or not Path(source).is_file() or file_sha256(source) != metadata.get("source_checkpoint_sha256"):
@@ -205,14 +189,20 @@ def pytorch_result(student: Student, atoms: Atoms) -> EngineResult:
     """The direct student: autograd forces, and the virial from the derivative with respect to strain."""
     periodic = bool(atoms.pbc.all())
     positions = torch.tensor(atoms.positions, dtype=torch.float64, requires_grad=True)
-    cell = torch.tensor(np.asarray(atoms.cell), dtype=torch.float64) if periodic else torch.zeros((3, 3), dtype=torch.float64)
+    cell = (
+        torch.tensor(np.asarray(atoms.cell), dtype=torch.float64)
+        if periodic
+        else torch.zeros((3, 3), dtype=torch.float64)
+    )
     pbc = torch.tensor([periodic] * 3)
     strain = torch.zeros((3, 3), dtype=torch.float64, requires_grad=True)
     deformation = torch.eye(3, dtype=torch.float64) + strain
     energy = student(positions @ deformation, student.species(atoms.numbers), cell @ deformation, pbc)
     gradient, strain_gradient = torch.autograd.grad(energy, [positions, strain])
     virial = -0.5 * (strain_gradient + strain_gradient.T)
-    return EngineResult("PyTorch (direct)", float(energy.detach()), -gradient.numpy(), virial.numpy(), "autograd strain")
+    return EngineResult(
+        "PyTorch (direct)", float(energy.detach()), -gradient.numpy(), virial.numpy(), "autograd strain"
+    )
 
 
 def ase_result(student: Student, atoms: Atoms) -> EngineResult:
@@ -223,75 +213,16 @@ def ase_result(student: Student, atoms: Atoms) -> EngineResult:
     if atoms.pbc.all():
         xx, yy, zz, yz, xz, xy = atoms.get_stress()
         virial = -np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]]) * atoms.get_volume()
-    return EngineResult("ASE calculator", atoms.get_potential_energy(), atoms.get_forces(), virial, "stress" if virial is not None else "")
+    return EngineResult(
+        "ASE calculator",
+        atoms.get_potential_energy(),
+        atoms.get_forces(),
+        virial,
+        "stress" if virial is not None else "",
+    )
 
 
-def _shear(a: int, b: int, amount: float) -> np.ndarray:
-    """Deformation x_a += amount x_b (row vectors times it): keeps OpenMM's box lower-triangular."""
-    deformation = np.eye(3)
-    deformation[b, a] += amount
-    return deformation
-
-
-def _five_point(energies: Dict[int, float], spacing: int, step: float) -> float:
-    """dE/dstrain (eV) at zero by the five-point stencil with step ``spacing * step``; ``energies[k]``: E (eV) at k steps.
-
-    Differences of nearby energies are exact in floating point: the only round-off is the energies' own.
-    """
-    near = energies[spacing] - energies[-spacing]
-    far = energies[2 * spacing] - energies[-2 * spacing]
-    return (8.0 * near - far) / (12.0 * spacing * step)
-
-
-def finite_strain_virial(
-    energy_at: Callable[[np.ndarray], float], energy: float, steps: Sequence[float] = STRAIN_STEPS, eps: float = EPS64
-) -> Tuple[np.ndarray, float, float]:
-    """The virial W = -dE/dstrain (eV) by finite strain, a bound on its error (eV), and the strain step used.
-
-    Parameters
-    ----------
-    energy_at : callable
-        Energy (eV) of the structure deformed by a (3, 3) matrix (positions and cell as rows times it).
-    energy : float
-        Energy (eV) of the undeformed structure.
-    steps : sequence of float
-        Strain steps h to try (dimensionless); the one with the smallest error estimate wins.
-    eps : float
-        Machine epsilon of the dtype the energy is computed in (float64 unless a float32 export).
-
-    Returns
-    -------
-    virial : ndarray, shape (3, 3)
-        W_ab = -dE/d(strain_ab) by the five-point stencil with step h (symmetric).
-    error : float
-        Error estimate in eV, valid for every component in any rotated frame: the Frobenius norm of
-        the per-component estimates, each the larger of the round-off bound
-        STENCIL_ROUNDING * ENERGY_ROUNDING * eps * |E| / h and |W(h) - W(2h)| (the stencil with step 2h,
-        whose difference from W(h) measures the truncation error too).
-    step : float
-        The step h of ``virial``.
-    """
-    return min((_finite_strain(energy_at, energy, step, eps) for step in steps), key=lambda candidate: candidate[1])
-
-
-def _finite_strain(
-    energy_at: Callable[[np.ndarray], float], energy: float, step: float, eps: float
-) -> Tuple[np.ndarray, float, float]:
-    """:func:`finite_strain_virial` with one step ``step``: virial (eV), error estimate (eV), ``step``."""
-    rounding = STENCIL_ROUNDING * ENERGY_ROUNDING * eps * abs(energy) / step
-    virial = np.zeros((3, 3))
-    estimate = np.zeros((3, 3))
-    for a in range(3):
-        for b in range(a, 3):
-            energies = {k: energy_at(_shear(a, b, k * step)) for k in (4, 2, 1, -1, -2, -4)}
-            fine = -_five_point(energies, 1, step)
-            coarse = -_five_point(energies, 2, step)
-            virial[a, b] = virial[b, a] = fine
-            estimate[a, b] = estimate[b, a] = max(rounding, abs(fine - coarse))
-    return virial, float(np.linalg.norm(estimate)), step
-
-
-def openmm_result(model: Union[str, Path], atoms: Atoms, precision: str = "float64") -> EngineResult:
+def openmm_result(model: str | Path, atoms: Atoms, precision: str = "float64") -> EngineResult:
     """OpenMM's Reference platform with the student's TorchForce (nm, kJ/mol converted to Å, eV).
 
     ``model`` is a checkpoint or an OpenMM export computing in ``precision``. OpenMM computes in the frame where the cell is
@@ -322,9 +253,15 @@ def openmm_result(model: Union[str, Path], atoms: Atoms, precision: str = "float
     eps = float(np.finfo(np.float32 if precision == "float32" else np.float64).eps)
     virial, error, step = finite_strain_virial(energy_at, energy, eps=eps)
     # positions in OpenMM's frame are those of atoms times this rotation
-    rotation = np.linalg.solve(np.asarray(atoms.cell), np.asarray(atoms.cell.standard_form()[0])) if structure.periodic else np.eye(3)
+    rotation = (
+        np.linalg.solve(np.asarray(atoms.cell), np.asarray(atoms.cell.standard_form()[0]))
+        if structure.periodic
+        else np.eye(3)
+    )
     method = f"finite strain (5-point, h {step:.0e})"
-    return EngineResult("OpenMM (Reference)", energy, forces @ rotation.T, rotation @ virial @ rotation.T, method, error)
+    return EngineResult(
+        "OpenMM (Reference)", energy, forces @ rotation.T, rotation @ virial @ rotation.T, method, error
+    )
 
 
 def lammps_result(models: EngineModels, atoms: Atoms) -> EngineResult:
@@ -344,15 +281,17 @@ def _lammps_single_point(model: Path, atoms: Atoms) -> EngineResult:
     metadata = load_exported(model)[1]
     check_supported(atoms.numbers, metadata["atomic_numbers"], f"the LAMMPS model {model}")
     result = single_point(model, atoms, float(metadata["cutoff_angstrom"]))
-    return EngineResult("LAMMPS (pair_style mlffd)", result["energy"], result["forces"], result["virial"], "pair virial")
+    return EngineResult(
+        "LAMMPS (pair_style mlffd)", result["energy"], result["forces"], result["virial"], "pair virial"
+    )
 
 
 def compare_engines(
-    model: Union[str, Path, EngineModels],
+    model: str | Path | EngineModels,
     atoms: Atoms,
-    engines: Optional[List[str]] = None,
-    tolerance: Optional[float] = None,
-) -> List[Comparison]:
+    engines: list[str] | None = None,
+    tolerance: float | None = None,
+) -> list[Comparison]:
     """Compare the engines on ``atoms``, in float64, against the direct PyTorch student.
 
     Parameters
@@ -378,13 +317,15 @@ def compare_engines(
     engines = engines or list(ENGINES)
     student = load_checkpoint(models.checkpoint, dtype=torch.float64)
     student.species(atoms.numbers)  # UnsupportedElementError before any engine starts
-    runners: Dict[str, Callable[[], EngineResult]] = {
+    runners: dict[str, Callable[[], EngineResult]] = {
         "ase": lambda: ase_result(student, atoms),
         "openmm": lambda: openmm_result(models.openmm or models.checkpoint, atoms, _engine_precision(models, "openmm")),
         "lammps": lambda: lammps_result(models, atoms),
     }
     reference = pytorch_result(student, atoms)
-    results = [(reference, TOLERANCE)] + [(runners[name](), _engine_tolerance(models, name, tolerance)) for name in engines]
+    results = [(reference, TOLERANCE)] + [
+        (runners[name](), _engine_tolerance(models, name, tolerance)) for name in engines
+    ]
     return [_compare(result, reference, limit) for result, limit in results]
 
 
@@ -393,7 +334,7 @@ def _engine_precision(models: EngineModels, engine: str) -> str:
     return models.precision if getattr(models, engine, None) is not None else "float64"
 
 
-def _engine_tolerance(models: EngineModels, engine: str, tolerance: Optional[float]) -> float:
+def _engine_tolerance(models: EngineModels, engine: str, tolerance: float | None) -> float:
     """The user's tolerance, else the default for the precision ``engine`` computes in."""
     if tolerance is not None:
         return tolerance

@@ -1,16 +1,11 @@
 """Internal coordinates (bonds, angles, dihedrals) of a run against a short teacher MD: which ones leave its distribution.
 
->>> reference = teacher_md(read("aspirin.xyz"), temperature_K=300.0, time_ps=5.0, budget_s=60.0)
+>>> reference = teacher_md(read_structure("aspirin"), temperature_K=300.0, time_ps=5.0, budget_s=60.0)  # validation.teacher_md
 >>> internal = InternalCoordinates(run.universe, reference.universe()).run()
 >>> internal.results.worst[0]["label"], internal.results.max_divergence  # e.g. 'C6-O2-H20 angle', 1.0
 """
 
-import time
-from dataclasses import dataclass
-from typing import Dict, List, Tuple, Union
-
 import numpy as np
-from ase import Atoms, units
 from MDAnalysis.analysis.base import AnalysisBase
 from MDAnalysis.lib.distances import calc_angles, calc_bonds, calc_dihedrals
 
@@ -29,175 +24,55 @@ OUTSIDE_MARGIN_SD = 1.0
 UNITS = {"bond": "Å", "angle": "deg", "dihedral": "deg"}
 
 
-@dataclass
-class TeacherRun:
-    """Frames of a short teacher MD.
-
-    Attributes
-    ----------
-    positions : ndarray, shape (F, N, 3)
-        Å, one row per stored frame (the first is the start, after equilibration).
-    time_ps : ndarray, shape (F,)
-        Time of each frame, ps from the start of the MD (equilibration included).
-    numbers : ndarray, shape (N,)
-        Atomic numbers.
-    cell : ndarray, shape (3, 3)
-        Å; zeros in vacuum.
-    pbc : bool
-        Whether the cell is periodic.
-    temperature_K : float
-        Thermostat temperature.
-    wall_s : float
-        Seconds the MD took.
-    budget_reached : bool
-        Whether the time budget stopped the MD before ``time_ps``.
-    """
-
-    positions: np.ndarray
-    time_ps: np.ndarray
-    numbers: np.ndarray
-    cell: np.ndarray
-    pbc: bool
-    temperature_K: float
-    wall_s: float
-    budget_reached: bool
-
-    def universe(self):
-        """The frames as an MDAnalysis Universe in memory (names ``<symbol><index>``, box when periodic)."""
-        import MDAnalysis as mda
-        from ase.data import atomic_masses, chemical_symbols
-        from MDAnalysis.coordinates.memory import MemoryReader
-
-        symbols = [chemical_symbols[z] for z in self.numbers]
-        universe = mda.Universe.empty(len(self.numbers), n_residues=1, atom_resindex=[0] * len(self.numbers), trajectory=True)
-        universe.add_TopologyAttr("elements", symbols)
-        universe.add_TopologyAttr("names", [f"{s}{i}" for i, s in enumerate(symbols)])
-        universe.add_TopologyAttr("masses", [atomic_masses[z] for z in self.numbers])
-        dimensions = Atoms(cell=self.cell, pbc=True).cell.cellpar() if self.pbc else None
-        interval = float(self.time_ps[1] - self.time_ps[0]) if len(self.time_ps) > 1 else 1.0
-        universe.load_new(self.positions.astype(np.float32), format=MemoryReader, dt=interval, dimensions=dimensions)
-        for ts, t in zip(universe.trajectory, self.time_ps):
-            ts.time = float(t)
-        universe.trajectory[0]
-        return universe
-
-
-def teacher_md(atoms: Atoms, teacher: Union[str, object] = "gfn2-xtb", temperature_K: float = 300.0, time_ps: float = 5.0,
-               budget_s: float = 60.0, timestep_fs: float = 0.5, stride: int = 10, equilibration_ps: float = 0.25,
-               friction_per_fs: float = 0.01, seed: int = 0) -> TeacherRun:
-    """A short Langevin MD driven by the teacher: the reference distribution of the internal coordinates.
-
-    Velocities are drawn from the Maxwell-Boltzmann distribution at ``temperature_K`` (centre-of-mass
-    motion and, in vacuum, rotation removed); ASE's Langevin integrator then holds that temperature.
-    Frames are stored every ``stride`` steps after ``equilibration_ps``. The MD stops at ``time_ps`` or
-    when ``budget_s`` seconds of wall time are spent, whichever comes first (aspirin with GFN2-xTB on
-    one thread: about 8 ms per step, so 60 s give about 3.5 ps at 0.5 fs).
-
-    Parameters
-    ----------
-    atoms : ase.Atoms
-        Start structure (Å); a periodic cell is kept.
-    teacher : str, Teacher or ASE calculator
-        A name for :func:`mlff_distiller.teachers.load_teacher` (default GFN2-xTB), a Teacher (its
-        calculator is used directly, no label cache), or any ASE calculator.
-    temperature_K : float
-        Thermostat and initial-velocity temperature, K.
-    time_ps : float
-        Simulation time asked for, ps (equilibration included).
-    budget_s : float
-        Wall-time limit, s.
-    timestep_fs : float
-        Time step, fs.
-    stride : int
-        Steps between stored frames.
-    equilibration_ps : float
-        Time discarded at the start, ps.
-    friction_per_fs : float
-        Langevin friction, 1/fs.
-    seed : int
-        Seed of the velocities and of the thermostat noise.
-
-    Raises
-    ------
-    TrajectoryError
-        When the budget ends before the first stored frame.
-    """
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
-
-    calculator = _calculator(teacher)
-    system = atoms.copy()
-    system.calc = calculator
-    rng = np.random.default_rng(seed)
-    thermalize_momenta(system, temperature_K, rng=rng)
-    Stationary(system)
-    if not system.pbc.any():
-        ZeroRotation(system)
-    dynamics = Langevin(system, timestep=timestep_fs * units.fs, temperature_K=temperature_K,
-                        friction=friction_per_fs / units.fs, rng=rng, fixcm=False)
-    steps = int(round(time_ps * 1000.0 / timestep_fs))
-    first = int(np.ceil(equilibration_ps * 1000.0 / timestep_fs))
-    positions, times = [], []
-    start = time.perf_counter()
-    step = 0
-    while True:
-        if step >= first and (step - first) % stride == 0:
-            positions.append(system.positions.copy())
-            times.append(step * timestep_fs / 1000.0)
-        if step >= steps or time.perf_counter() - start > budget_s:
-            break
-        chunk = min(stride if step >= first else min(stride, first - step), steps - step)
-        dynamics.run(chunk)
-        step += chunk
-    wall = time.perf_counter() - start
-    if not positions:
-        raise TrajectoryError(f"the teacher MD spent its {budget_s:g} s budget before the end of the "
-                              f"{equilibration_ps:g} ps equilibration; give it more time or a shorter equilibration")
-    return TeacherRun(positions=np.array(positions), time_ps=np.array(times), numbers=system.numbers.copy(),
-                      cell=np.array(system.cell[:]), pbc=bool(system.pbc.all()), temperature_K=float(temperature_K),
-                      wall_s=wall, budget_reached=step < steps)
-
-
-def _calculator(teacher):
-    if isinstance(teacher, str):
-        from ..teachers import load_teacher
-
-        return load_teacher(teacher).calculator
-    return getattr(teacher, "calculator", teacher)
-
-
-def enumerate_internal(bonds: np.ndarray, n_atoms: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def enumerate_internal(bonds: np.ndarray, n_atoms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bonds (B, 2), angles (A, 3) and proper dihedrals (D, 4) of a bond graph, as atom index tuples.
 
     An angle i-j-k joins two bonds at j (i < k); a dihedral i-j-k-l turns about bond j-k (j < k), with
     i bonded to j, l bonded to k and i != l (three-membered rings give none).
     """
-    neighbours: List[List[int]] = [[] for _ in range(n_atoms)]
+    neighbours: list[list[int]] = [[] for _ in range(n_atoms)]
     for i, j in bonds:
         neighbours[int(i)].append(int(j))
         neighbours[int(j)].append(int(i))
     pairs = sorted({tuple(sorted((int(i), int(j)))) for i, j in bonds})
     angles = [(i, j, k) for j in range(n_atoms) for i in sorted(neighbours[j]) for k in sorted(neighbours[j]) if i < k]
-    dihedrals = [(i, j, k, l) for j, k in pairs for i in sorted(neighbours[j]) if i != k
-                 for l in sorted(neighbours[k]) if l != j and l != i]
-    return (np.array(pairs, dtype=int).reshape(-1, 2), np.array(angles, dtype=int).reshape(-1, 3),
-            np.array(dihedrals, dtype=int).reshape(-1, 4))
+    dihedrals = [
+        (i, j, k, m)
+        for j, k in pairs
+        for i in sorted(neighbours[j])
+        if i != k
+        for m in sorted(neighbours[k])
+        if m != j and m != i
+    ]
+    return (
+        np.array(pairs, dtype=int).reshape(-1, 2),
+        np.array(angles, dtype=int).reshape(-1, 3),
+        np.array(dihedrals, dtype=int).reshape(-1, 4),
+    )
 
 
-def internal_values(positions: np.ndarray, bonds: np.ndarray, angles: np.ndarray, dihedrals: np.ndarray, box=None) -> np.ndarray:
+def internal_values(
+    positions: np.ndarray, bonds: np.ndarray, angles: np.ndarray, dihedrals: np.ndarray, box=None
+) -> np.ndarray:
     """Bond lengths (Å), then angles (degrees, 0 to 180), then dihedrals (degrees, -180 to 180) of one frame.
 
     ``box`` (MDAnalysis dimensions) applies the minimum image to every vector.
     """
     p = positions.astype(np.float64)
-    return np.concatenate([
-        calc_bonds(p[bonds[:, 0]], p[bonds[:, 1]], box=box) if len(bonds) else np.zeros(0),
-        np.degrees(calc_angles(p[angles[:, 0]], p[angles[:, 1]], p[angles[:, 2]], box=box)) if len(angles) else np.zeros(0),
-        np.degrees(calc_dihedrals(*(p[dihedrals[:, k]] for k in range(4)), box=box)) if len(dihedrals) else np.zeros(0),
-    ])
+    return np.concatenate(
+        [
+            calc_bonds(p[bonds[:, 0]], p[bonds[:, 1]], box=box) if len(bonds) else np.zeros(0),
+            np.degrees(calc_angles(p[angles[:, 0]], p[angles[:, 1]], p[angles[:, 2]], box=box))
+            if len(angles)
+            else np.zeros(0),
+            np.degrees(calc_dihedrals(*(p[dihedrals[:, k]] for k in range(4)), box=box))
+            if len(dihedrals)
+            else np.zeros(0),
+        ]
+    )
 
 
-def centre_dihedrals(values: np.ndarray, reference: np.ndarray, periodic: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def centre_dihedrals(values: np.ndarray, reference: np.ndarray, periodic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unwrap periodic columns about the reference's circular mean.
 
     Parameters
@@ -224,7 +99,9 @@ def centre_dihedrals(values: np.ndarray, reference: np.ndarray, periodic: np.nda
     return unwrap(values), unwrap(reference)
 
 
-def shared_histograms(values: np.ndarray, reference: np.ndarray, n_bins: int = N_BINS) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def shared_histograms(
+    values: np.ndarray, reference: np.ndarray, n_bins: int = N_BINS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Histograms of each column of two sample sets on shared bins spanning both.
 
     Parameters
@@ -268,8 +145,13 @@ def jensen_shannon(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.clip(0.5 * kl(p) + 0.5 * kl(q), 0.0, 1.0)
 
 
-def compare_samples(values: np.ndarray, reference: np.ndarray, periodic: np.ndarray, n_bins: int = N_BINS,
-                    margin_sd: float = OUTSIDE_MARGIN_SD) -> Dict[str, np.ndarray]:
+def compare_samples(
+    values: np.ndarray,
+    reference: np.ndarray,
+    periodic: np.ndarray,
+    n_bins: int = N_BINS,
+    margin_sd: float = OUTSIDE_MARGIN_SD,
+) -> dict[str, np.ndarray]:
     """Each column of a run's samples against the same column of the reference's.
 
     Parameters
@@ -302,9 +184,18 @@ def compare_samples(values: np.ndarray, reference: np.ndarray, periodic: np.ndar
     shift = mean - reference_mean
     with np.errstate(divide="ignore", invalid="ignore"):
         shift_sd = np.where(spread > 0, shift / spread, np.where(shift == 0, 0.0, np.inf))
-    return {"divergence": jensen_shannon(counts, reference_counts), "outside_fraction": outside, "bounds": bounds,
-            "mean": mean, "reference_mean": reference_mean, "shift": shift, "shift_sd": shift_sd,
-            "edges": edges, "counts": counts, "reference_counts": reference_counts}
+    return {
+        "divergence": jensen_shannon(counts, reference_counts),
+        "outside_fraction": outside,
+        "bounds": bounds,
+        "mean": mean,
+        "reference_mean": reference_mean,
+        "shift": shift,
+        "shift_sd": shift_sd,
+        "edges": edges,
+        "counts": counts,
+        "reference_counts": reference_counts,
+    }
 
 
 class InternalCoordinates(AnalysisBase):
@@ -364,14 +255,24 @@ class InternalCoordinates(AnalysisBase):
         Bond criterion, times the sum of covalent radii.
     """
 
-    def __init__(self, atomgroup, reference, n_bins: int = N_BINS, n_worst: int = N_WORST,
-                 margin_sd: float = OUTSIDE_MARGIN_SD, bond_scale: float = BOND_SCALE, **kwargs):
+    def __init__(
+        self,
+        atomgroup,
+        reference,
+        n_bins: int = N_BINS,
+        n_worst: int = N_WORST,
+        margin_sd: float = OUTSIDE_MARGIN_SD,
+        bond_scale: float = BOND_SCALE,
+        **kwargs,
+    ):
         self._ag = atomgroup.atoms
         super().__init__(self._ag.universe.trajectory, **kwargs)
         self.reference = reference.atoms
         if self.reference.n_atoms != self._ag.n_atoms:
-            raise TrajectoryError(f"the reference has {self.reference.n_atoms} atoms and the run {self._ag.n_atoms}; "
-                                  "compare the same atoms")
+            raise TrajectoryError(
+                f"the reference has {self.reference.n_atoms} atoms and the run {self._ag.n_atoms}; "
+                "compare the same atoms"
+            )
         self.n_bins = int(n_bins)
         self.n_worst = int(n_worst)
         self.margin_sd = float(margin_sd)
@@ -380,23 +281,30 @@ class InternalCoordinates(AnalysisBase):
     def _prepare(self):
         self._numbers = atomic_numbers(self._ag)
         if not np.array_equal(self._numbers, atomic_numbers(self.reference)):
-            raise TrajectoryError("the reference's elements differ from the run's, atom by atom; compare the same atoms")
+            raise TrajectoryError(
+                "the reference's elements differ from the run's, atom by atom; compare the same atoms"
+            )
         self._topology = None
-        self._values: List[np.ndarray] = []
+        self._values: list[np.ndarray] = []
 
     def _single_frame(self):
         box = frame_box(self._ts)
         positions = self._ag.positions
         if self._topology is None:
-            self._topology = enumerate_internal(covalent_bonds(positions.astype(np.float64), self._numbers, box,
-                                                               self.bond_scale), self._ag.n_atoms)
+            self._topology = enumerate_internal(
+                covalent_bonds(positions.astype(np.float64), self._numbers, box, self.bond_scale), self._ag.n_atoms
+            )
         self._values.append(internal_values(positions, *self._topology, box=box))
 
     def _conclude(self):
         bonds, angles, dihedrals = self._topology
         kinds = np.array(["bond"] * len(bonds) + ["angle"] * len(angles) + ["dihedral"] * len(dihedrals))
-        reference = np.array([internal_values(self.reference.positions, *self._topology, box=frame_box(ts))
-                              for ts in self.reference.universe.trajectory])
+        reference = np.array(
+            [
+                internal_values(self.reference.positions, *self._topology, box=frame_box(ts))
+                for ts in self.reference.universe.trajectory
+            ]
+        )
         values = np.array(self._values)
         finite = np.isfinite(values).all(axis=1)
         if not finite.any():
@@ -405,8 +313,12 @@ class InternalCoordinates(AnalysisBase):
         r = self.results
         r.kinds = [str(k) for k in kinds]
         r.atoms = [tuple(int(self._ag[k].index) for k in row) for group in (bonds, angles, dihedrals) for row in group]
-        symbols = dict(zip(self._ag.indices.tolist(), (str(e).strip().capitalize() for e in self._ag.elements)))
-        r.labels = [f"{'-'.join(f'{symbols[i]}{i}' for i in row)} {kind}" for row, kind in zip(r.atoms, r.kinds)]
+        symbols = dict(
+            zip(self._ag.indices.tolist(), (str(e).strip().capitalize() for e in self._ag.elements), strict=False)
+        )
+        r.labels = [
+            f"{'-'.join(f'{symbols[i]}{i}' for i in row)} {kind}" for row, kind in zip(r.atoms, r.kinds, strict=False)
+        ]
         r.units = [UNITS[k] for k in r.kinds]
         for key in ("divergence", "outside_fraction", "bounds", "shift", "shift_sd", "mean", "reference_mean"):
             r[key] = c[key]
@@ -418,22 +330,32 @@ class InternalCoordinates(AnalysisBase):
         r.max_outside_fraction = float(c["outside_fraction"][structural].max()) if structural.any() else float("nan")
         r.max_dihedral_divergence = float(c["divergence"][~structural].max()) if (~structural).any() else float("nan")
         rank = np.lexsort((-np.abs(c["shift_sd"]), -c["divergence"], -c["outside_fraction"]))
-        r.worst = [self._describe(k, c) for k in rank if structural[k]][:self.n_worst]
-        r.worst_dihedrals = [self._describe(k, c) for k in rank if not structural[k]][:self.n_worst]
+        r.worst = [self._describe(k, c) for k in rank if structural[k]][: self.n_worst]
+        r.worst_dihedrals = [self._describe(k, c) for k in rank if not structural[k]][: self.n_worst]
 
-    def _describe(self, k: int, c: Dict[str, np.ndarray]) -> Dict:
+    def _describe(self, k: int, c: dict[str, np.ndarray]) -> dict:
         r = self.results
         widths = np.diff(c["edges"][k])
         return {
-            "label": r.labels[k], "kind": r.kinds[k], "atoms": list(r.atoms[k]), "unit": r.units[k],
-            "divergence": float(c["divergence"][k]), "outside_fraction": float(c["outside_fraction"][k]),
-            "shift": float(c["shift"][k]), "shift_sd": float(c["shift_sd"][k]), "bounds": c["bounds"][k],
-            "edges": c["edges"][k], "density": c["counts"][k] / max(c["counts"][k].sum(), 1.0) / widths,
+            "label": r.labels[k],
+            "kind": r.kinds[k],
+            "atoms": list(r.atoms[k]),
+            "unit": r.units[k],
+            "divergence": float(c["divergence"][k]),
+            "outside_fraction": float(c["outside_fraction"][k]),
+            "shift": float(c["shift"][k]),
+            "shift_sd": float(c["shift_sd"][k]),
+            "bounds": c["bounds"][k],
+            "edges": c["edges"][k],
+            "density": c["counts"][k] / max(c["counts"][k].sum(), 1.0) / widths,
             "reference_density": c["reference_counts"][k] / max(c["reference_counts"][k].sum(), 1.0) / widths,
         }
 
 
-def worst_coordinates(results, key: str = "worst") -> List[str]:
+def worst_coordinates(results, key: str = "worst") -> list[str]:
     """One line per coordinate of ``results[key]`` (``"worst"`` or ``"worst_dihedrals"``): label, divergence, shift."""
-    return [f"{w['label']}: JS {w['divergence']:.2f} bits, {100 * w['outside_fraction']:.0f}% outside the teacher's range, "
-            f"shift {w['shift']:+.3g} {w['unit']} ({w['shift_sd']:+.1f} sd)" for w in results[key]]
+    return [
+        f"{w['label']}: JS {w['divergence']:.2f} bits, {100 * w['outside_fraction']:.0f}% outside the teacher's range, "
+        f"shift {w['shift']:+.3g} {w['unit']} ({w['shift_sd']:+.1f} sd)"
+        for w in results[key]
+    ]

@@ -15,12 +15,13 @@ from .drift import EnergyDrift
 from .ensemble import Ensemble, resolve_ensemble
 from .figures import finite_or_none, section_figures
 from .forces import ForceFidelity, audit_only_results
-from .internal import InternalCoordinates, teacher_md
+from .internal import InternalCoordinates
 from .plots import draw_all
 from .render import render_html, render_markdown
 from .selection import Selection, select_atoms
 from .stability import Stability
 from .structure import StructureComparison
+from .teacher_md import teacher_md
 from .temperature import temperature_figures, temperature_note
 from .thresholds import Thresholds
 from .trajectory import atomic_numbers, audit_records, frame_atoms, open_run

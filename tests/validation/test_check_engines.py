@@ -12,10 +12,20 @@ from mlff_distiller.cli import main
 from mlff_distiller.data import bundled_structure, bundled_student
 from mlff_distiller.export import export_lammps, export_openmm
 from mlff_distiller.models import load_checkpoint, save_checkpoint
-from mlff_distiller.validation.consistency import EPS64, finite_strain_virial
+from mlff_distiller.validation.finite_strain import EPS64, finite_strain_virial
 
-MOLECULES = ["aspirin", "benzene", "caffeine", "ethanol", "malonaldehyde", "naphthalene", "paracetamol",
-             "salicylic-acid", "toluene", "uracil"]
+MOLECULES = [
+    "aspirin",
+    "benzene",
+    "caffeine",
+    "ethanol",
+    "malonaldehyde",
+    "naphthalene",
+    "paracetamol",
+    "salicylic-acid",
+    "toluene",
+    "uracil",
+]
 ORGANIC = ["organic-ultra-tiny", "organic-tiny", "organic-standard"]
 #: Each molecule with one organic student (in turn), and aspirin with the other two.
 CASES = [(molecule, ORGANIC[i % 3]) for i, molecule in enumerate(MOLECULES)]
@@ -114,7 +124,7 @@ def test_a_perturbed_export_disagrees(engine, tmp_path, capsys):
     assert "exported from ANOTHER checkpoint" in out
     name = "OpenMM (Reference)" if engine == "openmm" else "LAMMPS (pair_style mlffd)"
     assert f"verdict: DISAGREE beyond the tolerances: {name}" in out
-    columns = next(line for line in out.splitlines() if line.startswith(name))[len(name):].split()
+    columns = next(line for line in out.splitlines() if line.startswith(name))[len(name) :].split()
     assert float(columns[2]) > ENGINE64 and float(columns[4]) > ENGINE64  # rel dE, rel dF: a real difference
 
 
@@ -132,4 +142,3 @@ def test_an_export_left_out_of_the_engines_is_refused(tmp_path, capsys):
     code, _, err = check_engines(model, "CCO", "--engines", "openmm", capsys=capsys)
     assert code == 2
     assert "is a lammps export, but --engines leaves lammps out" in err
-

@@ -10,8 +10,9 @@ from MDAnalysis.coordinates.memory import MemoryReader
 
 from mlff_distiller.data import bundled_structure
 from mlff_distiller.validation.figures import section_figures
-from mlff_distiller.validation.internal import InternalCoordinates, teacher_md, worst_coordinates
+from mlff_distiller.validation.internal import InternalCoordinates, worst_coordinates
 from mlff_distiller.validation.plots import plot_internal_coordinates
+from mlff_distiller.validation.teacher_md import teacher_md
 from mlff_distiller.validation.thresholds import CRITERIA, Thresholds, judge
 
 #: Hydrogen peroxide, H0-O1-O2-H3.
@@ -39,7 +40,9 @@ def peroxide(rng, n: int, angle_deg=100.0, dihedral_deg: float = 115.0):
     frames = np.zeros((n, 4, 3))
     frames[:, 0] = r1[:, None] * np.stack([np.cos(t1), np.sin(t1), 0 * t1], axis=1)
     frames[:, 2, 0] = r2
-    frames[:, 3] = frames[:, 2] + r3[:, None] * np.stack([-np.cos(t2), np.sin(t2) * np.cos(phi), np.sin(t2) * np.sin(phi)], axis=1)
+    frames[:, 3] = frames[:, 2] + r3[:, None] * np.stack(
+        [-np.cos(t2), np.sin(t2) * np.cos(phi), np.sin(t2) * np.sin(phi)], axis=1
+    )
     frames = np.array([f @ random_rotation(rng).T + rng.normal(size=3) for f in frames])
     return frames, np.degrees(t1)
 
