@@ -4,7 +4,13 @@
 //                                   converted from eV to kcal/mol with LAMMPS's own factor)
 //   newton on                      (the default)
 //   pair_style mlffd water.pt
-//   pair_coeff * * O H             (element of each atom type, in type order)
+//   pair_coeff * * O H             (element of each atom type, in type order; NULL for a type the
+//                                   student does not see, e.g. under pair_style hybrid/overlay)
+//
+// Atoms of NULL types are neither receivers nor neighbours: they carry no energy, feel no force
+// from the student and do not change what it computes for the others. Under pair_style hybrid
+// the neighbour list is a skip list without them; they are left out of the edges all the same.
+// Any C++ exception from torch or the network becomes a LAMMPS ERROR line.
 //
 // The student is a message-passing network of L layers: an atom's energy depends on atoms
 // up to L x cutoff away. The pair style runs one layer at a time on the local atoms and
@@ -22,6 +28,7 @@
 #include "atom.h"
 #include "comm.h"
 #include "error.h"
+#include "exceptions.h"
 #include "force.h"
 #include "memory.h"
 #include "neigh_list.h"
@@ -30,6 +37,7 @@
 #include "update.h"
 
 #include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
 #include <torch/script.h>
 
 #include <cmath>
@@ -76,6 +84,7 @@ class PairMLFFD : public Pair {
   template <typename T> void evaluate(Evaluation<T> &evaluation);
   template <typename T> void communicate_forward(T *rows);
   template <typename T> void communicate_reverse(T *rows);
+  template <typename Body> void as_lammps_error(const char *where, bool collective, Body &&body);
 
   std::string model_path;
   double energy_scale = 1.0;              // model energy unit (eV) -> the input's energy unit
@@ -83,7 +92,7 @@ class PairMLFFD : public Pair {
   int layers = 0;
   int width = 0;                          // values per atom in each feature exchange
   std::vector<std::string> symbols;       // elements of the model, by species index
-  std::vector<int64_t> type_species;      // LAMMPS type (1-based) -> species index
+  std::vector<int64_t> type_species;      // LAMMPS type (1-based) -> species index, -1 for NULL
   std::unique_ptr<Evaluation<float>> single;    // one of the two, by the model's precision
   std::unique_ptr<Evaluation<double>> double_precision;
   float *comm_single = nullptr;           // rows (atom-major, `width` wide) being communicated
@@ -91,7 +100,32 @@ class PairMLFFD : public Pair {
 
   // reused between steps to keep allocation out of compute()
   std::vector<int64_t> species, src, dst, ghost_src, ghost_dst;
+  std::vector<char> seen;                 // per local + ghost atom: not of a NULL type
 };
+
+// Runs body; an exception from torch or the network (any but LAMMPS's own, which already
+// printed its ERROR line) becomes a LAMMPS error: error->all where every rank does the same
+// (loading the model in settings), error->one where one rank may fail alone (compute). coeff and
+// init_style run no torch code and report their own errors.
+template <typename Body>
+void PairMLFFD::as_lammps_error(const char *where, bool collective, Body &&body)
+{
+  std::string message;
+  try {
+    body();
+    return;
+  } catch (LAMMPSException &) {
+    throw;
+  } catch (const c10::Error &exc) {
+    message = exc.what_without_backtrace();
+  } catch (const std::exception &exc) {
+    message = exc.what();
+  } catch (...) {
+    message = "unknown C++ exception";
+  }
+  if (collective) error->all(FLERR, "pair_style mlffd ({}): {}", where, message);
+  error->one(FLERR, "pair_style mlffd ({}): {}", where, message);
+}
 
 PairMLFFD::PairMLFFD(LAMMPS *lmp) : Pair(lmp)
 {
@@ -136,7 +170,7 @@ void PairMLFFD::settings(int narg, char **arg)
                "pair_style mlffd requires 'units metal' (Å, eV, ps) or 'units real' (Å, kcal/mol, fs); "
                "this input uses 'units {}'",
                update->unit_style);
-  load_model(arg[0]);
+  as_lammps_error("loading the model", true, [&] { load_model(arg[0]); });
 }
 
 void PairMLFFD::load_model(const std::string &path)
@@ -184,9 +218,13 @@ void PairMLFFD::load_model(const std::string &path)
     else
       double_precision = std::make_unique<Evaluation<double>>(
           mlffd::checked_weights(weights, layers, at::kDouble), layers, cutoff, norm_epsilon);
-  } catch (const std::exception &exc) {
-    error->all(FLERR, "pair_style mlffd: {} holds no usable network: {}", path, exc.what());
+  } catch (const c10::Error &exc) {
+    error->all(FLERR, "pair_style mlffd: {} holds no usable network: {}", path, exc.what_without_backtrace());
   }
+  const int64_t embedded = single ? single->network.species_count() : double_precision->network.species_count();
+  if (embedded != static_cast<int64_t>(symbols.size()))
+    error->all(FLERR, "pair_style mlffd: {} lists {} elements but its network embeds {}", path, symbols.size(),
+               embedded);
   model_path = path;
   comm_forward = width;
   comm_reverse = width;
@@ -207,21 +245,22 @@ void PairMLFFD::coeff(int narg, char **arg)
   if (narg != 2 + ntypes || strcmp(arg[0], "*") != 0 || strcmp(arg[1], "*") != 0)
     error->all(FLERR,
                "Incorrect args for pair_coeff: expected 'pair_coeff * * ELEMENT...' with one element "
-               "symbol per atom type ({} types)",
+               "symbol or NULL per atom type ({} types)",
                ntypes);
   std::string supported;
   for (const auto &name : symbols) supported += (supported.empty() ? "" : " ") + name;
   type_species.assign(ntypes + 1, -1);
   for (int itype = 1; itype <= ntypes; itype++) {
     const std::string element(arg[1 + itype]);
+    if (element == "NULL") continue;
     for (size_t s = 0; s < symbols.size(); s++)
       if (symbols[s] == element) type_species[itype] = static_cast<int64_t>(s);
     if (type_species[itype] < 0)
-      error->all(FLERR, "pair_coeff: element {} (atom type {}) is not supported by model {}; it supports {}",
+      error->all(FLERR, "pair_coeff: element {} (atom type {}) is not supported by model {}; it supports {} (or NULL)",
                  element, itype, model_path, supported);
   }
   for (int i = 1; i <= ntypes; i++)
-    for (int j = i; j <= ntypes; j++) setflag[i][j] = 1;
+    for (int j = i; j <= ntypes; j++) setflag[i][j] = type_species[i] >= 0 && type_species[j] >= 0;
 }
 
 void PairMLFFD::init_style()
@@ -240,8 +279,10 @@ double PairMLFFD::init_one(int, int)
 void PairMLFFD::compute(int eflag, int vflag)
 {
   ev_init(eflag, vflag);
-  if (single) evaluate(*single);
-  else evaluate(*double_precision);
+  as_lammps_error("evaluating the network", false, [&] {
+    if (single) evaluate(*single);
+    else evaluate(*double_precision);
+  });
 }
 
 template <typename T>
@@ -255,8 +296,14 @@ void PairMLFFD::evaluate(Evaluation<T> &evaluation)
   const double cutoff_squared = cutoff * cutoff;
   mlffd::PaiNN<T> &network = evaluation.network;
 
+  // atoms of NULL types run through the network as species 0 with no edges; their energies and
+  // gradients are dropped after the readout, so their rows stay zero all the way back
   species.resize(nall);
-  for (int i = 0; i < nall; i++) species[i] = type_species[type[i]];
+  seen.resize(nall);
+  for (int i = 0; i < nall; i++) {
+    seen[i] = type_species[type[i]] >= 0;
+    species[i] = seen[i] ? type_species[type[i]] : 0;
+  }
   // edges closer than the cutoff: each pair of local atoms once (i < j), then the reverses of
   // those, then the edges to ghost atoms; the network computes each local pair's radial
   // features and filters once
@@ -270,9 +317,11 @@ void PairMLFFD::evaluate(Evaluation<T> &evaluation)
   ghost_vectors.clear();
   for (int ii = 0; ii < list->inum; ii++) {
     const int i = list->ilist[ii];
+    if (!seen[i]) continue;
     const int *jlist = list->firstneigh[i];
     for (int jj = 0; jj < list->numneigh[i]; jj++) {
       const int j = jlist[jj] & NEIGHMASK;
+      if (!seen[j]) continue;
       const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
       if (dx * dx + dy * dy + dz * dz >= cutoff_squared || (j < nlocal && j < i)) continue;
       const bool ghost = j >= nlocal;
@@ -308,6 +357,11 @@ void PairMLFFD::evaluate(Evaluation<T> &evaluation)
   evaluation.g_in.resize(static_cast<size_t>(nall) * width);
   network.readout(nlocal, species.data(), evaluation.features[layers].data(), evaluation.energies.data(),
                   evaluation.g_out.data());
+  for (int i = 0; i < nlocal; i++)
+    if (!seen[i]) {
+      evaluation.energies[i] = T(0);
+      std::fill_n(evaluation.g_out.begin() + static_cast<size_t>(i) * width, width, T(0));
+    }
 
   // reverse, layer by layer, summing the gradients on ghost rows onto their owners in between
   for (int k = layers - 1; k >= 0; k--) {

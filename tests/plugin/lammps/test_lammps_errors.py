@@ -1,11 +1,12 @@
-"""Every bad input to pair_style mlffd stops LAMMPS with its own ERROR line and a non-zero exit."""
+"""Every bad input to pair_style mlffd stops LAMMPS with its own ERROR line and a non-zero exit,
+never a C++ exception escaping LAMMPS (``terminate called``) or torch's backtrace."""
 
 import pytest
 import torch
 from lammps_harness import run_lammps, water_box, write_data
 
 from mlff_distiller.export import export_lammps, export_openmm
-from mlff_distiller.export.metadata import save_with_metadata
+from mlff_distiller.export.metadata import load_exported, save_with_metadata
 from mlff_distiller.models import Student, preset, save_checkpoint
 
 SCRIPT = """
@@ -38,20 +39,35 @@ def files(tmp_path_factory):
     write_data(water_box(2), folder / "system.data", ["O", "H"])
     (folder / "garbage.pt").write_bytes(b"this is not a model")
     save_with_metadata(torch.jit.script(EarlierLammpsExport()), folder / "earlier.pt", {"engine": "lammps"})
-    return {
-        "folder": folder,
-        "lammps": export_lammps(folder / "student.ckpt", folder / "lammps.pt"),
-        "openmm": export_openmm(folder / "student.ckpt", folder / "openmm.pt"),
+    lammps = export_lammps(folder / "student.ckpt", folder / "lammps.pt")
+    data = lammps.read_bytes()
+    (folder / "truncated.pt").write_bytes(data[: len(data) // 2])
+    weights = list(torch.jit.load(str(lammps)).kernel_weights)
+    tampering = {
+        "tampered.pt": ("kernel_weights", weights[:-1]),  # a weight gone
+        "mixed-dtype.pt": ("kernel_weights", [weights[0].float()] + weights[1:]),  # one weight in float32
+        "extra-element.pt": ("symbols", list(torch.jit.load(str(lammps)).symbols) + ["Xe"]),  # not embedded
     }
+    for name, (attribute, value) in tampering.items():
+        module, metadata = load_exported(lammps)
+        setattr(module, attribute, value)
+        save_with_metadata(module, folder / name, metadata)
+    return {"folder": folder, "lammps": lammps, "openmm": export_openmm(folder / "student.ckpt", folder / "openmm.pt")}
 
 
 CASES = {
     "missing model file": ({"model": "no-such-model.pt"}, "cannot open model file no-such-model.pt"),
     "not a model": ({"model": "garbage.pt"}, "is not a TorchScript model file"),
+    "truncated model file": ({"model": "truncated.pt"}, "truncated.pt is not a TorchScript model file"),
+    "weight missing": ({"model": "tampered.pt"}, "tampered.pt holds no usable network: mlffd: the weight list"),
+    "weight of another dtype": ({"model": "mixed-dtype.pt"}, "mixed-dtype.pt holds no usable network: mlffd:"),
+    "element without embedding": ({"model": "extra-element.pt"}, "lists 11 elements but its network embeds 10"),
     "OpenMM model": ({"model": "openmm.pt"}, "was exported for engine 'openmm', not LAMMPS"),
     "model from an earlier version": ({"model": "earlier.pt"}, "was written by an older mlff-distiller; export it again"),
-    "element the model lacks": ({"elements": "O Na"}, "element Na (atom type 2) is not supported"),
-    "wrong number of elements": ({"elements": "O"}, "one element symbol per atom type (2 types)"),
+    "element the model lacks": ({"elements": "O Na"}, "element Na (atom type 2) is not supported by model"),
+    "the model's elements listed": ({"elements": "O Na"}, "; it supports H C N O F P S Cl Br I (or NULL)"),
+    "wrong number of elements": ({"elements": "O"}, "one element symbol or NULL per atom type (2 types)"),
+    "NULL without hybrid": ({"elements": "O NULL"}, "All pair coeffs are not set"),
     "units lj": ({"units": "lj"}, "requires 'units metal' (Å, eV, ps) or 'units real' (Å, kcal/mol, fs); this input uses 'units lj'"),
     "units si": ({"units": "si"}, "this input uses 'units si'"),
     "newton off": ({"newton": "off"}, "requires 'newton on'"),
@@ -70,4 +86,6 @@ def test_bad_input_gives_a_lammps_error(case, files):
     error_lines = [line for line in output.splitlines() if line.startswith("ERROR")]
     assert error_lines, output[-2000:]
     assert message in error_lines[0], error_lines[0]
-    assert "Segmentation" not in output and "terminate called" not in output
+    for crash in ("Segmentation", "terminate called", "Exception raised from", "frame #"):
+        assert crash not in output, output[-2000:]
+
