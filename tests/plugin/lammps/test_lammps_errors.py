@@ -39,7 +39,7 @@ def files(tmp_path_factory):
     write_data(water_box(2), folder / "system.data", ["O", "H"])
     (folder / "garbage.pt").write_bytes(b"this is not a model")
     save_with_metadata(torch.jit.script(EarlierLammpsExport()), folder / "earlier.pt", {"engine": "lammps"})
-    lammps = export_lammps(folder / "student.ckpt", folder / "lammps.pt")
+    lammps = export_lammps(folder / "student.ckpt", folder / "lammps.pt", precision="float64")
     data = lammps.read_bytes()
     (folder / "truncated.pt").write_bytes(data[: len(data) // 2])
     weights = list(torch.jit.load(str(lammps)).kernel_weights)

@@ -63,7 +63,7 @@ def model_file(student, tmp_path_factory):
     build_plugin()  # the first LAMMPS start would build it too; building here keeps the timing of tests honest
     folder = tmp_path_factory.mktemp("model")
     save_checkpoint(student, folder / "student.ckpt")
-    return export_lammps(folder / "student.ckpt", folder / "student.pt")
+    return export_lammps(folder / "student.ckpt", folder / "student.pt", precision="float64")
 
 
 @pytest.fixture(scope="module")

@@ -86,7 +86,7 @@ def model_file(tmp_path_factory):
         student.network.energy_scale.fill_(0.7)
         student.network.reference_energies.copy_(torch.linspace(-13.0, -2.0, len(student.elements)))
     save_checkpoint(student, folder / "student.ckpt")
-    return export_lammps(folder / "student.ckpt", folder / "student.pt")
+    return export_lammps(folder / "student.ckpt", folder / "student.pt", precision="float64")
 
 
 @pytest.fixture(scope="module")
