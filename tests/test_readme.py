@@ -1,19 +1,11 @@
-"""The README's snippets cannot rot: Python blocks run, and every command line parses.
+"""The README's snippets cannot rot: Python blocks run, and every ``make`` line names a real target.
 
-Python blocks (```python) are executed in order, in one namespace, in a temporary folder.
-Shell blocks (```bash): each ``mlffd`` line is parsed by the real argument parser (so every
-command and option the README shows exists and accepts the values shown), and each ``make``
-line names a target of the Makefile. Running those commands for real is the job of the tests
-of each command.
+Python blocks (```python) are executed in order, in one namespace, in a temporary folder. The
+``mlffd`` lines of the README and docs are replayed by tests/test_docs_commands.py.
 """
 
 import re
-import shlex
 from pathlib import Path
-
-import pytest
-
-from mlff_distiller.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -45,12 +37,6 @@ def test_python_snippets_run(tmp_path, monkeypatch):
     namespace: dict = {}
     for body in blocks("python"):
         exec(compile(body, "README.md", "exec"), namespace)
-
-
-@pytest.mark.parametrize("line", [line for body in blocks("bash") for line in command_lines(body) if line.split()[0] == "mlffd"])
-def test_cli_lines_parse(line):
-    args = build_parser().parse_args(shlex.split(line)[1:])
-    assert hasattr(args, "func"), line
 
 
 def test_make_lines_name_real_targets():
