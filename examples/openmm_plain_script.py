@@ -9,7 +9,8 @@ then run this script; it does not import mlff_distiller:
     python openmm_plain_script.py molecule.pdb molecule.pt [steps]
 
 (A file exported with ``--kernel fused`` runs faster on CPU but needs ``import mlff_distiller;
-mlff_distiller.load_kernel()`` after ``import torch``: see docs/openmm.md.)
+mlff_distiller.load_kernel()`` after ``import torch`` and ``force.setOutputsForces(True)``: see
+docs/openmm.md.)
 
 It prints the initial potential energy (kJ/mol) and the energies after the steps.
 """
@@ -27,8 +28,7 @@ def main(pdb_path: str, model_path: str, steps: int = 100) -> None:
     system = openmm.System()
     for atom in pdb.topology.atoms():
         system.addParticle(atom.element.mass)
-    force = openmmtorch.TorchForce(model_path)
-    force.setOutputsForces(True)  # the model returns (energy, forces), not just the energy
+    force = openmmtorch.TorchForce(model_path)  # the model returns the energy; openmm-torch takes its gradient
     box = pdb.topology.getPeriodicBoxVectors()
     if box is not None:
         system.setDefaultPeriodicBoxVectors(*box)

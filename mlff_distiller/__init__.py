@@ -32,7 +32,7 @@ _SOURCES: Dict[str, str] = {
         ".errors",
     ),
     **dict.fromkeys(
-        ["FusedStudentForces", "PRESETS", "Student", "StudentCalculator", "StudentConfig", "StudentForces",
+        ["FusedStudentForces", "PRESETS", "Student", "StudentCalculator", "StudentConfig",
          "load_checkpoint", "load_kernel", "preset", "save_checkpoint"],
         ".models",
     ),

@@ -80,8 +80,8 @@ def build_metadata(
         "species": [int(z) for z in species] if species is not None else None,
         "atoms": len(species) if species is not None else None,
     }
-    if engine == "openmm":  # the module returns (energy, forces): TorchForce.setOutputsForces(True)
-        metadata["outputs_forces"] = True
+    if engine == "openmm":  # portable: the energy alone (openmm-torch's autograd); fused: (energy, forces)
+        metadata["outputs_forces"] = extra.get("kernel") == "fused"
     metadata.update(extra)
     return metadata
 

@@ -2,14 +2,15 @@
 
 The module takes positions in nm (and, for periodic systems, box vectors in nm as rows)
 in whatever dtype the platform passes, computes in the student's dtype, and returns the
-energy in kJ/mol and the forces in kJ/mol/nm, both in the input dtype. The forces come from
-the student's hand-written reverse pass (:class:`~mlff_distiller.models.forces.StudentForces`),
-not from autograd, so the ``TorchForce`` must be told that the model outputs forces:
-``force.setOutputsForces(True)`` (:func:`mlff_distiller.plugin.create_torch_force` does it).
-With ``kernel="fused"`` the CPU computation is one call of the C++ kernel
-(:class:`~mlff_distiller.models.fused.FusedStudentForces`): several times faster on small
-molecules, but the file then loads only in a process that ran ``mlff_distiller.load_kernel()``.
-The species of the atoms are a buffer: baked in at export time (``topology``: a
+energy in kJ/mol in the input dtype: openmm-torch takes the forces by autograd, so a plain
+``TorchForce("model.pt")`` with its defaults runs it, on CPU and on GPUs
+(:class:`OpenMMStudent`, ``kernel="portable"``). With ``kernel="fused"`` the CPU computation is
+one call of the C++ kernel (:class:`FusedOpenMMStudent`, built on
+:class:`~mlff_distiller.models.fused.FusedStudentForces`), which returns the energy and the
+forces (kJ/mol/nm): several times faster on small molecules, but the file then loads only in a
+process that ran ``mlff_distiller.load_kernel()`` and its ``TorchForce`` needs
+``setOutputsForces(True)`` (:func:`mlff_distiller.plugin.create_torch_force` sets both from the
+metadata). The species of the atoms are a buffer: baked in at export time (``topology``: a
 self-contained file) or set later with ``set_species``.
 """
 
@@ -22,7 +23,6 @@ from torch import Tensor, nn
 
 from ..errors import OverwriteError
 from ..models import load_checkpoint
-from ..models.forces import StudentForces
 from ..models.fused import FusedStudentForces
 from ..models.kernel import KERNELS
 from ..models.student import Student
@@ -31,28 +31,22 @@ from .metadata import PRECISIONS, build_metadata, save_with_metadata
 from .verify import verify_openmm
 
 
-class OpenMMStudent(nn.Module):
-    """A student as an OpenMM ``TorchForce`` model: positions (nm) [, box (nm)] -> energy (kJ/mol), forces (kJ/mol/nm).
+class OpenMMInputs(nn.Module):
+    """What both OpenMM modules share: the atoms they apply to and OpenMM's inputs in the student's units.
 
     Parameters
     ----------
     student : Student
-        The force field (Å, eV), already in the dtype it should compute in.
+        The force field (Å, eV), already in the dtype it should compute in; not kept (the
+        subclass holds its only reference: freezing mishandles aliases).
     numbers : sequence of int, optional
         Atomic numbers of the atoms it applies to; ``None`` leaves them to :meth:`set_species`.
     periodic : bool
         Whether the model accepts box vectors; a non-periodic model refuses them.
-    kernel : str
-        ``"portable"`` (:class:`StudentForces`, TorchScript only) or ``"fused"``
-        (:class:`FusedStudentForces`: the C++ kernel on CPU, which must be loaded first).
     """
 
-    def __init__(
-        self, student: Student, numbers: Optional[Sequence[int]] = None, periodic: bool = True, kernel: str = "portable"
-    ):
+    def __init__(self, student: Student, numbers: Optional[Sequence[int]] = None, periodic: bool = True):
         super().__init__()
-        # the only reference to the student: freezing mishandles aliases
-        self.forces = FusedStudentForces(student) if kernel == "fused" else StudentForces(student)
         self.periodic = periodic
         self.angstrom_per_nm = NM_TO_ANGSTROM
         self.kj_per_mol_per_ev = EV_TO_KJ_PER_MOL
@@ -85,8 +79,8 @@ class OpenMMStudent(nn.Module):
         self.species = species
         self.atoms = atoms.to(torch.long)
 
-    def forward(self, positions: Tensor, box: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
-        """Potential energy in kJ/mol and the force on every particle in kJ/mol/nm.
+    def student_inputs(self, positions: Tensor, box: Optional[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
+        """The ML atoms' positions (Å, differentiable), the cell (Å, rows) and its periodicity, in the student's dtype.
 
         Parameters
         ----------
@@ -94,48 +88,79 @@ class OpenMMStudent(nn.Module):
             Positions of every particle of the System in nm, any float dtype.
         box : Tensor, shape (3, 3), optional
             Periodic box vectors as rows in nm; ``None`` for a system in vacuum.
-
-        Returns
-        -------
-        energy : Tensor, shape ()
-            In kJ/mol, in the dtype of ``positions``.
-        forces : Tensor, shape (N, 3)
-            In kJ/mol/nm, in the dtype of ``positions``; zero on particles outside the model's atoms.
         """
         if self.species.shape[0] == 0:
             raise RuntimeError("the model's species are not set: export with a topology or call set_species")
         dtype = self.vacuum_cell.dtype
-        pos = positions.detach()[self.atoms].to(dtype) * self.angstrom_per_nm
+        angstrom = positions[self.atoms].to(dtype) * self.angstrom_per_nm
         if box is None:
-            cell = self.vacuum_cell
-            pbc = self.vacuum_pbc
-        else:
-            if not self.periodic:
-                raise RuntimeError("this model was exported without periodic support but received a box")
-            cell = box.detach().to(dtype) * self.angstrom_per_nm
-            pbc = self.periodic_pbc
-        # openmm-torch's CPU platform passes positions that require grad even when the model
-        # outputs forces; without no_grad TorchScript would prepare autodiff for every operation
-        with torch.no_grad():
-            energies, forces = self.forces(pos, self.species, cell, pbc)
-            energy = (energies.sum() * self.kj_per_mol_per_ev).to(positions.dtype)
-            forces = (forces * (self.kj_per_mol_per_ev * self.angstrom_per_nm)).to(positions.dtype)
-            return energy, torch.zeros_like(positions).index_add(0, self.atoms, forces)
+            return angstrom, self.vacuum_cell, self.vacuum_pbc
+        if not self.periodic:
+            raise RuntimeError("this model was exported without periodic support but received a box")
+        return angstrom, box.detach().to(dtype) * self.angstrom_per_nm, self.periodic_pbc
+
+
+class OpenMMStudent(OpenMMInputs):
+    """A student as an OpenMM ``TorchForce`` model: positions (nm) [, box (nm)] -> energy (kJ/mol).
+
+    openmm-torch's defaults apply: it differentiates the energy for the forces. Arguments as in
+    :class:`OpenMMInputs`; the student is kept (its weights should not require grad).
+    """
+
+    def __init__(self, student: Student, numbers: Optional[Sequence[int]] = None, periodic: bool = True):
+        super().__init__(student, numbers, periodic)
+        self.student = student
+
+    def forward(self, positions: Tensor, box: Optional[Tensor] = None) -> Tensor:
+        """Potential energy in kJ/mol, shape (), in the dtype of ``positions``; arguments as in
+        :meth:`~OpenMMInputs.student_inputs`."""
+        angstrom, cell, pbc = self.student_inputs(positions, box)
+        energy = self.student(angstrom, self.species, cell, pbc)
+        return (energy * self.kj_per_mol_per_ev).to(positions.dtype)
+
+
+class FusedOpenMMStudent(OpenMMInputs):
+    """A student as a ``TorchForce`` model that outputs forces: positions (nm) [, box (nm)] ->
+    energy (kJ/mol), forces (kJ/mol/nm), from the fused C++ kernel on CPU.
+
+    Its ``TorchForce`` needs ``setOutputsForces(True)``. Arguments as in :class:`OpenMMInputs`.
+
+    Raises
+    ------
+    KernelBuildError
+        When the kernel cannot be compiled.
+    """
+
+    def __init__(self, student: Student, numbers: Optional[Sequence[int]] = None, periodic: bool = True):
+        super().__init__(student, numbers, periodic)
+        self.forces = FusedStudentForces(student)
+
+    def forward(self, positions: Tensor, box: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """Potential energy in kJ/mol (shape ()) and the force on every particle in kJ/mol/nm (N, 3),
+        zero outside the model's atoms, both in the dtype of ``positions``; arguments as in
+        :meth:`~OpenMMInputs.student_inputs`."""
+        angstrom, cell, pbc = self.student_inputs(positions.detach(), box)
+        energies, forces = self.forces(angstrom, self.species, cell, pbc)
+        energy = (energies.sum() * self.kj_per_mol_per_ev).to(positions.dtype)
+        forces = (forces * (self.kj_per_mol_per_ev * self.angstrom_per_nm)).to(positions.dtype)
+        return energy, torch.zeros_like(positions).index_add(0, self.atoms, forces)
 
 
 def openmm_module(
     student: Student, numbers: Optional[Sequence[int]] = None, periodic: bool = True, kernel: str = "portable"
 ) -> torch.jit.ScriptModule:
-    """The scripted :class:`OpenMMStudent` of a copy of ``student`` (computing in the student's dtype).
+    """The scripted OpenMM module of a copy of ``student`` (computing in the student's dtype).
 
-    The copy's parameters do not require grad: the forces are computed without autograd, and
-    nothing should record a graph for the weights at every MD step. ``kernel`` is one of
-    :data:`~mlff_distiller.models.kernel.KERNELS`; ``"fused"`` loads (and if needed builds) the kernel.
+    :class:`OpenMMStudent` for ``kernel="portable"``, :class:`FusedOpenMMStudent` for ``"fused"``
+    (which loads, and if needed builds, the kernel); see :data:`~mlff_distiller.models.kernel.KERNELS`.
+    The copy's parameters do not require grad: the forces are the gradient with respect to the
+    positions only, and nothing should record a graph for the weights at every MD step.
     """
     if kernel not in KERNELS:
         raise ValueError(f"unknown kernel '{kernel}'; choose one of {', '.join(KERNELS)}")
     inference_copy = copy.deepcopy(student).eval().requires_grad_(False)
-    return torch.jit.script(OpenMMStudent(inference_copy, numbers, periodic, kernel).eval())
+    module = FusedOpenMMStudent if kernel == "fused" else OpenMMStudent
+    return torch.jit.script(module(inference_copy, numbers, periodic).eval())
 
 
 def export_openmm(
@@ -157,8 +182,9 @@ def export_openmm(
         TorchScript file to write (``*.pt``).
     topology : str or Path, optional
         Structure file (PDB, XYZ, SDF, ...) whose atoms are baked in: the file then runs in a
-        plain OpenMM script with ``TorchForce("OUT.pt")`` and ``setOutputsForces(True)``. Without it, species are set at run
-        time (``set_species``), which ``mlff_distiller.plugin`` does for you.
+        plain OpenMM script with ``TorchForce("OUT.pt")`` (see :func:`~.metadata.usage_lines`).
+        Without it, species are set at run time (``set_species``), which
+        :mod:`mlff_distiller.plugin` does for you.
     precision : str
         ``"float32"`` or ``"float64"``: the dtype the model computes in.
     periodic : bool
@@ -166,10 +192,12 @@ def export_openmm(
     overwrite : bool
         Replace an existing ``output``.
     kernel : str
-        ``"portable"``: TorchScript operations only, the file runs in any openmm-torch process.
-        ``"fused"``: on CPU the student runs as one C++ kernel (several times faster on small
-        molecules); the loading process must first run ``mlff_distiller.load_kernel()``
-        (``mlffd md`` and :mod:`mlff_distiller.plugin` do). On GPUs both run the same code.
+        ``"portable"``: TorchScript operations returning the energy; the file runs in any
+        openmm-torch process with ``TorchForce``'s defaults. ``"fused"``: on CPU the student runs
+        as one C++ kernel (several times faster on small molecules) returning energy and forces;
+        the loading process must first run ``mlff_distiller.load_kernel()`` and the
+        ``TorchForce`` needs ``setOutputsForces(True)`` (``mlffd md`` and
+        :mod:`mlff_distiller.plugin` do both).
 
     Returns
     -------

@@ -2,7 +2,6 @@
 
 from .calculator import StudentCalculator
 from .checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from .forces import StudentForces
 from .fused import FusedStudentForces
 from .kernel import load_kernel
 from .neighbors import all_pairs, cell_list, neighbor_list
@@ -16,7 +15,6 @@ __all__ = [
     "Student",
     "StudentCalculator",
     "StudentConfig",
-    "StudentForces",
     "all_pairs",
     "cell_list",
     "load_checkpoint",

@@ -10,7 +10,6 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
 from .checkpoint import load_checkpoint
-from .forces import StudentForces
 from .fused import FusedStudentForces
 from .kernel import resolve_kernel
 from .student import Student
@@ -19,13 +18,12 @@ from .student import Student
 class StudentCalculator(Calculator):
     """ASE calculator for a student: energy (eV), per-atom energies, forces (eV/Å), stress (eV/Å³).
 
-    Energies and forces come from the student's hand-written reverse pass, by default the fused
-    C++ kernel (:class:`~mlff_distiller.models.fused.FusedStudentForces`; ``kernel="portable"``
-    for :class:`~mlff_distiller.models.forces.StudentForces`), frozen in TorchScript. A call that
-    asks for the stress of a periodic system runs a TorchScript-compiled, frozen copy of the
-    student under autograd instead (weights folded in as constants that need no gradient). The
-    species indices are mapped, and the elements checked, only when the atomic numbers change.
-    The autograd copy runs unoptimised
+    Energies and forces come by default from the fused C++ kernel
+    (:class:`~mlff_distiller.models.fused.FusedStudentForces`, frozen in TorchScript). With
+    ``kernel="portable"``, and for every call that asks for the stress of a periodic system, a
+    TorchScript-compiled, frozen copy of the student runs under autograd instead (weights folded
+    in as constants that need no gradient). The species indices are mapped, and the elements
+    checked, only when the atomic numbers change. The autograd copy runs unoptimised
     (``torch.jit.optimized_execution(False)``): the optimising executor's profiling runs cost
     about half a second per calculator and gave no measurable speed-up on these graphs, and
     without it autograd records the same operations as for the eager student, so the results
@@ -44,10 +42,10 @@ class StudentCalculator(Calculator):
     ----------
     student : Student
         The calculator's own eager copy of the student, in ``dtype`` and eval mode.
-    forces : torch.jit.ScriptModule
-        The frozen module that gives per-atom energies and forces.
+    forces : torch.jit.ScriptModule or None
+        The frozen fused module that gives per-atom energies and forces; None for the portable kernel.
     compiled : torch.jit.ScriptModule
-        The frozen TorchScript student whose ``atomic_energies`` a stress call differentiates.
+        The frozen TorchScript student whose ``atomic_energies`` autograd differentiates.
     dtype : torch.dtype
         Precision of the evaluation.
     """
@@ -61,8 +59,9 @@ class StudentCalculator(Calculator):
         student = load_checkpoint(model, dtype) if isinstance(model, (str, Path)) else copy.deepcopy(model).to(dtype)
         self.student = student.eval().requires_grad_(False)
         self.dtype = dtype
-        forces = FusedStudentForces if resolve_kernel(kernel) == "fused" else StudentForces
-        self.forces = torch.jit.freeze(torch.jit.script(forces(self.student).eval()))
+        self.forces: Optional[torch.jit.ScriptModule] = None
+        if resolve_kernel(kernel) == "fused":
+            self.forces = torch.jit.freeze(torch.jit.script(FusedStudentForces(self.student).eval()))
         self.compiled = torch.jit.freeze(torch.jit.script(self.student), preserved_attrs=["atomic_energies"])
         self._numbers: Optional[np.ndarray] = None
         self._species: Optional[torch.Tensor] = None
@@ -90,22 +89,25 @@ class StudentCalculator(Calculator):
         pbc = torch.tensor(self.atoms.pbc, dtype=torch.bool)
         cell = torch.tensor(np.asarray(self.atoms.cell), dtype=self.dtype)
         want_stress = "stress" in properties and bool(pbc.all())
-        if not want_stress:
+        if self.forces is not None and not want_stress:
             positions = torch.tensor(self.atoms.positions, dtype=self.dtype)
             with torch.jit.optimized_execution(False):
                 atom_energies, forces = self.forces(positions, species, cell, pbc)
             self._store(atom_energies, forces)
             return
-        # energy of the box deformed by (1 + strain): its strain derivative at zero is the virial
         positions = torch.tensor(self.atoms.positions, dtype=self.dtype, requires_grad=True)
-        strain = torch.zeros((3, 3), dtype=self.dtype, requires_grad=True)
-        inputs = [positions, strain]
-        deformation = torch.eye(3, dtype=self.dtype) + strain
-        positions, cell = positions @ deformation, cell @ deformation
+        inputs = [positions]
+        if want_stress:  # energy of the box deformed by (1 + strain): its strain derivative at zero is the virial
+            strain = torch.zeros((3, 3), dtype=self.dtype, requires_grad=True)
+            inputs.append(strain)
+            deformation = torch.eye(3, dtype=self.dtype) + strain
+            positions, cell = positions @ deformation, cell @ deformation
         with torch.jit.optimized_execution(False):
             atom_energies = self.compiled.atomic_energies(positions, species, cell, pbc)
         gradients = torch.autograd.grad(atom_energies.sum(), inputs)
         self._store(atom_energies.detach(), -gradients[0])
+        if not want_stress:
+            return
         stress = gradients[1].numpy() / self.atoms.get_volume()
         sym = 0.5 * (stress + stress.T)
         self.results["stress"] = np.array([sym[0, 0], sym[1, 1], sym[2, 2], sym[1, 2], sym[0, 2], sym[0, 1]])

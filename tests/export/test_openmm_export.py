@@ -130,14 +130,16 @@ def test_self_contained_export_runs_in_a_plain_openmm_script(tiny_student, check
 
 
 def test_exported_weights_need_no_gradient(tiny_student, checkpoint, tmp_path):
-    """Forces come from the hand-written reverse pass: nothing records a graph for the weights."""
+    """A portable file returns the energy alone; autograd reaches the positions, never the weights."""
     path = export_openmm(checkpoint, tmp_path / "any.pt")
     module = torch.jit.load(str(path))
-    assert read_metadata(path)["outputs_forces"] is True
+    assert read_metadata(path)["outputs_forces"] is False
     assert not any(parameter.requires_grad for parameter in module.parameters())
     module.set_species(torch.tensor([8, 1, 1]), torch.arange(3))
-    energy, forces = module(torch.rand(3, 3, dtype=torch.float64))
-    assert energy.shape == () and forces.shape == (3, 3) and not forces.requires_grad
+    positions = torch.rand(3, 3, dtype=torch.float64, requires_grad=True)
+    energy = module(positions)
+    assert isinstance(energy, torch.Tensor) and energy.shape == () and energy.requires_grad
+    assert torch.autograd.grad(energy, positions)[0].shape == (3, 3)
     assert all(parameter.requires_grad for parameter in tiny_student.parameters())  # the caller's student is untouched
 
 
@@ -157,7 +159,8 @@ PLAIN_SCRIPT = textwrap.dedent(
     for atom in pdb.topology.atoms():
         system.addParticle(atom.element.mass)
     force = openmmtorch.TorchForce(sys.argv[1])
-    force.setOutputsForces(True)
+    if sys.argv[2] == "load":
+        force.setOutputsForces(True)  # the fused file returns (energy, forces)
     system.addForce(force)
     context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
     context.setPositions(pdb.positions)
@@ -178,11 +181,12 @@ def _plain_run(model, mode, pdb, tmp_path):
 
 
 def test_fused_export_equals_portable_in_a_plain_script(checkpoint, ethanol_pdb, tmp_path):
-    """A --kernel fused file runs in a plain OpenMM script once load_kernel() ran, with the portable file's
-    energy and forces; without it, openmm-torch names the missing operator."""
+    """A --kernel fused file runs in a plain OpenMM script once load_kernel() ran (and setOutputsForces(True)),
+    with the portable file's energy and forces; without it, openmm-torch names the missing operator."""
     portable = export_openmm(checkpoint, tmp_path / "portable.pt", topology=ethanol_pdb)
     fused = export_openmm(checkpoint, tmp_path / "fused.pt", topology=ethanol_pdb, kernel="fused")
     assert read_metadata(fused)["kernel"] == "fused" and read_metadata(portable)["kernel"] == "portable"
+    assert read_metadata(fused)["outputs_forces"] is True
     plain, plain_forces = _plain_run(portable, "plain", ethanol_pdb, tmp_path)
     loaded, loaded_forces = _plain_run(fused, "load", ethanol_pdb, tmp_path)
     assert plain.returncode == 0, plain.stderr
@@ -200,6 +204,7 @@ def test_fused_export_on_the_command_line(checkpoint, tmp_path):
     info = mlffd("info", tmp_path / "fused.pt")  # a fresh process: the metadata says to load the kernel first
     assert info.returncode == 0, info.stderr
     assert "kernel: fused" in info.stdout
+    assert "    force.setOutputsForces(True)" in info.stdout and "mlff_distiller.load_kernel()" in info.stdout
     refused = mlffd("export", checkpoint, "--engine", "lammps", "--kernel", "fused", "-o", tmp_path / "l.pt")
     assert refused.returncode == 2 and "--engine openmm only" in refused.stderr
     assert not (tmp_path / "l.pt").exists()
