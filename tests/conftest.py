@@ -1,8 +1,13 @@
-"""Fixtures shared across the test suite."""
+"""Fixtures shared across the test suite: seeded students, a checkpoint factory and the in-process CLI."""
 
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -10,7 +15,62 @@ import torch
 
 torch.set_num_threads(1)
 
-from mlff_distiller.models import PRESETS, Student, preset
+from mlff_distiller.cli import main
+from mlff_distiller.data import resolve_model, student_names
+from mlff_distiller.elements import numbers_from_symbols
+from mlff_distiller.models import PRESETS, Student, preset, save_checkpoint
+
+
+class CliResult(NamedTuple):
+    """What one ``mlffd`` call gave: exit code, standard output, standard error."""
+
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def mlffd(capsys) -> Callable[..., CliResult]:
+    """Run ``mlffd`` in this process (``mlff_distiller.cli.main``): ``mlffd("info", path)`` -> CliResult.
+
+    Arguments are turned into str (paths welcome); argparse's own exits (``--help``, usage errors)
+    are caught and give their code too.
+    """
+
+    def run(*args) -> CliResult:
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def make_checkpoint(tmp_path) -> Callable[..., Path]:
+    """Write a student checkpoint into ``tmp_path`` and return its path.
+
+    ``make_checkpoint("tiny")``: a size of :data:`mlff_distiller.models.PRESETS` with seeded random
+    weights (float64 on file, as every checkpoint) and the trained-like energy scale and reference
+    energies of :func:`_randomise_buffers`; ``elements`` (symbols) and ``seed`` change it.
+    ``make_checkpoint("organic-ultra-tiny")``: a copy of a bundled student (no other option applies).
+    ``name``: the file name in ``tmp_path``.
+    """
+
+    def make(size: str, elements: Sequence[str] | None = None, seed: int = 7, name: str = "student.ckpt") -> Path:
+        path = tmp_path / name
+        if size in student_names():
+            return Path(shutil.copy(resolve_model(size), path))
+        overrides = {"elements": numbers_from_symbols(list(elements))} if elements else {}
+        torch.manual_seed(seed)
+        student = Student(preset(size, **overrides)).double().eval()
+        _randomise_buffers(student)
+        return save_checkpoint(student, path, provenance={"origin": "random weights", "seed": seed, "size": size})
+
+    return make
 
 
 @pytest.fixture

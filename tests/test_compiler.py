@@ -11,7 +11,7 @@ def _command(source):
 
 def test_builds_once_and_reuses_the_library(tmp_path):
     source = tmp_path / "ok.cpp"
-    source.write_text("extern \"C\" int answer() { return 42; }\n")
+    source.write_text('extern "C" int answer() { return 42; }\n')
     target = tmp_path / "cache" / "libok.so"
     assert build_library(target, _command(source), "a test library") == target
     built = target.stat().st_mtime_ns
@@ -31,4 +31,6 @@ def test_compiler_errors_are_reported_in_one_message(tmp_path):
 
 def test_missing_compiler(tmp_path):
     with pytest.raises(BuildError, match="no C\\+\\+ compiler"):
-        build_library(tmp_path / "lib.so", lambda output: [str(tmp_path / "no-such-g++"), str(output)], "a test library")
+        build_library(
+            tmp_path / "lib.so", lambda output: [str(tmp_path / "no-such-g++"), str(output)], "a test library"
+        )

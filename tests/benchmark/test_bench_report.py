@@ -7,7 +7,6 @@ import pytest
 from mlff_distiller.benchmark import BenchmarkPlan, BenchmarkResult, Measurement, check_targets, write_report
 from mlff_distiller.benchmark.report import SCALING_PLOT, SPEEDUP_PLOT
 from mlff_distiller.benchmark.timing import steps_for
-from mlff_distiller.cli import main
 
 
 def synthetic_result() -> BenchmarkResult:
@@ -25,10 +24,22 @@ def synthetic_result() -> BenchmarkResult:
         ("water-6144", 6144, "lammps", "standard", 2, 1.0),
     ]
     measurements = [Measurement(s, n, e, m, r, 0.5, [t, t * 1.1, t * 0.9], 3) for s, n, e, m, r, t in rows]
-    measurements.append(Measurement("water-768", 768, "teacher", "gfn2-xtb", status="skipped: too slow (~500 s/step predicted)"))
-    measurements.append(Measurement("water-96", 96, "lammps", "standard", status="skipped: LAMMPS not planned on this system"))
-    machine = {"cpu": "Test CPU", "cores": 2, "gpu": None, "torch_threads": 1, "omp_num_threads": "1",
-               "load_average_1min": 0.5, "date_utc": "2026-01-01 00:00 UTC", "versions": {"torch": "2.9.1"}}
+    measurements.append(
+        Measurement("water-768", 768, "teacher", "gfn2-xtb", status="skipped: too slow (~500 s/step predicted)")
+    )
+    measurements.append(
+        Measurement("water-96", 96, "lammps", "standard", status="skipped: LAMMPS not planned on this system")
+    )
+    machine = {
+        "cpu": "Test CPU",
+        "cores": 2,
+        "gpu": None,
+        "torch_threads": 1,
+        "omp_num_threads": "1",
+        "load_average_1min": 0.5,
+        "date_utc": "2026-01-01 00:00 UTC",
+        "versions": {"torch": "2.9.1"},
+    }
     plan = BenchmarkPlan(sizes=["standard", "ultra-tiny"], teachers=["gfn2-xtb"])
     from dataclasses import asdict
 
@@ -66,7 +77,9 @@ def test_ratios_show_their_range_over_the_rounds():
 
 
 def test_report_has_tables_plots_and_command(tmp_path):
-    written = write_report(synthetic_result(), tmp_path / "docs" / "benchmarks.md", tmp_path / "docs" / "img", "mlffd bench -o x.md")
+    written = write_report(
+        synthetic_result(), tmp_path / "docs" / "benchmarks.md", tmp_path / "docs" / "img", "mlffd bench -o x.md"
+    )
     text = (tmp_path / "docs" / "benchmarks.md").read_text()
     assert "mlffd bench -o x.md" in text and "Test CPU" in text
     assert "| water-192 | 192 | openmm standard | 100 |" in text
@@ -78,12 +91,12 @@ def test_report_has_tables_plots_and_command(tmp_path):
     assert (tmp_path / "docs" / "img" / SCALING_PLOT).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_cli_renders_saved_measurements_and_refuses_to_overwrite(tmp_path, capsys):
+def test_cli_renders_saved_measurements_and_refuses_to_overwrite(tmp_path, mlffd):
     saved = tmp_path / "results.json"
     saved.write_text(json.dumps(synthetic_result().to_dict()))
     report = tmp_path / "bench.md"
-    assert main(["bench", "--from-json", str(saved), "-o", str(report)]) == 0
+    assert mlffd("bench", "--from-json", saved, "-o", report).code == 0
     assert report.exists() and (tmp_path / "img" / SPEEDUP_PLOT).exists()
-    assert main(["bench", "--from-json", str(saved), "-o", str(report)]) == 2
-    assert "--overwrite" in capsys.readouterr().err
-    assert main(["bench", "--from-json", str(saved), "-o", str(report), "--overwrite"]) == 0
+    refused = mlffd("bench", "--from-json", saved, "-o", report)
+    assert refused.code == 2 and "--overwrite" in refused.err
+    assert mlffd("bench", "--from-json", saved, "-o", report, "--overwrite").code == 0

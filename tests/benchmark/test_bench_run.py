@@ -40,7 +40,12 @@ def test_quick_run_measures_every_contender():
     lines = []
     result = run_plan(TINY_PLAN, progress=lines.append)
     contenders = {(m.engine, m.model): m for m in result.measurements}
-    assert set(contenders) == {("bare", "ultra-tiny"), ("openmm", "ultra-tiny"), ("ase", "ultra-tiny"), ("teacher", "gfn2-xtb")}
+    assert set(contenders) == {
+        ("bare", "ultra-tiny"),
+        ("openmm", "ultra-tiny"),
+        ("ase", "ultra-tiny"),
+        ("teacher", "gfn2-xtb"),
+    }
     for m in contenders.values():
         assert m.ok, m.status
         assert m.steps >= 1 and m.ms_per_step > 0 and m.ns_per_day > 0
@@ -49,7 +54,14 @@ def test_quick_run_measures_every_contender():
 
 
 def test_too_slow_and_too_big_are_skipped_with_a_reason():
-    plan = replace(TINY_PLAN, systems=["aspirin", "water-96", "water-24576"], engines=["teacher", "bare"], budget_seconds=0.5, teacher_budget_seconds=0.02, memory_limit_gb=0.5)
+    plan = replace(
+        TINY_PLAN,
+        systems=["aspirin", "water-96", "water-24576"],
+        engines=["teacher", "bare"],
+        budget_seconds=0.5,
+        teacher_budget_seconds=0.02,
+        memory_limit_gb=0.5,
+    )
     result = run_plan(plan, progress=lambda line: None)
     assert result.find("water-96", "teacher", "gfn2-xtb").status.startswith("skipped: too slow")
     assert "GB" in result.find("water-24576", "bare", "ultra-tiny").status

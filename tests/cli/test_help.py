@@ -1,4 +1,4 @@
-"""``mlffd --help`` and every command's help: they work, and building the parser stays light."""
+"""``mlffd --help`` through the console script, every command's help, and building the parser stays light."""
 
 import argparse
 import os
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlff_distiller.cli import LazyChoices, build_parser, main
+from mlff_distiller.cli import LazyChoices, build_parser
 
 MLFFD = str(Path(sys.executable).parent / "mlffd")
 HEAVY = ("torch", "openmm", "MDAnalysis")
@@ -20,7 +20,9 @@ def _commands() -> list:
 
 
 def test_help_exits_zero():
-    result = subprocess.run([MLFFD, "--help"], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = subprocess.run(
+        [MLFFD, "--help"], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert result.returncode == 0, result.stderr
     assert "commands" in result.stdout
 
@@ -37,11 +39,10 @@ def test_building_the_parser_imports_no_heavy_module():
 
 
 @pytest.mark.parametrize("command", _commands())
-def test_command_help_exits_zero(command, capsys):
-    with pytest.raises(SystemExit) as stop:
-        main([command, "--help"])
-    assert stop.value.code == 0
-    assert command in capsys.readouterr().out
+def test_command_help_exits_zero(command, mlffd):
+    result = mlffd(command, "--help")
+    assert result.code == 0
+    assert command in result.out
 
 
 def test_lazy_choices_are_the_package_values():
@@ -55,8 +56,7 @@ def test_lazy_choices_are_the_package_values():
     assert "tiny" in LazyChoices("..models", "PRESETS") and len(LazyChoices("..benchmark", "ENGINES")) == len(ENGINES)
 
 
-def test_a_lazy_choice_is_still_checked(capsys):
-    with pytest.raises(SystemExit) as stop:
-        main(["new", "--size", "huge", "-o", "never-written.ckpt"])
-    assert stop.value.code == 2
-    assert "invalid choice: 'huge'" in capsys.readouterr().err
+def test_a_lazy_choice_is_still_checked(mlffd):
+    result = mlffd("new", "--size", "huge", "-o", "never-written.ckpt")
+    assert result.code == 2
+    assert "invalid choice: 'huge'" in result.err

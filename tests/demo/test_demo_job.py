@@ -15,7 +15,9 @@ COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator
 
 def _expected_status(row) -> str:
     if row["value"] is None:
-        return row["status"] if row["status"].startswith("not ") else "not measured"  # not measured, not applicable (...)
+        return (
+            row["status"] if row["status"].startswith("not ") else "not measured"
+        )  # not measured, not applicable (...)
     value = abs(row["value"]) if row["comparison"].startswith("|x| ") else row["value"]
     if row["comparison"] == "between":
         lower, upper = row["threshold"]
@@ -25,7 +27,9 @@ def _expected_status(row) -> str:
 
 @pytest.mark.slow
 def test_short_demo_writes_a_consistent_report(tmp_path):
-    result = run_demo(output=tmp_path / "demo", time_ps=0.1, equilibrate_ps=0.05, frames=3, progress=False, reference_budget_s=20.0)
+    result = run_demo(
+        output=tmp_path / "demo", time_ps=0.1, equilibrate_ps=0.05, frames=3, progress=False, reference_budget_s=20.0
+    )
     assert result.md.completed and result.md.steps_completed == 300
     saved = json.loads((result.run_dir / "settings.json").read_text())
     assert saved["ensemble"] == "nve" and saved["production_start_ps"] == 0.05

@@ -12,18 +12,26 @@ def make_frames(rng, sizes=(3, 5, 4)):
     frames = []
     for i, n in enumerate(sizes):
         periodic = i == 1
-        frames.append(Frame(
-            numbers=rng.choice([1, 6, 8], size=n), positions=rng.normal(size=(n, 3)), energy=float(rng.normal()),
-            forces=rng.normal(size=(n, 3)), cell=np.eye(3) * 7.0 if periodic else np.zeros((3, 3)),
-            pbc=np.array([periodic] * 3), stress=rng.normal(size=6) if periodic else np.full(6, np.nan),
-            kind="md", temperature=300.0 + i, frame_id=i,
-        ))
+        frames.append(
+            Frame(
+                numbers=rng.choice([1, 6, 8], size=n),
+                positions=rng.normal(size=(n, 3)),
+                energy=float(rng.normal()),
+                forces=rng.normal(size=(n, 3)),
+                cell=np.eye(3) * 7.0 if periodic else np.zeros((3, 3)),
+                pbc=np.array([periodic] * 3),
+                stress=rng.normal(size=6) if periodic else np.full(6, np.nan),
+                kind="md",
+                temperature=300.0 + i,
+                frame_id=i,
+            )
+        )
     return frames
 
 
 def assert_same_frames(a, b):
     assert len(a) == len(b)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         for name in ("numbers", "positions", "forces", "cell", "pbc", "stress"):
             np.testing.assert_array_equal(getattr(x, name), getattr(y, name))
         assert (x.energy, x.kind, x.frame_id) == (y.energy, y.kind, y.frame_id)
@@ -64,7 +72,7 @@ def test_split_is_disjoint_complete_and_seeded(rng):
     assert (len(train), len(val), len(test)) == (35, 10, 5)
     assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(50))
     again = dataset.split(0.2, 0.1, seed=4)
-    assert all(np.array_equal(x, y) for x, y in zip((train, val, test), again))
+    assert all(np.array_equal(x, y) for x, y in zip((train, val, test), again, strict=False))
     assert not np.array_equal(test, dataset.split(0.2, 0.1, seed=5)[2])
     with pytest.raises(DatasetError):
         dataset.split(0.6, 0.5)

@@ -1,33 +1,26 @@
 """Sampling and labelling end to end with GFN2-xTB, resuming after an interruption, and bad input."""
 
-
 import numpy as np
 import pytest
 from ase import Atoms
 from ase.io import write
+from kit import SCF_START, SCF_START_MD, TIGHT, VIBRATIONS, assert_close
 from tblite.ase import TBLite
 
-from kit import assert_close
-from mlff_distiller.cli import main
 from mlff_distiller.distillation import Dataset, SamplingSettings, harmonic_modes, sample
 from mlff_distiller.errors import OverwriteError, UnsupportedElementError
 from mlff_distiller.structures import molecule_from_smiles
 from mlff_distiller.teachers import Teacher, load_teacher
 
-@pytest.fixture
-def mlffd(capsys):
-    """Run the ``mlffd`` command line in this process; returns (exit code, stdout, stderr)."""
-
-    def run(*args):
-        code = main([str(a) for a in args])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
-
-
-SMALL = SamplingSettings(frames=12, temperatures=[300.0, 600.0], random_fraction=0.25, normal_mode_fraction=0.25,
-                         stride=3, equilibration_steps=4, seed=5)
+SMALL = SamplingSettings(
+    frames=12,
+    temperatures=[300.0, 600.0],
+    random_fraction=0.25,
+    normal_mode_fraction=0.25,
+    stride=3,
+    equilibration_steps=4,
+    seed=5,
+)
 
 
 class InterruptedTBLite(TBLite):
@@ -62,7 +55,7 @@ def test_sample_and_label_ethanol_end_to_end(tmp_path, ethanol):
     for frame in (dataset.frames[2], dataset.frames[-1]):
         atoms = frame.atoms()
         atoms.calc = TBLite(method="GFN2-xTB", verbosity=0)
-        assert frame.energy == pytest.approx(atoms.get_potential_energy(), rel=1e-8)
+        assert frame.energy == pytest.approx(atoms.get_potential_energy(), rel=SCF_START)
         assert_close(frame.forces, atoms.get_forces(), 1e-3, "forces")
 
 
@@ -77,30 +70,42 @@ def test_resume_after_interruption_labels_nothing_twice(tmp_path, ethanol):
     partial = len(Dataset.load(tmp_path / "run.h5"))
     assert 0 < partial < 12
     with pytest.raises(OverwriteError, match="--resume"):
-        sample(ethanol, Teacher("gfn2-xtb", InterruptedTBLite(), cache=cache), tmp_path / "run.h5", SMALL, progress=False)
+        sample(
+            ethanol, Teacher("gfn2-xtb", InterruptedTBLite(), cache=cache), tmp_path / "run.h5", SMALL, progress=False
+        )
 
     second = InterruptedTBLite()
-    resumed = sample(ethanol, Teacher("gfn2-xtb", second, cache=cache), tmp_path / "run.h5", SMALL, resume=True,
-                     progress=False)
+    resumed = sample(
+        ethanol, Teacher("gfn2-xtb", second, cache=cache), tmp_path / "run.h5", SMALL, resume=True, progress=False
+    )
     assert (first.count - 1) + second.count == reference.count  # the interrupted call never finished
     assert len(resumed) == 12
     # The same plan: equal configurations, up to the SCF-restart history of tblite (see the test above).
     by_id = {f.frame_id: f for f in resumed.frames}
     for frame in complete.frames:
-        np.testing.assert_allclose(by_id[frame.frame_id].positions, frame.positions, atol=1e-4)
-        assert by_id[frame.frame_id].energy == pytest.approx(frame.energy, abs=1e-4)
+        np.testing.assert_allclose(by_id[frame.frame_id].positions, frame.positions, atol=SCF_START_MD)
+        assert by_id[frame.frame_id].energy == pytest.approx(frame.energy, abs=SCF_START_MD)
 
 
 def test_resume_with_other_settings_is_refused(tmp_path, ethanol):
-    sample(ethanol, load_teacher(), tmp_path / "e.h5", SamplingSettings(frames=4, stride=1, equilibration_steps=0,
-                                                                        normal_mode_fraction=0), progress=False)
+    sample(
+        ethanol,
+        load_teacher(),
+        tmp_path / "e.h5",
+        SamplingSettings(frames=4, stride=1, equilibration_steps=0, normal_mode_fraction=0),
+        progress=False,
+    )
     with pytest.raises(OverwriteError, match="other settings"):
         sample(ethanol, load_teacher(), tmp_path / "e.h5", SMALL, resume=True, progress=False)
 
 
 def test_periodic_water_gets_stress_and_no_normal_modes(tmp_path):
-    water = Atoms("OH2OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0],
-                                       [3, 3, 3], [3.96, 3, 3], [2.76, 3.93, 3]], cell=np.eye(3) * 6.2, pbc=True)
+    water = Atoms(
+        "OH2OH2",
+        positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0], [3, 3, 3], [3.96, 3, 3], [2.76, 3.93, 3]],
+        cell=np.eye(3) * 6.2,
+        pbc=True,
+    )
     settings = SamplingSettings(frames=4, temperatures=[300.0], stride=1, equilibration_steps=0, random_fraction=0.25)
     dataset = sample(water, load_teacher(), tmp_path / "w.h5", settings, progress=False)
     assert [f.kind for f in dataset.frames].count("normal-mode") == 0
@@ -111,6 +116,7 @@ def test_periodic_water_gets_stress_and_no_normal_modes(tmp_path):
 def test_harmonic_modes_of_water_match_known_frequencies():
     water = Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
     from ase.optimize import BFGS
+
     from mlff_distiller.teachers import TeacherCalculator
 
     teacher = load_teacher()
@@ -118,16 +124,16 @@ def test_harmonic_modes_of_water_match_known_frequencies():
     BFGS(water, logfile=None).run(fmax=1e-4)
     eigenvalues, modes = harmonic_modes(water, teacher)
     assert len(eigenvalues) == 3
-    np.testing.assert_allclose(modes.T @ modes, np.eye(3), atol=1e-10)
+    np.testing.assert_allclose(modes.T @ modes, np.eye(3), atol=TIGHT)
     # Independent reference: ASE's own finite-difference vibrational analysis of the same teacher.
+    from ase.units import _amu, _c, _e, _hplanck
     from ase.vibrations import Vibrations
-    from ase.units import _hplanck, _c, _e, _amu
 
     wavenumbers = np.sqrt(eigenvalues * _e / _amu) * 1e10 / (2 * np.pi * _c * 100)
     vib = Vibrations(water, name=str(__import__("tempfile").mkdtemp()) + "/vib", delta=0.01)
     vib.run()
     reference = np.sort(np.real(vib.get_frequencies()))[-3:]
-    np.testing.assert_allclose(np.sort(wavenumbers), reference, rtol=2e-3)
+    np.testing.assert_allclose(np.sort(wavenumbers), reference, rtol=VIBRATIONS)
     assert _hplanck  # constants imported for the conversion above
 
 
@@ -141,8 +147,21 @@ def test_cli_sample_errors_are_one_line(tmp_path, mlffd):
 
 
 def test_cli_sample_writes_and_refuses_to_overwrite(tmp_path, mlffd):
-    args = ["sample", "O", "-o", tmp_path / "w.h5", "--frames", "5", "--stride", "1", "--equilibration", "0",
-            "--temperatures", "300", "--quiet"]
+    args = [
+        "sample",
+        "O",
+        "-o",
+        tmp_path / "w.h5",
+        "--frames",
+        "5",
+        "--stride",
+        "1",
+        "--equilibration",
+        "0",
+        "--temperatures",
+        "300",
+        "--quiet",
+    ]
     code, out, _ = mlffd(*args)
     assert code == 0 and "5 frames of H2O" in out
     code, _, err = mlffd(*args)

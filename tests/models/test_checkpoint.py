@@ -4,8 +4,8 @@ import zipfile
 
 import pytest
 import torch
-
 from kit import EXACT, assert_close, random_molecule
+
 from mlff_distiller import CheckpointError
 from mlff_distiller.models import load_checkpoint, read_checkpoint, save_checkpoint
 from mlff_distiller.models.checkpoint import FORMAT_VERSION
@@ -27,8 +27,8 @@ def test_round_trip_keeps_weights_config_and_provenance(tiny_student, tmp_path, 
     assert payload["parameter_count"] == tiny_student.parameter_count()
 
 
-def test_loads_in_float32(tiny_student, tmp_path):
-    loaded = load_checkpoint(save_checkpoint(tiny_student, tmp_path / "s.ckpt"), dtype=torch.float32)
+def test_loads_in_float32(make_checkpoint):
+    loaded = load_checkpoint(make_checkpoint("tiny"), dtype=torch.float32)
     assert loaded.network.energy_scale.dtype == torch.float32
 
 
@@ -50,15 +50,15 @@ def test_text_file_is_not_a_checkpoint(tmp_path):
     assert "not a checkpoint" in _error(path)
 
 
-def test_truncated_file_is_corrupt(tiny_student, tmp_path):
-    path = save_checkpoint(tiny_student, tmp_path / "s.ckpt")
+def test_truncated_file_is_corrupt(make_checkpoint):
+    path = make_checkpoint("tiny")
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     assert "corrupt" in _error(path) or "not a checkpoint" in _error(path)
 
 
-def test_damaged_member_is_corrupt(tiny_student, tmp_path):
-    path = save_checkpoint(tiny_student, tmp_path / "s.ckpt")
+def test_damaged_member_is_corrupt(make_checkpoint, tmp_path):
+    path = make_checkpoint("tiny")
     damaged = tmp_path / "damaged.ckpt"
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(damaged, "w") as dst:
         for item in src.infolist():
@@ -75,16 +75,16 @@ def test_foreign_torch_file(tmp_path):
     assert "not an mlff-distiller checkpoint" in _error(path)
 
 
-def test_newer_format_version(tiny_student, tmp_path):
-    path = save_checkpoint(tiny_student, tmp_path / "s.ckpt")
+def test_newer_format_version(make_checkpoint):
+    path = make_checkpoint("tiny")
     payload = torch.load(path, weights_only=True)
     payload["format_version"] = FORMAT_VERSION + 1
     torch.save(payload, path)
     assert "newer" in _error(path)
 
 
-def test_weights_that_do_not_fit_the_architecture(tiny_student, tmp_path):
-    path = save_checkpoint(tiny_student, tmp_path / "s.ckpt")
+def test_weights_that_do_not_fit_the_architecture(make_checkpoint):
+    path = make_checkpoint("tiny")
     payload = torch.load(path, weights_only=True)
     payload["config"]["features"] = 12
     torch.save(payload, path)

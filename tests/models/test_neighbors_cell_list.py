@@ -15,7 +15,9 @@ TRICLINIC = np.array([[7.0, 0.0, 0.0], [1.8, 6.5, 0.0], [-1.2, 1.5, 7.5]])
 
 
 def edge_set(src, dst, images):
-    return sorted(zip(src.tolist(), dst.tolist(), [tuple(int(round(x)) for x in row) for row in images.tolist()]))
+    return sorted(
+        zip(src.tolist(), dst.tolist(), [tuple(int(round(x)) for x in row) for row in images.tolist()], strict=False)
+    )
 
 
 def uniform_box(n_atoms: int, cell: np.ndarray, rng: np.random.Generator) -> torch.Tensor:

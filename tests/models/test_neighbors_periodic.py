@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-
 from kit import TIGHT, assert_close, random_box
+
 from mlff_distiller.models import Student, StudentConfig, all_pairs, cell_list
 from mlff_distiller.models.neighbors import plane_spacings
 
@@ -17,7 +17,9 @@ def periodic_energy(student, positions, species, cell):
 
 
 def edge_set(src, dst, images):
-    return sorted(zip(src.tolist(), dst.tolist(), [tuple(int(round(x)) for x in row) for row in images.tolist()]))
+    return sorted(
+        zip(src.tolist(), dst.tolist(), [tuple(int(round(x)) for x in row) for row in images.tolist()], strict=False)
+    )
 
 
 def test_wrapping_and_lattice_translations_change_nothing(tiny_student, rng):
@@ -25,7 +27,9 @@ def test_wrapping_and_lattice_translations_change_nothing(tiny_student, rng):
     positions, species = random_box(20, TRICLINIC, 4, rng)
     e0 = periodic_energy(tiny_student, positions, species, cell)
     lattice_shift = torch.tensor(rng.integers(-3, 4, size=(20, 3)), dtype=torch.float64) @ cell
-    assert_close(periodic_energy(tiny_student, positions + lattice_shift, species, cell), e0, TIGHT, "translated images")
+    assert_close(
+        periodic_energy(tiny_student, positions + lattice_shift, species, cell), e0, TIGHT, "translated images"
+    )
     drifted = positions + torch.tensor([30.0, -25.0, 41.0], dtype=torch.float64)
     assert_close(periodic_energy(tiny_student, drifted, species, cell), e0, TIGHT, "rigid shift far outside the box")
 
@@ -33,7 +37,12 @@ def test_wrapping_and_lattice_translations_change_nothing(tiny_student, rng):
 def _brute_force_energy(student: Student, positions, species, cell, replicas: int):
     """Sum of the central cell's atomic energies inside an explicit, non-periodic cluster of images."""
     n = positions.shape[0]
-    shifts = [np.array([i, j, k]) for i in range(-replicas, replicas + 1) for j in range(-replicas, replicas + 1) for k in range(-replicas, replicas + 1)]
+    shifts = [
+        np.array([i, j, k])
+        for i in range(-replicas, replicas + 1)
+        for j in range(-replicas, replicas + 1)
+        for k in range(-replicas, replicas + 1)
+    ]
     shifts.sort(key=lambda s: np.abs(s).sum())  # central image first
     cluster = torch.cat([positions + torch.tensor(s, dtype=torch.float64) @ cell for s in shifts])
     cluster_species = species.repeat(len(shifts))
@@ -70,7 +79,9 @@ def test_cell_list_equals_all_pairs(rng, cell):
 def test_cell_list_equals_all_pairs_without_periodicity(rng):
     positions = torch.tensor(rng.uniform(0, 18, size=(250, 3)))
     no_cell, no_pbc = torch.zeros((3, 3), dtype=torch.float64), torch.zeros(3, dtype=torch.bool)
-    assert edge_set(*cell_list(positions, no_cell, no_pbc, 4.0)) == edge_set(*all_pairs(positions, no_cell, no_pbc, 4.0))
+    assert edge_set(*cell_list(positions, no_cell, no_pbc, 4.0)) == edge_set(
+        *all_pairs(positions, no_cell, no_pbc, 4.0)
+    )
 
 
 def test_cell_list_falls_back_for_small_boxes(rng):

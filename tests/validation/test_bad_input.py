@@ -27,7 +27,9 @@ def test_mismatched_atom_counts(lj, tmp_path, capsys):
     ethanol = pdb_topology(tmp_path / "ethanol.pdb", [6, 6, 8, 1, 1, 1, 1, 1, 1])
     with pytest.raises(TrajectoryError, match="same number of atoms|atoms"):
         open_run(lj["dcd"], ethanol)
-    assert main(["validate", str(lj["dcd"]), "--top", str(ethanol), "--teacher", "none", "-o", str(tmp_path / "r")]) == 2
+    assert (
+        main(["validate", str(lj["dcd"]), "--top", str(ethanol), "--teacher", "none", "-o", str(tmp_path / "r")]) == 2
+    )
     assert "cannot read" in error_line(capsys)
 
 

@@ -1,14 +1,10 @@
 """``mlffd check-engines`` on the bundled students and structures, on exported files, and on a model that truly differs."""
 
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from kit import ENGINE64
 
-from mlff_distiller.cli import main
 from mlff_distiller.data import bundled_structure, bundled_student
 from mlff_distiller.export import export_lammps, export_openmm
 from mlff_distiller.models import load_checkpoint, save_checkpoint
@@ -33,20 +29,13 @@ CASES += [("aspirin", "organic-tiny"), ("aspirin", "organic-standard")]
 EXPORTERS = {"openmm": export_openmm, "lammps": export_lammps}
 
 
-def check_engines(*args, capsys) -> tuple:
-    """Exit code, stdout and stderr of ``mlffd check-engines ARGS``."""
-    code = main(["check-engines", *map(str, args)])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_bundled_structures_cover_the_cases():
     assert sorted(path.stem for path in bundled_structure("aspirin").parent.glob("*.xyz")) == MOLECULES
 
 
 @pytest.mark.parametrize("molecule, student", CASES)
-def test_bundled_molecules_agree(molecule, student, capsys):
-    code, out, _ = check_engines(bundled_student(student), bundled_structure(molecule), capsys=capsys)
+def test_bundled_molecules_agree(molecule, student, mlffd):
+    code, out, _ = mlffd("check-engines", bundled_student(student), bundled_structure(molecule))
     assert code == 0, out
     assert "verdict: all engines agree" in out
     openmm_row = next(line for line in out.splitlines() if line.startswith("OpenMM (Reference)"))
@@ -54,8 +43,8 @@ def test_bundled_molecules_agree(molecule, student, capsys):
     assert "tol dW is the stencil's error estimate" in out
 
 
-def test_bundled_water_box_agrees(capsys):
-    code, out, _ = check_engines(bundled_student("water-standard"), bundled_structure("water-32"), capsys=capsys)
+def test_bundled_water_box_agrees(mlffd):
+    code, out, _ = mlffd("check-engines", bundled_student("water-standard"), bundled_structure("water-32"))
     assert code == 0, out
     assert "96 atoms, periodic box" in out
     for engine in ("PyTorch (direct)", "ASE calculator", "OpenMM (Reference)", "LAMMPS (pair_style mlffd)"):
@@ -87,10 +76,10 @@ def test_finite_strain_error_estimate_covers_the_error():
 
 
 @pytest.mark.parametrize("engine, precision", [("openmm", "float64"), ("lammps", "float64"), ("openmm", "float32")])
-def test_exported_files_agree(engine, precision, tmp_path, capsys):
+def test_exported_files_agree(engine, precision, tmp_path, mlffd):
     checkpoint = bundled_student("organic-ultra-tiny")
     model = EXPORTERS[engine](checkpoint, tmp_path / f"{engine}.pt", precision=precision)
-    code, out, _ = check_engines(model, bundled_structure("ethanol"), capsys=capsys)
+    code, out, _ = mlffd("check-engines", model, bundled_structure("ethanol"))
     assert code == 0, out
     name = "OpenMM" if engine == "openmm" else "LAMMPS"
     assert f"{name}: {model} ({precision} export, exported from the reference checkpoint)" in out
@@ -99,19 +88,19 @@ def test_exported_files_agree(engine, precision, tmp_path, capsys):
         assert " 1.0e-03 " in next(line for line in out.splitlines() if line.startswith(f"{name} ("))
 
 
-def test_an_export_whose_checkpoint_moved_needs_checkpoint(tmp_path, capsys):
-    moved = Path(shutil.copy(bundled_student("organic-ultra-tiny"), tmp_path / "student.ckpt"))
+def test_an_export_whose_checkpoint_moved_needs_checkpoint(tmp_path, mlffd, make_checkpoint):
+    moved = make_checkpoint("organic-ultra-tiny")
     model = export_openmm(moved, tmp_path / "openmm.pt")
     moved.unlink()
-    code, _, err = check_engines(model, "CCO", capsys=capsys)
+    code, _, err = mlffd("check-engines", model, "CCO")
     assert code == 2
     assert "pass the reference with --checkpoint" in err and len(err.strip().splitlines()) == 1
-    code, out, _ = check_engines(model, "CCO", "--checkpoint", bundled_student("organic-ultra-tiny"), capsys=capsys)
+    code, out, _ = mlffd("check-engines", model, "CCO", "--checkpoint", bundled_student("organic-ultra-tiny"))
     assert code == 0, out
 
 
 @pytest.mark.parametrize("engine", ["openmm", "lammps"])
-def test_a_perturbed_export_disagrees(engine, tmp_path, capsys):
+def test_a_perturbed_export_disagrees(engine, tmp_path, mlffd):
     """An export of a student one weight of which moved by 1e-6 (relative): energies differ far beyond rounding."""
     reference = bundled_student("organic-ultra-tiny")
     student = load_checkpoint(reference)
@@ -119,7 +108,7 @@ def test_a_perturbed_export_disagrees(engine, tmp_path, capsys):
         next(student.network.parameters()).mul_(1.0 + 1e-6)
     perturbed = save_checkpoint(student, tmp_path / "perturbed.ckpt")
     model = EXPORTERS[engine](perturbed, tmp_path / f"{engine}.pt")
-    code, out, _ = check_engines(model, bundled_structure("ethanol"), "--checkpoint", reference, capsys=capsys)
+    code, out, _ = mlffd("check-engines", model, bundled_structure("ethanol"), "--checkpoint", reference)
     assert code == 1, out
     assert "exported from ANOTHER checkpoint" in out
     name = "OpenMM (Reference)" if engine == "openmm" else "LAMMPS (pair_style mlffd)"
@@ -128,17 +117,17 @@ def test_a_perturbed_export_disagrees(engine, tmp_path, capsys):
     assert float(columns[2]) > ENGINE64 and float(columns[4]) > ENGINE64  # rel dE, rel dF: a real difference
 
 
-def test_a_file_that_is_neither_is_refused(tmp_path, capsys):
+def test_a_file_that_is_neither_is_refused(tmp_path, mlffd):
     text = tmp_path / "model.pt"
     text.write_text("not a model\n")
-    code, _, err = check_engines(text, "CCO", capsys=capsys)
+    code, _, err = mlffd("check-engines", text, "CCO")
     assert code == 2
     assert "neither a student checkpoint nor a model exported by 'mlffd export'" in err
     assert len(err.strip().splitlines()) == 1
 
 
-def test_an_export_left_out_of_the_engines_is_refused(tmp_path, capsys):
+def test_an_export_left_out_of_the_engines_is_refused(tmp_path, mlffd):
     model = export_lammps(bundled_student("organic-ultra-tiny"), tmp_path / "lammps.pt")
-    code, _, err = check_engines(model, "CCO", "--engines", "openmm", capsys=capsys)
+    code, _, err = mlffd("check-engines", model, "CCO", "--engines", "openmm")
     assert code == 2
     assert "is a lammps export, but --engines leaves lammps out" in err

@@ -14,13 +14,19 @@ GOOD = {
 
 
 def report_data(changes=None, failure=None):
-    figures = {section: {k: {"value": v, "unit": "", "definition": "test figure"} for k, v in values.items()}
-               for section, values in GOOD.items()}
+    figures = {
+        section: {k: {"value": v, "unit": "", "definition": "test figure"} for k, v in values.items()}
+        for section, values in GOOD.items()
+    }
     for (section, key), value in (changes or {}).items():
         figures[section][key]["value"] = value
     events = {"collapse": failure, "hydrogen_loss": None, "explosion": None, "first_failure": failure}
-    return {"figures": figures, "verdict": verdict(figures, Thresholds()), "thresholds": Thresholds().to_dict(),
-            "details": {"stability_events": events}}
+    return {
+        "figures": figures,
+        "verdict": verdict(figures, Thresholds()),
+        "thresholds": Thresholds().to_dict(),
+        "details": {"stability_events": events},
+    }
 
 
 def test_passing_model_is_production():
@@ -28,8 +34,9 @@ def test_passing_model_is_production():
 
 
 def test_drifting_model_is_for_thermostatted_sampling():
-    category, reason = recommend(report_data({("energy_drift", "slope_meV_per_atom_per_ps"): 3.0,
-                                              ("energy_drift", "drift_to_fluctuation"): 4.0}))
+    category, reason = recommend(
+        report_data({("energy_drift", "slope_meV_per_atom_per_ps"): 3.0, ("energy_drift", "drift_to_fluctuation"): 4.0})
+    )
     assert category == "limited use" and "NVT" in reason and "3 meV/atom/ps" in reason
 
 
@@ -40,7 +47,9 @@ def test_model_that_collapses_late_is_for_short_runs():
 
 
 def test_short_validation_is_limited_to_its_length():
-    category, reason = recommend(report_data({("stability", "stable_time_ps"): 2.0, ("stability", "completed_time_ps"): 2.0}))
+    category, reason = recommend(
+        report_data({("stability", "stable_time_ps"): 2.0, ("stability", "completed_time_ps"): 2.0})
+    )
     assert category == "limited use" and "runs up to 2 ps" in reason
 
 
@@ -50,7 +59,9 @@ def test_forces_far_from_the_teacher_are_not_recommended(changes):
 
 
 def test_early_collapse_is_not_recommended():
-    category, reason = recommend(report_data({("stability", "stable_time_ps"): 0.3}, failure={"frame": 3, "time_ps": 0.35}))
+    category, reason = recommend(
+        report_data({("stability", "stable_time_ps"): 0.3}, failure={"frame": 3, "time_ps": 0.35})
+    )
     assert category == "not recommended" and "0.3 ps" in reason
 
 
@@ -60,11 +71,22 @@ def test_moderately_wrong_forces_are_qualitative_only():
 
 
 def test_thermostatted_runs_are_not_judged_on_energy_conservation():
-    data = report_data({("energy_drift", "slope_meV_per_atom_per_ps"): 50.0, ("energy_drift", "drift_to_fluctuation"): 9.0,
-                        ("energy_drift", "relative_drift_percent"): 5.0})
+    data = report_data(
+        {
+            ("energy_drift", "slope_meV_per_atom_per_ps"): 50.0,
+            ("energy_drift", "drift_to_fluctuation"): 9.0,
+            ("energy_drift", "relative_drift_percent"): 5.0,
+        }
+    )
     assert not data["verdict"]["passed"]
-    data["verdict"] = verdict(data["figures"], Thresholds(), {"name": "nvt", "conserved_quantity": False, "target_temperature_K": 300.0})
+    data["verdict"] = verdict(
+        data["figures"], Thresholds(), {"name": "nvt", "conserved_quantity": False, "target_temperature_K": 300.0}
+    )
     rows = {r["figure"]: r["status"] for r in data["verdict"]["criteria"]}
-    assert rows["slope_meV_per_atom_per_ps"] == rows["drift_to_fluctuation"] == "not applicable (NVT: no conserved quantity stored)"
+    assert (
+        rows["slope_meV_per_atom_per_ps"]
+        == rows["drift_to_fluctuation"]
+        == "not applicable (NVT: no conserved quantity stored)"
+    )
     assert rows["rmse"] == "pass" and data["verdict"]["passed"]
     assert recommend(data)[0] == "production"

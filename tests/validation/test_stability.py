@@ -6,6 +6,7 @@ import MDAnalysis as mda
 import numpy as np
 import pytest
 from ase.build import molecule
+from kit import FLOAT32_STORED
 from MDAnalysis.coordinates.memory import MemoryReader
 from MDAnalysisTests.datafiles import DCD, PSF
 from validation_systems import pdb_topology, write_h5md
@@ -51,7 +52,7 @@ def test_planted_broken_bond(ethanol_frames):
     assert r.collapse is not None and r.collapse["frame"] == expected
     assert r.hydrogen_loss is None and r.explosion is None
     assert r.first_failure["frame"] == expected
-    assert r.stable_time_ps == pytest.approx((expected - 1) * DT_PS, rel=1e-5)
+    assert r.stable_time_ps == pytest.approx((expected - 1) * DT_PS, rel=FLOAT32_STORED)
 
 
 def test_planted_lost_hydrogen(ethanol_frames):
@@ -74,22 +75,32 @@ def test_intact_molecule_is_stable(ethanol_frames):
     frames, numbers = ethanol_frames
     r = Stability(ethanol_universe(frames, numbers), requested_time_ps=0.78).run().results
     assert r.first_failure is None and r.n_bonds == 8 and r.n_watched_hydrogens == 6
-    assert r.stable_time_ps == pytest.approx(0.39, rel=1e-5)
-    assert r.fraction_completed == pytest.approx(0.5, rel=1e-5)
+    assert r.stable_time_ps == pytest.approx(0.39, rel=FLOAT32_STORED)
+    assert r.fraction_completed == pytest.approx(0.5, rel=FLOAT32_STORED)
 
 
 def test_temperature_explosion_and_nonfinite_energy(tmp_path, ethanol_frames):
     frames, numbers = ethanol_frames
     time = np.arange(40) * DT_PS
     temperature = np.where(np.arange(40) >= 12, 2.0e4, 300.0)
-    path = write_h5md(tmp_path / "hot.h5md", numbers, frames, time,
-                      {"potential_energy": np.full(40, -100.0), "kinetic_energy": np.full(40, 0.3), "temperature": temperature})
+    path = write_h5md(
+        tmp_path / "hot.h5md",
+        numbers,
+        frames,
+        time,
+        {"potential_energy": np.full(40, -100.0), "kinetic_energy": np.full(40, 0.3), "temperature": temperature},
+    )
     universe = mda.Universe(str(pdb_topology(tmp_path / "e.pdb", numbers)), str(path))
     r = Stability(universe).run().results
     assert r.explosion["frame"] == 12 and "temperature" in r.explosion["reason"]
     potential = np.where(np.arange(40) >= 7, np.nan, -100.0)
-    path = write_h5md(tmp_path / "nan.h5md", numbers, frames, time,
-                      {"potential_energy": potential, "kinetic_energy": np.full(40, 0.3), "temperature": np.full(40, 300.0)})
+    path = write_h5md(
+        tmp_path / "nan.h5md",
+        numbers,
+        frames,
+        time,
+        {"potential_energy": potential, "kinetic_energy": np.full(40, 0.3), "temperature": np.full(40, 300.0)},
+    )
     r = Stability(mda.Universe(str(tmp_path / "e.pdb"), str(path))).run().results
     assert r.explosion["frame"] == 7 and "non-finite" in r.explosion["reason"]
 
@@ -119,7 +130,7 @@ def test_explosion_found_in_an_energy_file(ethanol_frames):
     r = Stability(ethanol_universe(frames, numbers), energies=series).run().results
     assert r.explosion["time_ps"] == pytest.approx(0.255)
     assert r.explosion["frame"] == 26  # the first frame at or after the explosion
-    assert r.stable_time_ps == pytest.approx(0.25, rel=1e-5)
+    assert r.stable_time_ps == pytest.approx(0.25, rel=FLOAT32_STORED)
 
 
 WATER = molecule("H2O")
@@ -141,7 +152,9 @@ def approaching_waters(distances: np.ndarray, box: float = None) -> np.ndarray:
         shift = np.array([0.0, 0.0, 2 * first[0, 2] + d])  # oxygen to oxygen: exactly d along z
         pair = np.concatenate([first, second + shift])
         if box is not None:
-            pair = (pair + np.array([box / 2, box / 2, -first[0, 2] - d / 2])) % box  # the oxygens' midpoint on the boundary
+            pair = (
+                pair + np.array([box / 2, box / 2, -first[0, 2] - d / 2])
+            ) % box  # the oxygens' midpoint on the boundary
         frames.append(pair)
     return np.array(frames)
 
@@ -162,11 +175,11 @@ def test_oxygens_pressed_together_are_a_close_contact(box, rng):
     r = Stability(ethanol_universe(frames, numbers, box)).run().results
     contact = r.close_contact
     assert contact["frame"] == expected and contact["atoms"] == [0, 3] and contact["names"] == ["O0", "O3"]
-    assert contact["distance_A"] == pytest.approx(oo[expected], abs=1e-5)
+    assert contact["distance_A"] == pytest.approx(oo[expected], abs=FLOAT32_STORED)
     assert contact["contact_distance_A"] == OO_CONTACT
     assert r.collapse is None and r.hydrogen_loss is None and r.explosion is None
     assert r.first_failure is contact and r.first_failure_kind == "close_contact"
-    assert r.stable_time_ps == pytest.approx((expected - 1) * DT_PS, rel=1e-5)
+    assert r.stable_time_ps == pytest.approx((expected - 1) * DT_PS, rel=FLOAT32_STORED)
     assert list(r.close_contacts_per_frame) == [0] * expected + [1] * (30 - expected)
     # intramolecular pairs are all 1-2 or 1-3: the closest non-bonded pair is the closest intermolecular one
     inter = frames[:, 3:, None] - frames[:, None, :3]
@@ -175,9 +188,9 @@ def test_oxygens_pressed_together_are_a_close_contact(box, rng):
     closest = np.linalg.norm(inter, axis=3).min(axis=(1, 2))
     assert np.abs(closest - SEARCH_A).min() > 0.01  # no frame at the edge of the search
     searched = np.where(closest < SEARCH_A, closest, np.nan)
-    np.testing.assert_allclose(r.min_nonbonded_distance_per_frame_A, searched, atol=1e-5)
-    assert r.min_nonbonded_distance_A == pytest.approx(closest.min(), abs=1e-5)
-    assert r.min_distance_by_pair_A["O-O"] == pytest.approx(oo.min(), abs=1e-5)
+    np.testing.assert_allclose(r.min_nonbonded_distance_per_frame_A, searched, atol=FLOAT32_STORED)
+    assert r.min_nonbonded_distance_A == pytest.approx(closest.min(), abs=FLOAT32_STORED)
+    assert r.min_distance_by_pair_A["O-O"] == pytest.approx(oo.min(), abs=FLOAT32_STORED)
 
 
 def test_one_three_pairs_are_not_contacts_but_the_same_distance_between_molecules_is():
@@ -186,7 +199,9 @@ def test_one_three_pairs_are_not_contacts_but_the_same_distance_between_molecule
     frames = []
     for hh in np.linspace(1.52, 1.0, 20):
         half = np.arcsin(hh / 2 / oh)
-        frames.append([[0, 0, 0], [0, oh * np.sin(half), -oh * np.cos(half)], [0, -oh * np.sin(half), -oh * np.cos(half)]])
+        frames.append(
+            [[0, 0, 0], [0, oh * np.sin(half), -oh * np.cos(half)], [0, -oh * np.sin(half), -oh * np.cos(half)]]
+        )
     frames = np.array(frames)
     assert np.linalg.norm(frames[-1, 1] - frames[-1, 2]) == pytest.approx(1.0)
     r = Stability(ethanol_universe(frames, [8, 1, 1])).run().results
@@ -210,12 +225,14 @@ def teacher_md_frames(path: Path, n_atoms: int):
         sizes = f["n_atoms"][:]
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         rows = [k for k in range(len(sizes)) if sizes[k] == n_atoms and f["kinds"][k] == b"md"]
-        positions = np.array([f["positions"][starts[k]:starts[k] + n_atoms] for k in rows])
-        return positions, f["numbers"][starts[rows[0]]:starts[rows[0]] + n_atoms], f["cells"][rows[0]]
+        positions = np.array([f["positions"][starts[k] : starts[k] + n_atoms] for k in rows])
+        return positions, f["numbers"][starts[rows[0]] : starts[rows[0]] + n_atoms], f["cells"][rows[0]]
 
 
 def test_liquid_water_from_the_teacher_has_no_close_contact():
-    positions, numbers, cell = teacher_md_frames(bundled_student("water-standard").with_name("water-standard.test.h5"), 96)
+    positions, numbers, cell = teacher_md_frames(
+        bundled_student("water-standard").with_name("water-standard.test.h5"), 96
+    )
     box = float(cell[0, 0])
     r = Stability(ethanol_universe(positions, numbers, box)).run().results
     assert r.first_failure is None and r.n_close_contacts == 0
@@ -223,7 +240,7 @@ def test_liquid_water_from_the_teacher_has_no_close_contact():
     d = oxygens[:, :, None] - oxygens[:, None]
     d -= box * np.round(d / box)
     d = np.linalg.norm(d, axis=3) + np.eye(oxygens.shape[1]) * 1e3
-    assert r.min_distance_by_pair_A["O-O"] == pytest.approx(d.min(), abs=1e-4)
+    assert r.min_distance_by_pair_A["O-O"] == pytest.approx(d.min(), abs=FLOAT32_STORED)
     assert 2.3 < d.min() < 2.8  # first-shell hydrogen bonds, not a collapse
 
 

@@ -3,6 +3,7 @@
 import MDAnalysis as mda
 import numpy as np
 import pytest
+from kit import EXACT, RECOMPUTED, TEXT_DIGITS
 from MDAnalysis.analysis.rdf import InterRDF
 from MDAnalysisTests.datafiles import DCD, PSF
 from scipy.spatial.distance import pdist
@@ -25,7 +26,7 @@ def test_molecular_h_of_r_equals_numpy(adk):
     for _ in adk.trajectory[:10]:
         counts += np.histogram(pdist(calpha.positions.astype(np.float64)), bins=edges)[0]
     expected = counts / (counts.sum() * 0.25)
-    np.testing.assert_allclose(h.g, expected, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(h.g, expected, rtol=TEXT_DIGITS, atol=RECOMPUTED)
     assert not h.periodic
     assert np.sum(h.g * 0.25) == pytest.approx(1.0)
 
@@ -34,12 +35,12 @@ def test_comparison_of_a_trajectory_with_itself_and_with_its_other_half(adk):
     calpha = adk.select_atoms("name CA")
     reference = mda.Universe(PSF, DCD).select_atoms("name CA")
     same = StructureComparison(calpha, reference, r_max=12.0).run()
-    assert same.results.error == pytest.approx(0.0, abs=1e-12)
+    assert same.results.error == pytest.approx(0.0, abs=EXACT)
     # the first 20 frames against the whole run: the protein moves, so the structures differ a little
     part = StructureComparison(calpha, reference, r_max=12.0).run(stop=20)
     assert 0.0 < part.results.error < 0.5
     g, g_ref, r = part.results.g, part.results.g_reference, part.results.r
-    assert part.results.error == pytest.approx(np.sum(np.abs(g_ref - g)) * (r[1] - r[0]), rel=1e-9)
+    assert part.results.error == pytest.approx(np.sum(np.abs(g_ref - g)) * (r[1] - r[0]), rel=RECOMPUTED)
 
 
 def test_periodic_rdf_matches_mdanalysis_interrdf(tmp_path):
@@ -48,7 +49,7 @@ def test_periodic_rdf_matches_mdanalysis_interrdf(tmp_path):
     ours = PairDistribution(universe.atoms, r_max=8.0, n_bins=40).run().results
     theirs = InterRDF(universe.atoms, universe.atoms, nbins=40, range=(0.0, 8.0), exclusion_block=(1, 1)).run().results
     assert ours.periodic
-    np.testing.assert_allclose(ours.g, theirs.rdf, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(ours.g, theirs.rdf, rtol=TEXT_DIGITS, atol=RECOMPUTED)
     reference = mda.Universe(str(run["pdb"]), str(run["dcd"]))
     comparison = StructureComparison(universe.atoms, reference.atoms, r_max=8.0, n_bins=40).run(start=10)
     expected = distribution_error(ours.r, comparison.results.g, ours.g, True)

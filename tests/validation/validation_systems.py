@@ -1,7 +1,6 @@
 """Trajectories for the validation tests, produced by real engines (OpenMM with its built-in forces, MDRun)."""
 
 from pathlib import Path
-from typing import Dict
 
 import numpy as np
 import openmm
@@ -11,8 +10,15 @@ from openmm import app, unit
 SIGMA_NM, EPSILON_KJ, MASS_AMU = 0.34, 0.996, 39.948
 
 
-def lj_fluid_run(directory: Path, timestep_fs: float, steps: int, report_every: int, cells: int = 5,
-                 temperature_K: float = 120.0, seed: int = 1) -> Dict[str, Path]:
+def lj_fluid_run(
+    directory: Path,
+    timestep_fs: float,
+    steps: int,
+    report_every: int,
+    cells: int = 5,
+    temperature_K: float = 120.0,
+    seed: int = 1,
+) -> dict[str, Path]:
     """NVE Lennard-Jones argon (cells^3 atoms, reduced density 0.8) in OpenMM; writes PDB, DCD and a StateDataReporter CSV.
 
     Returns the paths ``pdb``, ``dcd`` and ``csv``.
@@ -50,9 +56,18 @@ def lj_fluid_run(directory: Path, timestep_fs: float, steps: int, report_every: 
     with open(paths["pdb"], "w") as handle:
         app.PDBFile.writeFile(topology, positions * 10 * unit.angstrom, handle)
     simulation.reporters.append(app.DCDReporter(str(paths["dcd"]), report_every))
-    simulation.reporters.append(app.StateDataReporter(
-        str(paths["csv"]), report_every, step=True, time=True, potentialEnergy=True, kineticEnergy=True,
-        totalEnergy=True, temperature=True))
+    simulation.reporters.append(
+        app.StateDataReporter(
+            str(paths["csv"]),
+            report_every,
+            step=True,
+            time=True,
+            potentialEnergy=True,
+            kineticEnergy=True,
+            totalEnergy=True,
+            temperature=True,
+        )
+    )
     simulation.step(steps)
     for reporter in simulation.reporters:
         if hasattr(reporter, "_out"):
@@ -61,8 +76,16 @@ def lj_fluid_run(directory: Path, timestep_fs: float, steps: int, report_every: 
     return paths
 
 
-def write_h5md(path: Path, numbers, positions_A: np.ndarray, time_ps: np.ndarray, observables: Dict[str, np.ndarray],
-               forces_eV_per_A: np.ndarray = None, box_A: float = None, energy_unit: str = "eV") -> Path:
+def write_h5md(
+    path: Path,
+    numbers,
+    positions_A: np.ndarray,
+    time_ps: np.ndarray,
+    observables: dict[str, np.ndarray],
+    forces_eV_per_A: np.ndarray = None,
+    box_A: float = None,
+    energy_unit: str = "eV",
+) -> Path:
     """An H5MD file in the layout of docs/trajectory-format.md, written with h5py (nm, kJ/mol/nm).
 
     Energies are given in eV and stored in ``energy_unit`` ("eV" or "kJ mol-1", as a foreign writer might).
@@ -123,8 +146,17 @@ def student_run(directory: Path, time_ps: float = 0.2, audit_every: int = 0) -> 
 
     directory = Path(directory)
     ethanol = Path(__file__).resolve().parents[2] / "mlff_distiller" / "data" / "molecules" / "ethanol.xyz"
-    settings = MDSettings(structure=str(ethanol), model=str(bundled_student("organic-standard")), time=time_ps,
-                          timestep=0.5, report_interval=5, checkpoint_interval=100, precision="double", platform="CPU",
-                          audit_every=audit_every, teacher="gfn2-xtb" if audit_every else None)
+    settings = MDSettings(
+        structure=str(ethanol),
+        model=str(bundled_student("organic-standard")),
+        time=time_ps,
+        timestep=0.5,
+        report_interval=5,
+        checkpoint_interval=100,
+        precision="double",
+        platform="CPU",
+        audit_every=audit_every,
+        teacher="gfn2-xtb" if audit_every else None,
+    )
     MDRun(settings, directory / "run").run(progress=False)
     return directory / "run"
