@@ -262,10 +262,10 @@ class LammpsMD:
 def estimated_memory_gb(student: Student, edges: int) -> float:
     """Rough peak memory (GB) of one energy + forces evaluation with ``edges`` edges.
 
-    Every engine runs a hand-written reverse pass (the fused network, or
-    :class:`~mlff_distiller.models.forces.StudentForces` on the portable path), which keeps per
-    edge only its vector, unit vector and distance, the radial features, their slopes and
-    gradients, and the gradient on the vector, whatever the engine. All add about 400 bytes per
+    Counts what the fused network's hand-written reverse pass keeps per edge: its vector, unit
+    vector and distance, the radial features, their slopes and gradients, and the gradient on the
+    vector. The portable path (autograd on the student) also keeps every layer's (E, 3F) filters
+    and messages for its backward pass: for it this is a lower bound. All add about 400 bytes per
     edge for the neighbour search.
     """
     itemsize = torch.finfo(student.network.energy_scale.dtype).bits // 8
