@@ -271,7 +271,8 @@ def lammps_result(models: EngineModels, atoms: Atoms) -> EngineResult:
     if models.lammps is not None:
         return _lammps_single_point(models.lammps, atoms)
     with tempfile.TemporaryDirectory() as folder:
-        return _lammps_single_point(export_lammps(models.checkpoint, Path(folder) / "model.pt"), atoms)
+        model = export_lammps(models.checkpoint, Path(folder) / "model.pt", precision="float64")  # as every engine here
+        return _lammps_single_point(model, atoms)
 
 
 def _lammps_single_point(model: Path, atoms: Atoms) -> EngineResult:
