@@ -81,7 +81,7 @@ def bare_model_ms(model: Path, student: Student, dump: Path, repeats: int) -> di
     exported = torch.jit.load(str(model))
     load_kernel()
     dtype = student.network.energy_scale.dtype
-    weights = list(exported.kernel_weights)
+    weights = dict(exported.kernel_weights)
 
     def run_kernel():
         torch.ops.mlffd.painn_forces(species, src, dst, vectors.to(dtype), weights, exported.layers,

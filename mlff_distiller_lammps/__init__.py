@@ -18,11 +18,11 @@ PLUGIN_NAME = "mlffdplugin.so"
 
 
 def source_files() -> List[Path]:
-    """The C++ sources of the pair style: its own, in ``mlff_distiller/plugin/lammps``, and the
-    fused network it includes, in ``mlff_distiller/models/kernel``."""
+    """The C++ sources of the pair style: its own, in ``mlff_distiller/plugin/lammps``, and every
+    header of the fused network it includes, in ``mlff_distiller/models/kernel``."""
     spec = util.find_spec("mlff_distiller")
     package = Path(list(spec.submodule_search_locations)[0])
-    return [package / "plugin" / "lammps" / "pair_mlffd.cpp", package / "models" / "kernel" / "painn.h"]
+    return [package / "plugin" / "lammps" / "pair_mlffd.cpp", *sorted((package / "models" / "kernel").glob("*.h"))]
 
 
 def lammps_version() -> str:

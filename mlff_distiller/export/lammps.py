@@ -26,7 +26,7 @@ it; its ``forward`` evaluates all layers in one call over every atom it is given
 """
 
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import Dict, List, Optional, Union
 
 import torch
 from torch import Tensor, nn
@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from ..elements import symbols
 from ..errors import MLFFDError, OverwriteError
 from ..models import load_checkpoint
-from ..models.fused import kernel_weights
+from ..models.kernel.weights import kernel_weights
 from ..models.painn import PaiNN
 from ..models.student import Student
 from .metadata import PRECISIONS, build_metadata, save_with_metadata
@@ -58,9 +58,9 @@ class LammpsStudent(nn.Module):
         super().__init__()
         network: PaiNN = student.network
         self.network = network
-        #: The weights in the order and layout of the fused network (see
-        #: :func:`~mlff_distiller.models.fused.kernel_weights`), read by the pair style.
-        self.kernel_weights: List[Tensor] = kernel_weights(student)
+        #: The weights by name in the layout of the fused network (see
+        #: :func:`~mlff_distiller.models.kernel.weights.kernel_weights`), read by the pair style.
+        self.kernel_weights: Dict[str, Tensor] = kernel_weights(student)
         self.cutoff = float(student.cutoff)
         self.layers = len(network.interactions)
         self.features = int(network.features)

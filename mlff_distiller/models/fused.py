@@ -14,42 +14,15 @@ building it on first use), as scripting it requires; a TorchScript file containi
 kernel loaded before it is loaded.
 """
 
-from typing import List, Tuple
+from typing import Tuple
 
 import torch
 from torch import Tensor, nn
 
 from .forces import StudentForces
 from .kernel import load_kernel
+from .kernel.weights import kernel_weights
 from .student import Student
-
-
-def kernel_weights(student: Student) -> List[Tensor]:
-    """The student's weights in the order and layout ``mlffd::painn_forces`` reads them.
-
-    Forward products use transposed weights (in x out), reverse products the weights as
-    stored (out x in); see the layout notes at the top of ``kernel/painn_forces.cpp``.
-    """
-    network = student.network
-    weights = [network.embedding.weight, network.basis.frequencies]
-    for block in network.interactions:
-        context_in, context_out = block.context[0], block.context[2]
-        gate_in, gate_out = block.gate[0], block.gate[2]
-        envelope_filter = torch.cat([block.filter.weight, block.filter.bias.unsqueeze(1)], dim=1)
-        weights += [
-            context_in.weight.t(), context_in.bias, context_in.weight,
-            context_out.weight.t(), context_out.bias, context_out.weight,
-            envelope_filter.t(),
-            block.mix_u.weight.t(), block.mix_u.weight, block.mix_v.weight.t(), block.mix_v.weight,
-            gate_in.weight.t(), gate_in.bias, gate_in.weight,
-            gate_out.weight.t(), gate_out.bias, gate_out.weight,
-        ]  # fmt: skip
-    readout_in, readout_out = network.readout[0], network.readout[2]
-    weights += [
-        readout_in.weight.t(), readout_in.bias, readout_in.weight, readout_out.weight.reshape(-1), readout_out.bias,
-        network.energy_scale.reshape(1), network.reference_energies,
-    ]  # fmt: skip
-    return [w.detach().contiguous().clone() for w in weights]
 
 
 class FusedStudentForces(nn.Module):

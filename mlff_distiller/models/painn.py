@@ -122,8 +122,12 @@ class Interaction(nn.Module):
         -------
         Tensor, shape (E, 3F)
         """
-        weight = torch.cat([self.filter.weight, self.filter.bias.unsqueeze(1)], dim=1)
-        return torch.nn.functional.linear(radial, weight)
+        return torch.nn.functional.linear(radial, self.envelope_filter_weight())
+
+    def envelope_filter_weight(self) -> Tensor:
+        """The filter's weight with its bias as a last column, (3F, n_rbf + 1): the map of
+        :meth:`envelope_filter`."""
+        return torch.cat([self.filter.weight, self.filter.bias.unsqueeze(1)], dim=1)
 
 
 class PaiNN(nn.Module):

@@ -1,5 +1,10 @@
 """The fused C++ kernel (``torch.ops.mlffd.painn_forces``, ``painn_all_pairs_forces``), compiled on first use.
 
+The network is written once in C++, in headers shared with the LAMMPS pair style: ``painn.h``
+(layers forward and reverse, radial basis and envelope), ``weights.h`` (the named weights and
+their checks; the Python side is :func:`~mlff_distiller.models.kernel.weights.kernel_weights`),
+``gemm.h`` (small matrix products) and ``driver.h`` (the loop over layers).
+
 :func:`load_kernel` compiles ``painn_forces.cpp`` (about 20 s, once per torch version and
 source) into the cache folder of :mod:`mlff_distiller.compiler` and registers the operator with
 torch. A TorchScript file that calls it (``mlffd export --kernel fused``) can only be loaded
@@ -17,10 +22,12 @@ from typing import List
 
 from ...compiler import BuildError, build_library, cache_root, cpu_signature, native_flags, torch_flags
 
-#: The C++ source of the kernel, shipped as package data, and the network it shares with the
-#: LAMMPS pair style.
-SOURCE = Path(__file__).with_name("painn_forces.cpp")
-HEADER = SOURCE.with_name("painn.h")
+#: The C++ source of the kernel, shipped as package data, and the headers it shares with the
+#: LAMMPS pair style (the network, its weights, its small matrix products, the driver), all in
+#: this folder.
+INCLUDE_DIR = Path(__file__).parent
+SOURCE = INCLUDE_DIR / "painn_forces.cpp"
+HEADERS = tuple(sorted(INCLUDE_DIR.glob("*.h")))
 LIBRARY_NAME = "libmlffd_kernel.so"
 #: How an exported model computes forces on CPU: TorchScript operations that run wherever
 #: torch does, or the fused C++ kernel of this package.
@@ -33,7 +40,7 @@ class KernelBuildError(BuildError):
 
 def library_path() -> Path:
     """Where the compiled kernel lives: one folder per torch version, source and CPU."""
-    source_hash = hashlib.sha256(SOURCE.read_bytes() + HEADER.read_bytes()).hexdigest()[:12]
+    source_hash = hashlib.sha256(b"".join(path.read_bytes() for path in (SOURCE, *HEADERS))).hexdigest()[:12]
     folder = f"kernel-torch{metadata.version('torch')}-{source_hash}-cpu{cpu_signature()}"
     return cache_root() / folder / LIBRARY_NAME
 

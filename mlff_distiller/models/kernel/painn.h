@@ -1,20 +1,16 @@
-// The fused PaiNN of mlff-distiller's students, layer by layer: forward, and the hand-written
-// reverse pass of StudentForces (mlff_distiller/models/forces.py), as loops over atoms and edges.
+// The fused PaiNN of mlff-distiller's students, layer by layer: forward, and a hand-written
+// reverse pass, as loops over atoms and edges. It computes the function of
+// mlff_distiller/models/painn.py (the definition, differentiated by autograd);
+// tests/models/test_kernel.py checks the two against each other.
 //
-// Used by the kernel operators (painn_forces.cpp: all layers in one call) and by the LAMMPS pair
-// style (plugin/lammps/pair_mlffd.cpp: one layer at a time, LAMMPS communicating the features of
-// ghost atoms in between). The atoms a layer updates ("local", the first nlocal) are the receivers
-// of the edges; their neighbours may be any of the n atoms (local or ghost).
+// driver.h runs it: all layers in one call in the torch operators (painn_forces.cpp), one layer at
+// a time with LAMMPS communicating the features of ghost atoms in between in the pair style
+// (plugin/lammps/pair_mlffd.cpp). The atoms a layer updates ("local", the first nlocal) are the
+// receivers of the edges; their neighbours may be any of the n atoms (local or ghost).
 //
 // Layouts: the features of an atom are one row of width 4F: its scalars s (F), then its vectors v
-// (3 x F, Cartesian component first). Weights arrive pre-arranged by mlff_distiller/models/fused.py
-// (kernel_weights): W^T (in x out) for the forward products y = x W^T, and W (out x in) for the
-// reverse products g_x = g_y W, so that every product is C = A B with B row-major.
-//
-// Matrix products with few rows (a molecule's atoms) run on the register-tiled loops of gemm()
-// below: a BLAS call repacks its weight matrix every time, which costs as much as the product
-// when there are only a few dozen rows. Larger products go to BLAS (at::mm). Single-threaded
-// apart from BLAS.
+// (3 x F, Cartesian component first). Weights arrive named and checked (weights.h); matrix
+// products go through gemm() (gemm.h). Single-threaded apart from BLAS.
 
 #pragma once
 
@@ -23,8 +19,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <vector>
+
+#include "gemm.h"
+#include "weights.h"
 
 namespace mlffd {
 
@@ -40,133 +38,24 @@ inline T silu_slope(T x) {
   return sg * (T(1) + x * (T(1) - sg));
 }
 
-// ---- C (m x n, row stride ldc) = init + A (m x k, row stride lda) B (k x n, row-major) ----
-
-// Products with at least this many rows go to BLAS, which then amortises its repacking of B.
-constexpr int64_t BLAS_MIN_ROWS = 256;
-
-// An unaligned load and store of a vector V (or a T).
-template <typename V, typename T>
-inline V load(const T* p) {
-  V v;
-  std::memcpy(&v, p, sizeof(V));
-  return v;
-}
-template <typename V, typename T>
-inline void store(T* p, const V& v) { std::memcpy(p, &v, sizeof(V)); }
-
-// One block of C, ROWS rows by NV vectors of type V (a GCC vector of T, or T itself), its
-// accumulators in registers. init: rows of ldi apart (ldi = 0: a bias row), or none (zero).
-template <typename T, typename V, int ROWS, int NV>
-inline void tile(int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc, const T* init,
-                 int64_t ldi) {
-  constexpr int L = sizeof(V) / sizeof(T);
-  V acc[ROWS][NV];
-  for (int r = 0; r < ROWS; ++r)
-    for (int q = 0; q < NV; ++q) acc[r][q] = init ? load<V>(init + r * ldi + q * L) : V{};
-  for (int64_t p = 0; p < k; ++p) {
-    V bv[NV];
-    for (int q = 0; q < NV; ++q) bv[q] = load<V>(b + p * ldb + q * L);
-    for (int r = 0; r < ROWS; ++r) {
-      const T ar = a[r * lda + p];
-      for (int q = 0; q < NV; ++q) acc[r][q] += ar * bv[q];
-    }
-  }
-  for (int r = 0; r < ROWS; ++r)
-    for (int q = 0; q < NV; ++q) store(c + r * ldc + q * L, acc[r][q]);
-}
-
-// The columns j .. j + NV lanes of V of all m rows of C, in blocks of up to 6 rows (12
-// accumulators of two registers' width hide the FMA latency) and at least 4 where m allows: the
-// (k x NV lanes) panel of B they share stays in L1 from one block to the next.
-template <typename T, typename V, int NV>
-inline void column_panel(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, T* c, int64_t ldc,
-                         const T* init, int64_t ldi) {
-  const int64_t blocks = (m + 5) / 6;
-  for (int64_t block = 0, i = 0; block < blocks; ++block) {
-    const int64_t rows = (m - i) / (blocks - block) + ((m - i) % (blocks - block) ? 1 : 0);
-    const T* a_i = a + i * lda;
-    T* c_i = c + i * ldc;
-    const T* init_i = init ? init + i * ldi : nullptr;
-    switch (rows) {
-      case 6: tile<T, V, 6, NV>(k, a_i, lda, b, n, c_i, ldc, init_i, ldi); break;
-      case 5: tile<T, V, 5, NV>(k, a_i, lda, b, n, c_i, ldc, init_i, ldi); break;
-      case 4: tile<T, V, 4, NV>(k, a_i, lda, b, n, c_i, ldc, init_i, ldi); break;
-      case 3: tile<T, V, 3, NV>(k, a_i, lda, b, n, c_i, ldc, init_i, ldi); break;
-      case 2: tile<T, V, 2, NV>(k, a_i, lda, b, n, c_i, ldc, init_i, ldi); break;
-      default: tile<T, V, 1, NV>(k, a_i, lda, b, n, c_i, ldc, init_i, ldi); break;
-    }
-    i += rows;
-  }
-}
-
-// T as a type that template deduction does not look at (the element type comes from C alone).
+// The envelope of every radial filter at distance r (Å): 0.5 (cos(pi r / r_cut) + 1) for
+// r < r_cut, else 0, and its slope d/dr (1/Å). As cosine_envelope in models/painn.py.
 template <typename T>
-struct Exactly { using type = T; };
-
-// C = [bias | C | 0] + A B: bias (n) if given, else C's own values if accumulate, else zero.
-template <typename T>
-void gemm(int64_t m, int64_t n, int64_t k, const typename Exactly<T>::type* a, int64_t lda,
-          const typename Exactly<T>::type* b, T* c, int64_t ldc, const typename Exactly<T>::type* bias,
-          bool accumulate) {
-  if (m == 0 || n == 0) return;
-  if (m >= BLAS_MIN_ROWS) {
-    const auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
-    at::Tensor a_t = at::from_blob(const_cast<T*>(a), {m, k}, {lda, 1}, options);
-    at::Tensor b_t = at::from_blob(const_cast<T*>(b), {k, n}, options);
-    at::Tensor c_t = at::from_blob(c, {m, n}, {ldc, 1}, options);
-    if (bias) c_t.copy_(at::from_blob(const_cast<T*>(bias), {n}, options).expand({m, n}));
-    if (bias || accumulate) c_t.addmm_(a_t, b_t);
-    else at::mm_out(c_t, a_t, b_t);
-    return;
-  }
-  typedef T V8 __attribute__((vector_size(32)));
-  constexpr int W = 32 / sizeof(T);
-  const int64_t ldi = bias ? 0 : ldc;
-  const T* init = bias ? bias : accumulate ? c : nullptr;
-  auto from = [&](int64_t j) { return init ? init + j : nullptr; };
-  // column panels two 256-bit registers wide; the last, narrower one on a zero-padded copy
-  int64_t j = 0;
-  for (; j + 2 * W <= n; j += 2 * W) column_panel<T, V8, 2>(m, n, k, a, lda, b + j, c + j, ldc, from(j), ldi);
-  const int64_t rest = n - j;
-  if (rest == 0) return;
-  const int64_t width = rest <= W ? W : 2 * W;
-  thread_local std::vector<T> b_pad, c_pad;
-  b_pad.assign(k * width, T(0));
-  c_pad.assign(m * width, T(0));
-  for (int64_t p = 0; p < k; ++p) std::copy(b + p * n + j, b + p * n + n, b_pad.data() + p * width);
-  if (init)
-    for (int64_t i = 0; i < m; ++i) std::copy(init + i * ldi + j, init + i * ldi + n, c_pad.data() + i * width);
-  const T* pad_init = init ? c_pad.data() : nullptr;
-  if (width == W) column_panel<T, V8, 1>(m, width, k, a, lda, b_pad.data(), c_pad.data(), width, pad_init, width);
-  else column_panel<T, V8, 2>(m, width, k, a, lda, b_pad.data(), c_pad.data(), width, pad_init, width);
-  for (int64_t i = 0; i < m; ++i) std::copy(c_pad.data() + i * width, c_pad.data() + i * width + rest, c + i * ldc + j);
+inline void cosine_envelope(T r, T cutoff, T& value, T& slope) {
+  value = slope = T(0);
+  if (r >= cutoff) return;
+  const T k = T(M_PI) / cutoff;
+  value = T(0.5) * (std::cos(r * k) + T(1));
+  slope = T(-0.5) * k * std::sin(r * k);
 }
 
-// ---- the network ----
-
-// Per-layer tensors in the weight list (see kernel_weights in fused.py), in this order.
-enum LayerWeight {
-  CONTEXT_IN_T, CONTEXT_IN_B, CONTEXT_IN, CONTEXT_OUT_T, CONTEXT_OUT_B, CONTEXT_OUT,
-  FILTER_T, MIX_U_T, MIX_U, MIX_V_T, MIX_V,
-  GATE_IN_T, GATE_IN_B, GATE_IN, GATE_OUT_T, GATE_OUT_B, GATE_OUT, LAYER_WEIGHTS
-};
-// Tensors before the layers (embedding, basis frequencies) and after them (readout).
-constexpr int64_t LEADING_WEIGHTS = 2;
-constexpr int64_t READOUT_WEIGHTS = 7;
-
-// The weight list checked against the number of layers and the dtype, made contiguous.
-inline std::vector<at::Tensor> checked_weights(at::TensorList weights, int64_t layers, at::ScalarType dtype) {
-  TORCH_CHECK(static_cast<int64_t>(weights.size()) == LEADING_WEIGHTS + layers * LAYER_WEIGHTS + READOUT_WEIGHTS,
-              "mlffd: the weight list does not match the number of layers");
-  std::vector<at::Tensor> w;
-  w.reserve(weights.size());
-  for (const auto& t : weights) {
-    TORCH_CHECK(t.scalar_type() == dtype, "mlffd: weights and positions or vectors differ in dtype");
-    TORCH_CHECK(t.device().is_cpu(), "mlffd: the kernel runs on the CPU only");
-    w.push_back(t.contiguous());
-  }
-  return w;
+// One radial basis function at distance r (Å): sin(w r) / r (1/Å) for a frequency w (1/Å), and
+// its slope d/dr (1/Å^2). As RadialBasis in models/painn.py.
+template <typename T>
+inline void sine_basis(T r, T frequency, T& value, T& slope) {
+  const T angle = r * frequency;
+  value = std::sin(angle) / r;
+  slope = (frequency * std::cos(angle) - value) / r;
 }
 
 // A student's network, evaluated one layer at a time. Keep one object to reuse its buffers.
@@ -182,28 +71,25 @@ template <typename T>
 class PaiNN {
  public:
   PaiNN() = default;
-  PaiNN(std::vector<at::Tensor> weights, int64_t layers, double cutoff, double norm_epsilon) {
-    set_weights(std::move(weights), layers, cutoff, norm_epsilon);
-  }
-
-  // The network to evaluate (see checked_weights); the buffers of earlier evaluations are kept.
-  void set_weights(std::vector<at::Tensor> weights, int64_t layers, double cutoff, double norm_epsilon) {
+  // The network to evaluate: weights checked by read_weights (weights.h) in the dtype T, cutoff
+  // (Å), and the epsilon under the square root of vector norms (NORM_EPSILON of painn.py). The
+  // buffers of earlier evaluations are kept.
+  void set_weights(Weights weights, double cutoff, double norm_epsilon) {
+    TORCH_CHECK(weights.embedding.scalar_type() == c10::CppTypeToScalarType<T>::value,
+                "mlffd: the network's weights are not in the dtype it computes in");
     w_ = std::move(weights);
-    layers_ = layers;
+    layers_ = w_.layers;
     cutoff_ = T(cutoff);
     norm_epsilon_ = T(norm_epsilon);
-    f_ = w_[0].size(1);
-    r1_ = w_[1].size(0) + 1;
-    readout_ = LEADING_WEIGHTS + layers_ * LAYER_WEIGHTS;
-    h_ = w_[readout_ + 1].size(0);
-    filter_back_.clear();
-    for (int64_t l = 0; l < layers_; ++l) filter_back_.push_back(w_[offset(l) + FILTER_T].t().contiguous());
+    f_ = w_.features;
+    r1_ = w_.basis + 1;
+    h_ = w_.hidden;
     state_.resize(layers_);
     species_context_.clear();
   }
 
   int64_t layers() const { return layers_; }
-  int64_t species_count() const { return w_[0].size(0); }
+  int64_t species_count() const { return w_.species; }
   // doubles or floats per atom in a feature row (and its gradient)
   int64_t width() const { return 4 * f_; }
 
@@ -226,25 +112,22 @@ class PaiNN {
       distance_[k] = std::sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
       for (int c = 0; c < 3; ++c) unit_[3 * k + c] = x[c] / distance_[k];
     }
-    const T pi = T(M_PI);
-    const T* frequencies = w_[1].data_ptr<T>();
+    // radial features of each row: basis x envelope, then the envelope itself (as
+    // PaiNN.radial_features), and their slopes d/dr
+    const T* frequencies = p(w_.frequencies);
     radial_.resize(rows_ * r1_);
     radial_slope_.resize(rows_ * r1_);
     for (int64_t k = 0; k < rows_; ++k) {
       const T d = distance_[first_edge(k)];
-      T env = T(0), env_slope = T(0);
-      if (d < cutoff_) {
-        const T phase = d * (pi / cutoff_);
-        env = T(0.5) * (std::cos(phase) + T(1));
-        env_slope = T(-0.5) * (pi / cutoff_) * std::sin(phase);
-      }
+      T env, env_slope;
+      cosine_envelope(d, cutoff_, env, env_slope);
       T* rad = radial_.data() + k * r1_;
       T* slope = radial_slope_.data() + k * r1_;
       for (int64_t b = 0; b + 1 < r1_; ++b) {
-        const T angle = d * frequencies[b];
-        const T basis = std::sin(angle) / d;
+        T basis, basis_slope;
+        sine_basis(d, frequencies[b], basis, basis_slope);
         rad[b] = basis * env;
-        slope[b] = (frequencies[b] * std::cos(angle) - basis) / d * env + basis * env_slope;
+        slope[b] = basis_slope * env + basis * env_slope;
       }
       rad[r1_ - 1] = env;
       slope[r1_ - 1] = env_slope;
@@ -265,7 +148,7 @@ class PaiNN {
   // reads (the array must outlive it).
   void embed(int64_t n, const int64_t* species, T* x) {
     species_ = species;
-    const T* embedding = w_[0].data_ptr<T>();
+    const T* embedding = p(w_.embedding);
     for (int64_t i = 0; i < n; ++i) {
       T* row = x + i * width();
       std::copy(embedding + species[i] * f_, embedding + (species[i] + 1) * f_, row);
@@ -275,7 +158,8 @@ class PaiNN {
 
   // Layer l: x_out (first nlocal rows, width apart) from x_in (n rows: local, then neighbours).
   void forward(int64_t l, int64_t n, int64_t nlocal, const T* x_in, T* x_out) {
-    const int64_t o = offset(l), f = f_, f3 = 3 * f_, wd = width();
+    const LayerWeights& lw = w_.layer[l];
+    const int64_t f = f_, f3 = 3 * f_, wd = width();
     Layer& st = state_[l];
     st.n = n;
     st.nlocal = nlocal;
@@ -289,9 +173,9 @@ class PaiNN {
         const int64_t count = species_count();
         std::vector<T> hidden(count * f);
         species_context_.resize(count * f3);
-        gemm(count, f, f, ptr(0), f, ptr(o + CONTEXT_IN_T), hidden.data(), f, ptr(o + CONTEXT_IN_B), false);
+        gemm(count, f, f, p(w_.embedding), f, p(lw.context_in.weight_t), hidden.data(), f, p(lw.context_in.bias), false);
         for (int64_t k = 0; k < count * f; ++k) act_[k] = silu(hidden[k]);
-        gemm(count, f3, f, act_.data(), f, ptr(o + CONTEXT_OUT_T), species_context_.data(), f3, ptr(o + CONTEXT_OUT_B),
+        gemm(count, f3, f, act_.data(), f, p(lw.context_out.weight_t), species_context_.data(), f3, p(lw.context_out.bias),
              false);
       }
       for (int64_t i = 0; i < n; ++i)
@@ -299,9 +183,9 @@ class PaiNN {
                   st.context.data() + i * f3);
     } else {
       st.hidden.resize(n * f);
-      gemm(n, f, f, x_in, wd, ptr(o + CONTEXT_IN_T), st.hidden.data(), f, ptr(o + CONTEXT_IN_B), false);
+      gemm(n, f, f, x_in, wd, p(lw.context_in.weight_t), st.hidden.data(), f, p(lw.context_in.bias), false);
       for (int64_t k = 0; k < n * f; ++k) act_[k] = silu(st.hidden[k]);
-      gemm(n, f3, f, act_.data(), f, ptr(o + CONTEXT_OUT_T), st.context.data(), f3, ptr(o + CONTEXT_OUT_B), false);
+      gemm(n, f3, f, act_.data(), f, p(lw.context_out.weight_t), st.context.data(), f3, p(lw.context_out.bias), false);
     }
     // messages: s1 = s + sum ms, v1 = v + sum (mvs unit + mvv v[dst]), into the local atoms
     s1_.resize(nlocal * f);
@@ -337,8 +221,8 @@ class PaiNN {
     // update: s2 = s1 + asv <u_v, v_v> + ass, v2 = v1 + avv u_v, gates from [s1, |v_v|]
     st.u_v.resize(nlocal * f3);
     st.v_v.resize(nlocal * f3);
-    gemm(3 * nlocal, f, f, v1_.data(), f, ptr(o + MIX_U_T), st.u_v.data(), f, nullptr, false);
-    gemm(3 * nlocal, f, f, v1_.data(), f, ptr(o + MIX_V_T), st.v_v.data(), f, nullptr, false);
+    gemm(3 * nlocal, f, f, v1_.data(), f, p(lw.mix_u.weight_t), st.u_v.data(), f, nullptr, false);
+    gemm(3 * nlocal, f, f, v1_.data(), f, p(lw.mix_v.weight_t), st.v_v.data(), f, nullptr, false);
     st.norm.resize(nlocal * f);
     st.dot.resize(nlocal * f);
     z_.resize(nlocal * 2 * f);
@@ -358,9 +242,9 @@ class PaiNN {
     }
     st.gate_hidden.resize(nlocal * f);
     st.gate.resize(nlocal * f3);
-    gemm(nlocal, f, 2 * f, z_.data(), 2 * f, ptr(o + GATE_IN_T), st.gate_hidden.data(), f, ptr(o + GATE_IN_B), false);
+    gemm(nlocal, f, 2 * f, z_.data(), 2 * f, p(lw.gate_in.weight_t), st.gate_hidden.data(), f, p(lw.gate_in.bias), false);
     for (int64_t k = 0; k < nlocal * f; ++k) act_[k] = silu(st.gate_hidden[k]);
-    gemm(nlocal, f3, f, act_.data(), f, ptr(o + GATE_OUT_T), st.gate.data(), f3, ptr(o + GATE_OUT_B), false);
+    gemm(nlocal, f3, f, act_.data(), f, p(lw.gate_out.weight_t), st.gate.data(), f3, p(lw.gate_out.bias), false);
     for (int64_t i = 0; i < nlocal; ++i) {
       const T* g = st.gate.data() + i * f3;
       T* out = x_out + i * wd;
@@ -374,12 +258,12 @@ class PaiNN {
   // Energies (eV) of the nlocal atoms from their final feature rows x, and g_x (nlocal x width),
   // the gradient of their sum with respect to x.
   void readout(int64_t nlocal, const int64_t* species, const T* x, T* energies, T* g_x) {
-    const T* w2 = ptr(readout_ + 3);
-    const T b2 = ptr(readout_ + 4)[0];
-    const T scale = ptr(readout_ + 5)[0];
-    const T* reference = ptr(readout_ + 6);
+    const T* w2 = p(w_.readout_out);
+    const T b2 = p(w_.readout_out_bias)[0];
+    const T scale = p(w_.energy_scale)[0];
+    const T* reference = p(w_.reference_energies);
     readout_hidden_.resize(nlocal * h_);
-    gemm(nlocal, h_, f_, x, width(), ptr(readout_), readout_hidden_.data(), h_, ptr(readout_ + 1), false);
+    gemm(nlocal, h_, f_, x, width(), p(w_.readout_in.weight_t), readout_hidden_.data(), h_, p(w_.readout_in.bias), false);
     for (int64_t i = 0; i < nlocal; ++i) {
       T out = b2;
       for (int64_t q = 0; q < h_; ++q) {
@@ -390,7 +274,7 @@ class PaiNN {
       energies[i] = out * scale + reference[species[i]];
     }
     std::fill(g_x, g_x + nlocal * width(), T(0));
-    gemm(nlocal, f_, h_, readout_hidden_.data(), h_, ptr(readout_ + 2), g_x, width(), nullptr, true);
+    gemm(nlocal, f_, h_, readout_hidden_.data(), h_, p(w_.readout_in.weight), g_x, width(), nullptr, true);
   }
 
   // Reverse of layer l: from g_out (nlocal rows, width apart), the gradient of the energy with
@@ -399,7 +283,8 @@ class PaiNN {
   // input is constant) skips it.
   void reverse(int64_t l, const T* g_out, T* g_in) {
     TORCH_CHECK((g_in != nullptr) == (l > 0), "mlffd: every layer but the first (whose input is constant) gives g_in");
-    const int64_t o = offset(l), f = f_, f3 = 3 * f_, wd = width();
+    const LayerWeights& lw = w_.layer[l];
+    const int64_t f = f_, f3 = 3 * f_, wd = width();
     const Layer& st = state_[l];
     const int64_t n = st.n, nlocal = st.nlocal;
     const T* uv = st.u_v.data();
@@ -419,10 +304,10 @@ class PaiNN {
       }
     }
     g_gh_.resize(nlocal * f);
-    gemm(nlocal, f, f3, g_gate_.data(), f3, ptr(o + GATE_OUT), g_gh_.data(), f, nullptr, false);
+    gemm(nlocal, f, f3, g_gate_.data(), f3, p(lw.gate_out.weight), g_gh_.data(), f, nullptr, false);
     for (int64_t k = 0; k < nlocal * f; ++k) g_gh_[k] *= silu_slope(st.gate_hidden[k]);
     g_z_.resize(nlocal * 2 * f);
-    gemm(nlocal, 2 * f, f, g_gh_.data(), f, ptr(o + GATE_IN), g_z_.data(), 2 * f, nullptr, false);
+    gemm(nlocal, 2 * f, f, g_gh_.data(), f, p(lw.gate_in.weight), g_z_.data(), 2 * f, nullptr, false);
     g_s1_.resize(nlocal * f);
     g_v1_.resize(nlocal * f3);
     g_u_.resize(nlocal * f3);
@@ -443,8 +328,8 @@ class PaiNN {
         g_s1_[i * f + q] = gs[q] + g_z_[i * 2 * f + q];
       }
     }
-    gemm(3 * nlocal, f, f, g_u_.data(), f, ptr(o + MIX_U), g_v1_.data(), f, nullptr, true);
-    gemm(3 * nlocal, f, f, g_vv_.data(), f, ptr(o + MIX_V), g_v1_.data(), f, nullptr, true);
+    gemm(3 * nlocal, f, f, g_u_.data(), f, p(lw.mix_u.weight), g_v1_.data(), f, nullptr, true);
+    gemm(3 * nlocal, f, f, g_vv_.data(), f, p(lw.mix_v.weight), g_v1_.data(), f, nullptr, true);
     // messages; s1 and v1 also pass their gradients straight to the input's s and v
     if (g_in) {
       std::fill(g_in, g_in + n * wd, T(0));
@@ -508,15 +393,15 @@ class PaiNN {
         }
       }
       // d E / d radial features of the chunk: (len, 3F) x (3F, R + 1)
-      gemm(len, r1_, f3, g_filters_.data(), f3, filter_back_[l].data_ptr<T>(), g_radial_.data() + a * r1_, r1_,
+      gemm(len, r1_, f3, g_filters_.data(), f3, p(w_.layer[l].filter.weight), g_radial_.data() + a * r1_, r1_,
            nullptr, true);
     }
     if (!g_in) return;
     // context = silu(s W_in^T + b_in) W_out^T + b_out, over all n atoms
     g_h_.resize(n * f);
-    gemm(n, f, f3, g_ctx_.data(), f3, ptr(o + CONTEXT_OUT), g_h_.data(), f, nullptr, false);
+    gemm(n, f, f3, g_ctx_.data(), f3, p(lw.context_out.weight), g_h_.data(), f, nullptr, false);
     for (int64_t k = 0; k < n * f; ++k) g_h_[k] *= silu_slope(st.hidden[k]);
-    gemm(n, f, f, g_h_.data(), f, ptr(o + CONTEXT_IN), g_in, wd, nullptr, true);
+    gemm(n, f, f, g_h_.data(), f, p(lw.context_in.weight), g_in, wd, nullptr, true);
   }
 
   // d E / d (x[dst] - x[src]) of every edge (E x 3), after reverse(0).
@@ -545,8 +430,6 @@ class PaiNN {
     std::vector<T> hidden, context, u_v, v_v, norm, dot, gate_hidden, gate;
   };
 
-  int64_t offset(int64_t l) const { return LEADING_WEIGHTS + l * LAYER_WEIGHTS; }
-
   // Rows (distinct distances) and edges: row r < pairs holds edges r and r + pairs, a later row
   // the one edge r + pairs. Within rows a .. a + len - 1, edge number m (0-based, two per paired
   // row, in row order) is edge_of(a, m) of row row_of(a, m).
@@ -564,7 +447,8 @@ class PaiNN {
     if (m < 2 * paired_rows) return a + m / 2 + (m % 2) * pairs_;
     return a + m - paired_rows + pairs_;
   }
-  const T* ptr(int64_t index) const { return w_[index].data_ptr<T>(); }
+  // the data of a weight (checked to be contiguous and of dtype T by read_weights)
+  static const T* p(const at::Tensor& t) { return static_cast<const T*>(t.data_ptr()); }
 
   // The envelope-weighted filters (len x 3F) of rows a .. a + len - 1 in layer l: computed (when
   // kept, in the forward pass only) or read back.
@@ -572,12 +456,12 @@ class PaiNN {
     const int64_t f3 = 3 * f_;
     T* out = filters_.data() + (keep_filters_ ? (l * rows_ + a) * f3 : 0);
     if (forward || !keep_filters_)
-      gemm(len, f3, r1_, radial_.data() + a * r1_, r1_, ptr(offset(l) + FILTER_T), out, f3, nullptr, false);
+      gemm(len, f3, r1_, radial_.data() + a * r1_, r1_, p(w_.layer[l].filter.weight_t), out, f3, nullptr, false);
     return out;
   }
 
-  std::vector<at::Tensor> w_, filter_back_;
-  int64_t layers_ = 0, f_ = 0, r1_ = 0, h_ = 0, readout_ = 0;
+  Weights w_;
+  int64_t layers_ = 0, f_ = 0, r1_ = 0, h_ = 0;
   T cutoff_ = T(0), norm_epsilon_ = T(0);
   // edges
   int64_t e_ = 0, rows_ = 0, pairs_ = 0, chunk_ = 1;

@@ -2,65 +2,44 @@
 // mlffd::painn_all_pairs_forces: the same for a small system (in vacuum or in a periodic cell of any
 // shape), from its positions.
 //
-// The network itself (forward, reverse pass, layouts) is painn.h, shared with the LAMMPS pair
-// style; this file runs all its layers in one call and finds the pairs of small systems.
+// The network (painn.h), its named weights (weights.h) and the loop over its layers (driver.h) are
+// shared with the LAMMPS pair style; this file runs all layers in one call, with no exchange
+// between them, and finds the pairs of small systems.
 //
 // Built on first use by mlff_distiller/models/kernel/__init__.py; registered as torch.ops.mlffd.
 
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <vector>
 
-#include "painn.h"
+#include "driver.h"
+#include "weights.h"
 
 namespace {
-
-using mlffd::checked_weights;
 
 // Per-atom energies (N) and forces (N x 3) of all N atoms, every edge's receiver among them.
 template <typename T>
 std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Tensor& src_t, const at::Tensor& dst_t,
-                                       const at::Tensor& vectors_t, const std::vector<at::Tensor>& w, int64_t layers,
-                                       double cutoff, double norm_epsilon, bool paired) {
+                                       const at::Tensor& vectors_t, mlffd::Weights weights, double cutoff,
+                                       double norm_epsilon, bool paired) {
   const at::TensorOptions options = vectors_t.options();
   const int64_t n = species_t.size(0);
   const int64_t e = src_t.size(0);
-  const int64_t* species = species_t.data_ptr<int64_t>();
   const int64_t* src = src_t.data_ptr<int64_t>();
   const int64_t* dst = dst_t.data_ptr<int64_t>();
-  // one network and its buffers per thread, kept between calls: an MD step calls again with the
-  // same sizes, and allocates (and page-faults in) nothing new
-  thread_local mlffd::PaiNN<T> network;
-  thread_local std::vector<std::vector<T>> x;  // features before each layer, and after the last
-  thread_local std::vector<T> g_out, g_in, g_vectors;
-  network.set_weights(w, layers, cutoff, norm_epsilon);
-  for (int64_t i = 0; i < n; ++i)
-    TORCH_CHECK(species[i] >= 0 && species[i] < network.species_count(), "mlffd: species index ", species[i],
-                " out of range");
-  for (int64_t k = 0; k < e; ++k)
-    TORCH_CHECK(src[k] >= 0 && src[k] < n && dst[k] >= 0 && dst[k] < n, "mlffd: edge ", k, " names an atom out of range");
-  network.set_edges(e, src, dst, vectors_t.data_ptr<T>(), paired ? e / 2 : 0);
-
-  const int64_t width = network.width();
-  x.resize(layers + 1);
-  for (auto& rows : x) rows.resize(n * width);
-  network.embed(n, species, x[0].data());
-  for (int64_t l = 0; l < layers; ++l) network.forward(l, n, n, x[l].data(), x[l + 1].data());
+  // one driver (network and buffers) per thread, kept between calls
+  thread_local mlffd::Driver<T> driver;
+  mlffd::NoExchange nothing;
+  driver.set_weights(std::move(weights), cutoff, norm_epsilon);
+  driver.run(n, n, species_t.data_ptr<int64_t>(), e, src, dst, vectors_t.data_ptr<T>(), paired ? e / 2 : 0, nothing);
   at::Tensor energies_t = at::empty({n}, options);
-  g_out.resize(n * width);
-  g_in.resize(n * width);
-  network.readout(n, species, x[layers].data(), energies_t.data_ptr<T>(), g_out.data());
-  for (int64_t l = layers - 1; l >= 0; --l) {
-    network.reverse(l, g_out.data(), l > 0 ? g_in.data() : nullptr);
-    g_out.swap(g_in);
-  }
-
+  std::copy(driver.energies().begin(), driver.energies().end(), energies_t.data_ptr<T>());
   // forces = -(sum of d E / d vector over edges into an atom - over edges out of it)
-  g_vectors.resize(3 * e);
-  network.edge_gradients(g_vectors.data());
+  const T* g_vectors = driver.edge_gradients().data();
   at::Tensor forces_t = at::zeros({n, 3}, options);
   T* forces = forces_t.data_ptr<T>();
   for (int64_t k = 0; k < e; ++k)
@@ -87,19 +66,20 @@ bool is_paired(const at::Tensor& src_t, const at::Tensor& dst_t, const at::Tenso
 }
 
 std::tuple<at::Tensor, at::Tensor> painn_forces(const at::Tensor& species, const at::Tensor& src, const at::Tensor& dst,
-                                                const at::Tensor& vectors, at::TensorList weights, int64_t layers,
-                                                double cutoff, double norm_epsilon) {
+                                                const at::Tensor& vectors, const mlffd::NamedTensors& weights,
+                                                int64_t layers, double cutoff, double norm_epsilon) {
   TORCH_CHECK(vectors.device().is_cpu(), "mlffd::painn_forces runs on the CPU only");
   TORCH_CHECK(vectors.dim() == 2 && vectors.size(1) == 3, "mlffd::painn_forces: vectors must be (E, 3)");
   TORCH_CHECK(src.numel() == vectors.size(0) && dst.numel() == vectors.size(0),
               "mlffd::painn_forces: src, dst and vectors differ in length");
-  std::vector<at::Tensor> w = checked_weights(weights, layers, vectors.scalar_type());
+  TORCH_CHECK(vectors.scalar_type() == at::kDouble || vectors.scalar_type() == at::kFloat,
+              "mlffd::painn_forces: float32 or float64 only");
+  mlffd::Weights w = mlffd::read_weights(weights, layers, vectors.scalar_type());
   at::Tensor sp = species.to(at::kLong).contiguous(), s = src.to(at::kLong).contiguous();
   at::Tensor d = dst.to(at::kLong).contiguous(), x = vectors.contiguous();
   if (x.scalar_type() == at::kDouble)
-    return run<double>(sp, s, d, x, w, layers, cutoff, norm_epsilon, is_paired<double>(s, d, x));
-  TORCH_CHECK(x.scalar_type() == at::kFloat, "mlffd::painn_forces: float32 or float64 only");
-  return run<float>(sp, s, d, x, w, layers, cutoff, norm_epsilon, is_paired<float>(s, d, x));
+    return run<double>(sp, s, d, x, std::move(w), cutoff, norm_epsilon, is_paired<double>(s, d, x));
+  return run<float>(sp, s, d, x, std::move(w), cutoff, norm_epsilon, is_paired<float>(s, d, x));
 }
 
 // The pairs closer than the cutoff of atoms binned in fractional coordinates frac (n x 3, in [0, 1)),
@@ -168,8 +148,8 @@ void binned_pairs(const std::vector<double>& wrapped, const std::vector<double>&
 // followed by their reverses.
 template <typename T>
 std::tuple<at::Tensor, at::Tensor> all_pairs(const at::Tensor& species, const at::Tensor& positions_t,
-                                             const c10::optional<at::Tensor>& cell_t, const std::vector<at::Tensor>& w,
-                                             int64_t layers, double cutoff, double norm_epsilon) {
+                                             const c10::optional<at::Tensor>& cell_t, mlffd::Weights w, double cutoff,
+                                             double norm_epsilon) {
   const int64_t n = positions_t.size(0);
   const T* pos = positions_t.data_ptr<T>();
   const double cutoff_sq = cutoff * cutoff;
@@ -291,30 +271,32 @@ std::tuple<at::Tensor, at::Tensor> all_pairs(const at::Tensor& species, const at
     }
   }
   return run<T>(species, at::from_blob(s, {2 * h}, at::kLong), at::from_blob(d, {2 * h}, at::kLong),
-                at::from_blob(x, {2 * h, 3}, positions_t.options()), w, layers, cutoff, norm_epsilon, h > 0);
+                at::from_blob(x, {2 * h, 3}, positions_t.options()), std::move(w), cutoff, norm_epsilon, h > 0);
 }
 
 std::tuple<at::Tensor, at::Tensor> painn_all_pairs_forces(const at::Tensor& species, const at::Tensor& positions,
-                                                          const c10::optional<at::Tensor>& cell, at::TensorList weights,
-                                                          int64_t layers, double cutoff, double norm_epsilon) {
+                                                          const c10::optional<at::Tensor>& cell,
+                                                          const mlffd::NamedTensors& weights, int64_t layers, double cutoff,
+                                                          double norm_epsilon) {
   TORCH_CHECK(positions.device().is_cpu(), "mlffd::painn_all_pairs_forces runs on the CPU only");
   TORCH_CHECK(positions.dim() == 2 && positions.size(1) == 3, "mlffd::painn_all_pairs_forces: positions must be (N, 3)");
   TORCH_CHECK(species.numel() == positions.size(0), "mlffd::painn_all_pairs_forces: species and positions differ in length");
   TORCH_CHECK(!cell || (cell->dim() == 2 && cell->size(0) == 3 && cell->size(1) == 3),
               "mlffd::painn_all_pairs_forces: the cell must be (3, 3)");
-  std::vector<at::Tensor> w = checked_weights(weights, layers, positions.scalar_type());
+  TORCH_CHECK(positions.scalar_type() == at::kDouble || positions.scalar_type() == at::kFloat,
+              "mlffd::painn_all_pairs_forces: float32 or float64 only");
+  mlffd::Weights w = mlffd::read_weights(weights, layers, positions.scalar_type());
   at::Tensor sp = species.to(at::kLong).contiguous(), x = positions.contiguous();
-  if (x.scalar_type() == at::kDouble) return all_pairs<double>(sp, x, cell, w, layers, cutoff, norm_epsilon);
-  TORCH_CHECK(x.scalar_type() == at::kFloat, "mlffd::painn_all_pairs_forces: float32 or float64 only");
-  return all_pairs<float>(sp, x, cell, w, layers, cutoff, norm_epsilon);
+  if (x.scalar_type() == at::kDouble) return all_pairs<double>(sp, x, cell, std::move(w), cutoff, norm_epsilon);
+  return all_pairs<float>(sp, x, cell, std::move(w), cutoff, norm_epsilon);
 }
 
 }  // namespace
 
 TORCH_LIBRARY(mlffd, m) {
-  m.def("painn_forces(Tensor species, Tensor src, Tensor dst, Tensor vectors, Tensor[] weights, int layers, "
+  m.def("painn_forces(Tensor species, Tensor src, Tensor dst, Tensor vectors, Dict(str, Tensor) weights, int layers, "
         "float cutoff, float norm_epsilon) -> (Tensor, Tensor)");
-  m.def("painn_all_pairs_forces(Tensor species, Tensor positions, Tensor? cell, Tensor[] weights, int layers, "
+  m.def("painn_all_pairs_forces(Tensor species, Tensor positions, Tensor? cell, Dict(str, Tensor) weights, int layers, "
         "float cutoff, float norm_epsilon) -> (Tensor, Tensor)");
 }
 

@@ -21,7 +21,7 @@ from typing import List
 import mlff_distiller_lammps as locate
 
 from ...compiler import BuildError, build_library, native_flags, package_dir, torch_flags
-from ...models.kernel import HEADER
+from ...models.kernel import INCLUDE_DIR
 from ...errors import MLFFDError
 
 #: The C++ source of the pair style, shipped as package data.
@@ -68,7 +68,7 @@ def compile_command(output: Path) -> List[str]:
     return [
         compiler, *native_flags(), "-fPIC", "-shared", "-DLAMMPS_SMALLBIG",
         f'-DMLFFD_LAMMPS_VERSION="{lammps_version()}"',
-        f"-I{lammps_include}", *(f"-I{path}" for path in mpi), f"-I{HEADER.parent}",
+        f"-I{lammps_include}", *(f"-I{path}" for path in mpi), f"-I{INCLUDE_DIR}",
         str(SOURCE), "-o", str(output), *torch_flags(),
     ]  # fmt: skip
 

@@ -49,19 +49,19 @@
 #include <memory>
 #include <vector>
 
-#include "painn.h"
+#include "driver.h"
+#include "weights.h"
 
 namespace LAMMPS_NS {
 
-// The network and everything one evaluation needs, kept from step to step (no allocation once
-// the system size has settled), in the dtype the model computes in.
+// The network's driver and everything one evaluation needs, kept from step to step (no
+// allocation once the system size has settled), in the dtype the model computes in.
 template <typename T>
 struct Evaluation {
-  explicit Evaluation(std::vector<at::Tensor> weights, int64_t layers, double cutoff, double norm_epsilon)
-      : network(std::move(weights), layers, cutoff, norm_epsilon), features(layers + 1) {}
-  mlffd::PaiNN<T> network;
-  std::vector<T> vectors, ghost_vectors, g_vectors, energies, g_out, g_in;
-  std::vector<std::vector<T>> features;    // rows of local + ghost atoms before each layer, and after the last
+  Evaluation(mlffd::Weights weights, double cutoff, double norm_epsilon)
+      : driver(std::move(weights), cutoff, norm_epsilon) {}
+  mlffd::Driver<T> driver;
+  std::vector<T> vectors, ghost_vectors;   // edge vectors (Å) to local and to ghost neighbours
 };
 
 class PairMLFFD : public Pair {
@@ -207,21 +207,36 @@ void PairMLFFD::load_model(const std::string &path)
   const double norm_epsilon = model.attr("norm_epsilon").toDouble();
   symbols.clear();
   for (const auto &name : model.attr("symbols").toList()) symbols.push_back(name.get().toStringRef());
-  std::vector<at::Tensor> weights;
-  for (const auto &weight : model.attr("kernel_weights").toList()) weights.push_back(weight.get().toTensor());
+  // the weights by name (models/kernel/weights.h checks every name, shape and dtype), in the
+  // dtype of the embedding: float32 or float64 exports
+  const c10::IValue named = model.attr("kernel_weights");
+  if (!named.isGenericDict())
+    error->all(FLERR,
+               "pair_style mlffd: {} holds its weights as a list, as older mlff-distiller versions wrote them; "
+               "export it again with 'mlffd export CHECKPOINT --engine lammps -o MODEL.pt'",
+               path);
+  const mlffd::NamedTensors weights = c10::impl::toTypedDict<std::string, at::Tensor>(named.toGenericDict());
+  const auto embedding = weights.find("embedding.weight");
+  const bool single_precision = embedding != weights.end() && embedding->value().scalar_type() == at::kFloat;
   single.reset();
   double_precision.reset();
+  int64_t embedded = 0, network_width = 0;
   try {
-    if (!weights.empty() && weights[0].scalar_type() == at::kFloat)
-      single = std::make_unique<Evaluation<float>>(
-          mlffd::checked_weights(weights, layers, at::kFloat), layers, cutoff, norm_epsilon);
-    else
-      double_precision = std::make_unique<Evaluation<double>>(
-          mlffd::checked_weights(weights, layers, at::kDouble), layers, cutoff, norm_epsilon);
+    const mlffd::Weights checked = mlffd::read_weights(weights, layers, single_precision ? at::kFloat : at::kDouble);
+    embedded = checked.species;
+    if (single_precision) {
+      single = std::make_unique<Evaluation<float>>(checked, cutoff, norm_epsilon);
+      network_width = single->driver.network().width();
+    } else {
+      double_precision = std::make_unique<Evaluation<double>>(checked, cutoff, norm_epsilon);
+      network_width = double_precision->driver.network().width();
+    }
   } catch (const c10::Error &exc) {
     error->all(FLERR, "pair_style mlffd: {} holds no usable network: {}", path, exc.what_without_backtrace());
   }
-  const int64_t embedded = single ? single->network.species_count() : double_precision->network.species_count();
+  if (network_width != width)
+    error->all(FLERR, "pair_style mlffd: {} says its feature rows are {} wide but its network's are {}", path, width,
+               network_width);
   if (embedded != static_cast<int64_t>(symbols.size()))
     error->all(FLERR, "pair_style mlffd: {} lists {} elements but its network embeds {}", path, symbols.size(),
                embedded);
@@ -294,10 +309,10 @@ void PairMLFFD::evaluate(Evaluation<T> &evaluation)
   const int nlocal = atom->nlocal;
   const int nall = nlocal + atom->nghost;
   const double cutoff_squared = cutoff * cutoff;
-  mlffd::PaiNN<T> &network = evaluation.network;
 
-  // atoms of NULL types run through the network as species 0 with no edges; their energies and
-  // gradients are dropped after the readout, so their rows stay zero all the way back
+  // atoms of NULL types run through the network as species 0 with no edges: the gradient of
+  // their energies stays in their own rows (no edge carries it to an atom or a force), and their
+  // energies are not tallied
   species.resize(nall);
   seen.resize(nall);
   for (int i = 0; i < nall; i++) {
@@ -343,39 +358,20 @@ void PairMLFFD::evaluate(Evaluation<T> &evaluation)
   dst.insert(dst.end(), ghost_dst.begin(), ghost_dst.end());
   vectors.insert(vectors.end(), ghost_vectors.begin(), ghost_vectors.end());
   const int64_t nedges = static_cast<int64_t>(src.size());
-  network.set_edges(nedges, src.data(), dst.data(), vectors.data(), pairs);
 
-  // forward, layer by layer; features[k] holds the rows of local + ghost atoms before layer k
-  for (auto &rows : evaluation.features) rows.resize(static_cast<size_t>(nall) * width);
-  network.embed(nall, species.data(), evaluation.features[0].data());
-  for (int k = 0; k < layers; k++) {
-    network.forward(k, nall, nlocal, evaluation.features[k].data(), evaluation.features[k + 1].data());
-    if (k + 1 < layers) communicate_forward(evaluation.features[k + 1].data());
-  }
-  evaluation.energies.resize(nlocal);
-  evaluation.g_out.resize(static_cast<size_t>(nall) * width);
-  evaluation.g_in.resize(static_cast<size_t>(nall) * width);
-  network.readout(nlocal, species.data(), evaluation.features[layers].data(), evaluation.energies.data(),
-                  evaluation.g_out.data());
-  for (int i = 0; i < nlocal; i++)
-    if (!seen[i]) {
-      evaluation.energies[i] = T(0);
-      std::fill_n(evaluation.g_out.begin() + static_cast<size_t>(i) * width, width, T(0));
-    }
-
-  // reverse, layer by layer, summing the gradients on ghost rows onto their owners in between
-  for (int k = layers - 1; k >= 0; k--) {
-    network.reverse(k, evaluation.g_out.data(), k > 0 ? evaluation.g_in.data() : nullptr);
-    if (k > 0) {
-      communicate_reverse(evaluation.g_in.data());
-      evaluation.g_out.swap(evaluation.g_in);
-    }
-  }
-  evaluation.g_vectors.resize(3 * nedges);
-  network.edge_gradients(evaluation.g_vectors.data());
+  // the network over local and ghost atoms (models/kernel/driver.h): between layers, owners'
+  // new feature rows are copied onto their ghosts, and on the way back the gradients on ghost
+  // rows are summed onto their owners
+  struct Ghosts {
+    PairMLFFD *pair;
+    void features(T *rows) { pair->communicate_forward(rows); }
+    void gradients(T *rows) { pair->communicate_reverse(rows); }
+  } ghosts{this};
+  evaluation.driver.run(nall, nlocal, species.data(), nedges, src.data(), dst.data(), vectors.data(), pairs, ghosts);
+  const std::vector<T> &energies = evaluation.driver.energies();
 
   // forces: the edge vector is x_j - x_i, so dE/dx_i = -g and dE/dx_j = +g
-  const T *g = evaluation.g_vectors.data();
+  const T *g = evaluation.driver.edge_gradients().data();
   for (int64_t e = 0; e < nedges; e++) {
     const int i = static_cast<int>(src[e]), j = static_cast<int>(dst[e]);
     const double gx = energy_scale * g[3 * e], gy = energy_scale * g[3 * e + 1], gz = energy_scale * g[3 * e + 2];
@@ -389,9 +385,11 @@ void PairMLFFD::evaluate(Evaluation<T> &evaluation)
       ev_tally_xyz(i, j, nlocal, 1, 0.0, 0.0, gx, gy, gz, x[i][0] - x[j][0], x[i][1] - x[j][1], x[i][2] - x[j][2]);
   }
   if (eflag_global)
-    for (int i = 0; i < nlocal; i++) eng_vdwl += energy_scale * evaluation.energies[i];
+    for (int i = 0; i < nlocal; i++)
+      if (seen[i]) eng_vdwl += energy_scale * energies[i];
   if (eflag_atom)
-    for (int i = 0; i < nlocal; i++) eatom[i] += energy_scale * evaluation.energies[i];
+    for (int i = 0; i < nlocal; i++)
+      if (seen[i]) eatom[i] += energy_scale * energies[i];
 }
 
 template <typename T>

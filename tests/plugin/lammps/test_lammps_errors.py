@@ -1,6 +1,8 @@
 """Every bad input to pair_style mlffd stops LAMMPS with its own ERROR line and a non-zero exit,
 never a C++ exception escaping LAMMPS (``terminate called``) or torch's backtrace."""
 
+from typing import List
+
 import pytest
 import torch
 from lammps_harness import run_lammps, water_box, write_data
@@ -31,6 +33,15 @@ class EarlierLammpsExport(torch.nn.Module):
         return positions.sum()
 
 
+class ListWeightsExport(EarlierLammpsExport):
+    """What a LAMMPS export looked like before its weights were named: a positional list."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm_epsilon, self.symbols = 1e-8, ["O", "H"]
+        self.kernel_weights: List[torch.Tensor] = [torch.zeros(2, 22)]
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("errors")
@@ -39,13 +50,16 @@ def files(tmp_path_factory):
     write_data(water_box(2), folder / "system.data", ["O", "H"])
     (folder / "garbage.pt").write_bytes(b"this is not a model")
     save_with_metadata(torch.jit.script(EarlierLammpsExport()), folder / "earlier.pt", {"engine": "lammps"})
+    save_with_metadata(torch.jit.script(ListWeightsExport()), folder / "list.pt", {"engine": "lammps"})
     lammps = export_lammps(folder / "student.ckpt", folder / "lammps.pt", precision="float64")
     data = lammps.read_bytes()
     (folder / "truncated.pt").write_bytes(data[: len(data) // 2])
-    weights = list(torch.jit.load(str(lammps)).kernel_weights)
+    weights = dict(torch.jit.load(str(lammps)).kernel_weights)
+    misshapen = weights["interactions.1.filter.weight"][:, :-1].contiguous()
     tampering = {
-        "tampered.pt": ("kernel_weights", weights[:-1]),  # a weight gone
-        "mixed-dtype.pt": ("kernel_weights", [weights[0].float()] + weights[1:]),  # one weight in float32
+        "tampered.pt": ("kernel_weights", {k: v for k, v in weights.items() if k != "readout_in.bias"}),  # one gone
+        "mixed-dtype.pt": ("kernel_weights", {**weights, "interactions.0.gate_out.bias": weights["interactions.0.gate_out.bias"].float()}),
+        "misshapen.pt": ("kernel_weights", {**weights, "interactions.1.filter.weight": misshapen}),
         "extra-element.pt": ("symbols", list(torch.jit.load(str(lammps)).symbols) + ["Xe"]),  # not embedded
     }
     for name, (attribute, value) in tampering.items():
@@ -59,8 +73,10 @@ CASES = {
     "missing model file": ({"model": "no-such-model.pt"}, "cannot open model file no-such-model.pt"),
     "not a model": ({"model": "garbage.pt"}, "is not a TorchScript model file"),
     "truncated model file": ({"model": "truncated.pt"}, "truncated.pt is not a TorchScript model file"),
-    "weight missing": ({"model": "tampered.pt"}, "tampered.pt holds no usable network: mlffd: the weight list"),
-    "weight of another dtype": ({"model": "mixed-dtype.pt"}, "mixed-dtype.pt holds no usable network: mlffd:"),
+    "weight missing": ({"model": "tampered.pt"}, "tampered.pt holds no usable network: mlffd: weight 'readout_in.bias' is missing"),
+    "weight of another dtype": ({"model": "mixed-dtype.pt"}, "weight 'interactions.0.gate_out.bias' is Float, expected Double"),
+    "weight of another shape": ({"model": "misshapen.pt"}, "weight 'interactions.1.filter.weight' has shape [66, 20], expected [66, 21]"),
+    "weights as a list": ({"model": "list.pt"}, "holds its weights as a list, as older mlff-distiller versions wrote them"),
     "element without embedding": ({"model": "extra-element.pt"}, "lists 11 elements but its network embeds 10"),
     "OpenMM model": ({"model": "openmm.pt"}, "was exported for engine 'openmm', not LAMMPS"),
     "model from an earlier version": ({"model": "earlier.pt"}, "was written by an older mlff-distiller; export it again"),
