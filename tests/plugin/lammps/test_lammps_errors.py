@@ -1,8 +1,6 @@
 """Every bad input to pair_style mlffd stops LAMMPS with its own ERROR line and a non-zero exit,
 never a C++ exception escaping LAMMPS (``terminate called``) or torch's backtrace."""
 
-from typing import List
-
 import pytest
 import torch
 from lammps_harness import run_lammps, water_box, write_data
@@ -39,7 +37,7 @@ class ListWeightsExport(EarlierLammpsExport):
     def __init__(self):
         super().__init__()
         self.norm_epsilon, self.symbols = 1e-8, ["O", "H"]
-        self.kernel_weights: List[torch.Tensor] = [torch.zeros(2, 22)]
+        self.kernel_weights: list[torch.Tensor] = [torch.zeros(2, 22)]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +56,10 @@ def files(tmp_path_factory):
     misshapen = weights["interactions.1.filter.weight"][:, :-1].contiguous()
     tampering = {
         "tampered.pt": ("kernel_weights", {k: v for k, v in weights.items() if k != "readout_in.bias"}),  # one gone
-        "mixed-dtype.pt": ("kernel_weights", {**weights, "interactions.0.gate_out.bias": weights["interactions.0.gate_out.bias"].float()}),
+        "mixed-dtype.pt": (
+            "kernel_weights",
+            {**weights, "interactions.0.gate_out.bias": weights["interactions.0.gate_out.bias"].float()},
+        ),
         "misshapen.pt": ("kernel_weights", {**weights, "interactions.1.filter.weight": misshapen}),
         "extra-element.pt": ("symbols", list(torch.jit.load(str(lammps)).symbols) + ["Xe"]),  # not embedded
     }
@@ -73,18 +74,36 @@ CASES = {
     "missing model file": ({"model": "no-such-model.pt"}, "cannot open model file no-such-model.pt"),
     "not a model": ({"model": "garbage.pt"}, "is not a TorchScript model file"),
     "truncated model file": ({"model": "truncated.pt"}, "truncated.pt is not a TorchScript model file"),
-    "weight missing": ({"model": "tampered.pt"}, "tampered.pt holds no usable network: mlffd: weight 'readout_in.bias' is missing"),
-    "weight of another dtype": ({"model": "mixed-dtype.pt"}, "weight 'interactions.0.gate_out.bias' is Float, expected Double"),
-    "weight of another shape": ({"model": "misshapen.pt"}, "weight 'interactions.1.filter.weight' has shape [66, 20], expected [66, 21]"),
-    "weights as a list": ({"model": "list.pt"}, "holds its weights as a list, as older mlff-distiller versions wrote them"),
+    "weight missing": (
+        {"model": "tampered.pt"},
+        "tampered.pt holds no usable network: mlffd: weight 'readout_in.bias' is missing",
+    ),
+    "weight of another dtype": (
+        {"model": "mixed-dtype.pt"},
+        "weight 'interactions.0.gate_out.bias' is Float, expected Double",
+    ),
+    "weight of another shape": (
+        {"model": "misshapen.pt"},
+        "weight 'interactions.1.filter.weight' has shape [66, 20], expected [66, 21]",
+    ),
+    "weights as a list": (
+        {"model": "list.pt"},
+        "holds its weights as a list, as older mlff-distiller versions wrote them",
+    ),
     "element without embedding": ({"model": "extra-element.pt"}, "lists 11 elements but its network embeds 10"),
     "OpenMM model": ({"model": "openmm.pt"}, "was exported for engine 'openmm', not LAMMPS"),
-    "model from an earlier version": ({"model": "earlier.pt"}, "was written by an older mlff-distiller; export it again"),
+    "model from an earlier version": (
+        {"model": "earlier.pt"},
+        "was written by an older mlff-distiller; export it again",
+    ),
     "element the model lacks": ({"elements": "O Na"}, "element Na (atom type 2) is not supported by model"),
     "the model's elements listed": ({"elements": "O Na"}, "; it supports H C N O F P S Cl Br I (or NULL)"),
     "wrong number of elements": ({"elements": "O"}, "one element symbol or NULL per atom type (2 types)"),
     "NULL without hybrid": ({"elements": "O NULL"}, "All pair coeffs are not set"),
-    "units lj": ({"units": "lj"}, "requires 'units metal' (Å, eV, ps) or 'units real' (Å, kcal/mol, fs); this input uses 'units lj'"),
+    "units lj": (
+        {"units": "lj"},
+        "requires 'units metal' (Å, eV, ps) or 'units real' (Å, kcal/mol, fs); this input uses 'units lj'",
+    ),
     "units si": ({"units": "si"}, "this input uses 'units si'"),
     "newton off": ({"newton": "off"}, "requires 'newton on'"),
 }
@@ -104,4 +123,3 @@ def test_bad_input_gives_a_lammps_error(case, files):
     assert message in error_lines[0], error_lines[0]
     for crash in ("Segmentation", "terminate called", "Exception raised from", "frame #"):
         assert crash not in output, output[-2000:]
-
