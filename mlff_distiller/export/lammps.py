@@ -20,11 +20,14 @@ one row of 4 x features doubles per atom: scalars, then the three Cartesian comp
 of the vectors.
 
 The model file is a scripted :class:`LammpsStudent`: the pair style reads the network's
-weights (:attr:`LammpsStudent.kernel_weights`, in the kernel's layout) and settings from
-it; its ``forward`` evaluates all layers in one call over every atom it is given
-(nothing communicated), the reference the export is verified against.
+weights (:attr:`LammpsStudent.kernel_weights`, by name, every name and shape checked) and
+settings from it; its ``forward`` evaluates all layers in one call over every atom it is
+given (nothing communicated) by autograd. An export is verified by running its weights
+through the C++ network the pair style compiles
+(:func:`~mlff_distiller.export.verify.verify_lammps`).
 """
 
+import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
@@ -38,7 +41,7 @@ from ..models.kernel.weights import kernel_weights
 from ..models.painn import PaiNN
 from ..models.student import Student
 from .metadata import PRECISIONS, build_metadata, save_with_metadata
-from .verify import TOLERANCE, ExportVerificationError, test_configuration
+from .verify import verify_lammps
 
 #: The ``pair_style`` name the C++ plugin registers.
 PAIR_STYLE = "mlffd"
@@ -129,7 +132,14 @@ def export_lammps(
     Returns
     -------
     Path
-        ``output``, verified: the saved file reproduces the student's energy and forces.
+        ``output``, verified (:func:`~mlff_distiller.export.verify.verify_lammps`): the C++
+        network of the pair style, given the file's weights, reproduces the student's energy and
+        forces.
+
+    Raises
+    ------
+    ExportVerificationError
+        When it does not; no file is written then.
     """
     output = Path(output)
     if topology is not None:
@@ -152,35 +162,11 @@ def export_lammps(
         receptive_field_angstrom=layers * student.cutoff,
         newton_pair="on",
     )
-    save_with_metadata(scripted, output, metadata)
-    verify_lammps(output, student)
+    # written beside the output and moved into place once the C++ network reproduces the student:
+    # a file that fails verification is never left as the output
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".mlffd-export-", dir=output.parent) as folder:
+        staged = save_with_metadata(scripted, Path(folder) / output.name, metadata)
+        verify_lammps(staged, student)
+        staged.replace(output)
     return output
-
-
-def verify_lammps(path: Union[str, Path], student: Student) -> None:
-    """Reload ``path`` and check its energy and forces on a small cluster against ``student``.
-
-    Raises :class:`ExportVerificationError` beyond the relative tolerance of
-    :data:`~mlff_distiller.export.verify.TOLERANCE` for the student's dtype.
-    """
-    atoms = test_configuration(student)
-    loaded = torch.jit.load(str(path), map_location="cpu")
-    positions = torch.tensor(atoms.positions, dtype=torch.float64)
-    species = student.species(atoms.numbers)
-    expected_energy, expected_forces = student.energy_and_forces(positions, species)
-    src, dst, _ = student.edges(positions, torch.zeros((3, 3), dtype=torch.float64), torch.zeros(3, dtype=torch.bool))
-    positions.requires_grad_(True)
-    energy = loaded(positions, species, src, dst, len(atoms))[0]
-    (gradient,) = torch.autograd.grad(energy, positions)
-    errors = [_relative(energy.detach(), expected_energy), _relative(-gradient, expected_forces)]
-    tolerance = TOLERANCE[student.network.energy_scale.dtype]
-    if not all(e <= tolerance for e in errors):  # also catches NaN
-        raise ExportVerificationError(
-            f"{path}: exported LAMMPS model disagrees with the checkpoint (relative energy error {errors[0]:.1e}, "
-            f"force error {errors[1]:.1e}, tolerance {tolerance:.0e}); please report this as a bug"
-        )
-
-
-def _relative(actual: Tensor, expected: Tensor) -> float:
-    expected = expected.to(torch.float64)
-    return float((actual.to(torch.float64) - expected).abs().max()) / max(float(expected.abs().max()), 1e-30)

@@ -13,9 +13,6 @@ from ..models.student import Student
 from ..units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
 from .metadata import load_exported
 
-#: Largest relative disagreement (energy, and forces relative to the largest force) an export may show
-#: against the student evaluated the same way in its own dtype.
-TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-5}
 #: Largest relative disagreement of an OpenMM export against the float64 student, per export dtype.
 #: A float32 file is checked against float64 truth. Its forces (autograd of the file's energy, or
 #: the fused kernel's) differ from it by float32 rounding of the network and of the positions
@@ -97,3 +94,57 @@ def _openmm_energy_forces(module, positions_nm: torch.Tensor, box_nm: Optional[t
     else:
         energy, forces = output
     return energy.detach() / EV_TO_KJ_PER_MOL, forces.detach() / (EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM)
+
+
+#: Largest relative disagreement of a LAMMPS export, evaluated by the C++ kernel, against the float64
+#: student, per export dtype: float32 rounding as for OpenMM exports (see :data:`OPENMM_TOLERANCE`).
+LAMMPS_TOLERANCE = OPENMM_TOLERANCE
+
+
+def verify_lammps(path: Path, student: Student) -> None:
+    """Run the LAMMPS export at ``path`` through the C++ network ``pair_style mlffd`` runs, and
+    check it against ``student`` by autograd in float64, in vacuum and in a small periodic box.
+
+    The file's weights go, by name, to ``torch.ops.mlffd.painn_all_pairs_forces``: the torch
+    operator built from the headers the pair style compiles (``models/kernel/painn.h``, the
+    weights' checks of ``weights.h``, the loop of ``driver.h``). Builds the kernel if needed.
+
+    Raises
+    ------
+    ExportVerificationError
+        When the kernel refuses the file's weights, returns non-finite values, or disagrees with
+        the student beyond :data:`LAMMPS_TOLERANCE` for the file's dtype (energy, and forces
+        relative to the largest force), or when the file's element list is not the student's.
+    """
+    from ..elements import symbols
+    from ..models.kernel import load_kernel
+    from .metadata import PRECISIONS
+
+    load_kernel()
+    name = Path(path).name  # export_lammps verifies a staged copy: messages name the file alone
+    module, metadata = load_exported(path)
+    if list(module.symbols) != symbols(student.elements):
+        raise ExportVerificationError(f"{name}: elements {list(module.symbols)}, the student's {symbols(student.elements)}")
+    dtype = PRECISIONS[metadata["precision"]]
+    settings = (dict(module.kernel_weights), int(module.layers), float(module.cutoff), float(module.norm_epsilon))
+    structure = test_configuration(student)
+    species = student.species(structure.numbers)
+    positions = torch.tensor(structure.positions, dtype=torch.float64)
+    reference = copy.deepcopy(student).double()
+    for cell in (None, torch.tensor(np.diag(np.ptp(structure.positions, 0) + 3.0))):
+        where = "in vacuum" if cell is None else "in a periodic box"
+        try:
+            energies, forces = torch.ops.mlffd.painn_all_pairs_forces(
+                species, positions.to(dtype), None if cell is None else cell.to(dtype), *settings
+            )
+        except RuntimeError as exc:
+            reason = str(exc).splitlines()[0]
+            raise ExportVerificationError(f"{name}: the C++ network of pair_style mlffd refuses the file: {reason}") from exc
+        pbc = None if cell is None else torch.ones(3, dtype=torch.bool)
+        expected_energy, expected_forces = reference.energy_and_forces(positions, species, cell, pbc)
+        errors = (_disagreement(energies.sum().double(), expected_energy), _disagreement(forces.double(), expected_forces))
+        if not all(error <= LAMMPS_TOLERANCE[dtype] for error in errors):  # also catches NaN
+            raise ExportVerificationError(
+                f"{name}: pair_style mlffd's C++ network disagrees with the student {where} (relative energy error "
+                f"{errors[0]:.2e}, force error {errors[1]:.2e}, tolerance {LAMMPS_TOLERANCE[dtype]:.0e})"
+            )

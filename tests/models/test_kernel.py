@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from kit import ENGINE32, FINITE_DIFFERENCE, TIGHT, assert_close, random_box, random_molecule
+
 from mlff_distiller.compiler import cpu_signature
 from mlff_distiller.models.kernel import HEADERS, SOURCE, library_path, load_kernel
 from mlff_distiller.models.kernel.weights import kernel_weights
@@ -31,7 +31,12 @@ def kernel():
 def settings(student):
     """The operators' arguments after the positions: weights, layers, cutoff (Å), norm epsilon."""
     network = student.network
-    return kernel_weights(student), len(network.interactions), float(network.cutoff), network.interactions[0].norm_epsilon
+    return (
+        kernel_weights(student),
+        len(network.interactions),
+        float(network.cutoff),
+        network.interactions[0].norm_epsilon,
+    )
 
 
 def kernel_energies_forces(student, positions, species, cell, pbc):
@@ -39,7 +44,9 @@ def kernel_energies_forces(student, positions, species, cell, pbc):
     fully periodic cell, the student's edges otherwise."""
     periodic = bool(pbc.any())
     if not periodic or bool(pbc.all()):
-        return torch.ops.mlffd.painn_all_pairs_forces(species, positions, cell if periodic else None, *settings(student))
+        return torch.ops.mlffd.painn_all_pairs_forces(
+            species, positions, cell if periodic else None, *settings(student)
+        )
     src, dst, images = student.edges(positions, cell, pbc)
     vectors = positions[dst] - positions[src] + images @ cell
     return torch.ops.mlffd.painn_forces(species, src, dst, vectors, *settings(student))
@@ -112,7 +119,9 @@ def test_edges_in_any_order(tiny_student, rng):
     src, dst, _ = tiny_student.edges(positions, NO_CELL, NO_PBC)
     order = torch.tensor(rng.permutation(len(src)))
     src, dst = src[order], dst[order]
-    energies, forces = torch.ops.mlffd.painn_forces(species, src, dst, positions[dst] - positions[src], *settings(tiny_student))
+    energies, forces = torch.ops.mlffd.painn_forces(
+        species, src, dst, positions[dst] - positions[src], *settings(tiny_student)
+    )
     expected_energies, expected_forces = autograd_reference(tiny_student, positions, species, NO_CELL, NO_PBC)
     assert_close(energies, expected_energies, TIGHT, "per-atom energies")
     assert_close(forces, expected_forces, TIGHT, "forces")
@@ -138,8 +147,10 @@ def test_atoms_without_neighbours(tiny_student):
 def test_float32_against_float64_autograd(tiny_student, rng, periodic):
     cell = torch.tensor(TRICLINIC) if periodic else NO_CELL
     pbc = PBC if periodic else NO_PBC
-    positions, species = random_box(24, TRICLINIC, len(tiny_student.elements), rng) if periodic else random_molecule(
-        12, len(tiny_student.elements), rng
+    positions, species = (
+        random_box(24, TRICLINIC, len(tiny_student.elements), rng)
+        if periodic
+        else random_molecule(12, len(tiny_student.elements), rng)
     )
     single = tiny_student.float()
     energies, forces = kernel_energies_forces(single, positions.float(), species, cell.float(), pbc)
@@ -153,8 +164,10 @@ def test_float32_against_float64_autograd(tiny_student, rng, periodic):
 def test_forces_are_minus_the_finite_difference_gradient(tiny_student, rng, periodic):
     cell = torch.tensor(TRICLINIC) if periodic else NO_CELL
     pbc = PBC if periodic else NO_PBC
-    positions, species = random_box(16, TRICLINIC, len(tiny_student.elements), rng) if periodic else random_molecule(
-        10, len(tiny_student.elements), rng
+    positions, species = (
+        random_box(16, TRICLINIC, len(tiny_student.elements), rng)
+        if periodic
+        else random_molecule(10, len(tiny_student.elements), rng)
     )
     forces = kernel_energies_forces(tiny_student, positions, species, cell, pbc)[1]
     step = 1e-5
@@ -177,13 +190,22 @@ def tampered(weights, change):
 
 #: Each check of the named weights, the tampering that trips it and the message that names it.
 TAMPERING = {
-    "missing weight": (lambda w: w.pop("interactions.1.gate_in.bias"), "weight 'interactions.1.gate_in.bias' is missing"),
+    "missing weight": (
+        lambda w: w.pop("interactions.1.gate_in.bias"),
+        "weight 'interactions.1.gate_in.bias' is missing",
+    ),
     "wrong shape": (
         lambda w: w.update({"interactions.2.mix_v.weight": w["interactions.2.mix_v.weight"][:, :-1].contiguous()}),
         "weight 'interactions.2.mix_v.weight' has shape [45, 44], expected [45, 45] (10 species, 45 features",
     ),
-    "wrong dtype": (lambda w: w.update({"readout_in.bias": w["readout_in.bias"].float()}), "weight 'readout_in.bias' is Float, expected Double"),
-    "wrong rank": (lambda w: w.update({"basis.frequencies": w["basis.frequencies"][None]}), "weight 'basis.frequencies' has shape [1, 20], expected 1 dimensions"),
+    "wrong dtype": (
+        lambda w: w.update({"readout_in.bias": w["readout_in.bias"].float()}),
+        "weight 'readout_in.bias' is Float, expected Double",
+    ),
+    "wrong rank": (
+        lambda w: w.update({"basis.frequencies": w["basis.frequencies"][None]}),
+        "weight 'basis.frequencies' has shape [1, 20], expected 1 dimensions",
+    ),
     "extra layer": (
         lambda w: w.update({"interactions.3.mix_u.weight": w["interactions.2.mix_u.weight"]}),
         "unexpected weight 'interactions.3.mix_u.weight'",
@@ -205,7 +227,9 @@ def test_tampered_weights_are_refused_by_both_operators(case, tiny_student, rng)
     with pytest.raises(RuntimeError, match=re.escape(message)):
         torch.ops.mlffd.painn_all_pairs_forces(species, positions, None, weights, layers, cutoff, epsilon)
     with pytest.raises(RuntimeError, match=re.escape(message)):
-        torch.ops.mlffd.painn_forces(species, src, dst, positions[dst] - positions[src], weights, layers, cutoff, epsilon)
+        torch.ops.mlffd.painn_forces(
+            species, src, dst, positions[dst] - positions[src], weights, layers, cutoff, epsilon
+        )
 
 
 def test_layer_count_is_checked_against_the_weights(tiny_student, rng):

@@ -6,14 +6,12 @@ Both the fused kernel (:class:`~mlff_distiller.models.fused.FusedStudentForces`)
 export (:class:`~mlff_distiller.export.lammps.LammpsStudent`) hand over this dictionary.
 """
 
-from typing import Dict, Optional
-
 from torch import Tensor
 
 from ..student import Student
 
 
-def _linear(weights: Dict[str, Tensor], name: str, weight: Tensor, bias: Optional[Tensor]) -> None:
+def _linear(weights: dict[str, Tensor], name: str, weight: Tensor, bias: Tensor | None) -> None:
     """A linear map y = x W^T + b: W^T (in x out) for the kernel's forward products, W (out x in)
     for its reverse products, and b (out) where the map has one."""
     weights[f"{name}.weight_t"] = weight.t()
@@ -22,7 +20,7 @@ def _linear(weights: Dict[str, Tensor], name: str, weight: Tensor, bias: Optiona
         weights[f"{name}.bias"] = bias
 
 
-def kernel_weights(student: Student) -> Dict[str, Tensor]:
+def kernel_weights(student: Student) -> dict[str, Tensor]:
     """The student's weights by name, detached, contiguous copies in its dtype.
 
     Names: ``embedding.weight`` (species x F), ``basis.frequencies`` (n_rbf, 1/Å); per block
