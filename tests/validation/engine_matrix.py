@@ -234,7 +234,6 @@ def openmm_forces(
     for m in openmm_masses(symbols):
         system.addParticle(m)
     force = openmmtorch.TorchForce(str(model))
-    force.setOutputsForces(True)
     if cell_A is not None:
         system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*row) for row in cell_A / 10.0))
         force.setUsesPeriodicBoundaryConditions(True)
@@ -274,7 +273,6 @@ def run_openmm(
     for m in start.masses_amu:
         omm.addParticle(m)
     force = openmmtorch.TorchForce(str(model))
-    force.setOutputsForces(True)
     if start.cell_A is not None:
         omm.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*row) for row in start.cell_A / 10.0))
         force.setUsesPeriodicBoundaryConditions(True)

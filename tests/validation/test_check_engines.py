@@ -107,7 +107,7 @@ def test_a_perturbed_export_disagrees(engine, tmp_path, mlffd):
     with torch.no_grad():
         next(student.network.parameters()).mul_(1.0 + 1e-6)
     perturbed = save_checkpoint(student, tmp_path / "perturbed.ckpt")
-    model = EXPORTERS[engine](perturbed, tmp_path / f"{engine}.pt")
+    model = EXPORTERS[engine](perturbed, tmp_path / f"{engine}.pt", precision="float64")
     code, out, _ = mlffd("check-engines", model, bundled_structure("ethanol"), "--checkpoint", reference)
     assert code == 1, out
     assert "exported from ANOTHER checkpoint" in out
