@@ -11,13 +11,32 @@ import torch
 from openmm import app
 from openmmml.mlpotential import MLPotentialImpl, MLPotentialImplFactory
 
+from ...errors import MLFFDError
 from .system import create_torch_force, load_force_model
+
+#: OpenMM-ML's ``precision`` values and the dtype a checkpoint's student computes in for each.
+PRECISIONS = {"double": torch.float64, "single": torch.float32}
+
+
+def precision_dtype(precision: Optional[str], default: torch.dtype = torch.float64) -> torch.dtype:
+    """The dtype of an OpenMM-ML ``precision`` (``None``: ``default``).
+
+    Raises
+    ------
+    MLFFDError
+        For any value but ``"single"``, ``"double"`` and ``None``, naming the accepted values.
+    """
+    if precision is None:
+        return default
+    if precision not in PRECISIONS:
+        raise MLFFDError(f"unknown precision {precision!r} for mlff-distiller; choose 'single' or 'double'")
+    return PRECISIONS[precision]
 
 
 class StudentPotentialImplFactory(MLPotentialImplFactory):
     """Creates :class:`StudentPotentialImpl` for ``MLPotential("mlff-distiller", modelPath=...)``."""
 
-    def createImpl(self, name: str, modelPath: str, precision: str = "double", **args) -> MLPotentialImpl:
+    def createImpl(self, name: str, modelPath: str, precision: Optional[str] = "double", **args) -> MLPotentialImpl:
         """``modelPath``: checkpoint or OpenMM export; ``precision``: ``"double"`` or ``"single"`` (checkpoints only)."""
         return StudentPotentialImpl(modelPath, precision)
 
@@ -30,13 +49,20 @@ class StudentPotentialImpl(MLPotentialImpl):
     model_path : str
         Student checkpoint or OpenMM export (``mlffd export --engine openmm``, without ``--topology``
         for mixed systems).
-    precision : str
-        ``"double"`` (float64) or ``"single"`` (float32) for a checkpoint; exports keep their own.
+    precision : str or None
+        ``"double"`` (float64; also ``None``) or ``"single"`` (float32) for a checkpoint; exports keep
+        their own. ``createSystem(..., precision=...)`` overrides it, as for OpenMM-ML's other
+        potentials. See docs/openmm.md for which is faster.
+
+    Raises
+    ------
+    MLFFDError
+        For any other ``precision``, naming the accepted values.
     """
 
-    def __init__(self, model_path: str, precision: str = "double"):
+    def __init__(self, model_path: str, precision: Optional[str] = "double"):
         self.model_path = model_path
-        self.dtype = torch.float64 if precision == "double" else torch.float32
+        self.dtype = precision_dtype(precision)
 
     def getMLLongRange(self) -> bool:
         """False: a student's interactions end at its cutoff (a few Å), so it is a local potential."""
@@ -49,14 +75,19 @@ class StudentPotentialImpl(MLPotentialImpl):
         atoms: Optional[Iterable[int]],
         forceGroup: int,
         cudaGraphs: bool = False,
+        precision: Optional[str] = None,
         **args,
     ) -> None:
-        """Add the TorchForce for ``atoms`` (all when None) in ``forceGroup``; periodic if the topology has a box."""
+        """Add the TorchForce for ``atoms`` (all when None) in ``forceGroup``; periodic if the topology has a box.
+
+        ``precision`` (``"single"``, ``"double"``; None keeps the one given at construction) is the
+        dtype a checkpoint's student computes in.
+        """
         all_atoms = list(topology.atoms())
         indices = list(range(len(all_atoms))) if atoms is None else list(atoms)
         numbers = [all_atoms[i].element.atomic_number for i in indices]
         force = create_torch_force(
-            load_force_model(self.model_path, self.dtype),
+            load_force_model(self.model_path, precision_dtype(precision, self.dtype)),
             numbers,
             atoms=indices,
             periodic=topology.getPeriodicBoxVectors() is not None,

@@ -66,3 +66,24 @@ def test_mixed_system_student_solute_in_tip3p_water(student_and_checkpoint):
     context.setPositions(positions)
     context.getIntegrator().step(5)
     assert np.isfinite(context.getState(getEnergy=True).getPotentialEnergy()._value)
+
+
+def test_precision_is_validated_and_sets_the_dtype(student_and_checkpoint):
+    """'single' and 'double' (None: double), at construction or in createSystem; anything else names the two."""
+    from mlff_distiller.errors import MLFFDError
+
+    _, checkpoint = student_and_checkpoint
+    structure = structure_to_openmm("O")
+    for bad in ("float32", "mixed", "Double"):
+        with pytest.raises(MLFFDError, match="choose 'single' or 'double'"):
+            MLPotential("mlff-distiller", modelPath=str(checkpoint), precision=bad)
+        with pytest.raises(MLFFDError, match="choose 'single' or 'double'"):
+            MLPotential("mlff-distiller", modelPath=str(checkpoint)).createSystem(structure.topology, precision=bad)
+    energies = {}
+    for construction, creation in [("single", None), ("double", "single"), (None, None), ("single", "double")]:
+        potential = MLPotential("mlff-distiller", modelPath=str(checkpoint), precision=construction)
+        energies[(construction, creation)] = _energy(potential.createSystem(structure.topology, precision=creation), structure.positions)[0]
+    double = energies[(None, None)]
+    assert energies[("single", "double")] == double
+    assert energies[("single", None)] == energies[("double", "single")] != double  # float32 rounding
+    assert energies[("single", None)] == pytest.approx(double, abs=1e-4)  # kJ/mol; this random student's energy is ~1e-3
