@@ -1,13 +1,14 @@
 """Energies and forces of a student from the fused C++ kernel (CPU).
 
-:class:`FusedStudentForces` has the interface of :class:`~mlff_distiller.models.forces.StudentForces`
-and computes the same function, but hands the whole network, forward and reverse, to one call
-of the C++ kernel (:mod:`mlff_distiller.models.kernel`). On a molecule of a few dozen atoms that
-replaces ~300 small tensor operations, whose dispatch and allocation cost more than their
-arithmetic, by plain loops. A system in vacuum or fully periodic goes to
-``torch.ops.mlffd.painn_all_pairs_forces``, which also finds the pairs (a cell list for large
-systems); a partly periodic one keeps the TorchScript neighbour search and its edges go to
-``torch.ops.mlffd.painn_forces``. On a GPU the module falls back to :class:`StudentForces`.
+:class:`FusedStudentForces` gives the per-atom energies and the forces of a
+:class:`~mlff_distiller.models.student.Student`, as autograd on it would, but hands the whole
+network, forward and reverse, to one call of the C++ kernel (:mod:`mlff_distiller.models.kernel`).
+On a molecule of a few dozen atoms that replaces several hundred small tensor operations and
+their autograd graph, whose dispatch and allocation cost more than their arithmetic, by plain
+loops. A system in vacuum or fully periodic goes to ``torch.ops.mlffd.painn_all_pairs_forces``,
+which also finds the pairs (a cell list for large systems); a partly periodic one keeps the
+student's TorchScript neighbour search and its edges go to ``torch.ops.mlffd.painn_forces``. Off
+the CPU (GPUs) the module differentiates the student with autograd.
 
 Constructing the module loads the kernel (:func:`~mlff_distiller.models.kernel.load_kernel`,
 building it on first use), as scripting it requires; a TorchScript file containing it needs the
@@ -19,7 +20,6 @@ from typing import Tuple
 import torch
 from torch import Tensor, nn
 
-from .forces import StudentForces
 from .kernel import load_kernel
 from .kernel.weights import kernel_weights
 from .student import Student
@@ -43,24 +43,40 @@ class FusedStudentForces(nn.Module):
     def __init__(self, student: Student):
         super().__init__()
         load_kernel()
-        self.reference = StudentForces(student)  # neighbour search, and the GPU path
+        self.student = student  # neighbour search (partly periodic), and autograd off the CPU
         self.weights = kernel_weights(student)
         self.layers = len(student.network.interactions)
         self.cutoff = float(student.network.cutoff)
         self.norm_epsilon = float(student.network.interactions[0].norm_epsilon)
 
     def forward(self, positions: Tensor, species: Tensor, cell: Tensor, pbc: Tensor) -> Tuple[Tensor, Tensor]:
-        """Energy of each atom (N,) in eV and force on each atom (N, 3) in eV/Å; arguments as in
-        :meth:`StudentForces.forward <mlff_distiller.models.forces.StudentForces.forward>`."""
+        """Energy of each atom (N,) in eV and force on each atom (N, 3) in eV/Å, without a graph.
+
+        Parameters
+        ----------
+        positions : Tensor, shape (N, 3)
+            Positions in Å, in the student's dtype (not differentiated: detached).
+        species : Tensor, shape (N,), int64
+            Species indices (see :meth:`Student.species <mlff_distiller.models.student.Student.species>`).
+        cell : Tensor, shape (3, 3)
+            Lattice vectors as rows in Å.
+        pbc : Tensor, shape (3,), bool
+            Periodicity per lattice direction.
+        """
+        positions = positions.detach()
         if not positions.is_cpu:
-            return self.reference(positions, species, cell, pbc)
+            leaf = positions.requires_grad_(True)
+            energies = self.student.atomic_energies(leaf, species, cell, pbc)
+            gradient = torch.autograd.grad([energies.sum()], [leaf])[0]
+            assert gradient is not None  # positions always reach the energy
+            return energies.detach(), -gradient
         periodic = bool(pbc.any())
         if not periodic or bool(pbc.all()):  # pairs found in the kernel
             return torch.ops.mlffd.painn_all_pairs_forces(
                 species, positions, cell if periodic else None, self.weights, self.layers, self.cutoff,
                 self.norm_epsilon,
             )
-        src, dst, images = self.reference.student.edges(positions, cell, pbc)  # partly periodic
+        src, dst, images = self.student.edges(positions, cell, pbc)  # partly periodic
         vectors = positions.index_select(0, dst) - positions.index_select(0, src) + images @ cell
         return torch.ops.mlffd.painn_forces(
             species, src, dst, vectors, self.weights, self.layers, self.cutoff, self.norm_epsilon
