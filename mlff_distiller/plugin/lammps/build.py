@@ -16,13 +16,12 @@ import os
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import List
 
 import mlff_distiller_lammps as locate
 
 from ...compiler import BuildError, build_library, native_flags, package_dir, torch_flags
-from ...models.kernel import INCLUDE_DIR
 from ...errors import MLFFDError
+from ...models.kernel import INCLUDE_DIR
 
 #: The C++ source of the pair style, shipped as package data.
 SOURCE = Path(__file__).with_name("pair_mlffd.cpp")
@@ -47,16 +46,18 @@ def cache_dir() -> Path:
     return locate.cache_dir()
 
 
-def _mpi_include_dirs() -> List[str]:
+def _mpi_include_dirs() -> list[str]:
     candidates = [(Path(sys.prefix) / "include").resolve()]
     try:
-        candidates += [Path(str(f.locate())).resolve().parent for f in metadata.files("mpich") or [] if f.name == "mpi.h"]
+        candidates += [
+            Path(str(f.locate())).resolve().parent for f in metadata.files("mpich") or [] if f.name == "mpi.h"
+        ]
     except metadata.PackageNotFoundError:
         pass
     return [str(path) for path in dict.fromkeys(candidates) if (path / "mpi.h").is_file()]
 
 
-def compile_command(output: Path) -> List[str]:
+def compile_command(output: Path) -> list[str]:
     """The g++ command line that builds the plugin into ``output``."""
     lammps_include = package_dir("lammps", PluginBuildError, "mlff-distiller[lammps]") / "include" / "lammps"
     if not (lammps_include / "pair.h").is_file():
