@@ -29,7 +29,7 @@ read_data system.data
 compute energy all pe/atom
 dump frame all custom 1 dump.txt id type x y z fx fy fz c_energy
 dump_modify frame format float %.17g
-thermo_style custom step pe
+thermo_style custom step pe {columns}
 thermo_modify format float %.17g
 run 0
 """
@@ -76,14 +76,16 @@ def water_and_argon() -> Atoms:
     return atoms + Atoms("Ar4", positions=corners)
 
 
-def run(atoms: Atoms, pair: str, folder, ranks: int) -> dict:
-    """Energy (eV), forces (eV/Å) and per-atom energies (eV) by atom id, and positions, of one run."""
+def run(atoms: Atoms, pair: str, folder, ranks: int, columns: str = "") -> dict:
+    """Energy (eV), forces (eV/Å) and per-atom energies (eV) by atom id, positions, and the last
+    thermo row (with the extra ``columns``) of one run."""
     folder.mkdir(exist_ok=True)
     write_data(atoms, folder / "system.data", ["O", "H", "Ar"][: len(set(atoms.numbers))])
-    run_lammps(SCRIPT.format(pair=pair), folder, ranks=ranks)
+    run_lammps(SCRIPT.format(pair=pair, columns=columns), folder, ranks=ranks)
     dump = read_dump(folder / "dump.txt")
     return {
         "energy": thermo(folder / "log.lammps")["PotEng"][-1],
+        "thermo": {name: column[-1] for name, column in thermo(folder / "log.lammps").items()},
         "forces": np.stack([dump["fx"], dump["fy"], dump["fz"]], 1),
         "atomic": dump["c_energy"],
         "positions": np.stack([dump["x"], dump["y"], dump["z"]], 1),
@@ -126,7 +128,8 @@ def lennard_jones(symbols, positions, cell):
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_mlffd_on_water_and_lj_on_argon_is_the_sum_of_the_parts(ranks, student, model_file, tmp_path):
     atoms = water_and_argon()
-    result = run(atoms, HYBRID_LJ.format(model=model_file), tmp_path / "hybrid", ranks)
+    pair = HYBRID_LJ.format(model=model_file) + "\ncompute student all pair mlffd"
+    result = run(atoms, pair, tmp_path / "hybrid", ranks, columns="c_student")
     symbols = atoms.get_chemical_symbols()
     water = [k for k, s in enumerate(symbols) if s != "Ar"]
     energy, forces, atomic = student_on(
@@ -137,6 +140,7 @@ def test_mlffd_on_water_and_lj_on_argon_is_the_sum_of_the_parts(ranks, student, 
     forces_expected[water] += forces
     atomic_expected[water] += atomic
     assert_close(result["energy"], energy + lj_energy, ENGINE64, "total energy")
+    assert_close(result["thermo"]["c_student"], energy, ENGINE64, "the student's share (compute pair mlffd)")
     assert_close(result["forces"], forces_expected, ENGINE64, "forces")
     assert_close(result["atomic"], atomic_expected, ENGINE64, "per-atom energies")
 
