@@ -53,7 +53,7 @@ def bundled_structure(name: str) -> Path:
     raise MLFFDError(f"no bundled structure '{name}'; available: {', '.join(structure_names())}")
 
 
-#: Suffix of a file name (``.xyz``, ``.gro``, ``.ckpt``): text ending in one names a file, not a SMILES string.
+#: Suffix of a file name (``.xyz``, ``.gro``, ``.ckpt``): text that ends in one and is no SMILES names a missing file.
 FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,5}$")
 
 
@@ -94,19 +94,17 @@ def resolve_structure(text: str) -> str:
         The path of the file, or the SMILES string unchanged.
 
     Raises :class:`StructureError` in one line when ``text`` is none of these, with the closest bundled
-    name and all of them; text with a file suffix (``aspirn.gro``) is a missing file, never SMILES.
+    name and all of them; text with a file suffix (``aspirn.gro``) is reported as a missing file.
     """
     if Path(text).is_file():
         return text
     if "/" not in text and text.removesuffix(".xyz") in structure_names():
         return str(bundled_structure(text))
-    has_suffix = FILE_SUFFIX.search(text) is not None
-    if not has_suffix:
-        from ..structures import is_smiles
+    from ..structures import is_smiles
 
-        if is_smiles(text):
-            return text
-    problem = "no such file" if has_suffix else "no such file, not a valid SMILES string"
+    if is_smiles(text):  # "CCO.O" (ethanol and water) too; no file name parses as SMILES
+        return text
+    problem = "no such file" if FILE_SUFFIX.search(text) else "no such file, not a valid SMILES string"
     raise StructureError(
         f"{text}: {problem}, and not a bundled structure; {_closest(text, structure_names())}"
         f"bundled structures: {', '.join(structure_names())}"

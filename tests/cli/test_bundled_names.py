@@ -66,3 +66,7 @@ def test_a_typo_on_the_command_line_is_one_line_and_exit_2(mlffd, tmp_path):
     assert len(result.err.strip().splitlines()) == 1
     result = mlffd("validate", tmp_path, "--model", "organic-standrd", "-o", tmp_path / "report")
     assert result.code == 2 and "did you mean 'organic-standard'" in result.err
+
+
+def test_dotted_smiles_is_not_a_file_name():
+    assert resolve_structure("CCO.O") == "CCO.O"
