@@ -106,7 +106,7 @@ def export_lammps(
     checkpoint: Union[str, Path],
     output: Union[str, Path],
     *,
-    precision: str = "float64",
+    precision: str = "float32",
     periodic: bool = True,
     overwrite: bool = False,
     topology: Optional[Union[str, Path]] = None,
@@ -120,8 +120,8 @@ def export_lammps(
     output : str or Path
         TorchScript file to write (``.pt``).
     precision : str
-        ``"float64"`` (default) or ``"float32"``: the dtype the network computes in; the
-        pair style always exchanges float64.
+        ``"float32"`` (default; about 6x faster in LAMMPS) or ``"float64"``: the dtype the
+        network computes in; the pair style always exchanges float64.
     periodic : bool
         Recorded only: LAMMPS decides periodicity with its ``boundary`` command.
     overwrite : bool
