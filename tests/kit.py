@@ -1,7 +1,11 @@
-"""Shared test kit: named tolerances, structure generators and consistency asserts.
+"""Shared test kit: named tolerances, physical constants, structure generators and consistency asserts.
 
-Every test module imports its tolerances from here, so that "how close is close"
-is decided in one place.
+Every test module imports its tolerances and constants from here, so that "how close is close"
+is decided in one place. Each tolerance is named after where the difference comes from (float64
+summation order, float32 storage, text rounding, an SCF's starting guess). Bands of statistical
+expectation (the spread of a random sample a test draws) stay next to the draw they belong to.
+Fixtures (seeded students, the checkpoint factory ``make_checkpoint``, the in-process CLI runner
+``mlffd``) live in conftest.py.
 """
 
 import numpy as np
