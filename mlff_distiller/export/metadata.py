@@ -104,7 +104,7 @@ def usage_lines(metadata: Dict, path: Union[str, Path]) -> List[str]:
             f"pair_coeff * * ELEMENT...  # one symbol per atom type, in type order, of {' '.join(metadata['elements'])}",
         ]
     fused = metadata.get("kernel") == "fused"
-    lines = ["import torch", "from openmmtorch import TorchForce"]
+    lines = ["import torch  # first, before openmm and openmmtorch", "from openmmtorch import TorchForce"]
     if fused:
         lines += ["import mlff_distiller", "mlff_distiller.load_kernel()  # the file calls the fused C++ kernel"]
     if metadata.get("species") is not None:

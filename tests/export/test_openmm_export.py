@@ -61,8 +61,12 @@ def test_mlffd_export_and_info(checkpoint, tmp_path):
     output = tmp_path / "model.pt"
     result = mlffd("export", checkpoint, "--engine", "openmm", "--no-periodic", "-o", output)
     assert result.returncode == 0 and "verified" in result.stdout, result.stderr
+    assert "to use it:" in result.stdout and "model.set_species(" in result.stdout  # no topology: species by hand
     info = json.loads(mlffd("info", output, "--json").stdout)
     assert info["kind"] == "exported model" and info["periodic"] is False and info["species"] is None
+    assert info["precision"] == "float64" and info["outputs_forces"] is False  # the default for openmm
+    assert info["usage"] == result.stdout.split("to use it:\n")[1].replace("    ", "").splitlines()
+    assert "float64 for openmm, float32 for lammps" in " ".join(mlffd("export", "--help").stdout.split())
     again = mlffd("export", checkpoint, "--engine", "openmm", "-o", output)
     assert again.returncode == 2 and "--overwrite" in again.stderr and "Traceback" not in again.stderr
 

@@ -126,3 +126,33 @@ def test_float32_export_on_the_cpu_platform(tmp_path):
     energy, forces = student_reference(checkpoint, atoms)
     assert_close(result["energy"], energy, ENGINE32, "float32 energy")
     assert_close(result["forces"], forces, 1e-3, "float32 forces")  # verify.OPENMM_TOLERANCE: float32 rounding
+
+
+def test_the_lines_mlffd_export_prints_run_the_file(tmp_path):
+    """``mlffd export`` prints what a plain script needs; those lines, pasted into one, run the periodic box."""
+    checkpoint = DATA / "students" / "water-standard.ckpt"
+    structure = DATA / "systems" / "water-32.xyz"
+    command = [str(Path(sys.executable).parent / "mlffd"), "export", str(checkpoint), "--engine", "openmm",
+               "--topology", str(structure), "-o", "water.pt"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = [line.strip() for line in result.stdout.split("to use it:\n")[1].splitlines()]
+    assert [line.split("  #")[0] for line in printed[:3]] == ["import torch", "from openmmtorch import TorchForce", 'force = TorchForce("water.pt")']
+    assert "setOutputsForces" not in result.stdout and "load_kernel" not in result.stdout
+    atoms = read_structure(structure)
+    np.save(tmp_path / "positions.npy", atoms.positions / NM_TO_ANGSTROM)
+    np.save(tmp_path / "box.npy", np.asarray(atoms.cell) / NM_TO_ANGSTROM)
+    imports = [line for line in printed if line.startswith(("import ", "from "))]
+    script = "\n".join(
+        imports
+        + ["import numpy as np", "import openmm", "positions = np.load('positions.npy')", "system = openmm.System()",
+         "for _ in positions:", "    system.addParticle(1.0)",
+         "system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*row) for row in np.load('box.npy')))"]
+        + [line for line in printed if line not in imports]
+        + ["context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName('Reference'))",
+           "context.setPositions(positions)",
+           "print(context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(openmm.unit.kilojoule_per_mole))"]
+    )  # fmt: skip
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert_close(float(run.stdout.split()[-1]), student_reference(checkpoint, atoms)[0], ENGINE64, "energy of the printed lines")

@@ -237,3 +237,23 @@ def test_teacher_failure_during_audit_is_a_recorded_gap(smooth_checkpoint, tmp_p
     audited = rmse[steps % 10 == 0]
     assert np.isfinite(audited).any() and np.isnan(audited).any(), "expected both audits and recorded gaps"
     assert result.max_audit_force_rmse_eV_per_A == pytest.approx(np.nanmax(audited))
+
+
+def test_mlffd_md_runs_portable_and_fused_exports_alike(smooth_checkpoint, tmp_path):
+    """An energy-only portable export and a fused one (energy, forces): mlffd md sets up each from its metadata
+    and both run the same trajectory."""
+    from kit import ENGINE64, assert_close
+    from mlff_distiller.export import export_openmm
+
+    tables = {}
+    for kernel in ("portable", "fused"):
+        model = export_openmm(smooth_checkpoint, tmp_path / f"{kernel}.pt", kernel=kernel)
+        run_dir = tmp_path / kernel
+        result = mlffd("md", ETHANOL, "--model", model, "--platform", "Reference", "--precision", "double",
+                       "--ensemble", "nve", "--time", "0.01", "--report-interval", "5", "-o", run_dir)  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert json.loads((run_dir / "summary.json").read_text())["stop_reason"] == "completed"
+        tables[kernel] = np.genfromtxt(run_dir / "energies.csv", delimiter=",", names=True)
+    assert len(tables["portable"]) == len(tables["fused"]) > 1
+    for column in ("potential_energy_eV", "total_energy_eV"):
+        assert_close(tables["fused"][column], tables["portable"][column], ENGINE64, column)
