@@ -258,7 +258,7 @@ def test_library_path_names_torch_source_and_cpu(monkeypatch, tmp_path):
     assert path.parent.parent == tmp_path
     assert "torch" in path.parent.name and path.parent.name.endswith(f"-cpu{cpu_signature()}")
     assert SOURCE.is_file()
-    assert {header.name for header in HEADERS} >= {"painn.h", "gemm.h", "weights.h", "driver.h"}
+    assert {header.name for header in HEADERS} >= {"painn.h", "painn_reverse.h", "gemm.h", "weights.h", "driver.h"}
 
 
 def test_without_a_compiler_auto_falls_back_to_portable(tmp_path):

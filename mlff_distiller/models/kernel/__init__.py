@@ -1,9 +1,10 @@
 """The fused C++ kernel (``torch.ops.mlffd.painn_forces``, ``painn_all_pairs_forces``), compiled on first use.
 
 The network is written once in C++, in headers shared with the LAMMPS pair style: ``painn.h``
-(layers forward and reverse, radial basis and envelope), ``weights.h`` (the named weights and
-their checks; the Python side is :func:`~mlff_distiller.models.kernel.weights.kernel_weights`),
-``gemm.h`` (small matrix products) and ``driver.h`` (the loop over layers).
+(layers forward, radial basis and envelope) and ``painn_reverse.h`` (their reverse pass),
+``weights.h`` (the named weights and their checks; the Python side is
+:func:`~mlff_distiller.models.kernel.weights.kernel_weights`), ``gemm.h`` (small matrix
+products) and ``driver.h`` (the loop over layers).
 
 :func:`load_kernel` compiles ``painn_forces.cpp`` (about 20 s, once per torch version and
 source) into the cache folder of :mod:`mlff_distiller.compiler` and registers the operator with

@@ -1,0 +1,158 @@
+// The hand-written reverse pass of the fused PaiNN (painn.h): PaiNN::reverse, the gradient of
+// the energy through one layer back to its input rows and to the edges' geometry, and
+// PaiNN::edge_gradients, d E / d edge vector (eV/Å) from those geometry gradients. Checked against
+// autograd on models/painn.py by tests/models/test_kernel.py.
+
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "painn.h"
+
+namespace mlffd {
+
+template <typename T>
+void PaiNN<T>::reverse(int64_t l, const T* g_out, T* g_in) {
+  TORCH_CHECK((g_in != nullptr) == (l > 0), "mlffd: every layer but the first (whose input is constant) gives g_in");
+  const LayerWeights& lw = w_.layer[l];
+  const int64_t f = f_, f3 = 3 * f_, wd = width();
+  const Layer& st = state_[l];
+  const int64_t n = st.n, nlocal = st.nlocal;
+  const T* uv = st.u_v.data();
+  const T* vv = st.v_v.data();
+  const T* gt = st.gate.data();
+  // update: s2 = s1 + asv * dot + ass, v2 = v1 + avv * u_v
+  g_gate_.resize(nlocal * f3);
+  for (int64_t i = 0; i < nlocal; ++i) {
+    const T* gs = g_out + i * wd;
+    const T* gv = gs + f;
+    for (int64_t q = 0; q < f; ++q) {
+      T gav = T(0);
+      for (int c = 0; c < 3; ++c) gav += gv[c * f + q] * uv[i * f3 + c * f + q];
+      g_gate_[i * f3 + q] = gav;
+      g_gate_[i * f3 + f + q] = gs[q] * st.dot[i * f + q];
+      g_gate_[i * f3 + 2 * f + q] = gs[q];
+    }
+  }
+  g_gh_.resize(nlocal * f);
+  gemm(nlocal, f, f3, g_gate_.data(), f3, p(lw.gate_out.weight), g_gh_.data(), f, nullptr, false);
+  for (int64_t k = 0; k < nlocal * f; ++k) g_gh_[k] *= silu_slope(st.gate_hidden[k]);
+  g_z_.resize(nlocal * 2 * f);
+  gemm(nlocal, 2 * f, f, g_gh_.data(), f, p(lw.gate_in.weight), g_z_.data(), 2 * f, nullptr, false);
+  g_s1_.resize(nlocal * f);
+  g_v1_.resize(nlocal * f3);
+  g_u_.resize(nlocal * f3);
+  g_vv_.resize(nlocal * f3);
+  for (int64_t i = 0; i < nlocal; ++i) {
+    const T* gs = g_out + i * wd;
+    const T* gv = gs + f;
+    for (int64_t q = 0; q < f; ++q) {
+      const T avv = gt[i * f3 + q];
+      const T g_dot = gs[q] * gt[i * f3 + f + q];
+      const T g_norm = g_z_[i * 2 * f + f + q] / st.norm[i * f + q];
+      for (int c = 0; c < 3; ++c) {
+        const int64_t p = i * f3 + c * f + q;
+        g_u_[p] = avv * gv[c * f + q] + g_dot * vv[p];
+        g_vv_[p] = g_dot * uv[p] + g_norm * vv[p];
+        g_v1_[p] = gv[c * f + q];
+      }
+      g_s1_[i * f + q] = gs[q] + g_z_[i * 2 * f + q];
+    }
+  }
+  gemm(3 * nlocal, f, f, g_u_.data(), f, p(lw.mix_u.weight), g_v1_.data(), f, nullptr, true);
+  gemm(3 * nlocal, f, f, g_vv_.data(), f, p(lw.mix_v.weight), g_v1_.data(), f, nullptr, true);
+  // messages; s1 and v1 also pass their gradients straight to the input's s and v
+  if (g_in) {
+    std::fill(g_in, g_in + n * wd, T(0));
+    for (int64_t i = 0; i < nlocal; ++i) {
+      std::copy(g_s1_.data() + i * f, g_s1_.data() + (i + 1) * f, g_in + i * wd);
+      std::copy(g_v1_.data() + i * f3, g_v1_.data() + (i + 1) * f3, g_in + i * wd + f);
+    }
+    g_ctx_.assign(n * f3, T(0));
+  }
+  const T* ctx = st.context.data();
+  const T* x_in = st.x_in;
+  g_message_.resize(f3);
+  T* g_message = g_message_.data();
+  for (int64_t a = 0; a < rows_; a += chunk_) {
+    const int64_t len = std::min(chunk_, rows_ - a);
+    const T* filters = chunk_filters(l, a, len, false);
+    for (int64_t edge = 0; edge < edges_in_rows(a, len); ++edge) {
+      const int64_t row = row_of(a, edge), k = edge_of(a, edge);
+      const bool first_of_row = k == first_edge(row);
+      const int64_t i = src_[k], j = dst_[k];
+      const T* filt = filters + (row - a) * f3;
+      T* g_filter = g_filters_.data() + (row - a) * f3;  // summed over the row's edges
+      const T* cj = ctx + j * f3;
+      const T* gvi = g_v1_.data() + i * f3;  // gradient of the vector message into atom i
+      const T* gsi = g_s1_.data() + i * f;
+      const T u0 = unit_[3 * k], u1 = unit_[3 * k + 1], u2 = unit_[3 * k + 2];
+      T gu0 = T(0), gu1 = T(0), gu2 = T(0);
+#pragma omp simd reduction(+ : gu0, gu1, gu2)
+      for (int64_t q = 0; q < f; ++q) {
+        const T mvs = cj[2 * f + q] * filt[2 * f + q];
+        gu0 += gvi[q] * mvs;
+        gu1 += gvi[f + q] * mvs;
+        gu2 += gvi[2 * f + q] * mvs;
+        g_message[q] = gsi[q];
+        g_message[2 * f + q] = gvi[q] * u0 + gvi[f + q] * u1 + gvi[2 * f + q] * u2;
+      }
+      g_unit_[3 * k] += gu0;
+      g_unit_[3 * k + 1] += gu1;
+      g_unit_[3 * k + 2] += gu2;
+      if (l > 0) {
+        const T* vj = x_in + j * wd + f;
+        T* gvj = g_in + j * wd + f;
+        for (int64_t q = 0; q < f; ++q) {
+          const T mvv = cj[f + q] * filt[f + q];
+          g_message[f + q] = gvi[q] * vj[q] + gvi[f + q] * vj[f + q] + gvi[2 * f + q] * vj[2 * f + q];
+          gvj[q] += mvv * gvi[q];
+          gvj[f + q] += mvv * gvi[f + q];
+          gvj[2 * f + q] += mvv * gvi[2 * f + q];
+        }
+      } else {
+        for (int64_t q = 0; q < f; ++q) g_message[f + q] = T(0);
+      }
+      if (g_in) {
+        T* gcj = g_ctx_.data() + j * f3;
+        for (int64_t q = 0; q < f3; ++q) gcj[q] += g_message[q] * filt[q];
+      }
+      if (first_of_row) {
+        for (int64_t q = 0; q < f3; ++q) g_filter[q] = g_message[q] * cj[q];
+      } else {
+        for (int64_t q = 0; q < f3; ++q) g_filter[q] += g_message[q] * cj[q];
+      }
+    }
+    // d E / d radial features of the chunk: (len, 3F) x (3F, R + 1)
+    gemm(len, r1_, f3, g_filters_.data(), f3, p(w_.layer[l].filter.weight), g_radial_.data() + a * r1_, r1_,
+         nullptr, true);
+  }
+  if (!g_in) return;
+  // context = silu(s W_in^T + b_in) W_out^T + b_out, over all n atoms
+  g_h_.resize(n * f);
+  gemm(n, f, f3, g_ctx_.data(), f3, p(lw.context_out.weight), g_h_.data(), f, nullptr, false);
+  for (int64_t k = 0; k < n * f; ++k) g_h_[k] *= silu_slope(st.hidden[k]);
+  gemm(n, f, f, g_h_.data(), f, p(lw.context_in.weight), g_in, wd, nullptr, true);
+}
+
+template <typename T>
+void PaiNN<T>::edge_gradients(T* g_vectors) const {
+  for (int64_t k = 0; k < e_; ++k) {
+    // the derivative with respect to a row's distance goes to its first edge: a distance moves
+    // the two atoms of both edges alike
+    T g_distance = T(0);
+    if (k < pairs_ || k >= 2 * pairs_) {
+      const int64_t row = k < pairs_ ? k : k - pairs_;
+      const T* grad = g_radial_.data() + row * r1_;
+      const T* slope = radial_slope_.data() + row * r1_;
+      for (int64_t b = 0; b < r1_; ++b) g_distance += grad[b] * slope[b];
+    }
+    const T* u = unit_.data() + 3 * k;
+    const T* gu = g_unit_.data() + 3 * k;
+    const T radial_part = gu[0] * u[0] + gu[1] * u[1] + gu[2] * u[2];
+    for (int c = 0; c < 3; ++c) g_vectors[3 * k + c] = (gu[c] - radial_part * u[c]) / distance_[k] + g_distance * u[c];
+  }
+}
+
+}  // namespace mlffd
