@@ -16,9 +16,10 @@
 // up to L x cutoff away. The pair style runs one layer at a time on the local atoms and
 // forward-communicates the new per-atom features to the ghost atoms before the next layer,
 // so ghost atoms are needed only one cutoff (+ skin) deep. The network is the fused one of
-// mlff_distiller/models/kernel/painn.h (loops over atoms and edges, no autograd), with the
-// weights read from the model file; the edges' geometry is computed once per step and shared by
-// the layers. The reverse pass walks the layers backwards and reverse-communicates the gradients
+// mlff_distiller/models/kernel/painn.h (loops over atoms and edges, no autograd), run by the
+// driver.h loop the torch operators also run, with the weights read by name from the model file
+// and checked (weights.h); the edges' geometry is computed once per step and shared by the
+// layers. The reverse pass walks the layers backwards and reverse-communicates the gradients
 // that land on ghost features; the gradients on the edge vectors x_j - x_i give the forces and
 // the virial (global and per atom). See mlff_distiller/export/lammps.py for the model file.
 //
