@@ -34,15 +34,27 @@ thermo_modify format float %.17g
 run 0
 """
 
-#: Lennard-Jones parameters (epsilon eV, sigma Å) of the pairs lj/cut covers; cutoff 4 Å.
-LJ = {("O", "Ar"): (0.005, 2.5), ("H", "Ar"): (0.003, 2.2), ("Ar", "Ar"): (0.0104, 3.4)}
+#: Lennard-Jones parameters (epsilon eV, sigma Å) of the pairs lj/cut covers, by style: under
+#: hybrid the pairs with argon; under hybrid/overlay O-O as well, on top of the student. Cutoff 4 Å.
+LJ = {
+    "hybrid": {("O", "Ar"): (0.005, 2.5), ("H", "Ar"): (0.003, 2.2), ("Ar", "Ar"): (0.0104, 3.4)},
+    "hybrid/overlay": {
+        ("O", "O"): (0.0067, 3.15),
+        ("O", "Ar"): (0.005, 2.5),
+        ("H", "Ar"): (0.003, 2.2),
+        ("Ar", "Ar"): (0.0104, 3.4),
+    },
+}
 LJ_CUTOFF = 4.0
+TYPES = {"O": 1, "H": 2, "Ar": 3}
 
-HYBRID_LJ = f"""pair_style hybrid mlffd {{model}} lj/cut {LJ_CUTOFF}
-pair_coeff * * mlffd O H NULL
-pair_coeff 1 3 lj/cut {LJ["O", "Ar"][0]} {LJ["O", "Ar"][1]}
-pair_coeff 2 3 lj/cut {LJ["H", "Ar"][0]} {LJ["H", "Ar"][1]}
-pair_coeff 3 3 lj/cut {LJ["Ar", "Ar"][0]} {LJ["Ar", "Ar"][1]}"""
+
+def with_lj(style: str, model) -> str:
+    """The pair_style and pair_coeff lines: mlffd on types O H (NULL for Ar), lj/cut on the pairs of LJ[style]."""
+    lines = [f"pair_style {style} mlffd {model} lj/cut {LJ_CUTOFF}", "pair_coeff * * mlffd O H NULL"]
+    lines += [f"pair_coeff {TYPES[a]} {TYPES[b]} lj/cut {e} {s}" for (a, b), (e, s) in LJ[style].items()]
+    return "\n".join(lines)
+
 
 #: zbl between the nuclei of O (type 1) and H (type 2); ``{style}`` is "zbl " under hybrid.
 ZBL = """pair_coeff 1 1 {style}8 8
@@ -102,16 +114,16 @@ def student_on(student, symbols, positions, cell):
     return float(energy), forces.detach().numpy(), atomic
 
 
-def lennard_jones(symbols, positions, cell):
-    """Energy, forces and per-atom energies (half of each pair) of the LJ pairs, over periodic images."""
+def lennard_jones(table, symbols, positions, cell):
+    """Energy, forces and per-atom energies (half of each pair) of the pairs in ``table``, over periodic images."""
     n = len(symbols)
     energy, forces, atomic = 0.0, np.zeros((n, 3)), np.zeros(n)
     shifts = [np.array(s) @ cell for s in itertools.product((-1, 0, 1), repeat=3)]
     for i, j in itertools.product(range(n), repeat=2):
-        pair = (symbols[i], symbols[j]) if (symbols[i], symbols[j]) in LJ else (symbols[j], symbols[i])
-        if pair not in LJ:
+        pair = (symbols[i], symbols[j]) if (symbols[i], symbols[j]) in table else (symbols[j], symbols[i])
+        if pair not in table:
             continue
-        epsilon, sigma = LJ[pair]
+        epsilon, sigma = table[pair]
         for shift in shifts:
             d = positions[j] + shift - positions[i]
             r = np.linalg.norm(d)
@@ -125,17 +137,17 @@ def lennard_jones(symbols, positions, cell):
     return energy, forces, atomic
 
 
-@pytest.mark.parametrize("ranks", [1, 2])
-def test_mlffd_on_water_and_lj_on_argon_is_the_sum_of_the_parts(ranks, student, model_file, tmp_path):
+@pytest.mark.parametrize("style, ranks", [("hybrid", 1), ("hybrid", 2), ("hybrid/overlay", 2)])
+def test_mlffd_on_water_and_lj_on_argon_is_the_sum_of_the_parts(style, ranks, student, model_file, tmp_path):
     atoms = water_and_argon()
-    pair = HYBRID_LJ.format(model=model_file) + "\ncompute student all pair mlffd"
-    result = run(atoms, pair, tmp_path / "hybrid", ranks, columns="c_student")
+    pair = with_lj(style, model_file) + "\ncompute student all pair mlffd"
+    result = run(atoms, pair, tmp_path / "lj", ranks, columns="c_student")
     symbols = atoms.get_chemical_symbols()
     water = [k for k, s in enumerate(symbols) if s != "Ar"]
     energy, forces, atomic = student_on(
         student, [symbols[k] for k in water], result["positions"][water], result["cell"]
     )
-    lj_energy, lj_forces, lj_atomic = lennard_jones(symbols, result["positions"], result["cell"])
+    lj_energy, lj_forces, lj_atomic = lennard_jones(LJ[style], symbols, result["positions"], result["cell"])
     forces_expected, atomic_expected = lj_forces.copy(), lj_atomic.copy()
     forces_expected[water] += forces
     atomic_expected[water] += atomic
