@@ -22,7 +22,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -43,7 +42,7 @@ def load_case(folder: Path, name: str, device: torch.device, dtype: torch.dtype)
     return module, positions, box, float(data["energy"]), torch.as_tensor(data["forces"], dtype=torch.float64)
 
 
-def energy_and_forces(module, positions: torch.Tensor, box: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+def energy_and_forces(module, positions: torch.Tensor, box: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Energy (kJ/mol) and forces (kJ/mol/nm) as openmm-torch takes them: minus the autograd gradient."""
     leaf = positions.detach().requires_grad_(True)
     energy = module(leaf) if box is None else module(leaf, box)
@@ -51,10 +50,14 @@ def energy_and_forces(module, positions: torch.Tensor, box: Optional[torch.Tenso
     return energy.detach(), -gradient
 
 
-def errors(energy: torch.Tensor, forces: torch.Tensor, reference_energy: float, reference_forces: torch.Tensor) -> Tuple[float, float]:
+def errors(
+    energy: torch.Tensor, forces: torch.Tensor, reference_energy: float, reference_forces: torch.Tensor
+) -> tuple[float, float]:
     """Relative energy error and force error (relative to the largest reference force)."""
     energy_error = abs(float(energy) - reference_energy) / max(abs(reference_energy), 1e-30)
-    force_error = float((forces.cpu().double() - reference_forces).abs().max()) / max(float(reference_forces.abs().max()), 1e-30)
+    force_error = float((forces.cpu().double() - reference_forces).abs().max()) / max(
+        float(reference_forces.abs().max()), 1e-30
+    )
     return energy_error, force_error
 
 
@@ -76,7 +79,7 @@ def ms_per_step(step, device: torch.device, steps: int) -> float:
     return best * 1e3
 
 
-def try_cuda_graph(module, positions: torch.Tensor, box: Optional[torch.Tensor], steps: int) -> Dict:
+def try_cuda_graph(module, positions: torch.Tensor, box: torch.Tensor | None, steps: int) -> dict:
     """Capture one energy + forces evaluation in a CUDA graph; replay it and time it. Never raises."""
     try:
         static = positions.detach().clone().requires_grad_(True)
@@ -128,13 +131,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="folder written by gpu_check_prepare.py")
     parser.add_argument("--device", default="auto", help="cuda, cpu or auto (default: cuda where available)")
-    parser.add_argument("--only", nargs="*", help="names to check (default: all of the manifest), e.g. aspirin water-1536")
+    parser.add_argument(
+        "--only", nargs="*", help="names to check (default: all of the manifest), e.g. aspirin water-1536"
+    )
     parser.add_argument("--steps", type=int, default=20, help="evaluations per timed block (default: 20)")
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, help="relative tolerance (default: 1e-3)")
-    parser.add_argument("--input-dtype", choices=["float32", "float64"], help="positions' dtype (default: float32 on CUDA, float64 on CPU)")
+    parser.add_argument(
+        "--input-dtype",
+        choices=["float32", "float64"],
+        help="positions' dtype (default: float32 on CUDA, float64 on CPU)",
+    )
     args = parser.parse_args()
 
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else args.device.replace("auto", "cpu"))
+    device = torch.device(
+        "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device.replace("auto", "cpu")
+    )
     dtype = {"float32": torch.float32, "float64": torch.float64}.get(args.input_dtype or "", None)
     dtype = dtype or (torch.float32 if device.type == "cuda" else torch.float64)
     manifest = json.loads((args.folder / "manifest.json").read_text())

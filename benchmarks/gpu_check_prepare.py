@@ -18,7 +18,6 @@ import argparse
 import itertools
 import json
 from pathlib import Path
-from typing import Dict, Tuple
 
 import numpy as np
 import torch
@@ -34,9 +33,11 @@ from mlff_distiller.units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
 WATER_UNIT = 96
 
 
-def replicas(copies: int) -> Tuple[int, int, int]:
+def replicas(copies: int) -> tuple[int, int, int]:
     """The most cubic (a, b, c) with a * b * c == copies."""
-    factors = [(a, b, copies // (a * b)) for a, b in itertools.product(range(1, copies + 1), repeat=2) if copies % (a * b) == 0]
+    factors = [
+        (a, b, copies // (a * b)) for a, b in itertools.product(range(1, copies + 1), repeat=2) if copies % (a * b) == 0
+    ]
     return min(factors, key=lambda f: (max(f) - min(f), f))
 
 
@@ -47,7 +48,7 @@ def water_box(atoms_wanted: int) -> Atoms:
     return read_structure(bundled_structure("water-32")).repeat(replicas(atoms_wanted // WATER_UNIT))
 
 
-def reference(checkpoint: Path, atoms: Atoms) -> Dict[str, np.ndarray]:
+def reference(checkpoint: Path, atoms: Atoms) -> dict[str, np.ndarray]:
     """Atomic numbers, positions and box (nm), energy (kJ/mol) and forces (kJ/mol/nm) of the float64
     student (fused kernel)."""
     atoms = atoms.copy()
@@ -66,8 +67,12 @@ def reference(checkpoint: Path, atoms: Atoms) -> Dict[str, np.ndarray]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="folder to write the files into")
-    parser.add_argument("--water-atoms", type=int, nargs="*", default=[1536, 12288], help="water box sizes (default: 1536 12288)")
-    parser.add_argument("--precision", choices=["float32", "float64"], default="float32", help="exported dtype (default: float32)")
+    parser.add_argument(
+        "--water-atoms", type=int, nargs="*", default=[1536, 12288], help="water box sizes (default: 1536 12288)"
+    )
+    parser.add_argument(
+        "--precision", choices=["float32", "float64"], default="float32", help="exported dtype (default: float32)"
+    )
     args = parser.parse_args()
 
     args.folder.mkdir(parents=True, exist_ok=True)

@@ -16,14 +16,19 @@ import statistics
 import time
 
 import numpy as np
-import torch
-
 import openmm
+import torch
 from ase import Atoms
 from openmm import unit
 
 from mlff_distiller.models import Student, load_checkpoint, preset
-from mlff_distiller.plugin.openmm import OpenMMStructure, build_system, load_force_model, select_platform, structure_to_openmm
+from mlff_distiller.plugin.openmm import (
+    OpenMMStructure,
+    build_system,
+    load_force_model,
+    select_platform,
+    structure_to_openmm,
+)
 from mlff_distiller.plugin.openmm.md import ns_per_day
 
 TIMESTEP_FS = 0.5
@@ -96,12 +101,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="student checkpoint (default: a random-weight student of --size)")
     parser.add_argument("--size", default="standard", help="student size when no model is given (default: standard)")
-    parser.add_argument("--precision", choices=["float32", "float64"], default="float32", help="model dtype (default: float32)")
-    parser.add_argument("--waters-per-side", type=int, default=5, help="water box of N³ molecules (default: 5, 375 atoms)")
+    parser.add_argument(
+        "--precision", choices=["float32", "float64"], default="float32", help="model dtype (default: float32)"
+    )
+    parser.add_argument(
+        "--waters-per-side", type=int, default=5, help="water box of N³ molecules (default: 5, 375 atoms)"
+    )
     parser.add_argument("--steps", type=int, default=50, help="steps (and bare calls) per timed block (default: 50)")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved timed blocks; medians are reported (default: 5)")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="interleaved timed blocks; medians are reported (default: 5)"
+    )
     parser.add_argument("--platform", default="auto", help="OpenMM platform (default: auto, as mlffd md picks it)")
-    parser.add_argument("--kernel", default="auto", help="auto, portable or fused (default: auto, as mlffd md picks it)")
+    parser.add_argument(
+        "--kernel", default="auto", help="auto, portable or fused (default: auto, as mlffd md picks it)"
+    )
     args = parser.parse_args()
 
     dtype = torch.float32 if args.precision == "float32" else torch.float64

@@ -45,6 +45,12 @@ def test_the_document_has_python_blocks():
 def test_python_block_runs_as_written(number, clone_root):
     result = subprocess.run(
         [sys.executable, "-c", BLOCKS[number]],
-        cwd=clone_root, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600,
+        cwd=clone_root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=600,
     )
-    assert result.returncode == 0, f"docs/openmm.md python block {number + 1}:\n{BLOCKS[number]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, (
+        f"docs/openmm.md python block {number + 1}:\n{BLOCKS[number]}\n{result.stderr[-3000:]}"
+    )

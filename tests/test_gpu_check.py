@@ -41,5 +41,19 @@ def test_prepare_then_check_on_the_cpu(tmp_path):
     assert [line.split(":")[0].strip() for line in lines[1:3]] == ["aspirin", "water-96"]
     assert all("(ok, tolerance 1e-03)" in line and "ms/step" in line for line in lines[1:3]), checked.stdout
     assert "mlff_distiller imported: False" in checked.stdout
-    strict = run(CHECK, tmp_path / "files", "--device", "cpu", "--steps", "1", "--only", "aspirin", "--tolerance", "1e-12", cwd=tmp_path)
-    assert strict.returncode == 1 and "FAILED" in strict.stdout  # a float32 file is not float64-exact: the check can fail
+    strict = run(
+        CHECK,
+        tmp_path / "files",
+        "--device",
+        "cpu",
+        "--steps",
+        "1",
+        "--only",
+        "aspirin",
+        "--tolerance",
+        "1e-12",
+        cwd=tmp_path,
+    )
+    assert (
+        strict.returncode == 1 and "FAILED" in strict.stdout
+    )  # a float32 file is not float64-exact: the check can fail

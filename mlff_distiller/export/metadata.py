@@ -6,8 +6,8 @@ Both engines (OpenMM, LAMMPS) build it with :func:`build_metadata` and write it 
 
 import json
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 
@@ -20,24 +20,24 @@ from ..models.student import Student
 METADATA_FILE = "mlffd_metadata.json"
 
 #: Units each engine's exported model takes and returns.
-ENGINE_UNITS: Dict[str, Dict[str, str]] = {
+ENGINE_UNITS: dict[str, dict[str, str]] = {
     "openmm": {"length": "nm", "energy": "kJ/mol", "force": "kJ/mol/nm"},
     "lammps": {"length": "angstrom", "energy": "eV", "force": "eV/angstrom"},
 }
 
 #: Precisions an exported model can be written in.
-PRECISIONS: Dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
+PRECISIONS: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 
 
 def build_metadata(
     student: Student,
     engine: str,
     precision: str,
-    checkpoint: Optional[Union[str, Path]] = None,
+    checkpoint: str | Path | None = None,
     periodic: bool = True,
-    species: Optional[Sequence[int]] = None,
+    species: Sequence[int] | None = None,
     **extra,
-) -> Dict:
+) -> dict:
     """The metadata dict of an exported model.
 
     Parameters
@@ -86,7 +86,7 @@ def build_metadata(
     return metadata
 
 
-def usage_lines(metadata: Dict, path: Union[str, Path]) -> List[str]:
+def usage_lines(metadata: dict, path: str | Path) -> list[str]:
     """The lines a plain OpenMM script or LAMMPS input needs to run the exported file at ``path``.
 
     Parameters
@@ -122,7 +122,7 @@ def usage_lines(metadata: Dict, path: Union[str, Path]) -> List[str]:
     return lines + ["system.addForce(force)"]
 
 
-def save_with_metadata(scripted: torch.jit.ScriptModule, path: Union[str, Path], metadata: Dict) -> Path:
+def save_with_metadata(scripted: torch.jit.ScriptModule, path: str | Path, metadata: dict) -> Path:
     """Save a scripted module to ``path`` with ``metadata`` embedded as :data:`METADATA_FILE`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,12 +130,12 @@ def save_with_metadata(scripted: torch.jit.ScriptModule, path: Union[str, Path],
     return path
 
 
-def read_metadata(path: Union[str, Path]) -> Dict:
+def read_metadata(path: str | Path) -> dict:
     """The metadata dict of an exported model; raises :class:`CheckpointError` if it has none."""
     return load_exported(path)[1]
 
 
-def load_exported(path: Union[str, Path]):
+def load_exported(path: str | Path):
     """The scripted module (on CPU) and metadata dict of an exported model.
 
     Raises :class:`CheckpointError` for missing, corrupt or foreign files.
@@ -160,7 +160,7 @@ def load_exported(path: Union[str, Path]):
     return module, json.loads(extra[METADATA_FILE])
 
 
-def _archive_metadata(path: Path) -> Dict:
+def _archive_metadata(path: Path) -> dict:
     """The metadata read straight from the archive, before torch loads it (``{}`` if absent or unreadable)."""
     try:
         with zipfile.ZipFile(path) as archive:

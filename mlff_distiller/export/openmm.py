@@ -15,8 +15,8 @@ self-contained file) or set later with ``set_species``.
 """
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -45,7 +45,7 @@ class OpenMMInputs(nn.Module):
         Whether the model accepts box vectors; a non-periodic model refuses them.
     """
 
-    def __init__(self, student: Student, numbers: Optional[Sequence[int]] = None, periodic: bool = True):
+    def __init__(self, student: Student, numbers: Sequence[int] | None = None, periodic: bool = True):
         super().__init__()
         self.periodic = periodic
         self.angstrom_per_nm = NM_TO_ANGSTROM
@@ -79,7 +79,7 @@ class OpenMMInputs(nn.Module):
         self.species = species
         self.atoms = atoms.to(torch.long)
 
-    def student_inputs(self, positions: Tensor, box: Optional[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
+    def student_inputs(self, positions: Tensor, box: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         """The ML atoms' positions (Å, differentiable), the cell (Å, rows) and its periodicity, in the student's dtype.
 
         Parameters
@@ -107,11 +107,11 @@ class OpenMMStudent(OpenMMInputs):
     :class:`OpenMMInputs`; the student is kept (its weights should not require grad).
     """
 
-    def __init__(self, student: Student, numbers: Optional[Sequence[int]] = None, periodic: bool = True):
+    def __init__(self, student: Student, numbers: Sequence[int] | None = None, periodic: bool = True):
         super().__init__(student, numbers, periodic)
         self.student = student
 
-    def forward(self, positions: Tensor, box: Optional[Tensor] = None) -> Tensor:
+    def forward(self, positions: Tensor, box: Tensor | None = None) -> Tensor:
         """Potential energy in kJ/mol, shape (), in the dtype of ``positions``; arguments as in
         :meth:`~OpenMMInputs.student_inputs`."""
         angstrom, cell, pbc = self.student_inputs(positions, box)
@@ -131,11 +131,11 @@ class FusedOpenMMStudent(OpenMMInputs):
         When the kernel cannot be compiled.
     """
 
-    def __init__(self, student: Student, numbers: Optional[Sequence[int]] = None, periodic: bool = True):
+    def __init__(self, student: Student, numbers: Sequence[int] | None = None, periodic: bool = True):
         super().__init__(student, numbers, periodic)
         self.forces = FusedStudentForces(student)
 
-    def forward(self, positions: Tensor, box: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    def forward(self, positions: Tensor, box: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Potential energy in kJ/mol (shape ()) and the force on every particle in kJ/mol/nm (N, 3),
         zero outside the model's atoms, both in the dtype of ``positions``; arguments as in
         :meth:`~OpenMMInputs.student_inputs`."""
@@ -147,7 +147,7 @@ class FusedOpenMMStudent(OpenMMInputs):
 
 
 def openmm_module(
-    student: Student, numbers: Optional[Sequence[int]] = None, periodic: bool = True, kernel: str = "portable"
+    student: Student, numbers: Sequence[int] | None = None, periodic: bool = True, kernel: str = "portable"
 ) -> torch.jit.ScriptModule:
     """The scripted OpenMM module of a copy of ``student`` (computing in the student's dtype).
 
@@ -164,9 +164,9 @@ def openmm_module(
 
 
 def export_openmm(
-    checkpoint: Union[str, Path],
-    output: Union[str, Path],
-    topology: Optional[Union[str, Path]] = None,
+    checkpoint: str | Path,
+    output: str | Path,
+    topology: str | Path | None = None,
     precision: str = "float64",
     periodic: bool = True,
     overwrite: bool = False,

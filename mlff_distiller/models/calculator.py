@@ -2,7 +2,6 @@
 
 import copy
 from pathlib import Path
-from typing import List, Optional, Union
 
 import numpy as np
 import torch
@@ -53,18 +52,18 @@ class StudentCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
     def __init__(
-        self, model: Union[Student, str, Path], dtype: torch.dtype = torch.float64, kernel: str = "auto", **kwargs
+        self, model: Student | str | Path, dtype: torch.dtype = torch.float64, kernel: str = "auto", **kwargs
     ) -> None:
         super().__init__(**kwargs)
         student = load_checkpoint(model, dtype) if isinstance(model, (str, Path)) else copy.deepcopy(model).to(dtype)
         self.student = student.eval().requires_grad_(False)
         self.dtype = dtype
-        self.forces: Optional[torch.jit.ScriptModule] = None
+        self.forces: torch.jit.ScriptModule | None = None
         if resolve_kernel(kernel) == "fused":
             self.forces = torch.jit.freeze(torch.jit.script(FusedStudentForces(self.student).eval()))
         self.compiled = torch.jit.freeze(torch.jit.script(self.student), preserved_attrs=["atomic_energies"])
-        self._numbers: Optional[np.ndarray] = None
-        self._species: Optional[torch.Tensor] = None
+        self._numbers: np.ndarray | None = None
+        self._species: torch.Tensor | None = None
 
     def species(self, numbers: np.ndarray) -> torch.Tensor:
         """Species indices of ``numbers``, mapped again only when they differ from the last call's.
@@ -80,7 +79,7 @@ class StudentCalculator(Calculator):
         return self._species
 
     def calculate(
-        self, atoms: Optional[Atoms] = None, properties: Optional[List[str]] = None, system_changes: List[str] = all_changes
+        self, atoms: Atoms | None = None, properties: list[str] | None = None, system_changes: list[str] = all_changes
     ) -> None:
         """Evaluate ``atoms`` (positions in Å): energy, per-atom energies, forces, and stress if periodic."""
         super().calculate(atoms, properties, system_changes)

@@ -15,8 +15,6 @@ building it on first use), as scripting it requires; a TorchScript file containi
 kernel loaded before it is loaded.
 """
 
-from typing import Tuple
-
 import torch
 from torch import Tensor, nn
 
@@ -49,7 +47,7 @@ class FusedStudentForces(nn.Module):
         self.cutoff = float(student.network.cutoff)
         self.norm_epsilon = float(student.network.interactions[0].norm_epsilon)
 
-    def forward(self, positions: Tensor, species: Tensor, cell: Tensor, pbc: Tensor) -> Tuple[Tensor, Tensor]:
+    def forward(self, positions: Tensor, species: Tensor, cell: Tensor, pbc: Tensor) -> tuple[Tensor, Tensor]:
         """Energy of each atom (N,) in eV and force on each atom (N, 3) in eV/Å, without a graph.
 
         Parameters
@@ -73,7 +71,12 @@ class FusedStudentForces(nn.Module):
         periodic = bool(pbc.any())
         if not periodic or bool(pbc.all()):  # pairs found in the kernel
             return torch.ops.mlffd.painn_all_pairs_forces(
-                species, positions, cell if periodic else None, self.weights, self.layers, self.cutoff,
+                species,
+                positions,
+                cell if periodic else None,
+                self.weights,
+                self.layers,
+                self.cutoff,
                 self.norm_epsilon,
             )
         src, dst, images = self.student.edges(positions, cell, pbc)  # partly periodic

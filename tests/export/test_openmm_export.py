@@ -7,9 +7,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-import numpy as np
 from kit import ENGINE64, assert_close
 from openmm import app, unit
 
@@ -54,7 +54,9 @@ def test_metadata_travels_in_the_file(tiny_student, checkpoint, ethanol_pdb, tmp
 
 def mlffd(*args):
     command = [str(Path(sys.executable).parent / "mlffd"), *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    return subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300
+    )
 
 
 def test_mlffd_export_and_info(checkpoint, tmp_path):
@@ -122,7 +124,11 @@ def test_self_contained_export_runs_in_a_plain_openmm_script(tiny_student, check
     script = ROOT / "examples" / "openmm_plain_script.py"
     result = subprocess.run(
         [sys.executable, "-I", str(script), str(ethanol_pdb), str(model), "20"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "mlff_distiller imported: False" in result.stdout
@@ -179,7 +185,10 @@ def _plain_run(model, mode, pdb, tmp_path):
     forces = tmp_path / f"{Path(model).stem}-{mode}.npy"
     result = subprocess.run(
         [sys.executable, "-c", PLAIN_SCRIPT, str(model), mode, str(pdb), str(forces)],
-        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=300,
     )
     return result, forces
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from kit import ENGINE32, ENGINE64, FINITE_DIFFERENCE, assert_close
+
 from mlff_distiller.export import export_openmm
 from mlff_distiller.models import load_checkpoint
 from mlff_distiller.structures import read_structure
@@ -102,7 +102,11 @@ def student_reference(checkpoint: Path, atoms):
     [
         ("organic-tiny", "molecules/ethanol.xyz", range(9)),
         ("organic-standard", "molecules/aspirin.xyz", range(21)),
-        ("water-standard", "systems/water-32.xyz", [0, 1, 2, 40, 95]),  # periodic box: a water across a face, and others
+        (
+            "water-standard",
+            "systems/water-32.xyz",
+            [0, 1, 2, 40, 95],
+        ),  # periodic box: a water across a face, and others
     ],
 )
 def test_plain_torchforce_runs_the_export(student, structure, displaced, tmp_path):
@@ -121,7 +125,9 @@ def test_float32_export_on_the_cpu_platform(tmp_path):
     """A float32 periodic export on OpenMM's CPU platform (single-precision forces) agrees to float32 rounding."""
     checkpoint = DATA / "students" / "water-standard.ckpt"
     atoms = read_structure(DATA / "systems" / "water-32.xyz")
-    model = export_openmm(checkpoint, tmp_path / "water.pt", topology=DATA / "systems" / "water-32.xyz", precision="float32")
+    model = export_openmm(
+        checkpoint, tmp_path / "water.pt", topology=DATA / "systems" / "water-32.xyz", precision="float32"
+    )
     result = run_plain_script(model, atoms, "CPU", [0], tmp_path)
     energy, forces = student_reference(checkpoint, atoms)
     assert_close(result["energy"], energy, ENGINE32, "float32 energy")
@@ -134,10 +140,16 @@ def test_the_lines_mlffd_export_prints_run_the_file(tmp_path):
     structure = DATA / "systems" / "water-32.xyz"
     command = [str(Path(sys.executable).parent / "mlffd"), "export", str(checkpoint), "--engine", "openmm",
                "--topology", str(structure), "-o", "water.pt"]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     printed = [line.strip() for line in result.stdout.split("to use it:\n")[1].splitlines()]
-    assert [line.split("  #")[0] for line in printed[:3]] == ["import torch", "from openmmtorch import TorchForce", 'force = TorchForce("water.pt")']
+    assert [line.split("  #")[0] for line in printed[:3]] == [
+        "import torch",
+        "from openmmtorch import TorchForce",
+        'force = TorchForce("water.pt")',
+    ]
     assert "setOutputsForces" not in result.stdout and "load_kernel" not in result.stdout
     atoms = read_structure(structure)
     np.save(tmp_path / "positions.npy", atoms.positions / NM_TO_ANGSTROM)
@@ -153,6 +165,15 @@ def test_the_lines_mlffd_export_prints_run_the_file(tmp_path):
            "context.setPositions(positions)",
            "print(context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(openmm.unit.kilojoule_per_mole))"]
     )  # fmt: skip
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
-    assert_close(float(run.stdout.split()[-1]), student_reference(checkpoint, atoms)[0], ENGINE64, "energy of the printed lines")
+    assert_close(
+        float(run.stdout.split()[-1]), student_reference(checkpoint, atoms)[0], ENGINE64, "energy of the printed lines"
+    )

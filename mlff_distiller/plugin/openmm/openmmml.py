@@ -4,7 +4,7 @@ Registered through the ``openmmml.potentials`` entry point, so ``createSystem`` 
 ``createMixedSystem`` (student for a subset, a classical force field for the rest) work.
 """
 
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 import openmm
 import torch
@@ -18,7 +18,7 @@ from .system import create_torch_force, load_force_model
 PRECISIONS = {"double": torch.float64, "single": torch.float32}
 
 
-def precision_dtype(precision: Optional[str], default: torch.dtype = torch.float64) -> torch.dtype:
+def precision_dtype(precision: str | None, default: torch.dtype = torch.float64) -> torch.dtype:
     """The dtype of an OpenMM-ML ``precision`` (``None``: ``default``).
 
     Raises
@@ -36,7 +36,7 @@ def precision_dtype(precision: Optional[str], default: torch.dtype = torch.float
 class StudentPotentialImplFactory(MLPotentialImplFactory):
     """Creates :class:`StudentPotentialImpl` for ``MLPotential("mlff-distiller", modelPath=...)``."""
 
-    def createImpl(self, name: str, modelPath: str, precision: Optional[str] = "double", **args) -> MLPotentialImpl:
+    def createImpl(self, name: str, modelPath: str, precision: str | None = "double", **args) -> MLPotentialImpl:
         """``modelPath``: checkpoint or OpenMM export; ``precision``: ``"double"`` or ``"single"`` (checkpoints only)."""
         return StudentPotentialImpl(modelPath, precision)
 
@@ -60,7 +60,7 @@ class StudentPotentialImpl(MLPotentialImpl):
         For any other ``precision``, naming the accepted values.
     """
 
-    def __init__(self, model_path: str, precision: Optional[str] = "double"):
+    def __init__(self, model_path: str, precision: str | None = "double"):
         self.model_path = model_path
         self.dtype = precision_dtype(precision)
 
@@ -72,10 +72,10 @@ class StudentPotentialImpl(MLPotentialImpl):
         self,
         topology: app.Topology,
         system: openmm.System,
-        atoms: Optional[Iterable[int]],
+        atoms: Iterable[int] | None,
         forceGroup: int,
         cudaGraphs: bool = False,
-        precision: Optional[str] = None,
+        precision: str | None = None,
         **args,
     ) -> None:
         """Add the TorchForce for ``atoms`` (all when None) in ``forceGroup``; periodic if the topology has a box.

@@ -1,8 +1,8 @@
 """MDRun and ``mlffd md``: energy conservation, restarts, clean stops, audits, run-directory files."""
 
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -40,8 +40,15 @@ def mlffd(*args, **kwargs):
 
 
 def settings(model, **overrides) -> MDSettings:
-    values = dict(structure=ETHANOL, model=str(model), platform="Reference", precision="double",
-                  time=0.05, report_interval=10, checkpoint_interval=50)
+    values = dict(
+        structure=ETHANOL,
+        model=str(model),
+        platform="Reference",
+        precision="double",
+        time=0.05,
+        report_interval=10,
+        checkpoint_interval=50,
+    )
     return MDSettings(**{**values, **overrides})
 
 
@@ -56,8 +63,17 @@ def drift_meV_per_atom_ps(run_dir: Path, n_atoms: int) -> float:
 @pytest.mark.parametrize("platform,precision,limit", [("Reference", "double", 0.02), ("CPU", "mixed", 0.1)])
 def test_nve_conserves_energy(smooth_checkpoint, tmp_path, platform, precision, limit):
     """NVE, 0.5 fs, 2 ps, ethanol: |drift| well below 0.1 meV/atom/ps (float64 model on Reference, float32 on CPU)."""
-    run = MDRun(settings(smooth_checkpoint, time=2.0, report_interval=20, checkpoint_interval=4000,
-                         platform=platform, precision=precision), tmp_path / "nve")
+    run = MDRun(
+        settings(
+            smooth_checkpoint,
+            time=2.0,
+            report_interval=20,
+            checkpoint_interval=4000,
+            platform=platform,
+            precision=precision,
+        ),
+        tmp_path / "nve",
+    )
     assert run.run(progress=False).completed
     drift = drift_meV_per_atom_ps(tmp_path / "nve", 9)
     print(f"NVE drift ({precision}, {platform}): {drift:+.5f} meV/atom/ps")
@@ -76,7 +92,9 @@ def _one_go_and_restarted(tmp_path, checkpoint, ensemble, steps):
     dt_ps = 0.5e-3
     common = dict(ensemble=ensemble, report_interval=steps // 10, checkpoint_interval=steps // 10)
     assert MDRun(settings(checkpoint, time=steps * dt_ps, **common), tmp_path / "one").run(progress=False).completed
-    assert MDRun(settings(checkpoint, time=steps // 2 * dt_ps, **common), tmp_path / "two").run(progress=False).completed
+    assert (
+        MDRun(settings(checkpoint, time=steps // 2 * dt_ps, **common), tmp_path / "two").run(progress=False).completed
+    )
     assert MDRun.restart(tmp_path / "two", time=steps * dt_ps).run(progress=False).completed
     assert json.loads((tmp_path / "two" / "settings.json").read_text())["restarts"][0]["from_step"] == steps // 2
     (p1, o1, s1), (p2, o2, s2) = _read(tmp_path / "one"), _read(tmp_path / "two")
@@ -119,15 +137,42 @@ def test_trajectory_reads_in_mdanalysis(smooth_checkpoint, tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["stop_reason"] == "completed" and summary["steps_completed"] == 40
     columns = (run_dir / "energies.csv").read_text().splitlines()[0].split(",")
-    assert columns == ["step", "time_ps", "potential_energy_eV", "kinetic_energy_eV", "total_energy_eV", "temperature_K"]
+    assert columns == [
+        "step",
+        "time_ps",
+        "potential_energy_eV",
+        "kinetic_energy_eV",
+        "total_energy_eV",
+        "temperature_K",
+    ]
 
 
 def test_killed_run_stays_readable_and_restarts(smooth_checkpoint, tmp_path):
     run_dir = tmp_path / "killed"
     process = subprocess.Popen(
-        [MLFFD, "md", ETHANOL, "--model", str(smooth_checkpoint), "--time", "100", "--report-interval", "10",
-         "--checkpoint-interval", "10", "--platform", "Reference", "--precision", "double", "-o", str(run_dir), "--quiet"],
-        env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            MLFFD,
+            "md",
+            ETHANOL,
+            "--model",
+            str(smooth_checkpoint),
+            "--time",
+            "100",
+            "--report-interval",
+            "10",
+            "--checkpoint-interval",
+            "10",
+            "--platform",
+            "Reference",
+            "--precision",
+            "double",
+            "-o",
+            str(run_dir),
+            "--quiet",
+        ],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     table = run_dir / "energies.csv"
     deadline = time.monotonic() + 120
@@ -150,10 +195,26 @@ def test_killed_run_stays_readable_and_restarts(smooth_checkpoint, tmp_path):
 def _interrupt_md_run(checkpoint, run_dir):
     """Start ``mlffd md``, send SIGINT once it has written two frames; (returncode, stderr), or None if it hung."""
     process = subprocess.Popen(
-        [MLFFD, "md", ETHANOL, "--model", str(checkpoint), "--time", "100", "--report-interval", "10",
-         "--platform", "Reference", "-o", str(run_dir), "--quiet"],
+        [
+            MLFFD,
+            "md",
+            ETHANOL,
+            "--model",
+            str(checkpoint),
+            "--time",
+            "100",
+            "--report-interval",
+            "10",
+            "--platform",
+            "Reference",
+            "-o",
+            str(run_dir),
+            "--quiet",
+        ],
         env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         # a shell that starts the suite in the background ignores SIGINT, and Python keeps an inherited
         # ignore: restore the default so that the child raises KeyboardInterrupt as in a terminal
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
@@ -168,7 +229,9 @@ def _interrupt_md_run(checkpoint, run_dir):
     except subprocess.TimeoutExpired:
         process.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER prints every thread's stack
         _, stderr = process.communicate(timeout=60)
-        warnings.warn(f"mlffd md hung after SIGINT (known intermittent hang); its stacks:\n{stderr[-4000:]}")
+        warnings.warn(
+            f"mlffd md hung after SIGINT (known intermittent hang); its stacks:\n{stderr[-4000:]}", stacklevel=2
+        )
         return None
     return process.returncode, stderr
 
@@ -189,8 +252,25 @@ def test_ctrl_c_stops_with_a_summary(smooth_checkpoint, tmp_path):
 
 def test_exploding_run_stops_cleanly(smooth_checkpoint, tmp_path):
     run_dir = tmp_path / "boom"
-    result = mlffd("md", ETHANOL, "--model", smooth_checkpoint, "--timestep", "200", "--time", "10", "--temperature-limit", "2000",
-                   "--report-interval", "1", "--platform", "Reference", "-o", run_dir, "--quiet")
+    result = mlffd(
+        "md",
+        ETHANOL,
+        "--model",
+        smooth_checkpoint,
+        "--timestep",
+        "200",
+        "--time",
+        "10",
+        "--temperature-limit",
+        "2000",
+        "--report-interval",
+        "1",
+        "--platform",
+        "Reference",
+        "-o",
+        run_dir,
+        "--quiet",
+    )
     assert result.returncode == 1, result.stderr
     assert re.search(r"stopped (at|after) step \d+: ", result.stdout) and "Traceback" not in result.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -208,7 +288,9 @@ def test_audit_records_the_teacher_force_rmse(smooth_checkpoint, tmp_path):
     from mlff_distiller.teachers import load_teacher
 
     run_dir = tmp_path / "audit"
-    result = MDRun(settings(smooth_checkpoint, time=0.02, audit_every=20, teacher="gfn2-xtb"), run_dir).run(progress=False)
+    result = MDRun(settings(smooth_checkpoint, time=0.02, audit_every=20, teacher="gfn2-xtb"), run_dir).run(
+        progress=False
+    )
     assert result.completed
     particles, observables, steps = _read(run_dir)
     rmse = observables["audit_force_rmse"]
@@ -216,20 +298,41 @@ def test_audit_records_the_teacher_force_rmse(smooth_checkpoint, tmp_path):
     assert np.isnan(rmse[~audited]).all() and np.isfinite(rmse[audited]).all()
     teacher = load_teacher("gfn2-xtb")
     frame = int(np.flatnonzero(audited)[-1])
-    atoms = Atoms(numbers=[6, 6, 8, 1, 1, 1, 1, 1, 1], positions=particles["position"][frame].astype(float) * NM_TO_ANGSTROM)
+    atoms = Atoms(
+        numbers=[6, 6, 8, 1, 1, 1, 1, 1, 1], positions=particles["position"][frame].astype(float) * NM_TO_ANGSTROM
+    )
     student_forces = particles["force"][frame] / (EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM)
     expected = np.sqrt(np.mean((student_forces - teacher.compute(atoms)["forces"]) ** 2))
     assert rmse[frame] == pytest.approx(expected, rel=1e-4)  # float32 storage of positions and forces
 
-    stopped = mlffd("md", ETHANOL, "--model", smooth_checkpoint, "--time", "0.02", "--report-interval", "10",
-                    "--audit-every", "10", "--teacher", "gfn2-xtb", "--audit-max-rmse", "0.001", "-o", tmp_path / "strict", "--quiet")
+    stopped = mlffd(
+        "md",
+        ETHANOL,
+        "--model",
+        smooth_checkpoint,
+        "--time",
+        "0.02",
+        "--report-interval",
+        "10",
+        "--audit-every",
+        "10",
+        "--teacher",
+        "gfn2-xtb",
+        "--audit-max-rmse",
+        "0.001",
+        "-o",
+        tmp_path / "strict",
+        "--quiet",
+    )
     assert stopped.returncode == 1 and "force RMSE against the teacher" in stopped.stdout
     assert json.loads((tmp_path / "strict" / "summary.json").read_text())["stop_reason"] == "audit"
 
 
 def test_teacher_failure_during_audit_is_a_recorded_gap(smooth_checkpoint, tmp_path):
     run_dir = tmp_path / "gaps"
-    result = MDRun(settings(smooth_checkpoint, time=0.02, audit_every=10, teacher="flaky_teacher:flaky_emt"), run_dir).run(progress=False)
+    result = MDRun(
+        settings(smooth_checkpoint, time=0.02, audit_every=10, teacher="flaky_teacher:flaky_emt"), run_dir
+    ).run(progress=False)
     assert result.completed
     with h5py.File(run_dir / "trajectory.h5md", "r") as handle:
         rmse = handle["observables/audit_force_rmse/value"][:]
@@ -243,6 +346,7 @@ def test_mlffd_md_runs_portable_and_fused_exports_alike(smooth_checkpoint, tmp_p
     """An energy-only portable export and a fused one (energy, forces): mlffd md sets up each from its metadata
     and both run the same trajectory."""
     from kit import ENGINE64, assert_close
+
     from mlff_distiller.export import export_openmm
 
     tables = {}

@@ -59,7 +59,9 @@ def test_mixed_system_student_solute_in_tip3p_water(student_and_checkpoint):
         xyz, student.species([numbers[i] for i in ml_atoms]), cell, torch.ones(3, dtype=torch.bool)
     )
     assert_close(ml_energy / EV_TO_KJ_PER_MOL, expected, ENGINE64, "ML group energy")
-    assert_close(ml_forces[ml_atoms] / (EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM), expected_forces, ENGINE64, "ML group forces")
+    assert_close(
+        ml_forces[ml_atoms] / (EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM), expected_forces, ENGINE64, "ML group forces"
+    )
     assert np.all(np.delete(ml_forces, ml_atoms, axis=0) == 0)
 
     context = openmm.Context(mixed, openmm.VerletIntegrator(0.0005), REFERENCE)
@@ -82,8 +84,12 @@ def test_precision_is_validated_and_sets_the_dtype(student_and_checkpoint):
     energies = {}
     for construction, creation in [("single", None), ("double", "single"), (None, None), ("single", "double")]:
         potential = MLPotential("mlff-distiller", modelPath=str(checkpoint), precision=construction)
-        energies[(construction, creation)] = _energy(potential.createSystem(structure.topology, precision=creation), structure.positions)[0]
+        energies[(construction, creation)] = _energy(
+            potential.createSystem(structure.topology, precision=creation), structure.positions
+        )[0]
     double = energies[(None, None)]
     assert energies[("single", "double")] == double
     assert energies[("single", None)] == energies[("double", "single")] != double  # float32 rounding
-    assert energies[("single", None)] == pytest.approx(double, abs=1e-4)  # kJ/mol; this random student's energy is ~1e-3
+    assert energies[("single", None)] == pytest.approx(
+        double, abs=1e-4
+    )  # kJ/mol; this random student's energy is ~1e-3
