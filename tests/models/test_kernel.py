@@ -14,6 +14,7 @@ import torch
 from kit import ENGINE32, FINITE_DIFFERENCE, TIGHT, assert_close, random_box, random_molecule
 
 from mlff_distiller.compiler import cpu_signature
+from mlff_distiller.models import FusedStudentForces
 from mlff_distiller.models.kernel import HEADERS, SOURCE, library_path, load_kernel
 from mlff_distiller.models.kernel.weights import kernel_weights
 
@@ -175,6 +176,24 @@ def test_forces_are_minus_the_finite_difference_gradient(tiny_student, rng, peri
             shifted.append(kernel_energies_forces(tiny_student, moved, species, cell, pbc)[0].sum())
         gradient[atom, axis] = (shifted[0] - shifted[1]) / (2 * step)
     assert_close(forces, -gradient, FINITE_DIFFERENCE, "forces against the finite difference")
+
+
+def test_fused_module_scripted_and_frozen_like_openmm_torch(tiny_student, rng):
+    """FusedStudentForces hands its named weights to the op from TorchScript, also once frozen (their
+    dictionary folded into the graph), in vacuum and in a slab (the op on the student's edges)."""
+    module = FusedStudentForces(tiny_student.requires_grad_(False)).eval()
+    frozen = torch.jit.freeze(torch.jit.script(module))
+    cell = torch.diag(torch.tensor([9.0, 8.0, 12.0], dtype=torch.float64))
+    slab = torch.tensor([True, True, False])
+    molecule, box = (
+        random_molecule(9, len(tiny_student.elements), rng),
+        random_box(30, cell.numpy(), len(tiny_student.elements), rng),
+    )
+    for (positions, species), box_cell, pbc in [(molecule, NO_CELL, NO_PBC), (box, cell, slab)]:
+        energies, forces = frozen(positions, species, box_cell, pbc)
+        expected_energies, expected_forces = autograd_reference(tiny_student, positions, species, box_cell, pbc)
+        assert_close(energies, expected_energies, TIGHT, "frozen per-atom energies")
+        assert_close(forces, expected_forces, TIGHT, "frozen forces")
 
 
 def tampered(weights, change):
