@@ -29,7 +29,6 @@ through the C++ network the pair style compiles
 
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Union
 
 import torch
 from torch import Tensor, nn
@@ -57,26 +56,32 @@ class LammpsStudent(nn.Module):
         :attr:`kernel_weights`, which the pair style computes in).
     """
 
+    #: The weights by name in the layout of the fused network (see
+    #: :func:`~mlff_distiller.models.kernel.weights.kernel_weights`), read by the pair style.
+    #: (Annotated here: TorchScript warns of ``dict``/``list`` annotations inside ``__init__``.)
+    kernel_weights: dict[str, Tensor]
+    #: Atomic numbers and symbols of the model's elements, by species index.
+    elements: list[int]
+    symbols: list[str]
+
     def __init__(self, student: Student):
         super().__init__()
         network: PaiNN = student.network
         self.network = network
-        #: The weights by name in the layout of the fused network (see
-        #: :func:`~mlff_distiller.models.kernel.weights.kernel_weights`), read by the pair style.
-        self.kernel_weights: Dict[str, Tensor] = kernel_weights(student)
+        self.kernel_weights = kernel_weights(student)
         self.cutoff = float(student.cutoff)
         self.layers = len(network.interactions)
         self.features = int(network.features)
         self.norm_epsilon = float(network.interactions[0].norm_epsilon)
         #: Width of the per-atom row the pair style communicates between layers.
         self.width = 4 * int(network.features)
-        self.elements: List[int] = [int(z) for z in student.elements]
-        self.symbols: List[str] = symbols(student.elements)
+        self.elements = [int(z) for z in student.elements]
+        self.symbols = symbols(student.elements)
         self.engine = "lammps"
         self.units = "metal"
         self.dtype = network.energy_scale.dtype
 
-    def forward(self, positions: Tensor, species: Tensor, src: Tensor, dst: Tensor, nlocal: int) -> List[Tensor]:
+    def forward(self, positions: Tensor, species: Tensor, src: Tensor, dst: Tensor, nlocal: int) -> list[Tensor]:
         """Energy of the first ``nlocal`` atoms (eV) and their per-atom energies, in one call.
 
         Parameters
@@ -103,13 +108,13 @@ def lammps_module(student: Student) -> torch.jit.ScriptModule:
 
 
 def export_lammps(
-    checkpoint: Union[str, Path],
-    output: Union[str, Path],
+    checkpoint: str | Path,
+    output: str | Path,
     *,
     precision: str = "float32",
     periodic: bool = True,
     overwrite: bool = False,
-    topology: Optional[Union[str, Path]] = None,
+    topology: str | Path | None = None,
 ) -> Path:
     """Write a checkpoint as the TorchScript model of ``pair_style mlffd``.
 
@@ -143,7 +148,9 @@ def export_lammps(
     """
     output = Path(output)
     if topology is not None:
-        raise MLFFDError("LAMMPS models take no topology: atom types are mapped to elements by 'pair_coeff * * H O ...'")
+        raise MLFFDError(
+            "LAMMPS models take no topology: atom types are mapped to elements by 'pair_coeff * * H O ...'"
+        )
     if output.exists() and not overwrite:
         raise OverwriteError(f"{output} exists; pass --overwrite to replace it")
     student = load_checkpoint(checkpoint, dtype=PRECISIONS[precision])

@@ -124,7 +124,9 @@ def verify_lammps(path: Path, student: Student) -> None:
     name = Path(path).name  # export_lammps verifies a staged copy: messages name the file alone
     module, metadata = load_exported(path)
     if list(module.symbols) != symbols(student.elements):
-        raise ExportVerificationError(f"{name}: elements {list(module.symbols)}, the student's {symbols(student.elements)}")
+        raise ExportVerificationError(
+            f"{name}: elements {list(module.symbols)}, the student's {symbols(student.elements)}"
+        )
     dtype = PRECISIONS[metadata["precision"]]
     settings = (dict(module.kernel_weights), int(module.layers), float(module.cutoff), float(module.norm_epsilon))
     structure = test_configuration(student)
@@ -139,10 +141,15 @@ def verify_lammps(path: Path, student: Student) -> None:
             )
         except RuntimeError as exc:
             reason = str(exc).splitlines()[0]
-            raise ExportVerificationError(f"{name}: the C++ network of pair_style mlffd refuses the file: {reason}") from exc
+            raise ExportVerificationError(
+                f"{name}: the C++ network of pair_style mlffd refuses the file: {reason}"
+            ) from exc
         pbc = None if cell is None else torch.ones(3, dtype=torch.bool)
         expected_energy, expected_forces = reference.energy_and_forces(positions, species, cell, pbc)
-        errors = (_disagreement(energies.sum().double(), expected_energy), _disagreement(forces.double(), expected_forces))
+        errors = (
+            _disagreement(energies.sum().double(), expected_energy),
+            _disagreement(forces.double(), expected_forces),
+        )
         if not all(error <= LAMMPS_TOLERANCE[dtype] for error in errors):  # also catches NaN
             raise ExportVerificationError(
                 f"{name}: pair_style mlffd's C++ network disagrees with the student {where} (relative energy error "

@@ -9,7 +9,6 @@ the energy nor the forces abruptly.
 """
 
 import math
-from typing import List
 
 import torch
 from torch import Tensor, nn
@@ -54,7 +53,7 @@ class Interaction(nn.Module):
 
     def forward(
         self, s: Tensor, v: Tensor, radial: Tensor, unit: Tensor, src: Tensor, dst: Tensor, first: bool
-    ) -> List[Tensor]:
+    ) -> list[Tensor]:
         """Updated ``[s, v]``.
 
         Parameters
@@ -101,7 +100,9 @@ class Interaction(nn.Module):
         s = s + asv * (u_v * v_v).sum(0) + ass
         return [s, v]
 
-    def messages(self, v: Tensor, context: Tensor, radial: Tensor, unit: Tensor, dst: Tensor, first: bool) -> List[Tensor]:
+    def messages(
+        self, v: Tensor, context: Tensor, radial: Tensor, unit: Tensor, dst: Tensor, first: bool
+    ) -> list[Tensor]:
         """Scalar (E, F) and vector (3, E, F) messages along edges from ``dst``; ``context`` is ``context(s)``."""
         message = context.index_select(0, dst) * self.envelope_filter(radial)
         ms, mvv, mvs = torch.split(message, self.features, dim=1)

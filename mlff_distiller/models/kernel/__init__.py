@@ -19,7 +19,6 @@ import sys
 import warnings
 from importlib import metadata
 from pathlib import Path
-from typing import List
 
 from ...compiler import BuildError, build_library, cache_root, cpu_signature, native_flags, torch_flags
 
@@ -46,7 +45,7 @@ def library_path() -> Path:
     return cache_root() / folder / LIBRARY_NAME
 
 
-def compile_command(output: Path) -> List[str]:
+def compile_command(output: Path) -> list[str]:
     """The g++ command line that builds the kernel into ``output``, for this CPU (see
     :func:`~mlff_distiller.compiler.native_flags`)."""
     compiler = os.environ.get("CXX", "g++")
@@ -71,7 +70,10 @@ def load_kernel() -> None:
     if kernel_loaded():
         return
     if not library_path().is_file():
-        print(f"mlff-distiller: compiling the fused CPU kernel (once, about 20 s) into {library_path().parent}", file=sys.stderr)
+        print(
+            f"mlff-distiller: compiling the fused CPU kernel (once, about 20 s) into {library_path().parent}",
+            file=sys.stderr,
+        )
     torch.ops.load_library(str(build_kernel()))
 
 
