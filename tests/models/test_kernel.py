@@ -17,6 +17,7 @@ from mlff_distiller.compiler import cpu_signature
 from mlff_distiller.models import FusedStudentForces
 from mlff_distiller.models.kernel import HEADERS, SOURCE, library_path, load_kernel
 from mlff_distiller.models.kernel.weights import kernel_weights
+from mlff_distiller_lammps import source_files
 
 NO_CELL = torch.zeros((3, 3), dtype=torch.float64)
 NO_PBC = torch.zeros(3, dtype=torch.bool)
@@ -278,6 +279,11 @@ def test_library_path_names_torch_source_and_cpu(monkeypatch, tmp_path):
     assert "torch" in path.parent.name and path.parent.name.endswith(f"-cpu{cpu_signature()}")
     assert SOURCE.is_file()
     assert {header.name for header in HEADERS} >= {"painn.h", "painn_reverse.h", "gemm.h", "weights.h", "driver.h"}
+
+
+def test_the_plugin_is_rebuilt_when_any_header_changes():
+    """The LAMMPS plugin's cache folder hashes every header of the kernel, as the kernel's does."""
+    assert {path.resolve() for path in HEADERS} <= {path.resolve() for path in source_files()}
 
 
 def test_without_a_compiler_auto_falls_back_to_portable(tmp_path):
