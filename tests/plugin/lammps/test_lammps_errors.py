@@ -34,10 +34,12 @@ class EarlierLammpsExport(torch.nn.Module):
 class ListWeightsExport(EarlierLammpsExport):
     """What a LAMMPS export looked like before its weights were named: a positional list."""
 
+    kernel_weights: list[torch.Tensor]
+
     def __init__(self):
         super().__init__()
         self.norm_epsilon, self.symbols = 1e-8, ["O", "H"]
-        self.kernel_weights: list[torch.Tensor] = [torch.zeros(2, 22)]
+        self.kernel_weights = [torch.zeros(2, 22)]
 
 
 @pytest.fixture(scope="module")
