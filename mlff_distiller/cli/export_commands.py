@@ -64,7 +64,6 @@ def register(subparsers) -> None:
 def run_export(args: argparse.Namespace) -> int:
     from ..errors import MLFFDError
     from ..export import EXPORTERS, read_metadata
-
     from ..export.metadata import usage_lines
 
     options = {"precision": args.precision or DEFAULT_PRECISION[args.engine], "periodic": args.periodic}
