@@ -14,6 +14,7 @@ a bundled name (``mlffd md aspirin --model organic-standard``) or, for structure
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Iterator
@@ -105,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mlffd: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of the output left (mlffd info ... | head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

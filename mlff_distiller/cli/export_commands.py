@@ -3,6 +3,7 @@
 import argparse
 from pathlib import Path
 
+from ..data import resolve_model, resolve_structure
 from . import LazyChoices
 
 ORDER = 30
@@ -26,13 +27,15 @@ def register(subparsers) -> None:
             "With --topology they are self-contained: a plain OpenMM script loads them with TorchForce('OUT.pt')."
         ),
     )
-    export.add_argument("checkpoint", type=Path, help="student checkpoint (.ckpt)")
+    export.add_argument(
+        "checkpoint", type=resolve_model, help="student checkpoint (.ckpt) or bundled student (e.g. organic-standard)"
+    )
     export.add_argument("--engine", required=True, choices=ENGINES, metavar="ENGINE", help="target MD engine: %(choices)s")
     export.add_argument(
         "--topology",
-        type=Path,
+        type=resolve_structure,
         metavar="FILE",
-        help="structure file (PDB, XYZ, SDF) whose atoms are baked in (OpenMM: a self-contained file for that system)",
+        help="structure file (PDB, XYZ, SDF), bundled structure or SMILES whose atoms are baked in (OpenMM: a self-contained file for that system)",
     )
     export.add_argument(
         "--precision",

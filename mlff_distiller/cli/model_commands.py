@@ -4,8 +4,9 @@ import argparse
 import json
 from pathlib import Path
 
-from . import LazyChoices
+from ..data import resolve_model
 from ..errors import OverwriteError
+from . import LazyChoices
 
 ORDER = 90
 
@@ -31,7 +32,7 @@ def register(subparsers) -> None:
         help="print what a checkpoint or exported model contains",
         description="Print the metadata of a student checkpoint or an exported TorchScript model.",
     )
-    info.add_argument("file", type=Path, help="checkpoint (.ckpt) or exported model (.pt)")
+    info.add_argument("file", type=resolve_model, help="checkpoint (.ckpt), bundled student or exported model (.pt)")
     info.add_argument("--json", action="store_true", help="print machine-readable JSON")
     info.set_defaults(func=run_info)
 

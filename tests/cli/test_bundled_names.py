@@ -54,9 +54,11 @@ def test_the_parser_resolves_names_of_every_command():
     assert parser.parse_args(["evaluate", "organic-tiny", "x.h5"]).checkpoint == bundled_student("organic-tiny")
     distill = parser.parse_args(["distill", "x.h5", "-o", "s.ckpt", "--teacher-student", "organic-tiny"])
     assert distill.teacher_student == bundled_student("organic-tiny")
-    assert parser.parse_args(["validate", "run", "--model", "organic-tiny", "-o", "r"]).model == bundled_student(
-        "organic-tiny"
-    )
+    validate = parser.parse_args(["validate", "run", "--model", "organic-tiny", "-o", "r"])
+    assert validate.model == bundled_student("organic-tiny")
+    export = parser.parse_args(["export", "organic-tiny", "--engine", "openmm", "--topology", "aspirin", "-o", "a.pt"])
+    assert export.checkpoint == bundled_student("organic-tiny") and export.topology == str(bundled_structure("aspirin"))
+    assert parser.parse_args(["info", "water-standard"]).file == bundled_student("water-standard")
 
 
 def test_a_typo_on_the_command_line_is_one_line_and_exit_2(mlffd, tmp_path):
@@ -70,3 +72,8 @@ def test_a_typo_on_the_command_line_is_one_line_and_exit_2(mlffd, tmp_path):
 
 def test_dotted_smiles_is_not_a_file_name():
     assert resolve_structure("CCO.O") == "CCO.O"
+
+
+def test_info_of_a_bundled_student(mlffd):
+    result = mlffd("info", "organic-ultra-tiny")
+    assert result.code == 0 and "kind: checkpoint" in result.out
