@@ -26,9 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-#: Largest relative disagreement with the float64 reference: float32 rounding (mlff-distiller's
-#: export check allows the same, export.verify.OPENMM_TOLERANCE).
-DEFAULT_TOLERANCE = 1e-3
+#: Largest relative disagreement with the float64 reference (relative to the largest force). A
+#: float32 file rounds the positions it is given (Å) to float32, an error that grows with the
+#: coordinates: measured on CPU 2e-4 on aspirin, 8e-4 on the 1,536-atom box (40 Å wide), so about
+#: 2e-3 is expected on the 12,288-atom one (80 Å); a wrong model or neighbour list errs by order one.
+DEFAULT_TOLERANCE = 5e-3
 
 
 def load_case(folder: Path, name: str, device: torch.device, dtype: torch.dtype):
@@ -135,7 +137,7 @@ def main() -> int:
         "--only", nargs="*", help="names to check (default: all of the manifest), e.g. aspirin water-1536"
     )
     parser.add_argument("--steps", type=int, default=20, help="evaluations per timed block (default: 20)")
-    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, help="relative tolerance (default: 1e-3)")
+    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, help="relative tolerance (default: 5e-3)")
     parser.add_argument(
         "--input-dtype",
         choices=["float32", "float64"],

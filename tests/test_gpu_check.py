@@ -39,7 +39,7 @@ def test_prepare_then_check_on_the_cpu(tmp_path):
     assert checked.returncode == 0, checked.stdout + checked.stderr[-3000:]
     lines = checked.stdout.splitlines()
     assert [line.split(":")[0].strip() for line in lines[1:3]] == ["aspirin", "water-96"]
-    assert all("(ok, tolerance 1e-03)" in line and "ms/step" in line for line in lines[1:3]), checked.stdout
+    assert all("(ok, tolerance 5e-03)" in line and "ms/step" in line for line in lines[1:3]), checked.stdout
     assert "mlff_distiller imported: False" in checked.stdout
     strict = run(
         CHECK,
