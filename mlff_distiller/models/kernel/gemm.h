@@ -3,7 +3,8 @@
 //
 // Products with few rows (a molecule's atoms) run on the register-tiled loops below: a BLAS call
 // repacks its B matrix every time, which costs as much as the product when there are only a few
-// dozen rows. Larger products go to BLAS (at::mm). Single-threaded apart from BLAS.
+// dozen rows. Larger products go to BLAS (at::mm), except double ones in the LAMMPS plugin (see
+// blas_allowed). Single-threaded apart from BLAS.
 
 #pragma once
 
@@ -12,12 +13,26 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace mlffd {
 
 // Products with at least this many rows go to BLAS, which then amortises its repacking of B.
 constexpr int64_t BLAS_MIN_ROWS = 256;
+
+// Whether products in T may go to BLAS: not double ones in the LAMMPS plugin (built with
+// MLFFD_NO_DOUBLE_BLAS). liblammps exports its own reference BLAS (dgemm_, no sgemm_), to which
+// the dynamic linker binds torch's double-precision products inside lmp: 2-3x slower than the
+// loops below on a 192-atom water box.
+template <typename T>
+constexpr bool blas_allowed() {
+#ifdef MLFFD_NO_DOUBLE_BLAS
+  return !std::is_same<T, double>::value;
+#else
+  return true;
+#endif
+}
 
 // An unaligned load and store of a vector V (or a T).
 template <typename V, typename T>
@@ -84,7 +99,7 @@ void gemm(int64_t m, int64_t n, int64_t k, const typename Exactly<T>::type* a, i
           const typename Exactly<T>::type* b, T* c, int64_t ldc, const typename Exactly<T>::type* bias,
           bool accumulate) {
   if (m == 0 || n == 0) return;
-  if (m >= BLAS_MIN_ROWS) {
+  if (blas_allowed<T>() && m >= BLAS_MIN_ROWS) {
     const auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
     at::Tensor a_t = at::from_blob(const_cast<T*>(a), {m, k}, {lda, 1}, options);
     at::Tensor b_t = at::from_blob(const_cast<T*>(b), {k, n}, options);

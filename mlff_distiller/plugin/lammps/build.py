@@ -67,7 +67,7 @@ def compile_command(output: Path) -> list[str]:
         raise PluginBuildError("mpi.h not found; install the 'mpich' package (mlff-distiller[lammps])")
     compiler = os.environ.get("CXX", "g++")
     return [
-        compiler, *native_flags(), "-fPIC", "-shared", "-DLAMMPS_SMALLBIG",
+        compiler, *native_flags(), "-fPIC", "-shared", "-DLAMMPS_SMALLBIG", "-DMLFFD_NO_DOUBLE_BLAS",
         f'-DMLFFD_LAMMPS_VERSION="{lammps_version()}"',
         f"-I{lammps_include}", *(f"-I{path}" for path in mpi), f"-I{INCLUDE_DIR}",
         str(SOURCE), "-o", str(output), *torch_flags(),
