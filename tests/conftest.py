@@ -7,7 +7,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -15,38 +14,17 @@ import torch
 
 torch.set_num_threads(1)
 
-from mlff_distiller.cli import main
+from kit import CliResult, run_mlffd
+
 from mlff_distiller.data import resolve_model, student_names
 from mlff_distiller.elements import numbers_from_symbols
 from mlff_distiller.models import PRESETS, Student, preset, save_checkpoint
 
 
-class CliResult(NamedTuple):
-    """What one ``mlffd`` call gave: exit code, standard output, standard error."""
-
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture
-def mlffd(capsys) -> Callable[..., CliResult]:
-    """Run ``mlffd`` in this process (``mlff_distiller.cli.main``): ``mlffd("info", path)`` -> CliResult.
-
-    Arguments are turned into str (paths welcome); argparse's own exits (``--help``, usage errors)
-    are caught and give their code too.
-    """
-
-    def run(*args) -> CliResult:
-        capsys.readouterr()
-        try:
-            code = main([str(a) for a in args])
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        captured = capsys.readouterr()
-        return CliResult(code, captured.out, captured.err)
-
-    return run
+def mlffd() -> Callable[..., CliResult]:
+    """The in-process CLI runner :func:`kit.run_mlffd`: ``mlffd("info", path)`` -> CliResult(code, out, err)."""
+    return run_mlffd
 
 
 @pytest.fixture

@@ -8,6 +8,10 @@ Fixtures (seeded students, the checkpoint factory ``make_checkpoint``, the in-pr
 ``mlffd``) live in conftest.py.
 """
 
+import contextlib
+import io
+from typing import NamedTuple
+
 import numpy as np
 import torch
 
@@ -139,3 +143,29 @@ def assert_close(actual, expected, rtol: float, what: str = "value") -> None:
     """Assert agreement to ``rtol`` relative to the largest expected magnitude, with a readable message."""
     err = relative_error(actual, expected)
     assert err <= rtol, f"{what}: relative error {err:.3e} exceeds {rtol:.1e}"
+
+
+class CliResult(NamedTuple):
+    """What one ``mlffd`` call gave: exit code, standard output, standard error."""
+
+    code: int
+    out: str
+    err: str
+
+
+def run_mlffd(*args) -> CliResult:
+    """``mlffd ARGS`` in this process (``mlff_distiller.cli.main``), its output captured.
+
+    Arguments are turned into str (paths welcome); argparse's own exits (``--help``, usage errors)
+    give their code too. Usable anywhere, module-scoped fixtures included; tests take it as the
+    ``mlffd`` fixture.
+    """
+    from mlff_distiller.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return CliResult(code, out.getvalue(), err.getvalue())

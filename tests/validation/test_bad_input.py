@@ -7,7 +7,6 @@ import pytest
 from MDAnalysisTests.datafiles import DCD, PSF
 from validation_systems import lj_fluid_run, pdb_topology
 
-from mlff_distiller.cli import main
 from mlff_distiller.errors import TrajectoryError
 from mlff_distiller.validation import ForceFidelity, open_run, read_energies
 
@@ -17,23 +16,23 @@ def lj(tmp_path_factory):
     return lj_fluid_run(tmp_path_factory.mktemp("lj"), timestep_fs=5.0, steps=100, report_every=10)
 
 
-def error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
+def error_line(result) -> str:
+    """The one line of an ``mlffd`` call that ended in a user error (exit code 2)."""
+    assert result.code == 2
+    err = result.err.strip()
     assert err.startswith("mlffd: error:") and "\n" not in err and "Traceback" not in err
     return err
 
 
-def test_mismatched_atom_counts(lj, tmp_path, capsys):
+def test_mismatched_atom_counts(lj, tmp_path, mlffd):
     ethanol = pdb_topology(tmp_path / "ethanol.pdb", [6, 6, 8, 1, 1, 1, 1, 1, 1])
     with pytest.raises(TrajectoryError, match="same number of atoms|atoms"):
         open_run(lj["dcd"], ethanol)
-    assert (
-        main(["validate", str(lj["dcd"]), "--top", str(ethanol), "--teacher", "none", "-o", str(tmp_path / "r")]) == 2
-    )
-    assert "cannot read" in error_line(capsys)
+    result = mlffd("validate", lj["dcd"], "--top", ethanol, "--teacher", "none", "-o", tmp_path / "r")
+    assert "cannot read" in error_line(result)
 
 
-def test_corrupt_trajectories(lj, tmp_path, capsys):
+def test_corrupt_trajectories(lj, tmp_path, mlffd):
     garbage = tmp_path / "broken.dcd"
     garbage.write_bytes(b"\x00\x01not a dcd file" * 10)
     with pytest.raises(TrajectoryError, match="cannot read"):
@@ -46,11 +45,11 @@ def test_corrupt_trajectories(lj, tmp_path, capsys):
     fake_h5md.mkdir()
     (fake_h5md / "trajectory.h5md").write_text("not HDF5")
     shutil.copy(lj["pdb"], fake_h5md / "topology.pdb")
-    assert main(["validate", str(fake_h5md), "--teacher", "none", "-o", str(tmp_path / "r")]) == 2
-    assert "trajectory.h5md" in error_line(capsys)
+    result = mlffd("validate", fake_h5md, "--teacher", "none", "-o", tmp_path / "r")
+    assert "trajectory.h5md" in error_line(result)
 
 
-def test_missing_pieces(lj, tmp_path, capsys):
+def test_missing_pieces(lj, tmp_path, mlffd):
     with pytest.raises(TrajectoryError, match="--top"):
         open_run(lj["dcd"])
     with pytest.raises(TrajectoryError, match="not a complete run directory: trajectory.h5md is missing"):
@@ -58,8 +57,8 @@ def test_missing_pieces(lj, tmp_path, capsys):
     lonely = tmp_path / "lonely.dcd"
     shutil.copy(lj["dcd"], lonely)  # no CSV next to it
     # energies are optional: drift and temperature read "not measured", stability is still judged
-    assert main(["validate", str(lonely), "--top", str(lj["pdb"]), "--teacher", "none", "-o", str(tmp_path / "r")]) == 1
-    assert "--energies" in capsys.readouterr().out
+    result = mlffd("validate", lonely, "--top", lj["pdb"], "--teacher", "none", "-o", tmp_path / "r")
+    assert result.code == 1 and "--energies" in result.out
     data = json.loads((tmp_path / "r" / "report.json").read_text())
     rows = {r["figure"]: r["status"] for r in data["verdict"]["criteria"]}
     assert rows["slope_meV_per_atom_per_ps"] == "not measured" and rows["stable_time_ps"] in ("pass", "fail")

@@ -21,9 +21,7 @@ mlff_distiller. The water box is marked slow: its standard student costs 0.1-0.4
 engine, and GFN2-xTB ~9 s a frame on one core.
 """
 
-import contextlib
 import csv
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,6 +62,7 @@ from kit import (
     KJ_PER_KCAL,
     SAME_NUMBERS,
     TEXT_DIGITS,
+    run_mlffd,
 )
 
 #: Engines of the NVE matrix; the first is the reference the others are compared with.
@@ -315,19 +314,6 @@ def largest_bond_deviation(symbols: Sequence[str], positions: np.ndarray, cell: 
 # =========================== running the engines and the validator =================================
 
 
-def validate_cli(args: Sequence[str]) -> tuple[int, str]:
-    """``mlffd validate ARGS`` in this process; returns (exit code, stderr)."""
-    from mlff_distiller.cli import main
-
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            code = main(["validate", *args])
-        except SystemExit as exc:  # argparse: unknown option or bad value
-            code = exc.code if isinstance(exc.code, int) else 2
-    return code, err.getvalue()
-
-
 @dataclass
 class EngineRun:
     """A produced run: how to validate it and what was read from it independently."""
@@ -390,7 +376,7 @@ class Matrix:
                 if teacher
                 else ["--teacher", "none"]
             )
-            code, err = validate_cli(args)
+            code, _, err = run_mlffd("validate", *args)
             data = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else None
             self._reports[key] = (code, err, data)
         code, err, data = self._reports[key]
@@ -660,12 +646,12 @@ def test_lammps_dump_without_log_takes_units_from_the_flag(ethanol, tmp_path):
         str(TEACHER_FRAMES["ethanol"]),
         "--quiet",
     ]
-    code, err = validate_cli([*common, "-o", str(tmp_path / "guessed")])
+    code, _, err = run_mlffd("validate", *common, "-o", tmp_path / "guessed")
     lines = [line for line in err.strip().splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and ("--units" in lines[0] or "--energies" in lines[0]), (
         f"without a log or --units: exit {code}, stderr {lines}"
     )
-    code, err = validate_cli([*common, "--units", "real", "-o", str(tmp_path / "report")])
+    code, _, err = run_mlffd("validate", *common, "--units", "real", "-o", tmp_path / "report")
     assert code in (0, 1), f"--units real: exit {code}: {err.strip()}"
     data = json.loads((tmp_path / "report" / "report.json").read_text())
     expected = matrix_force_figures(ethanol, "lammps-real", data)
@@ -728,7 +714,7 @@ THERMOSTAT_SECTION = "thermostat"
 @pytest.mark.parametrize("engine", ["openmm", "lammps"])
 def test_nvt_run_is_judged_by_the_thermostat(nvt_runs, ethanol, engine, tmp_path):
     args, frames, dof = nvt_runs[engine]
-    code, err = validate_cli([*args, "--teacher", "none", "--quiet", "-o", str(tmp_path / "report")])
+    code, _, err = run_mlffd("validate", *args, "--teacher", "none", "--quiet", "-o", tmp_path / "report")
     assert code in (0, 1), f"mlffd validate {' '.join(args)}: exit {code}: {err.strip()}"
     data = json.loads((tmp_path / "report" / "report.json").read_text())
     assert "nvt" in json.dumps(data["input"].get("ensemble")).lower(), (
@@ -788,7 +774,7 @@ def test_mixed_system_is_validated_on_the_selection(mlmm, ethanol, tmp_path):
         "-o",
         str(tmp_path / "report"),
     ]
-    code, err = validate_cli(args)
+    code, _, err = run_mlffd("validate", *args)
     assert code in (0, 1), f"mlffd validate ... --select {selection!r}: exit {code}: {err.strip()}"
     data = json.loads((tmp_path / "report" / "report.json").read_text())
     assert selection in json.dumps(data["input"].get("selection")), (
@@ -842,7 +828,7 @@ def test_mixed_system_without_select_is_refused(mlmm, tmp_path):
         "-o",
         str(tmp_path / "report"),
     ]
-    code, err = validate_cli(args)
+    code, _, err = run_mlffd("validate", *args)
     lines = [line for line in err.strip().splitlines() if line.strip()]
     assert code == 2, f"exit {code}, stderr: {err.strip()[-500:]}"
     assert len(lines) == 1 and "--select" in lines[0], f"expected one line naming --select, got: {lines}"

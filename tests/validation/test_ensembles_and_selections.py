@@ -9,7 +9,6 @@ from ase.units import kB as BOLTZMANN_EV_PER_K_ASE
 from kit import FLOAT32_STORED, PDB_POSITIONS
 from openmm import app, unit
 
-from mlff_distiller.cli import main
 from mlff_distiller.data import bundled_student
 from mlff_distiller.errors import TrajectoryError
 from mlff_distiller.models import StudentCalculator
@@ -150,17 +149,17 @@ def test_selection_judges_the_students_atoms_alone(tmp_path):
     assert any("resname LIG" in note for note in report.data["notes"])
 
 
-def test_bad_selections_are_one_line_errors(tmp_path, capsys):
+def test_bad_selections_are_one_line_errors(tmp_path, mlffd):
     pdb = tmp_path / "mlmm.pdb"
     ethanol_in_water(pdb, shift_A=0.3)
     for selection, message in (
         ("resname NOPE", "selects no atom"),
         ("resname LIG and (", "not a valid MDAnalysis selection"),
     ):
-        assert main(["validate", str(pdb), "--teacher", "none", "--select", selection, "-o", str(tmp_path / "r")]) == 2
-        assert message in capsys.readouterr().err
-    assert main(["validate", str(pdb), "--teacher", "none", "-o", str(tmp_path / "r")]) == 2
-    assert '--select "resname LIG"' in capsys.readouterr().err
+        result = mlffd("validate", pdb, "--teacher", "none", "--select", selection, "-o", tmp_path / "r")
+        assert result.code == 2 and message in result.err
+    result = mlffd("validate", pdb, "--teacher", "none", "-o", tmp_path / "r")
+    assert result.code == 2 and '--select "resname LIG"' in result.err
 
 
 def test_a_thermostatted_run_needs_no_conserved_energy(rng):

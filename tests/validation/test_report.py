@@ -10,7 +10,6 @@ import pytest
 from kit import ENGINE_DUMP_FORCES, EXACT, SCF_START_FORCES, SCF_START_FORCES_ABS
 from validation_systems import student_run
 
-from mlff_distiller.cli import main
 from mlff_distiller.models import StudentCalculator
 from mlff_distiller.teachers import load_teacher
 from mlff_distiller.validation import ForceFidelity, Thresholds, ValidationReport, compare_reports, open_run, validate
@@ -163,34 +162,21 @@ def test_every_sampled_frame_is_compared_or_a_recorded_gap(report):
     assert all(gap["error"] for gap in gaps)
 
 
-def test_cli_exit_codes_and_thresholds(run_dir, tmp_path, capsys):
+def test_cli_exit_codes_and_thresholds(run_dir, tmp_path, mlffd):
     out = tmp_path / "cli"
-    assert main(["validate", str(run_dir), "--frames", "4", "--quiet", "-o", str(out)]) == 1
-    assert "verdict: FAIL" in capsys.readouterr().out
-    assert main(["validate", str(run_dir), "--frames", "4", "--quiet", "-o", str(out)]) == 2
-    assert "--overwrite" in capsys.readouterr().err
+    result = mlffd("validate", run_dir, "--frames", "4", "--quiet", "-o", out)
+    assert result.code == 1 and "verdict: FAIL" in result.out
+    result = mlffd("validate", run_dir, "--frames", "4", "--quiet", "-o", out)
+    assert result.code == 2 and "--overwrite" in result.err
     lenient = tmp_path / "lenient.toml"
     lenient.write_text("[thresholds]\n" + LENIENT)
     assert (
-        main(
-            [
-                "validate",
-                str(run_dir),
-                "--frames",
-                "4",
-                "--quiet",
-                "--thresholds",
-                str(lenient),
-                "-o",
-                str(tmp_path / "ok"),
-            ]
-        )
-        == 0
+        mlffd("validate", run_dir, "--frames", "4", "--quiet", "--thresholds", lenient, "-o", tmp_path / "ok").code == 0
     )
     bad = tmp_path / "bad.toml"
     bad.write_text("max_force_rmsd = 0.1\n")
-    assert main(["validate", str(run_dir), "--quiet", "--thresholds", str(bad), "-o", str(tmp_path / "x")]) == 2
-    assert "unknown threshold(s) max_force_rmsd" in capsys.readouterr().err
+    result = mlffd("validate", run_dir, "--quiet", "--thresholds", bad, "-o", tmp_path / "x")
+    assert result.code == 2 and "unknown threshold(s) max_force_rmsd" in result.err
 
 
 def test_thresholds_from_toml(tmp_path):
@@ -200,7 +186,7 @@ def test_thresholds_from_toml(tmp_path):
     assert thresholds.max_force_rmse == 0.1 and thresholds.min_r2 == 0.95 and thresholds.min_stable_time_ps == 10.0
 
 
-def test_compare_reports_recommends(report, tmp_path, capsys):
+def test_compare_reports_recommends(report, tmp_path, mlffd):
     strict = report.write(tmp_path / "strict")
     lenient_toml = tmp_path / "lenient.toml"
     lenient_toml.write_text(LENIENT)
@@ -216,9 +202,9 @@ def test_compare_reports_recommends(report, tmp_path, capsys):
     assert models["organic-standard (run)"]["reason"]
     for name in ("comparison.md", "comparison.json", "comparison.png"):
         assert (tmp_path / "cmp" / name).is_file()
-    assert main(["compare", str(strict), str(tmp_path / "lenient"), "-o", str(tmp_path / "cmp")]) == 2
-    assert main(["compare", str(strict), str(tmp_path / "lenient"), "-o", str(tmp_path / "cmp"), "--overwrite"]) == 0
-    assert "| organic-standard (run) |" in capsys.readouterr().out
+    assert mlffd("compare", strict, tmp_path / "lenient", "-o", tmp_path / "cmp").code == 2
+    result = mlffd("compare", strict, tmp_path / "lenient", "-o", tmp_path / "cmp", "--overwrite")
+    assert result.code == 0 and "| organic-standard (run) |" in result.out
 
 
 def test_reference_adds_the_structure_row_and_the_rdf_plot(run_dir, tmp_path):

@@ -22,7 +22,6 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 from kit import FLOAT32_STORED, KJ_PER_KCAL, REAL_UNITS_TEXT, RECOMPUTED, TEXT_DIGITS
 
-from mlff_distiller.cli import main
 from mlff_distiller.errors import TrajectoryError
 from mlff_distiller.validation import ForceFidelity, open_run, validate
 
@@ -168,7 +167,7 @@ def test_lammps_nvt_is_judged_by_its_thermostat(tmp_path):
     )
 
 
-def test_a_dump_without_units_is_refused_with_the_option_to_pass(lammps_nve, tmp_path, capsys):
+def test_a_dump_without_units_is_refused_with_the_option_to_pass(lammps_nve, tmp_path, mlffd):
     units, folder = lammps_nve
     log = (folder / "log.lammps").read_text().splitlines()
     stripped = tmp_path / "log.lammps"
@@ -178,26 +177,21 @@ def test_a_dump_without_units_is_refused_with_the_option_to_pass(lammps_nve, tmp
     run = open_run(folder / "ar.dump", folder / "ar.data", stripped, units=units)
     assert run.force_unit == {"metal": "eV/Å", "real": "kcal/(mol·Å)"}[units]
     other = "real" if units == "metal" else "metal"
-    assert (
-        main(
-            [
-                "validate",
-                str(folder / "ar.dump"),
-                "--top",
-                str(folder / "ar.data"),
-                "--energies",
-                str(folder / "log.lammps"),
-                "--units",
-                other,
-                "--teacher",
-                "none",
-                "-o",
-                str(tmp_path / "r"),
-            ]
-        )
-        == 2
+    result = mlffd(
+        "validate",
+        folder / "ar.dump",
+        "--top",
+        folder / "ar.data",
+        "--energies",
+        folder / "log.lammps",
+        "--units",
+        other,
+        "--teacher",
+        "none",
+        "-o",
+        tmp_path / "r",
     )
-    assert "drop --units" in capsys.readouterr().err
+    assert result.code == 2 and "drop --units" in result.err
 
 
 @pytest.fixture(scope="module")
@@ -236,10 +230,10 @@ def test_ase_trajectories_are_read_in_eV_and_timed_by_their_log(ase_run, name):
     assert report.data["input"]["force_unit_stored"] == "eV/Å"
 
 
-def test_ase_trajectory_without_a_time_needs_frame_interval(ase_run, tmp_path, capsys):
+def test_ase_trajectory_without_a_time_needs_frame_interval(ase_run, tmp_path, mlffd):
     lonely = tmp_path / "md.traj"
     lonely.write_bytes((ase_run / "md.traj").read_bytes())
-    assert main(["validate", str(lonely), "--teacher", "none", "-o", str(tmp_path / "r")]) == 2
-    assert "--frame-interval" in capsys.readouterr().err
+    result = mlffd("validate", lonely, "--teacher", "none", "-o", tmp_path / "r")
+    assert result.code == 2 and "--frame-interval" in result.err
     report = validate(lonely, teacher=None, frame_interval_ps=0.01)
     assert report.data["input"]["time_last_ps"] == pytest.approx(0.01 * (len(ase.io.read(lonely, index=":")) - 1))
