@@ -15,7 +15,13 @@ from mlff_distiller.benchmark.report import print_result
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--systems", nargs="+", choices=SYSTEM_NAMES, default=["aspirin", "water-192"], help="systems (default: aspirin water-192)")
+    parser.add_argument(
+        "--systems",
+        nargs="+",
+        choices=SYSTEM_NAMES,
+        default=["aspirin", "water-192"],
+        help="systems (default: aspirin water-192)",
+    )
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timed blocks (default: 5)")
     parser.add_argument("--json", type=Path, help="also write the raw measurements here")
     args = parser.parse_args()

@@ -23,8 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+
+import numpy as np
 
 #: Largest relative disagreement with the float64 reference (relative to the largest force). A
 #: float32 file rounds the positions it is given (Å) to float32, an error that grows with the

@@ -19,8 +19,9 @@ import itertools
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
+
+import numpy as np
 from ase import Atoms
 
 from mlff_distiller.data import bundled_structure, bundled_student

@@ -26,8 +26,9 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 from mlff_distiller.export.lammps import export_lammps  # noqa: E402
 from mlff_distiller.models import PRESETS, Student, load_checkpoint, load_kernel, preset, save_checkpoint  # noqa: E402
@@ -105,9 +106,13 @@ def bare_model_ms(model: Path, student: Student, dump: Path, repeats: int) -> di
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, help="student checkpoint (default: random weights of --size)")
-    parser.add_argument("--size", choices=list(PRESETS), default="tiny", help="student size for random weights (default: tiny)")
+    parser.add_argument(
+        "--size", choices=list(PRESETS), default="tiny", help="student size for random weights (default: tiny)"
+    )
     parser.add_argument("--precision", choices=["float32", "float64"], default="float64")
-    parser.add_argument("--replicate", type=int, default=3, help="copies of the 192-atom box per direction (default: 3)")
+    parser.add_argument(
+        "--replicate", type=int, default=3, help="copies of the 192-atom box per direction (default: 3)"
+    )
     parser.add_argument("--steps", type=int, default=5, help="timed MD steps per run (default: 5)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -121,8 +126,13 @@ def main() -> int:
             checkpoint = save_checkpoint(Student(preset(args.size, elements=[1, 8])), folder / "student.ckpt")
         model = export_lammps(checkpoint, folder / "model.pt", precision=args.precision)
         student = load_checkpoint(checkpoint, dtype=torch.float64 if args.precision == "float64" else torch.float32)
-        results = {"atoms": 192 * args.replicate**3, "precision": args.precision, "steps": args.steps,
-                   "parameters": student.parameter_count(), "load_average_1min": os.getloadavg()[0]}
+        results = {
+            "atoms": 192 * args.replicate**3,
+            "precision": args.precision,
+            "steps": args.steps,
+            "parameters": student.parameter_count(),
+            "load_average_1min": os.getloadavg()[0],
+        }
         for ranks in (1, 2):
             run_dir = folder / f"ranks{ranks}"
             run_dir.mkdir()
@@ -132,12 +142,20 @@ def main() -> int:
     results["speedup_2_ranks"] = results["step_ms_1_rank"] / results["step_ms_2_rank"]
     results["plugin_over_bare_kernel"] = results["step_ms_1_rank"] / results["bare_kernel_ms"]
     results["plugin_over_bare_network"] = results["step_ms_1_rank"] / results["bare_network_ms"]
-    print(f"water box, {results['atoms']} atoms, student with {results['parameters']:,} parameters, {args.precision}, "
-          f"{args.steps} timed steps, 1 torch thread per rank, load average {results['load_average_1min']:.1f}")
+    print(
+        f"water box, {results['atoms']} atoms, student with {results['parameters']:,} parameters, {args.precision}, "
+        f"{args.steps} timed steps, 1 torch thread per rank, load average {results['load_average_1min']:.1f}"
+    )
     print(f"  LAMMPS 1 rank          {results['step_ms_1_rank']:10.1f} ms/step")
-    print(f"  LAMMPS 2 ranks         {results['step_ms_2_rank']:10.1f} ms/step   speed-up {results['speedup_2_ranks']:.2f}x")
-    print(f"  bare fused kernel      {results['bare_kernel_ms']:10.1f} ms        plugin / bare {results['plugin_over_bare_kernel']:.2f}")
-    print(f"  bare student network   {results['bare_network_ms']:10.1f} ms        plugin / bare {results['plugin_over_bare_network']:.2f}")
+    print(
+        f"  LAMMPS 2 ranks         {results['step_ms_2_rank']:10.1f} ms/step   speed-up {results['speedup_2_ranks']:.2f}x"
+    )
+    print(
+        f"  bare fused kernel      {results['bare_kernel_ms']:10.1f} ms        plugin / bare {results['plugin_over_bare_kernel']:.2f}"
+    )
+    print(
+        f"  bare student network   {results['bare_network_ms']:10.1f} ms        plugin / bare {results['plugin_over_bare_network']:.2f}"
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -15,9 +15,10 @@ import os
 import statistics
 import time
 
+import torch
+
 import numpy as np
 import openmm
-import torch
 from ase import Atoms
 from openmm import unit
 

@@ -18,7 +18,9 @@ from mlff_distiller.models import PRESETS
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", choices=list(PRESETS), default="ultra-tiny", help="student size (default: ultra-tiny)")
+    parser.add_argument(
+        "--size", choices=list(PRESETS), default="ultra-tiny", help="student size (default: ultra-tiny)"
+    )
     parser.add_argument("--lammps", action="store_true", help="also run LAMMPS on 1 and 2 ranks")
     parser.add_argument("--budget", type=float, default=300.0, help="seconds per contender and system (default: 300)")
     parser.add_argument("--memory-limit", type=float, default=12.0, help="GB a student may use (default: 12)")

@@ -16,10 +16,16 @@ from mlff_distiller.benchmark.report import print_result
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--teacher-budget", type=float, default=600.0, help="seconds a teacher may spend per system (default: 600)")
+    parser.add_argument(
+        "--teacher-budget", type=float, default=600.0, help="seconds a teacher may spend per system (default: 600)"
+    )
     parser.add_argument("--json", type=Path, help="also write the raw measurements here")
     args = parser.parse_args()
-    plan = BenchmarkPlan(systems=["aspirin", "water-192"], engines=["openmm", "ase", "teacher"], teacher_budget_seconds=args.teacher_budget)
+    plan = BenchmarkPlan(
+        systems=["aspirin", "water-192"],
+        engines=["openmm", "ase", "teacher"],
+        teacher_budget_seconds=args.teacher_budget,
+    )
     result = run_plan(plan)
     print_result(result, args.json)
 

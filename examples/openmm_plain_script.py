@@ -18,6 +18,7 @@ It prints the initial potential energy (kJ/mol) and the energies after the steps
 import sys
 
 import torch  # noqa: F401  (import torch before openmmtorch so its libraries are found)
+
 import openmm
 import openmmtorch
 from openmm import app, unit

@@ -9,9 +9,10 @@ reporters, platform) is plain OpenMM.
 
 import sys
 
-import mlff_distiller as mlffd  # loads torch, then openmm-torch, on first use
 import openmm
 from openmm import app, unit
+
+import mlff_distiller as mlffd  # loads torch, then openmm-torch, on first use
 
 
 def main(model: str, structure: str = "CCO", steps: int = 200) -> None:
@@ -23,7 +24,9 @@ def main(model: str, structure: str = "CCO", steps: int = 200) -> None:
     simulation.context.setPositions(molecule.positions)
     simulation.minimizeEnergy()
     simulation.context.setVelocitiesToTemperature(300 * unit.kelvin, 1)
-    simulation.reporters.append(app.StateDataReporter(sys.stdout, 50, step=True, potentialEnergy=True, temperature=True))
+    simulation.reporters.append(
+        app.StateDataReporter(sys.stdout, 50, step=True, potentialEnergy=True, temperature=True)
+    )
     simulation.step(steps)
 
 

@@ -10,7 +10,7 @@ It therefore does not import torch either: a script that imports ``openmmtorch``
 import importlib
 import importlib.util
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Dict, List
+from typing import Any
 
 try:
     __version__ = version("mlff-distiller")
@@ -18,7 +18,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 #: The submodule (relative to this package) that defines each public name.
-_SOURCES: Dict[str, str] = {
+_SOURCES: dict[str, str] = {
     **dict.fromkeys(
         [
             "CheckpointError",
@@ -32,8 +32,17 @@ _SOURCES: Dict[str, str] = {
         ".errors",
     ),
     **dict.fromkeys(
-        ["FusedStudentForces", "PRESETS", "Student", "StudentCalculator", "StudentConfig",
-         "load_checkpoint", "load_kernel", "preset", "save_checkpoint"],
+        [
+            "FusedStudentForces",
+            "PRESETS",
+            "Student",
+            "StudentCalculator",
+            "StudentConfig",
+            "load_checkpoint",
+            "load_kernel",
+            "preset",
+            "save_checkpoint",
+        ],
         ".models",
     ),
     **dict.fromkeys(["Teacher", "TeacherError", "load_teacher"], ".teachers"),
@@ -52,7 +61,8 @@ _SOURCES: Dict[str, str] = {
     ),
     **dict.fromkeys(["EXPORTERS", "export_lammps", "export_openmm"], ".export"),
     **dict.fromkeys(
-        ["MDResult", "MDRun", "MDSettings", "build_system", "create_torch_force", "structure_to_openmm"], ".plugin.openmm"
+        ["MDResult", "MDRun", "MDSettings", "build_system", "create_torch_force", "structure_to_openmm"],
+        ".plugin.openmm",
     ),
     "compare_engines": ".validation.consistency",
     **dict.fromkeys(["Dataset", "SamplingSettings", "TrainingSettings", "distill", "sample", "train"], ".distillation"),
@@ -77,7 +87,6 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def __dir__() -> List[str]:
+def __dir__() -> list[str]:
     """The names in the namespace and every public name, loaded or not."""
     return sorted(set(globals()) | set(__all__))
-

@@ -13,9 +13,9 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
 from importlib import util
 from pathlib import Path
-from typing import Callable, List, Type
 
 from .errors import MLFFDError
 
@@ -32,7 +32,7 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlff-distiller"
 
 
-def package_dir(name: str, error: Type[MLFFDError] = BuildError, install: str = "mlff-distiller") -> Path:
+def package_dir(name: str, error: type[MLFFDError] = BuildError, install: str = "mlff-distiller") -> Path:
     """Folder of an installed Python package; raises ``error`` saying to install ``install`` when it is missing."""
     spec = util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
@@ -55,14 +55,14 @@ def cpu_signature() -> str:
     return hashlib.sha256(description.encode()).hexdigest()[:8]
 
 
-def native_flags() -> List[str]:
+def native_flags() -> list[str]:
     """Optimisation flags for this CPU: ``-march=native`` (AVX2/FMA make the fused network about
     1.7x faster than baseline x86-64); ``-fopenmp-simd`` lets the marked reductions vectorise and
     starts no threads."""
     return ["-std=c++17", "-O3", "-march=native", "-fopenmp-simd"]
 
 
-def torch_flags() -> List[str]:
+def torch_flags() -> list[str]:
     """Compiler and linker flags for code that includes torch's C++ headers and links libtorch (CPU)."""
     torch_dir = package_dir("torch")
     return [
@@ -74,9 +74,9 @@ def torch_flags() -> List[str]:
 
 def build_library(
     target: Path,
-    command: Callable[[Path], List[str]],
+    command: Callable[[Path], list[str]],
     what: str,
-    error: Type[MLFFDError] = BuildError,
+    error: type[MLFFDError] = BuildError,
     force: bool = False,
     verbose: bool = False,
 ) -> Path:
@@ -111,7 +111,9 @@ def build_library(
         except FileNotFoundError as exc:
             raise error(f"no C++ compiler '{line[0]}' found to build {what}; install g++ or set CXX") from exc
         if result.returncode != 0:
-            errors = [text for text in result.stderr.splitlines() if "error" in text] or result.stderr.strip().splitlines()
+            errors = [
+                text for text in result.stderr.splitlines() if "error" in text
+            ] or result.stderr.strip().splitlines()
             tail = "\n".join(errors[:15])
             raise error(f"compiling {what} failed:\n{tail}")
         os.replace(partial, target)

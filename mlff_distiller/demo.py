@@ -4,7 +4,6 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import List, Union
 
 from .data import bundled_structure, bundled_student
 from .errors import OverwriteError
@@ -55,7 +54,13 @@ def default_output() -> Path:
 
 
 def bundled_nve_settings(
-    system: str, student: str, time_ps: float, timestep_fs: float, temperature_K: float, platform: str, precision: str,
+    system: str,
+    student: str,
+    time_ps: float,
+    timestep_fs: float,
+    temperature_K: float,
+    platform: str,
+    precision: str,
     equilibrate_ps: float = EQUILIBRATE_PS,
 ) -> MDSettings:
     """NVE settings for a bundled student on a bundled system, with about :data:`FRAMES_PER_RUN` production frames.
@@ -93,7 +98,7 @@ def structure_reference(run_dir: Path, budget_s: float) -> dict:
 
 
 def run_demo(
-    output: Union[str, Path, None] = None,
+    output: str | Path | None = None,
     system: str = "aspirin",
     student: str = "organic-standard",
     time_ps: float = 10.0,
@@ -143,15 +148,18 @@ def run_demo(
     run_dir, report_dir = output / "run", output / "report"
     if output.exists() and any(output.iterdir()) and not overwrite:
         raise OverwriteError(f"{output} exists and is not empty; pass --overwrite to replace it")
-    settings = bundled_nve_settings(system, student, time_ps, timestep_fs, temperature_K, platform, precision, equilibrate_ps)
+    settings = bundled_nve_settings(
+        system, student, time_ps, timestep_fs, temperature_K, platform, precision, equilibrate_ps
+    )
     md = MDRun(settings, run_dir, overwrite=overwrite).run(progress=progress)
-    report = validate(run_dir, teacher=teacher, frames=frames, progress=progress,
-                      **structure_reference(run_dir, reference_budget_s))
+    report = validate(
+        run_dir, teacher=teacher, frames=frames, progress=progress, **structure_reference(run_dir, reference_budget_s)
+    )
     report.write(report_dir, overwrite=overwrite)
     return DemoResult(run_dir, report_dir, md, report, settings)
 
 
-def summary_lines(result: DemoResult) -> List[str]:
+def summary_lines(result: DemoResult) -> list[str]:
     """A short human summary: how the run ended, the verdict per criterion, where the report is."""
     md, s = result.md, result.settings
     warm_up = f"{s.equilibrate:g} ps Langevin warm-up at {s.temperature:g} K, then " if s.equilibrate else ""
@@ -167,7 +175,11 @@ def summary_lines(result: DemoResult) -> List[str]:
         shown = "-" if value is None else f"{value:.4g}{unit}"  # the status says why: not measured, not applicable
         lines.append(f"  {row['status'].upper():12s} {row['criterion']}: {shown} (pass: {_pass_line(row)})")
     lines += [f"  event: {line}" for line in event_lines(result.report.data)]
-    overall = "PASS: production-ready by these criteria" if result.report.passed else "FAIL: not production-ready by these criteria"
+    overall = (
+        "PASS: production-ready by these criteria"
+        if result.report.passed
+        else "FAIL: not production-ready by these criteria"
+    )
     lines.append(overall)
     lines.append(f"report: {result.report_dir / 'report.html'}")
     return lines

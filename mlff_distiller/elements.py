@@ -1,21 +1,21 @@
 """Element symbols and numbers, from ASE's tables."""
 
-from typing import Iterable, List
+from collections.abc import Iterable
 
 from ase.data import atomic_numbers, chemical_symbols
 
 from .errors import UnsupportedElementError
 
 #: Elements every shipped student supports, by atomic number: H C N O F P S Cl Br I.
-DEFAULT_ELEMENTS: List[int] = [1, 6, 7, 8, 9, 15, 16, 17, 35, 53]
+DEFAULT_ELEMENTS: list[int] = [1, 6, 7, 8, 9, 15, 16, 17, 35, 53]
 
 
-def symbols(numbers: Iterable[int]) -> List[str]:
+def symbols(numbers: Iterable[int]) -> list[str]:
     """Chemical symbols of atomic numbers."""
     return [chemical_symbols[int(z)] for z in numbers]
 
 
-def numbers_from_symbols(names: Iterable[str]) -> List[int]:
+def numbers_from_symbols(names: Iterable[str]) -> list[int]:
     """Atomic numbers of chemical symbols; raises :class:`UnsupportedElementError` on unknown ones."""
     out = []
     for name in names:

@@ -7,9 +7,9 @@ Finished runs and reports are kept and skipped, so an interrupted study resumes 
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -23,9 +23,18 @@ from .validation import compare_reports, validate
 #: Student sizes, largest first.
 SIZES = ("standard", "tiny", "ultra-tiny")
 #: Comparison figures shown per case, in table order (keys of ``compare_reports`` rows, units in the names).
-FIGURE_KEYS = ("temperature_mean_K", "drift_meV_per_atom_per_ps", "drift_to_fluctuation", "relative_drift_percent",
-               "force_rmse_eV_per_A", "force_r2", "median_angle_deg", "min_nonbonded_distance_A", "internal_outside_fraction",
-               "stable_time_ps")
+FIGURE_KEYS = (
+    "temperature_mean_K",
+    "drift_meV_per_atom_per_ps",
+    "drift_to_fluctuation",
+    "relative_drift_percent",
+    "force_rmse_eV_per_A",
+    "force_r2",
+    "median_angle_deg",
+    "min_nonbonded_distance_A",
+    "internal_outside_fraction",
+    "stable_time_ps",
+)
 #: Bundled student families; water boxes (names starting with "water") belong to the water family.
 FAMILIES = ("organic", "water")
 
@@ -50,7 +59,7 @@ class StudyCase:
         return f"{self.system}--{self.student}"
 
 
-def default_cases(systems: Optional[Sequence[str]] = None) -> List[StudyCase]:
+def default_cases(systems: Sequence[str] | None = None) -> list[StudyCase]:
     """Every bundled student on its family's systems (default: every bundled structure).
 
     Water boxes (names starting with ``water``) go to the water students, everything else (the
@@ -83,8 +92,8 @@ def teacher_seconds_per_call(teacher_name: str, system: str, calls: int = 3, see
 
 
 def run_study(
-    output: Union[str, Path],
-    cases: Optional[Sequence[StudyCase]] = None,
+    output: str | Path,
+    cases: Sequence[StudyCase] | None = None,
     time_ps: float = 10.0,
     timestep_fs: float = 0.5,
     temperature_K: float = 300.0,
@@ -95,7 +104,7 @@ def run_study(
     platform: str = "auto",
     progress: bool = True,
     reference_budget_s: float = REFERENCE_BUDGET_S,
-) -> Dict:
+) -> dict:
     """Run (or resume) the study and write ``study.md``, ``study.json`` and the comparison into ``output``.
 
     Parameters
@@ -128,21 +137,27 @@ def run_study(
     output = Path(output)
     cases = list(cases) if cases is not None else default_cases()
     report_dirs, speed = [], {}
-    teacher_cost: Dict[str, float] = {}
+    teacher_cost: dict[str, float] = {}
     for number, case in enumerate(cases, 1):
         run_dir, report_dir = output / "runs" / case.name, output / "reports" / case.name
         if progress:
             print(f"[{number}/{len(cases)}] {case.student} on {case.system}", flush=True)
-        settings = bundled_nve_settings(case.system, case.student, time_ps, timestep_fs, temperature_K, platform, precision,
-                                        equilibrate_ps)
+        settings = bundled_nve_settings(
+            case.system, case.student, time_ps, timestep_fs, temperature_K, platform, precision, equilibrate_ps
+        )
         if _needs_run(run_dir, settings):
             MDRun(settings, run_dir, overwrite=True).run(progress=progress)
             if (report_dir / "report.json").exists():
                 (report_dir / "report.json").unlink()
         summary = _read_json(run_dir / "summary.json")
         if not (report_dir / "report.json").exists():
-            validate(run_dir, teacher=teacher, frames=frames, progress=progress,
-                     **structure_reference(run_dir, reference_budget_s)).write(report_dir, overwrite=True)
+            validate(
+                run_dir,
+                teacher=teacher,
+                frames=frames,
+                progress=progress,
+                **structure_reference(run_dir, reference_budget_s),
+            ).write(report_dir, overwrite=True)
         report_dirs.append(report_dir)
         if case.system not in teacher_cost:
             teacher_cost[case.system] = teacher_seconds_per_call(teacher, case.system)
@@ -155,9 +170,17 @@ def run_study(
         }
     comparison = compare_reports(report_dirs, output / "comparison", overwrite=True)
     rows = _study_rows(cases, comparison, speed)
-    settings = {"time_ps": time_ps, "equilibrate_ps": equilibrate_ps, "timestep_fs": timestep_fs, "temperature_K": temperature_K,
-                "frames": frames, "teacher": teacher, "precision": precision, "platform": platform,
-                "reference_budget_s": reference_budget_s}
+    settings = {
+        "time_ps": time_ps,
+        "equilibrate_ps": equilibrate_ps,
+        "timestep_fs": timestep_fs,
+        "temperature_K": temperature_K,
+        "frames": frames,
+        "teacher": teacher,
+        "precision": precision,
+        "platform": platform,
+        "reference_budget_s": reference_budget_s,
+    }
     study = {"settings": settings, "cases": [asdict(c) for c in cases], "rows": rows}
     (output / "study.json").write_text(json.dumps(study, indent=2) + "\n")
     (output / "study.md").write_text(render_study(study))
@@ -165,7 +188,7 @@ def run_study(
     return study
 
 
-def _read_json(path: Path) -> Optional[Dict]:
+def _read_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -182,14 +205,14 @@ def _needs_run(run_dir: Path, settings: MDSettings) -> bool:
     return shorter or saved.get("equilibrate", 0.0) != settings.equilibrate
 
 
-def _study_rows(cases: Sequence[StudyCase], comparison: Dict, speed: Dict) -> List[Dict]:
+def _study_rows(cases: Sequence[StudyCase], comparison: dict, speed: dict) -> list[dict]:
     rows = []
-    for case, model in zip(cases, comparison["models"]):
+    for case, model in zip(cases, comparison["models"], strict=False):
         rows.append({"case": case.name, "student": case.student, "system": case.system, **model, **speed[case.name]})
     return rows
 
 
-def render_study(study: Dict) -> str:
+def render_study(study: dict) -> str:
     """The study as Markdown: settings, one row per case, the recommendation and the speed-up."""
     s = study["settings"]
     lines = [
@@ -210,8 +233,12 @@ def render_study(study: Dict) -> str:
     ]
     for row in study["rows"]:
         cells = [row["student"], row["system"]] + [_fmt(row.get(key)) for key in FIGURE_KEYS]
-        cells += [f"{row['student_ms_per_step']:.2f}", f"{row['teacher_ms_per_call']:.2f}",
-                  f"{row['speedup_over_teacher']:.1f}x", f"{row['recommendation']}: {row['reason']}"]
+        cells += [
+            f"{row['student_ms_per_step']:.2f}",
+            f"{row['teacher_ms_per_call']:.2f}",
+            f"{row['speedup_over_teacher']:.1f}x",
+            f"{row['recommendation']}: {row['reason']}",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Regenerate with `mlffd study -o study-output` (resumable; see `mlffd study --help`).", ""]
     return "\n".join(lines)
@@ -221,7 +248,7 @@ def render_study(study: Dict) -> str:
 _SHORT = {"production": "P", "limited use": "L", "not recommended": "N"}
 
 
-def plot_study(study: Dict, path: Union[str, Path]) -> Path:
+def plot_study(study: dict, path: str | Path) -> Path:
     """Students x systems heat map of the force RMSE (eV/Å) on each run, with its recommendation.
 
     Colour is the RMSE on a log scale; each cell reads the RMSE and a letter: P production,
@@ -248,8 +275,11 @@ def plot_study(study: Dict, path: Union[str, Path]) -> Path:
         axes.text(j, i, text, ha="center", va="center", fontsize=8)
     axes.set_xticks(range(len(systems)), systems, rotation=45, ha="right")
     axes.set_yticks(range(len(students)), students)
-    axes.set_title(f"Force RMSE against {study['settings']['teacher']} on each {study['settings']['time_ps']:g} ps run "
-                   "(P production, L limited use, N not recommended)", fontsize=9)
+    axes.set_title(
+        f"Force RMSE against {study['settings']['teacher']} on each {study['settings']['time_ps']:g} ps run "
+        "(P production, L limited use, N not recommended)",
+        fontsize=9,
+    )
     figure.colorbar(image, ax=axes, label="force RMSE (eV/Å)", shrink=0.8)
     figure.tight_layout()
     path = Path(path)
@@ -258,7 +288,7 @@ def plot_study(study: Dict, path: Union[str, Path]) -> Path:
     return path
 
 
-def _start(settings: Dict) -> str:
+def _start(settings: dict) -> str:
     """How the study's runs start: after a Langevin warm-up at the temperature, or from velocities drawn at it."""
     if settings.get("equilibrate_ps"):
         return f"after {settings['equilibrate_ps']:g} ps of Langevin warm-up at {settings['temperature_K']:g} K"

@@ -6,8 +6,6 @@ returns with the names of :data:`ENERGY_UNITS` and :data:`FORCE_UNITS`, and conv
 :func:`energy_to_eV` and :func:`force_to_eV_per_A`.
 """
 
-from typing import Dict
-
 #: kJ/mol in one eV (CODATA 2018 via OpenMM's constants).
 EV_TO_KJ_PER_MOL = 96.485332123310018
 #: kJ in one thermochemical kcal.
@@ -20,22 +18,25 @@ NM_TO_ANGSTROM = 10.0
 EV_TO_MEV = 1000.0
 #: Boltzmann constant in eV/K.
 BOLTZMANN_EV_PER_K = 8.617333262e-5
+#: bar in one eV/Å^3, as LAMMPS rounds it in ``units metal`` (its ``force->nktv2p``; CODATA gives
+#: 1.602176634e6).
+EV_PER_A3_TO_BAR_LAMMPS = 1.6021765e6
 
 #: Energy units, each with the eV it is worth.
-ENERGY_UNITS: Dict[str, float] = {
+ENERGY_UNITS: dict[str, float] = {
     "eV": 1.0,
     "kJ/mol": 1.0 / EV_TO_KJ_PER_MOL,
     "kcal/mol": 1.0 / EV_TO_KCAL_PER_MOL,
 }
 #: Force units, each with the eV/Å it is worth.
-FORCE_UNITS: Dict[str, float] = {
+FORCE_UNITS: dict[str, float] = {
     "eV/Å": 1.0,
     "kJ/(mol·Å)": 1.0 / EV_TO_KJ_PER_MOL,
     "kJ/(mol·nm)": 1.0 / (EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM),
     "kcal/(mol·Å)": 1.0 / EV_TO_KCAL_PER_MOL,
 }
 #: LAMMPS unit styles this project reads: energy and force units, and the ps in one time unit.
-LAMMPS_UNITS: Dict[str, Dict] = {
+LAMMPS_UNITS: dict[str, dict] = {
     "metal": {"energy": "eV", "force": "eV/Å", "time_ps": 1.0},
     "real": {"energy": "kcal/mol", "force": "kcal/(mol·Å)", "time_ps": 1e-3},
 }

@@ -11,13 +11,12 @@ import datetime
 import hashlib
 from importlib import metadata, util
 from pathlib import Path
-from typing import List
 
 #: File name of the built plugin (LAMMPS auto-loads files ending in ``plugin.so``).
 PLUGIN_NAME = "mlffdplugin.so"
 
 
-def source_files() -> List[Path]:
+def source_files() -> list[Path]:
     """The C++ sources of the pair style: its own, in ``mlff_distiller/plugin/lammps``, and every
     header of the fused network it includes, in ``mlff_distiller/models/kernel``."""
     spec = util.find_spec("mlff_distiller")

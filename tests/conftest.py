@@ -8,9 +8,10 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import torch
+
 import numpy as np
 import pytest
-import torch
 
 torch.set_num_threads(1)
 

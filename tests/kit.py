@@ -12,8 +12,9 @@ import contextlib
 import io
 from typing import NamedTuple
 
-import numpy as np
 import torch
+
+import numpy as np
 
 #: Agreement expected between two float64 evaluations of the same arithmetic.
 EXACT = 1e-12
@@ -30,6 +31,9 @@ RECOMPUTED = 1e-9
 #: Values that passed through float32 (trajectories stored in float32: DCD, H5MD, MDAnalysis
 #: positions and times): relative, or absolute for values of order one (Å, ps).
 FLOAT32_STORED = 1e-5
+#: A figure computed from many values stored in float32 (an RMSE over float32 positions and
+#: forces, the teacher evaluated on the rounded positions): relative.
+FLOAT32_FIGURES = 1e-4
 #: Values read back from text written with 6-8 significant digits (LAMMPS logs and dumps): relative.
 TEXT_DIGITS = 1e-6
 #: One run's figures from LAMMPS ``units real`` against ``units metal``: each log rounds in its own

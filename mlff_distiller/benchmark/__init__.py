@@ -6,11 +6,11 @@
 """
 
 from .machine import machine_info
+from .report import write_report
 from .suite import ENGINES, QUICK_PLAN, BenchmarkPlan, BenchmarkResult, run_plan
 from .systems import SYSTEM_NAMES, benchmark_system
 from .targets import TargetCheck, check_targets
 from .timing import Measurement
-from .report import write_report
 
 __all__ = [
     "ENGINES",

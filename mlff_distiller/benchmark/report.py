@@ -3,7 +3,6 @@
 import json
 import os
 from pathlib import Path
-from typing import Dict, List, Optional
 
 from .suite import BenchmarkResult
 from .targets import check_targets
@@ -13,7 +12,7 @@ SPEEDUP_PLOT = "bench_speedup.png"
 SCALING_PLOT = "bench_scaling.png"
 
 
-def _number(value: Optional[float]) -> str:
+def _number(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
@@ -25,7 +24,11 @@ def measurement_table(result: BenchmarkResult) -> str:
     Contenders the plan did not ask for on a system (e.g. LAMMPS outside ``--lammps-systems``) are left out.
     """
     teachers = [t for t in result.plan["teachers"] if "teacher" in result.plan["engines"]]
-    header = ["system", "atoms", "contender", "ms/step", "ns/day", "µs/atom/step"] + [f"× {t}" for t in teachers] + ["status"]
+    header = (
+        ["system", "atoms", "contender", "ms/step", "ns/day", "µs/atom/step"]
+        + [f"× {t}" for t in teachers]
+        + ["status"]
+    )
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for m in result.measurements:
         if "not planned" in m.status:
@@ -35,7 +38,14 @@ def measurement_table(result: BenchmarkResult) -> str:
             reference = result.find(m.system, "teacher", teacher)
             ok = m.ok and reference is not None and reference.ok and m.engine != "teacher"
             speedups.append(_number(reference.ms_per_step / m.ms_per_step) if ok else "-")
-        cells = [m.system, str(m.atoms), m.contender, _number(m.ms_per_step), _number(m.ns_per_day), _number(m.us_per_atom_step)]
+        cells = [
+            m.system,
+            str(m.atoms),
+            m.contender,
+            _number(m.ms_per_step),
+            _number(m.ns_per_day),
+            _number(m.us_per_atom_step),
+        ]
         lines.append("| " + " | ".join(cells + speedups + [m.status]) + " |")
     return "\n".join(lines)
 
@@ -44,21 +54,29 @@ def target_table(result: BenchmarkResult) -> str:
     """Markdown table of :func:`~mlff_distiller.benchmark.targets.check_targets`."""
     lines = ["| figure | target | measured | verdict | details |", "|---|---|---|---|---|"]
     for check in check_targets(result):
-        lines.append(f"| {check.figure} | {check.goal_text} | {_number(check.value)} | {check.verdict} | {check.detail} |")
+        lines.append(
+            f"| {check.figure} | {check.goal_text} | {_number(check.value)} | {check.verdict} | {check.detail} |"
+        )
     return "\n".join(lines)
 
 
-def machine_table(machine: Dict, plan: Dict) -> str:
+def machine_table(machine: dict, plan: dict) -> str:
     """Markdown table of the machine, threads, settings and versions."""
     rows = [
         ("CPU", f"{machine['cpu']}, {machine['cores']} logical cores"),
         ("GPU", machine["gpu"] or "none"),
-        ("threads", f"torch {machine['torch_threads']}, OMP_NUM_THREADS={machine['omp_num_threads']}, "
-                    f"teacher {plan['threads']}, LAMMPS 1 per rank"),
+        (
+            "threads",
+            f"torch {machine['torch_threads']}, OMP_NUM_THREADS={machine['omp_num_threads']}, "
+            f"teacher {plan['threads']}, LAMMPS 1 per rank",
+        ),
         ("load average (1 min, at the end)", str(machine["load_average_1min"])),
         ("student precision / time step", f"{plan['precision']} / {plan['timestep_fs']} fs"),
         ("student kernel on CPU (OpenMM, bare, ASE)", plan.get("kernel", "portable")),
-        ("OpenMM platform", plan["platform"] + (" (Reference here)" if plan["platform"] == "auto" and not machine["gpu"] else "")),
+        (
+            "OpenMM platform",
+            plan["platform"] + (" (Reference here)" if plan["platform"] == "auto" and not machine["gpu"] else ""),
+        ),
         ("timed blocks per contender", f"{plan['rounds']} of ~{plan['block_seconds']} s, interleaved; median reported"),
         ("date", machine["date_utc"]),
         ("versions", ", ".join(f"{name} {version}" for name, version in machine["versions"].items())),
@@ -66,14 +84,14 @@ def machine_table(machine: Dict, plan: Dict) -> str:
     return "\n".join(["| | |", "|---|---|"] + [f"| {key} | {value} |" for key, value in rows])
 
 
-def print_result(result: BenchmarkResult, json_path: Optional[Path] = None) -> None:
+def print_result(result: BenchmarkResult, json_path: Path | None = None) -> None:
     """Print the machine, target and measurement tables; also write the raw measurements to ``json_path``."""
     print(machine_table(result.machine, result.plan), target_table(result), measurement_table(result), sep="\n\n")
     if json_path is not None:
         json_path.write_text(json.dumps(result.to_dict(), indent=2))
 
 
-def plot_speedups(result: BenchmarkResult, path: Path) -> Optional[Path]:
+def plot_speedups(result: BenchmarkResult, path: Path) -> Path | None:
     """Bar chart of every student contender's speed-up over the first measured teacher, per system (log scale)."""
     import matplotlib
 
@@ -106,14 +124,14 @@ def plot_speedups(result: BenchmarkResult, path: Path) -> Optional[Path]:
     return path
 
 
-def plot_scaling(result: BenchmarkResult, path: Path) -> Optional[Path]:
+def plot_scaling(result: BenchmarkResult, path: Path) -> Path | None:
     """µs/atom/step against atoms, log-log, one line per contender."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    lines: Dict[str, List] = {}
+    lines: dict[str, list] = {}
     for m in result.measurements:
         if m.ok:
             lines.setdefault(m.contender, []).append((m.atoms, m.us_per_atom_step))
@@ -137,7 +155,7 @@ def plot_scaling(result: BenchmarkResult, path: Path) -> Optional[Path]:
     return path
 
 
-def write_report(result: BenchmarkResult, markdown: Path, images: Path, command: str) -> List[Path]:
+def write_report(result: BenchmarkResult, markdown: Path, images: Path, command: str) -> list[Path]:
     """Write the Markdown report and its plots; returns the written files.
 
     Parameters
@@ -154,7 +172,9 @@ def write_report(result: BenchmarkResult, markdown: Path, images: Path, command:
     markdown, images = Path(markdown), Path(images)
     markdown.parent.mkdir(parents=True, exist_ok=True)
     images.mkdir(parents=True, exist_ok=True)
-    written = [p for p in (plot_speedups(result, images / SPEEDUP_PLOT), plot_scaling(result, images / SCALING_PLOT)) if p]
+    written = [
+        p for p in (plot_speedups(result, images / SPEEDUP_PLOT), plot_scaling(result, images / SCALING_PLOT)) if p
+    ]
     links = "\n\n".join(f"![{p.stem}]({Path(os.path.relpath(p, markdown.parent)).as_posix()})" for p in written)
     sections = [
         "# Benchmarks",

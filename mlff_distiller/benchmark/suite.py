@@ -2,9 +2,9 @@
 
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -81,12 +81,12 @@ class BenchmarkPlan:
         Seed of the students' random weights.
     """
 
-    systems: List[str] = field(default_factory=lambda: list(SYSTEM_NAMES))
-    sizes: List[str] = field(default_factory=lambda: ["standard", "tiny", "ultra-tiny"])
-    engines: List[str] = field(default_factory=lambda: list(ENGINES))
-    teachers: List[str] = field(default_factory=lambda: ["gfn2-xtb", "sevenn-0"])
-    lammps_ranks: List[int] = field(default_factory=lambda: [1, 2])
-    lammps_systems: Optional[List[str]] = None
+    systems: list[str] = field(default_factory=lambda: list(SYSTEM_NAMES))
+    sizes: list[str] = field(default_factory=lambda: ["standard", "tiny", "ultra-tiny"])
+    engines: list[str] = field(default_factory=lambda: list(ENGINES))
+    teachers: list[str] = field(default_factory=lambda: ["gfn2-xtb", "sevenn-0"])
+    lammps_ranks: list[int] = field(default_factory=lambda: [1, 2])
+    lammps_systems: list[str] | None = None
     timestep_fs: float = 0.5
     precision: str = "float32"
     platform: str = "auto"
@@ -104,7 +104,11 @@ class BenchmarkPlan:
         """Raise :class:`MLFFDError` for unknown systems, sizes or engines, or non-positive settings."""
         from ..models import PRESETS
 
-        for what, values, known in (("system", self.systems, SYSTEM_NAMES), ("size", self.sizes, PRESETS), ("engine", self.engines, ENGINES)):
+        for what, values, known in (
+            ("system", self.systems, SYSTEM_NAMES),
+            ("size", self.sizes, PRESETS),
+            ("engine", self.engines, ENGINES),
+        ):
             unknown = [v for v in values if v not in known]
             if unknown:
                 raise MLFFDError(f"unknown {what} {', '.join(unknown)}; choose from {', '.join(known)}")
@@ -134,18 +138,18 @@ QUICK_PLAN = BenchmarkPlan(
 class BenchmarkResult:
     """Measurements of a plan and the machine they were taken on."""
 
-    machine: Dict
-    plan: Dict
-    measurements: List[Measurement]
+    machine: dict
+    plan: dict
+    measurements: list[Measurement]
 
-    def to_dict(self) -> Dict:
+    def to_dict(self) -> dict:
         return {"machine": self.machine, "plan": self.plan, "measurements": [m.to_dict() for m in self.measurements]}
 
     @classmethod
-    def from_dict(cls, data: Dict) -> "BenchmarkResult":
+    def from_dict(cls, data: dict) -> "BenchmarkResult":
         return cls(data["machine"], data["plan"], [Measurement.from_dict(m) for m in data["measurements"]])
 
-    def find(self, system: str, engine: str, model: str, ranks: int = 1) -> Optional[Measurement]:
+    def find(self, system: str, engine: str, model: str, ranks: int = 1) -> Measurement | None:
         """The measurement of one contender on one system, if it was attempted."""
         for m in self.measurements:
             if (m.system, m.engine, m.model, m.ranks) == (system, engine, model, ranks):
@@ -153,7 +157,7 @@ class BenchmarkResult:
         return None
 
 
-def _contenders(plan: BenchmarkPlan) -> List[Tuple[str, str, int]]:
+def _contenders(plan: BenchmarkPlan) -> list[tuple[str, str, int]]:
     """``(engine, model, ranks)`` of every contender of the plan, in report order."""
     found = []
     for engine in ENGINES:
@@ -168,7 +172,7 @@ def _contenders(plan: BenchmarkPlan) -> List[Tuple[str, str, int]]:
     return found
 
 
-def run_plan(plan: BenchmarkPlan, progress: Optional[Callable[[str], None]] = None) -> BenchmarkResult:
+def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None) -> BenchmarkResult:
     """Measure every contender of ``plan`` on every system, smallest system first.
 
     On each system the contenders are set up and warmed up, then timed in ``plan.rounds``
@@ -189,16 +193,16 @@ def run_plan(plan: BenchmarkPlan, progress: Optional[Callable[[str], None]] = No
     torch.set_num_threads(plan.threads)
     dtype = torch.float32 if plan.precision == "float32" else torch.float64
     systems = sorted(plan.systems, key=lambda name: len(benchmark_system(name)))
-    last: Dict[Tuple[str, str, int], Tuple[int, float]] = {}  # contender -> (atoms, seconds per step)
-    measurements: List[Measurement] = []
+    last: dict[tuple[str, str, int], tuple[int, float]] = {}  # contender -> (atoms, seconds per step)
+    measurements: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="mlffd-bench-") as scratch:
         for name in systems:
             atoms = benchmark_system(name)
             molecule = not atoms.pbc.any()
             students = {size: benchmark_student(size, dtype, plan.seed, molecule) for size in plan.sizes}
             progress(f"{name}: {len(atoms)} atoms")
-            timed: List[Tuple[Measurement, Advance, int]] = []
-            estimates: Dict[Tuple[str, str, int], float] = {}  # this system's warm-up estimates, s/step
+            timed: list[tuple[Measurement, Advance, int]] = []
+            estimates: dict[tuple[str, str, int], float] = {}  # this system's warm-up estimates, s/step
             for engine, model, ranks in _contenders(plan):
                 measurement = Measurement(name, len(atoms), engine, model, ranks, plan.timestep_fs)
                 measurements.append(measurement)
@@ -222,17 +226,24 @@ def run_plan(plan: BenchmarkPlan, progress: Optional[Callable[[str], None]] = No
                 block = plan.block_seconds if engine != "lammps" else max(plan.block_seconds, 2.0)
                 steps = steps_for(seconds, block, plan.max_steps)
                 timed.append((measurement, advance, steps))
-                progress(f"  {measurement.contender}: ready, ~{seconds * 1e3:.1f} ms/step, {plan.rounds} blocks of {steps} steps")
+                progress(
+                    f"  {measurement.contender}: ready, ~{seconds * 1e3:.1f} ms/step, {plan.rounds} blocks of {steps} steps"
+                )
             for _ in range(plan.rounds):
                 for measurement, advance, steps in timed:
                     try:
                         measurement.seconds_per_step.append(advance(steps) / steps)
                         measurement.steps += steps
                     except Exception as exc:
-                        measurement.status = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                        measurement.status = (
+                            f"failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                        )
             for measurement, _, _ in timed:
                 if measurement.ok:
-                    last[(measurement.engine, measurement.model, measurement.ranks)] = (measurement.atoms, min(measurement.seconds_per_step))
+                    last[(measurement.engine, measurement.model, measurement.ranks)] = (
+                        measurement.atoms,
+                        min(measurement.seconds_per_step),
+                    )
                     progress(
                         f"  {measurement.contender}: {measurement.ms_per_step:.3f} ms/step, "
                         f"{measurement.us_per_atom_step:.2f} us/atom/step, {measurement.ns_per_day:.3f} ns/day"
@@ -243,7 +254,7 @@ def run_plan(plan: BenchmarkPlan, progress: Optional[Callable[[str], None]] = No
     return BenchmarkResult(machine_info(), asdict(plan), measurements)
 
 
-def _skip_reason(plan, engine, model, ranks, name, atoms, students, last, estimates) -> Optional[str]:
+def _skip_reason(plan, engine, model, ranks, name, atoms, students, last, estimates) -> str | None:
     """Why a contender should not run on system ``name`` (not planned, too big or too slow), or None.
 
     The cost is extrapolated from the contender's last system (:data:`SCALING_EXPONENTS`) or,

@@ -1,7 +1,5 @@
 """Benchmark systems: aspirin in vacuum and periodic water boxes replicated from the bundled 96-atom box."""
 
-from typing import Dict, List, Tuple
-
 import numpy as np
 from ase import Atoms
 from ase.io import read
@@ -10,7 +8,7 @@ from ..data import bundled_structure
 from ..errors import MLFFDError
 
 #: Replications of the 96-atom water box (9.86 Å, 1 g/cm³) per lattice direction, by atom count.
-WATER_REPEATS: Dict[int, Tuple[int, int, int]] = {
+WATER_REPEATS: dict[int, tuple[int, int, int]] = {
     96: (1, 1, 1),
     192: (2, 1, 1),
     768: (2, 2, 2),
@@ -22,7 +20,7 @@ WATER_REPEATS: Dict[int, Tuple[int, int, int]] = {
 }
 
 #: Every system :func:`benchmark_system` knows, smallest first.
-SYSTEM_NAMES: List[str] = ["aspirin"] + [f"water-{n}" for n in WATER_REPEATS]
+SYSTEM_NAMES: list[str] = ["aspirin"] + [f"water-{n}" for n in WATER_REPEATS]
 
 
 def benchmark_system(name: str) -> Atoms:

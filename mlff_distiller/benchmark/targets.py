@@ -6,7 +6,6 @@ speed and load cancel out. Ratios of two contenders also come with their range o
 """
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
 
 from .suite import BenchmarkResult
 from .timing import Measurement
@@ -22,7 +21,7 @@ class TargetCheck:
     figure: str
     goal: float
     higher_is_better: bool
-    value: Optional[float]
+    value: float | None
     detail: str
 
     @property
@@ -37,21 +36,21 @@ class TargetCheck:
         return f"≥ {self.goal:g}x" if self.higher_is_better else f"≤ {self.goal:g}"
 
 
-def _ratio(numerator: Optional[Measurement], denominator: Optional[Measurement]) -> Optional[float]:
+def _ratio(numerator: Measurement | None, denominator: Measurement | None) -> float | None:
     if numerator is None or denominator is None or not (numerator.ok and denominator.ok):
         return None
     return numerator.ms_per_step / denominator.ms_per_step
 
 
-def _rounds(numerator: Optional[Measurement], denominator: Optional[Measurement]) -> str:
+def _rounds(numerator: Measurement | None, denominator: Measurement | None) -> str:
     """The range of the per-round ratios, e.g. ``" (rounds 1.55-1.92)"``; empty for fewer than two rounds."""
     if numerator is None or denominator is None or not (numerator.ok and denominator.ok):
         return ""
-    ratios = [a / b for a, b in zip(numerator.seconds_per_step, denominator.seconds_per_step)]
+    ratios = [a / b for a, b in zip(numerator.seconds_per_step, denominator.seconds_per_step, strict=False)]
     return f" (rounds {min(ratios):.3g}-{max(ratios):.3g})" if len(ratios) > 1 else ""
 
 
-def _worst(pairs: List[Tuple[str, Optional[float], str]], higher_is_better: bool) -> Tuple[Optional[float], str]:
+def _worst(pairs: list[tuple[str, float | None, str]], higher_is_better: bool) -> tuple[float | None, str]:
     """The worst value of (label, value, note) triples, and every value in words (with its note)."""
     measured = [(label, value, note) for label, value, note in pairs if value is not None]
     if not measured:
@@ -61,7 +60,9 @@ def _worst(pairs: List[Tuple[str, Optional[float], str]], higher_is_better: bool
     return value, f"worst: {label}; all: {details}" if len(measured) > 1 else details
 
 
-def _compared(label: str, numerator: Optional[Measurement], denominator: Optional[Measurement]) -> Tuple[str, Optional[float], str]:
+def _compared(
+    label: str, numerator: Measurement | None, denominator: Measurement | None
+) -> tuple[str, float | None, str]:
     return label, _ratio(numerator, denominator), _rounds(numerator, denominator)
 
 
@@ -70,7 +71,11 @@ def speedup_over_teacher(result: BenchmarkResult, system: str, size: str, teache
     goal = 50.0 if size == "standard" else 10.0
     teacher_md, student_md = result.find(system, "teacher", teacher), result.find(system, "openmm", size)
     value = _ratio(teacher_md, student_md)
-    detail = f"{teacher} (ASE) / {size} (OpenMM){_rounds(teacher_md, student_md)}" if value is not None else "missing measurements"
+    detail = (
+        f"{teacher} (ASE) / {size} (OpenMM){_rounds(teacher_md, student_md)}"
+        if value is not None
+        else "missing measurements"
+    )
     return TargetCheck(f"{size} student over {teacher}, {system}, per MD step", goal, True, value, detail)
 
 
@@ -84,7 +89,10 @@ def openmm_over_bare(result: BenchmarkResult, system: str = "aspirin") -> Target
 
 def openmm_over_ase(result: BenchmarkResult, system: str = "aspirin") -> TargetCheck:
     """ASE MD step with the student calculator over the OpenMM MD step, worst student size."""
-    pairs = [_compared(size, result.find(system, "ase", size), result.find(system, "openmm", size)) for size in result.plan["sizes"]]
+    pairs = [
+        _compared(size, result.find(system, "ase", size), result.find(system, "openmm", size))
+        for size in result.plan["sizes"]
+    ]
     value, detail = _worst(pairs, higher_is_better=True)
     return TargetCheck(f"OpenMM over ASE driving the same student, {system}", 2.0, True, value, detail)
 
@@ -114,7 +122,7 @@ def lammps_rank_speedup(result: BenchmarkResult, min_atoms: int = 4000) -> Targe
     return TargetCheck(f"LAMMPS 2 ranks over 1 rank, ≥ {min_atoms:,} atoms", 1.7, True, value, detail)
 
 
-def check_targets(result: BenchmarkResult) -> List[TargetCheck]:
+def check_targets(result: BenchmarkResult) -> list[TargetCheck]:
     """All project targets (see the performance issue), in the order the report lists them."""
     return [
         speedup_over_teacher(result, "water-192", "standard"),

@@ -1,8 +1,8 @@
 """Timed MD steps and the figures derived from them (ms/step, ns/day, µs/atom/step)."""
 
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, List, Optional
 
 #: Advance an MD run by ``steps`` steps and return the seconds that took (wall clock, or the
 #: engine's own loop time where the engine has start-up costs of its own).
@@ -41,7 +41,7 @@ class Measurement:
     model: str
     ranks: int = 1
     timestep_fs: float = 0.5
-    seconds_per_step: List[float] = field(default_factory=list)
+    seconds_per_step: list[float] = field(default_factory=list)
     steps: int = 0
     status: str = "ok"
 
@@ -56,27 +56,27 @@ class Measurement:
         return f"{label} ({self.ranks} ranks)" if self.ranks > 1 else label
 
     @property
-    def ms_per_step(self) -> Optional[float]:
+    def ms_per_step(self) -> float | None:
         """Median over blocks of the time per step, ms."""
         return 1e3 * statistics.median(self.seconds_per_step) if self.ok else None
 
     @property
-    def ns_per_day(self) -> Optional[float]:
+    def ns_per_day(self) -> float | None:
         """Simulated ns per day at :attr:`timestep_fs`."""
         return self.timestep_fs * 1e-6 * 86400.0 / (self.ms_per_step * 1e-3) if self.ok else None
 
     @property
-    def us_per_atom_step(self) -> Optional[float]:
+    def us_per_atom_step(self) -> float | None:
         """Time per step per atom, µs."""
         return 1e3 * self.ms_per_step / self.atoms if self.ok else None
 
-    def to_dict(self) -> Dict:
+    def to_dict(self) -> dict:
         data = asdict(self)
         data.update(ms_per_step=self.ms_per_step, ns_per_day=self.ns_per_day, us_per_atom_step=self.us_per_atom_step)
         return data
 
     @classmethod
-    def from_dict(cls, data: Dict) -> "Measurement":
+    def from_dict(cls, data: dict) -> "Measurement":
         names = cls.__dataclass_fields__
         return cls(**{key: value for key, value in data.items() if key in names})
 

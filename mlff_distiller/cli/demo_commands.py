@@ -4,6 +4,7 @@ import argparse
 from pathlib import Path
 
 from ..data import structure_names, student_names
+from .run_options import add_run_options
 
 ORDER = 0
 
@@ -22,24 +23,7 @@ def register(subparsers) -> None:
     )
     demo.add_argument("--system", default="aspirin", choices=structure_names(), help="bundled structure")
     demo.add_argument("--student", default="organic-standard", choices=student_names(), help="bundled student")
-    demo.add_argument("--time", type=float, default=10.0, help="NVE production time in ps")
-    demo.add_argument(
-        "--equilibrate", type=float, default=2.0, metavar="PS", help="Langevin warm-up before the production in ps"
-    )
-    demo.add_argument("--timestep", type=float, default=0.5, help="time step in fs")
-    demo.add_argument("--temperature", type=float, default=300.0, help="initial and warm-up temperature in K")
-    demo.add_argument("--frames", type=int, default=20, help="frames checked against the teacher")
-    demo.add_argument(
-        "--reference-budget",
-        type=float,
-        default=60.0,
-        metavar="S",
-        help="wall-time cap in s of the teacher MD whose bonds and angles a molecule's run must stay inside "
-        "(0: no such comparison; boxes get none)",
-    )
-    demo.add_argument(
-        "--platform", default="auto", choices=["auto", "CUDA", "OpenCL", "CPU", "Reference"], help="OpenMM platform"
-    )
+    add_run_options(demo, "the production", "frames checked against the teacher")
     demo.add_argument(
         "--precision", default="mixed", choices=["single", "mixed", "double"], help="OpenMM/model precision"
     )

@@ -30,7 +30,9 @@ def register(subparsers) -> None:
     export.add_argument(
         "checkpoint", type=resolve_model, help="student checkpoint (.ckpt) or bundled student (e.g. organic-standard)"
     )
-    export.add_argument("--engine", required=True, choices=ENGINES, metavar="ENGINE", help="target MD engine: %(choices)s")
+    export.add_argument(
+        "--engine", required=True, choices=ENGINES, metavar="ENGINE", help="target MD engine: %(choices)s"
+    )
     export.add_argument(
         "--topology",
         type=resolve_structure,
@@ -59,7 +61,9 @@ def register(subparsers) -> None:
             "(mlffd md does it)"
         ),
     )
-    export.add_argument("-o", "--output", required=True, type=Path, metavar="OUT.pt", help="TorchScript file to write (.pt)")
+    export.add_argument(
+        "-o", "--output", required=True, type=Path, metavar="OUT.pt", help="TorchScript file to write (.pt)"
+    )
     export.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     export.set_defaults(func=run_export)
 

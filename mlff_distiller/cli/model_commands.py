@@ -19,8 +19,16 @@ def register(subparsers) -> None:
         help="create a student with random weights (for tests, benchmarks, or to train later)",
         description="Create a student of a given size with random weights and save it as a checkpoint.",
     )
-    new.add_argument("--size", choices=SIZES, default="standard", metavar="SIZE", help="student size: %(choices)s (default: %(default)s)")
-    new.add_argument("--elements", nargs="+", metavar="SYMBOL", help="supported elements (default: H C N O F P S Cl Br I)")
+    new.add_argument(
+        "--size",
+        choices=SIZES,
+        default="standard",
+        metavar="SIZE",
+        help="student size: %(choices)s (default: %(default)s)",
+    )
+    new.add_argument(
+        "--elements", nargs="+", metavar="SYMBOL", help="supported elements (default: H C N O F P S Cl Br I)"
+    )
     new.add_argument("--cutoff", type=float, help="interaction range in Å (default: 5.0)")
     new.add_argument("--seed", type=int, default=0, help="random seed for the weights (default: 0)")
     new.add_argument("-o", "--output", required=True, type=Path, help="checkpoint file to write")

@@ -3,6 +3,8 @@
 import argparse
 from pathlib import Path
 
+from .run_options import add_run_options
+
 ORDER = 1
 
 
@@ -26,27 +28,10 @@ def register(subparsers) -> None:
         help="bundled systems (default: every bundled molecule and the water box)",
     )
     study.add_argument("--students", nargs="+", metavar="NAME", help="bundled students (default: all)")
-    study.add_argument("--time", type=float, default=10.0, help="NVE production length per run in ps")
-    study.add_argument(
-        "--equilibrate", type=float, default=2.0, metavar="PS", help="Langevin warm-up before each production in ps"
-    )
-    study.add_argument("--timestep", type=float, default=0.5, help="time step in fs")
-    study.add_argument("--temperature", type=float, default=300.0, help="initial and warm-up temperature in K")
-    study.add_argument("--frames", type=int, default=20, help="frames per run checked against the teacher")
-    study.add_argument(
-        "--reference-budget",
-        type=float,
-        default=60.0,
-        metavar="S",
-        help="wall-time cap in s of the teacher MD whose bonds and angles a molecule's run must stay inside "
-        "(0: no such comparison; boxes get none)",
-    )
+    add_run_options(study, "each production", "frames per run checked against the teacher")
     study.add_argument("--teacher", default="gfn2-xtb", help="teacher for validation and speed")
     study.add_argument(
         "--precision", default="double", choices=["single", "mixed", "double"], help="OpenMM/model precision"
-    )
-    study.add_argument(
-        "--platform", default="auto", choices=["auto", "CUDA", "OpenCL", "CPU", "Reference"], help="OpenMM platform"
     )
     study.add_argument("-o", "--output", type=Path, required=True, help="study folder (resumed when it exists)")
     study.add_argument("--quiet", action="store_true", help="no progress output")

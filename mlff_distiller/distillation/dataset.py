@@ -21,9 +21,9 @@ interruption is read up to its last complete frame.
 
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import h5py
 import numpy as np
@@ -91,8 +91,9 @@ class Frame:
     frame_id: int = -1
 
     @classmethod
-    def from_labels(cls, atoms: Atoms, labels: Dict, kind: str = "unknown", temperature: float = float("nan"),
-                    frame_id: int = -1) -> "Frame":
+    def from_labels(
+        cls, atoms: Atoms, labels: dict, kind: str = "unknown", temperature: float = float("nan"), frame_id: int = -1
+    ) -> "Frame":
         """A frame from an ASE configuration and a teacher's labels (see :meth:`Teacher.compute`)."""
         return cls(
             numbers=np.array(atoms.numbers, dtype=np.int64),
@@ -124,7 +125,7 @@ class Dataset:
         File the frames were read from.
     """
 
-    def __init__(self, frames: Optional[List[Frame]] = None, attrs: Optional[Dict] = None, path: Optional[Path] = None):
+    def __init__(self, frames: list[Frame] | None = None, attrs: dict | None = None, path: Path | None = None):
         self.frames = list(frames or [])
         self.attrs = dict(attrs or {})
         self.path = path
@@ -136,7 +137,7 @@ class Dataset:
         return self.frames[index]
 
     @property
-    def elements(self) -> List[int]:
+    def elements(self) -> list[int]:
         """Sorted atomic numbers present in the dataset."""
         return sorted({int(z) for frame in self.frames for z in frame.numbers})
 
@@ -149,14 +150,16 @@ class Dataset:
         """A dataset of the frames at ``indices`` (same metadata)."""
         return Dataset([self.frames[int(i)] for i in indices], self.attrs, self.path)
 
-    def split(self, val_fraction: float, test_fraction: float, seed: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def split(
+        self, val_fraction: float, test_fraction: float, seed: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Random train, validation and test frame indices (disjoint, each sorted), reproducible with ``seed``."""
         if not 0 <= val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
             raise DatasetError("validation and test fractions must be in [0, 1) and sum to less than 1")
         order = np.random.default_rng(seed).permutation(len(self))
         n_test = int(round(test_fraction * len(self)))
         n_val = int(round(val_fraction * len(self)))
-        test, val, train = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
+        test, val, train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
         if len(train) == 0:
             raise DatasetError(f"{len(self)} frames leave nothing to train on after the validation and test splits")
         return np.sort(train), np.sort(val), np.sort(test)
@@ -165,20 +168,26 @@ class Dataset:
         """SHA-256 of every frame's numbers, positions, cell, pbc, energy and forces (metadata excluded)."""
         digest = hashlib.sha256()
         for frame in self.frames:
-            for array in (frame.numbers.astype(np.int64), frame.positions, frame.cell, frame.pbc.astype(bool),
-                          np.array([frame.energy]), frame.forces):
+            for array in (
+                frame.numbers.astype(np.int64),
+                frame.positions,
+                frame.cell,
+                frame.pbc.astype(bool),
+                np.array([frame.energy]),
+                frame.forces,
+            ):
                 digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()
 
     @classmethod
-    def load(cls, paths: Union[str, Path, Sequence[Union[str, Path]]]) -> "Dataset":
+    def load(cls, paths: str | Path | Sequence[str | Path]) -> "Dataset":
         """Frames of one or several dataset files, in order; metadata of the first.
 
         Raises :class:`DatasetError` for missing, foreign or empty files.
         """
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-        frames: List[Frame] = []
-        attrs: Dict = {}
+        frames: list[Frame] = []
+        attrs: dict = {}
         for path in paths:
             path = Path(path)
             if not path.is_file():
@@ -190,7 +199,7 @@ class Dataset:
             attrs = attrs or file_attrs
         return cls(frames, attrs, Path(paths[0]) if len(paths) == 1 else None)
 
-    def save(self, path: Union[str, Path]) -> Path:
+    def save(self, path: str | Path) -> Path:
         """Write all frames to a new file ``path`` (replacing it)."""
         path = Path(path)
         if path.exists():
@@ -200,7 +209,7 @@ class Dataset:
         return path
 
 
-def create(path: Union[str, Path], attrs: Dict) -> None:
+def create(path: str | Path, attrs: dict) -> None:
     """Create an empty dataset file with metadata ``attrs`` (JSON-serialisable values)."""
     with h5py.File(path, "w") as handle:
         handle.attrs["format"] = FORMAT_NAME
@@ -212,7 +221,7 @@ def create(path: Union[str, Path], attrs: Dict) -> None:
         handle.create_dataset("energies", shape=(0,), maxshape=(None,), dtype=np.float64, chunks=True)
 
 
-def append(path: Union[str, Path], frames: Sequence[Frame]) -> None:
+def append(path: str | Path, frames: Sequence[Frame]) -> None:
     """Append ``frames`` to an existing dataset file; ``energies`` is written last as the commit marker."""
     if not frames:
         return
@@ -245,20 +254,20 @@ def append(path: Union[str, Path], frames: Sequence[Frame]) -> None:
         handle.flush()
 
 
-def read_attrs(path: Union[str, Path]) -> Dict:
+def read_attrs(path: str | Path) -> dict:
     """Metadata attributes of a dataset file (JSON values decoded)."""
     with h5py.File(path, "r") as handle:
         _check_format(handle, Path(path))
         return _attrs(handle)
 
 
-def stored_frame_ids(path: Union[str, Path]) -> List[int]:
+def stored_frame_ids(path: str | Path) -> list[int]:
     """Plan indices of the complete frames in a dataset file."""
     with h5py.File(path, "r") as handle:
-        return [int(i) for i in handle["frame_ids"][:_complete_frames(handle)]]
+        return [int(i) for i in handle["frame_ids"][: _complete_frames(handle)]]
 
 
-def _attrs(handle: h5py.File) -> Dict:
+def _attrs(handle: h5py.File) -> dict:
     out = {}
     for key, value in handle.attrs.items():
         if isinstance(value, bytes):
@@ -278,7 +287,7 @@ def _check_format(handle: h5py.File, path: Path) -> None:
         raise DatasetError(f"{path}: not an mlff-distiller dataset (no '{FORMAT_NAME}' format attribute)")
 
 
-def _read(path: Path) -> Tuple[List[Frame], Dict]:
+def _read(path: Path) -> tuple[list[Frame], dict]:
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
@@ -296,10 +305,17 @@ def _read(path: Path) -> Tuple[List[Frame], Dict]:
         attrs = _attrs(handle)
     frames = [
         Frame(
-            numbers=data["numbers"][a:b], positions=data["positions"][a:b], energy=float(energies[i]),
-            forces=data["forces"][a:b], cell=cells[i], pbc=pbc[i], stress=stress[i], kind=kinds[i],
-            temperature=float(temperatures[i]), frame_id=int(frame_ids[i]),
+            numbers=data["numbers"][a:b],
+            positions=data["positions"][a:b],
+            energy=float(energies[i]),
+            forces=data["forces"][a:b],
+            cell=cells[i],
+            pbc=pbc[i],
+            stress=stress[i],
+            kind=kinds[i],
+            temperature=float(temperatures[i]),
+            frame_id=int(frame_ids[i]),
         )
-        for i, (a, b) in enumerate(zip(offsets[:-1], offsets[1:]))
+        for i, (a, b) in enumerate(zip(offsets[:-1], offsets[1:], strict=False))
     ]
     return frames, attrs

@@ -1,11 +1,12 @@
 """Frames as one concatenated graph per batch: fixed neighbour edges, offset indices, per-frame sums."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import List, Sequence
 
-import numpy as np
 import torch
 from torch import Tensor
+
+import numpy as np
 
 from ..models import Student
 from .dataset import Frame
@@ -53,9 +54,14 @@ def frame_graph(student: Student, frame: Frame) -> FrameGraph:
     with torch.no_grad():
         src, dst, images = student.edges(positions, cell, pbc)
     return FrameGraph(
-        positions=positions, species=student.species(frame.numbers).cpu(), src=src, dst=dst,
-        shifts=images.to(torch.float64) @ cell, energy=float(frame.energy),
-        forces=torch.as_tensor(frame.forces, dtype=torch.float64), numbers=torch.as_tensor(frame.numbers),
+        positions=positions,
+        species=student.species(frame.numbers).cpu(),
+        src=src,
+        dst=dst,
+        shifts=images.to(torch.float64) @ cell,
+        energy=float(frame.energy),
+        forces=torch.as_tensor(frame.forces, dtype=torch.float64),
+        numbers=torch.as_tensor(frame.numbers),
     )
 
 
@@ -66,8 +72,8 @@ def collate(graphs: Sequence[FrameGraph], dtype: torch.dtype) -> Batch:
     return Batch(
         positions=torch.cat([g.positions for g in graphs]).to(dtype),
         species=torch.cat([g.species for g in graphs]),
-        src=torch.cat([g.src + o for g, o in zip(graphs, offsets)]),
-        dst=torch.cat([g.dst + o for g, o in zip(graphs, offsets)]),
+        src=torch.cat([g.src + o for g, o in zip(graphs, offsets, strict=False)]),
+        dst=torch.cat([g.dst + o for g, o in zip(graphs, offsets, strict=False)]),
         shifts=torch.cat([g.shifts for g in graphs]).to(dtype),
         frame_of_atom=torch.repeat_interleave(torch.arange(len(graphs)), counts),
         n_atoms=counts,
@@ -77,7 +83,7 @@ def collate(graphs: Sequence[FrameGraph], dtype: torch.dtype) -> Batch:
     )
 
 
-def predict(student: Student, batch: Batch, training: bool = False) -> List[Tensor]:
+def predict(student: Student, batch: Batch, training: bool = False) -> list[Tensor]:
     """Energies per frame (eV) and forces (eV/Å) of a batch; ``training`` keeps the graph for a force loss."""
     positions = batch.positions.detach().requires_grad_(True)
     vectors = positions[batch.dst] - positions[batch.src] + batch.shifts
@@ -87,11 +93,13 @@ def predict(student: Student, batch: Batch, training: bool = False) -> List[Tens
     return [energies, -gradient]
 
 
-def predict_all(student: Student, graphs: Sequence[FrameGraph], dtype: torch.dtype, batch_size: int = 64) -> List[np.ndarray]:
+def predict_all(
+    student: Student, graphs: Sequence[FrameGraph], dtype: torch.dtype, batch_size: int = 64
+) -> list[np.ndarray]:
     """Energies (F,) in eV and forces (A, 3) in eV/Å of every graph, as numpy float64."""
     energies, forces = [], []
     for start in range(0, len(graphs), batch_size):
-        batch = collate(graphs[start:start + batch_size], dtype)
+        batch = collate(graphs[start : start + batch_size], dtype)
         e, f = predict(student, batch)
         energies.append(e.detach().double().numpy())
         forces.append(f.detach().double().numpy())

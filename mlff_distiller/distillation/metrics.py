@@ -1,6 +1,6 @@
 """Accuracy of predicted energies and forces against reference labels, overall, per element and per molecule."""
 
-from typing import Dict, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -11,7 +11,7 @@ from ..units import EV_TO_MEV
 ANGLE_MIN_FORCE = 1e-2
 
 
-def force_metrics(predicted: np.ndarray, reference: np.ndarray) -> Dict[str, float]:
+def force_metrics(predicted: np.ndarray, reference: np.ndarray) -> dict[str, float]:
     """Force errors over atoms.
 
     Parameters
@@ -31,7 +31,8 @@ def force_metrics(predicted: np.ndarray, reference: np.ndarray) -> Dict[str, flo
     norms = np.linalg.norm(reference, axis=1)
     keep = norms > ANGLE_MIN_FORCE
     cosine = np.sum(predicted[keep] * reference[keep], axis=1) / (
-        np.linalg.norm(predicted[keep], axis=1) * norms[keep] + 1e-300)
+        np.linalg.norm(predicted[keep], axis=1) * norms[keep] + 1e-300
+    )
     angles = np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
     return {
         "force_rmse": float(np.sqrt(np.mean(error**2))),
@@ -51,7 +52,7 @@ def accuracy(
     n_atoms: np.ndarray,
     numbers: np.ndarray,
     molecules: Sequence[str],
-) -> Dict:
+) -> dict:
     """Energy and force accuracy of a set of frames.
 
     Parameters

@@ -3,10 +3,9 @@
 import csv
 import json
 from pathlib import Path
-from typing import Dict, List
 
 
-def write_log(path: Path, history: List[Dict]) -> Path:
+def write_log(path: Path, history: list[dict]) -> Path:
     """The per-epoch history as CSV (losses dimensionless weighted sums; force RMSE eV/Å; energy MAE meV/atom)."""
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(history[0]) if history else ["epoch"])
@@ -15,7 +14,7 @@ def write_log(path: Path, history: List[Dict]) -> Path:
     return path
 
 
-def write_learning_curve(path: Path, history: List[Dict], title: str) -> Path:
+def write_learning_curve(path: Path, history: list[dict], title: str) -> Path:
     """Training loss, validation loss and validation force RMSE against epoch, as a PNG."""
     import matplotlib
 
@@ -39,7 +38,7 @@ def write_learning_curve(path: Path, history: List[Dict], title: str) -> Path:
     return path
 
 
-def write_metrics(path: Path, metrics: Dict) -> Path:
+def write_metrics(path: Path, metrics: dict) -> Path:
     """Metrics as indented JSON."""
     path.write_text(json.dumps(metrics, indent=2) + "\n")
     return path

@@ -1,12 +1,13 @@
 """From dataset files to a student checkpoint with its log, learning curve, test metrics and test split."""
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Union
+
+import torch
 
 import numpy as np
-import torch
 
 from ..errors import OverwriteError
 from ..models import Student, load_checkpoint, save_checkpoint
@@ -16,7 +17,7 @@ from .outputs import write_learning_curve, write_log, write_metrics
 from .training import TrainingSettings, evaluate, train
 
 
-def output_paths(checkpoint: Union[str, Path], test_split: Optional[Union[str, Path]] = None) -> Dict[str, Path]:
+def output_paths(checkpoint: str | Path, test_split: str | Path | None = None) -> dict[str, Path]:
     """Files a training run writes next to ``checkpoint``: ``checkpoint``, ``log`` (CSV), ``curve`` (PNG),
     ``metrics`` (JSON) and ``test_split`` (HDF5 dataset of the test frames)."""
     checkpoint = Path(checkpoint)
@@ -37,22 +38,22 @@ def label_with_student(dataset: Dataset, student: Student) -> Dataset:
     energies, forces = predict_all(student, graphs, torch.float64)
     offsets = np.cumsum([0] + [len(frame.numbers) for frame in dataset.frames])
     frames = [
-        replace(frame, energy=float(energies[i]), forces=forces[offsets[i]:offsets[i + 1]], stress=np.full(6, np.nan))
+        replace(frame, energy=float(energies[i]), forces=forces[offsets[i] : offsets[i + 1]], stress=np.full(6, np.nan))
         for i, frame in enumerate(dataset.frames)
     ]
     return Dataset(frames, {**dataset.attrs, "teacher": "student"}, None)
 
 
 def distill(
-    data: Sequence[Union[str, Path]],
-    checkpoint: Union[str, Path],
+    data: Sequence[str | Path],
+    checkpoint: str | Path,
     settings: TrainingSettings,
-    teacher_student: Optional[Union[str, Path]] = None,
-    test_split: Optional[Union[str, Path]] = None,
+    teacher_student: str | Path | None = None,
+    test_split: str | Path | None = None,
     command: str = "",
     overwrite: bool = False,
     progress: bool = True,
-) -> Dict:
+) -> dict:
     """Train a student on dataset files and write its checkpoint and reports.
 
     Parameters
@@ -91,11 +92,13 @@ def distill(
     if teacher_student is not None:
         big = load_checkpoint(teacher_student)
         dataset = label_with_student(dataset, big)
-        teacher_name = f"student {Path(teacher_student).name} (itself taught by {big.provenance.get('teacher', 'unknown')})"
+        teacher_name = (
+            f"student {Path(teacher_student).name} (itself taught by {big.provenance.get('teacher', 'unknown')})"
+        )
     started = time.perf_counter()
     history = []
 
-    def log(row: Dict) -> None:
+    def log(row: dict) -> None:
         history.append(row)
         write_log(paths["log"], history)
 
@@ -109,8 +112,12 @@ def distill(
         "data_hash": data_hash,
         "command": command,
         "settings": asdict(settings),
-        "split": {"seed": settings.seed, "val_fraction": settings.val_fraction,
-                  "test_fraction": settings.test_fraction, "test_indices": result.split["test"]},
+        "split": {
+            "seed": settings.seed,
+            "val_fraction": settings.val_fraction,
+            "test_fraction": settings.test_fraction,
+            "test_indices": result.split["test"],
+        },
         "test_split_file": paths["test_split"].name,
         "test_split_hash": test.content_hash(),
         "test_metrics": result.test_metrics,
@@ -119,11 +126,12 @@ def distill(
         "training_seconds": round(time.perf_counter() - started, 1),
     }
     if teacher_student is not None and result.split["test"]:
-        provenance["test_metrics_vs_original_teacher"] = evaluate(result.student, reference.subset(result.split["test"]))
+        provenance["test_metrics_vs_original_teacher"] = evaluate(
+            result.student, reference.subset(result.split["test"])
+        )
     save_checkpoint(result.student, paths["checkpoint"], provenance)
     write_log(paths["log"], result.history)
     if result.history:
         write_learning_curve(paths["curve"], result.history, f"{settings.size} student, data {data_hash[:10]}")
     write_metrics(paths["metrics"], {key: provenance[key] for key in provenance if key.startswith("test_metrics")})
     return provenance
-

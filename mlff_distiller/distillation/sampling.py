@@ -9,7 +9,6 @@ import json
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List
 
 import numpy as np
 from ase import Atoms, units
@@ -18,9 +17,9 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from tqdm.auto import tqdm
 
 from ..errors import OverwriteError
+from ..teachers import Teacher, TeacherCalculator
 from ..units import BOLTZMANN_EV_PER_K
 from .dataset import Dataset, DatasetError, Frame, append, create, read_attrs, stored_frame_ids
-from ..teachers import Teacher, TeacherCalculator
 
 #: Frames are written to the file in groups of this many (each group is one HDF5 append).
 WRITE_EVERY = 10
@@ -59,7 +58,7 @@ class SamplingSettings:
     """
 
     frames: int = 500
-    temperatures: List[float] = field(default_factory=lambda: [300.0, 600.0])
+    temperatures: list[float] = field(default_factory=lambda: [300.0, 600.0])
     random_fraction: float = 0.15
     normal_mode_fraction: float = 0.2
     timestep_fs: float = 0.5
@@ -69,13 +68,15 @@ class SamplingSettings:
     displacement: float = 0.02
     seed: int = 0
 
-    def plan(self, periodic: bool) -> Dict[str, int]:
+    def plan(self, periodic: bool) -> dict[str, int]:
         """Number of MD, random and normal-mode frames."""
         normal = 0 if periodic else int(round(self.frames * self.normal_mode_fraction))
         random = int(round(self.frames * self.random_fraction))
         md = self.frames - normal - random
         if md < len(self.temperatures) or self.frames < 1:
-            raise DatasetError(f"{self.frames} frames leave too few MD frames for {len(self.temperatures)} temperature(s)")
+            raise DatasetError(
+                f"{self.frames} frames leave too few MD frames for {len(self.temperatures)} temperature(s)"
+            )
         return {"md": md, "random": random, "normal-mode": normal}
 
 
@@ -140,7 +141,9 @@ class _Writer:
 
     def __init__(self, path: Path, done: set, total: int, progress: bool):
         self.path, self.done, self.buffer = path, done, []
-        self.bar = tqdm(total=total, initial=len(done), desc=f"labelling {path.name}", unit="frame", disable=not progress)
+        self.bar = tqdm(
+            total=total, initial=len(done), desc=f"labelling {path.name}", unit="frame", disable=not progress
+        )
 
     def wanted(self, frame_id: int) -> bool:
         return frame_id not in self.done
@@ -161,7 +164,7 @@ class _Writer:
         self.bar.close()
 
 
-def _attributes(structure: Atoms, teacher: Teacher, settings: SamplingSettings) -> Dict:
+def _attributes(structure: Atoms, teacher: Teacher, settings: SamplingSettings) -> dict:
     from .. import __version__
 
     return {
@@ -173,9 +176,11 @@ def _attributes(structure: Atoms, teacher: Teacher, settings: SamplingSettings) 
     }
 
 
-def _molecular_dynamics(structure: Atoms, teacher: Teacher, settings: SamplingSettings, n_md: int, writer: _Writer) -> None:
+def _molecular_dynamics(
+    structure: Atoms, teacher: Teacher, settings: SamplingSettings, n_md: int, writer: _Writer
+) -> None:
     shares = np.array_split(np.arange(n_md), len(settings.temperatures))
-    for index, (temperature, frame_ids) in enumerate(zip(settings.temperatures, shares)):
+    for index, (temperature, frame_ids) in enumerate(zip(settings.temperatures, shares, strict=False)):
         if not any(writer.wanted(int(i)) for i in frame_ids):
             continue
         rng = np.random.default_rng([settings.seed, index])
@@ -188,8 +193,12 @@ def _molecular_dynamics(structure: Atoms, teacher: Teacher, settings: SamplingSe
         if not atoms.pbc.any():
             ZeroRotation(atoms)
         dynamics = Langevin(
-            atoms, timestep=settings.timestep_fs * units.fs, temperature_K=temperature,
-            friction=settings.friction_per_fs / units.fs, rng=rng, fixcm=False,
+            atoms,
+            timestep=settings.timestep_fs * units.fs,
+            temperature_K=temperature,
+            friction=settings.friction_per_fs / units.fs,
+            rng=rng,
+            fixcm=False,
         )
         dynamics.run(settings.equilibration_steps)
         for frame_id in frame_ids:
@@ -198,8 +207,9 @@ def _molecular_dynamics(structure: Atoms, teacher: Teacher, settings: SamplingSe
                 writer.add(Frame.from_labels(atoms, teacher.compute(atoms), "md", temperature, int(frame_id)))
 
 
-def _random_displacements(output: Path, teacher: Teacher, settings: SamplingSettings, plan: Dict[str, int],
-                          writer: _Writer) -> None:
+def _random_displacements(
+    output: Path, teacher: Teacher, settings: SamplingSettings, plan: dict[str, int], writer: _Writer
+) -> None:
     if plan["random"] == 0:
         return
     writer.flush()
@@ -244,8 +254,9 @@ def harmonic_modes(structure: Atoms, teacher: Teacher) -> tuple:
     return eigenvalues[keep], vectors[:, keep]
 
 
-def _normal_modes(structure: Atoms, teacher: Teacher, settings: SamplingSettings, plan: Dict[str, int],
-                  writer: _Writer) -> None:
+def _normal_modes(
+    structure: Atoms, teacher: Teacher, settings: SamplingSettings, plan: dict[str, int], writer: _Writer
+) -> None:
     if plan["normal-mode"] == 0:
         return
     first = plan["md"] + plan["random"]

@@ -4,11 +4,12 @@ learning-rate decay on plateaus, early stopping on a validation split, and a hel
 import copy
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from ..elements import check_supported
@@ -61,7 +62,7 @@ class TrainingSettings:
     """
 
     size: str = "standard"
-    elements: Optional[List[int]] = None
+    elements: list[int] | None = None
     epochs: int = 200
     energy_weight: float = 100.0
     force_weight: float = 1.0
@@ -75,7 +76,7 @@ class TrainingSettings:
     patience: int = 25
     lr_patience: int = 6
     min_lr: float = 1e-5
-    time_limit_minutes: Optional[float] = None
+    time_limit_minutes: float | None = None
     dtype: str = "float32"
 
 
@@ -97,9 +98,9 @@ class TrainingResult:
     """
 
     student: Student
-    history: List[Dict] = field(default_factory=list)
-    test_metrics: Dict = field(default_factory=dict)
-    split: Dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    test_metrics: dict = field(default_factory=dict)
+    split: dict = field(default_factory=dict)
     best_epoch: int = 0
 
 
@@ -133,20 +134,25 @@ def build_student(dataset: Dataset, settings: TrainingSettings) -> Student:
     return student
 
 
-def evaluate(student: Student, dataset: Dataset, batch_size: int = 64) -> Dict:
+def evaluate(student: Student, dataset: Dataset, batch_size: int = 64) -> dict:
     """Accuracy of ``student`` (run in float64) on every frame of ``dataset``; see :func:`accuracy`."""
     student = copy.deepcopy(student).double().eval()
     graphs = [frame_graph(student, frame) for frame in dataset.frames]
     energies, forces = predict_all(student, graphs, torch.float64, batch_size)
     return accuracy(
-        energies, np.array([f.energy for f in dataset.frames]), forces, np.concatenate([f.forces for f in dataset.frames]),
-        np.array([len(f.numbers) for f in dataset.frames]), np.concatenate([f.numbers for f in dataset.frames]),
+        energies,
+        np.array([f.energy for f in dataset.frames]),
+        forces,
+        np.concatenate([f.forces for f in dataset.frames]),
+        np.array([len(f.numbers) for f in dataset.frames]),
+        np.concatenate([f.numbers for f in dataset.frames]),
         [f.atoms().get_chemical_formula() for f in dataset.frames],
     )
 
 
-def _loss(student: Student, graphs: Sequence[FrameGraph], settings: TrainingSettings, dtype: torch.dtype,
-          training: bool) -> torch.Tensor:
+def _loss(
+    student: Student, graphs: Sequence[FrameGraph], settings: TrainingSettings, dtype: torch.dtype, training: bool
+) -> torch.Tensor:
     batch = collate(graphs, dtype)
     energies, forces = predict(student, batch, training=training)
     energy_term = (((energies - batch.energies) / batch.n_atoms.to(dtype)) ** 2).mean()
@@ -158,7 +164,7 @@ def _loss(student: Student, graphs: Sequence[FrameGraph], settings: TrainingSett
     return loss
 
 
-def _validate(student: Student, graphs: Sequence[FrameGraph], settings: TrainingSettings, dtype: torch.dtype) -> Dict:
+def _validate(student: Student, graphs: Sequence[FrameGraph], settings: TrainingSettings, dtype: torch.dtype) -> dict:
     energies, forces = predict_all(student, graphs, dtype)
     reference_e = np.array([g.energy for g in graphs])
     reference_f = np.concatenate([g.forces.numpy() for g in graphs])
@@ -175,9 +181,9 @@ def _validate(student: Student, graphs: Sequence[FrameGraph], settings: Training
 def train(
     dataset: Dataset,
     settings: TrainingSettings,
-    student: Optional[Student] = None,
+    student: Student | None = None,
     progress: bool = True,
-    on_epoch: Optional[Callable[[Dict], None]] = None,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> TrainingResult:
     """Train a student on ``dataset`` and measure it on a held-out test split.
 
@@ -217,7 +223,7 @@ def train(
     budget = None if settings.time_limit_minutes is None else 60.0 * settings.time_limit_minutes
     order_rng = np.random.default_rng(settings.seed)
     best = {"val_loss": math.inf, "state": copy.deepcopy(student.state_dict()), "epoch": 0}
-    history: List[Dict] = []
+    history: list[dict] = []
     started = time.perf_counter()
     bar = tqdm(range(1, settings.epochs + 1), desc="training", unit="epoch", disable=not progress)
     for epoch in bar:
@@ -228,17 +234,26 @@ def train(
             if budget is not None:  # with a time budget the learning rate follows a cosine over the budget
                 spent = min((time.perf_counter() - started) / budget, 1.0)
                 for group in optimizer.param_groups:
-                    group["lr"] = settings.min_lr + 0.5 * (settings.lr - settings.min_lr) * (1 + math.cos(math.pi * spent))
+                    group["lr"] = settings.min_lr + 0.5 * (settings.lr - settings.min_lr) * (
+                        1 + math.cos(math.pi * spent)
+                    )
                 if spent >= 1.0:
                     break
             optimizer.zero_grad()
-            loss = _loss(student, [train_graphs[i] for i in order[start:start + settings.batch_size]], settings, dtype, True)
+            loss = _loss(
+                student, [train_graphs[i] for i in order[start : start + settings.batch_size]], settings, dtype, True
+            )
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
         student.eval()
-        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": float(np.mean(losses)) if losses else math.nan,
-               **_validate(student, val_graphs, settings, dtype), "seconds": time.perf_counter() - started}
+        row = {
+            "epoch": epoch,
+            "lr": optimizer.param_groups[0]["lr"],
+            "train_loss": float(np.mean(losses)) if losses else math.nan,
+            **_validate(student, val_graphs, settings, dtype),
+            "seconds": time.perf_counter() - started,
+        }
         history.append(row)
         if on_epoch:
             on_epoch(row)
@@ -248,7 +263,11 @@ def train(
         if row["val_loss"] < best["val_loss"]:
             best = {"val_loss": row["val_loss"], "state": copy.deepcopy(student.state_dict()), "epoch": epoch}
         out_of_time = budget is not None and row["seconds"] >= budget
-        if epoch - best["epoch"] >= settings.patience or optimizer.param_groups[0]["lr"] < settings.min_lr or out_of_time:
+        if (
+            epoch - best["epoch"] >= settings.patience
+            or optimizer.param_groups[0]["lr"] < settings.min_lr
+            or out_of_time
+        ):
             break
     bar.close()
     student.load_state_dict(best["state"])
@@ -256,4 +275,3 @@ def train(
     test_metrics = evaluate(student, dataset.subset(test_idx)) if len(test_idx) else {}
     split = {"train": train_idx.tolist(), "val": val_idx.tolist(), "test": test_idx.tolist()}
     return TrainingResult(student, history, test_metrics, split, best["epoch"])
-

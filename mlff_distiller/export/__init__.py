@@ -4,8 +4,9 @@
 takes its choices from it.
 """
 
-from typing import Callable, Dict
+from collections.abc import Callable
 
+from .lammps import LammpsStudent, export_lammps, lammps_module
 from .metadata import (
     ENGINE_UNITS,
     METADATA_FILE,
@@ -15,7 +16,6 @@ from .metadata import (
     read_metadata,
     save_with_metadata,
 )
-from .lammps import LammpsStudent, export_lammps, lammps_module
 from .openmm import OpenMMStudent, export_openmm, openmm_module
 from .verify import ExportVerificationError
 
@@ -23,7 +23,7 @@ from .verify import ExportVerificationError
 #: ``f(checkpoint, output, *, precision="float64", periodic=True, overwrite=False, topology=None) -> Path``
 #: (``mlffd export`` passes ``topology`` only when given); each writes its metadata with
 #: :func:`build_metadata` / :func:`save_with_metadata` and verifies the file before returning.
-EXPORTERS: Dict[str, Callable] = {"openmm": export_openmm, "lammps": export_lammps}
+EXPORTERS: dict[str, Callable] = {"openmm": export_openmm, "lammps": export_lammps}
 
 __all__ = [
     "ENGINE_UNITS",

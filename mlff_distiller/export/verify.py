@@ -2,10 +2,10 @@
 
 import copy
 from pathlib import Path
-from typing import Optional, Tuple
+
+import torch
 
 import numpy as np
-import torch
 from ase import Atoms
 
 from ..errors import MLFFDError
@@ -29,7 +29,7 @@ class ExportVerificationError(MLFFDError):
     """An exported model that disagrees with the student it came from, or returns non-finite values."""
 
 
-def test_configuration(student: Student, atoms: Optional[Atoms] = None) -> Atoms:
+def test_configuration(student: Student, atoms: Atoms | None = None) -> Atoms:
     """The structure an export is checked on: ``atoms`` if given, else a small made-up cluster (Å).
 
     The cluster holds 8 atoms cycling through the model's elements, on a jittered grid 1.3 Å apart.
@@ -47,7 +47,7 @@ def _disagreement(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return float((actual - expected).abs().max()) / scale
 
 
-def verify_openmm(path: Path, student: Student, atoms: Optional[Atoms], periodic: bool) -> None:
+def verify_openmm(path: Path, student: Student, atoms: Atoms | None, periodic: bool) -> None:
     """Reload the OpenMM export at ``path`` and check it against ``student`` in vacuum and, if periodic, in a box.
 
     Raises :class:`ExportVerificationError` on non-finite output or a disagreement with the
@@ -82,7 +82,9 @@ def verify_openmm(path: Path, student: Student, atoms: Optional[Atoms], periodic
             )
 
 
-def _openmm_energy_forces(module, positions_nm: torch.Tensor, box_nm: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+def _openmm_energy_forces(
+    module, positions_nm: torch.Tensor, box_nm: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Energy (eV) and forces (eV/Å) of an OpenMM-target module, converted back from kJ/mol and nm.
 
     A module that returns the energy alone (portable) gets its forces as openmm-torch takes them:

@@ -3,8 +3,9 @@
 import copy
 from pathlib import Path
 
-import numpy as np
 import torch
+
+import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 

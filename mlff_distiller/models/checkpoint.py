@@ -3,7 +3,6 @@
 import hashlib
 import zipfile
 from pathlib import Path
-from typing import Dict, Optional, Union
 
 import torch
 
@@ -18,7 +17,7 @@ FORMAT_VERSION = 1
 UNITS = {"length": "angstrom", "energy": "eV", "force": "eV/angstrom"}
 
 
-def file_sha256(path: Union[str, Path]) -> str:
+def file_sha256(path: str | Path) -> str:
     """SHA-256 hex digest of a file's bytes."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -27,7 +26,7 @@ def file_sha256(path: Union[str, Path]) -> str:
     return digest.hexdigest()
 
 
-def save_checkpoint(student: Student, path: Union[str, Path], provenance: Optional[Dict] = None) -> Path:
+def save_checkpoint(student: Student, path: str | Path, provenance: dict | None = None) -> Path:
     """Write ``student`` to ``path`` with its config, units and training provenance.
 
     Parameters
@@ -49,15 +48,17 @@ def save_checkpoint(student: Student, path: Union[str, Path], provenance: Option
         "elements": list(student.elements),
         "cutoff": student.cutoff,
         "parameter_count": student.parameter_count(),
-        "state_dict": {k: v.detach().to("cpu", torch.float64) if v.is_floating_point() else v.cpu()
-                       for k, v in student.state_dict().items()},
+        "state_dict": {
+            k: v.detach().to("cpu", torch.float64) if v.is_floating_point() else v.cpu()
+            for k, v in student.state_dict().items()
+        },
         "provenance": provenance or {},
     }
     torch.save(payload, path)
     return path
 
 
-def read_checkpoint(path: Union[str, Path]) -> Dict:
+def read_checkpoint(path: str | Path) -> dict:
     """The raw checkpoint dictionary, validated; raises :class:`CheckpointError` with the reason."""
     path = Path(path)
     if not path.is_file():
@@ -92,7 +93,7 @@ def _is_torchscript(path: Path) -> bool:
         return False
 
 
-def load_checkpoint(path: Union[str, Path], dtype: torch.dtype = torch.float64) -> Student:
+def load_checkpoint(path: str | Path, dtype: torch.dtype = torch.float64) -> Student:
     """The :class:`Student` stored in ``path``, in ``dtype``, in eval mode.
 
     Its provenance is attached as ``student.provenance``.

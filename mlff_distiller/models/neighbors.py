@@ -19,10 +19,9 @@ is folded into ``images``. The search works on detached tensors; callers
 build differentiable edge vectors from the returned indices.
 """
 
-from typing import Tuple
-
 import torch
 from torch import Tensor
+
 
 def plane_spacings(cell: Tensor) -> Tensor:
     """Distances (Å) between opposite faces of the cell spanned by the rows of ``cell``."""
@@ -38,7 +37,7 @@ def plane_spacings(cell: Tensor) -> Tensor:
     return volume / areas
 
 
-def _wrap(positions: Tensor, cell: Tensor, pbc: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+def _wrap(positions: Tensor, cell: Tensor, pbc: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Wrap positions into the cell along periodic directions.
 
     Returns the fractional coordinates in [0, 1) (periodic directions), the
@@ -55,7 +54,7 @@ def _is_periodic(pbc: Tensor) -> bool:
     return bool(torch.any(pbc))
 
 
-def all_pairs(positions: Tensor, cell: Tensor, pbc: Tensor, cutoff: float) -> Tuple[Tensor, Tensor, Tensor]:
+def all_pairs(positions: Tensor, cell: Tensor, pbc: Tensor, cutoff: float) -> tuple[Tensor, Tensor, Tensor]:
     """All pairs closer than ``cutoff`` (Å), over every needed periodic image.
 
     Parameters
@@ -92,7 +91,9 @@ def all_pairs(positions: Tensor, cell: Tensor, pbc: Tensor, cutoff: float) -> Tu
     shift_vectors = shifts @ cell
     diff = pos[None, :, None, :] - pos[:, None, None, :] + shift_vectors[None, None, :, :]
     close = (diff * diff).sum(-1) < cutoff * cutoff
-    is_self = torch.eye(n_atoms, dtype=torch.bool, device=device)[:, :, None] & (shifts.abs().sum(-1) == 0)[None, None, :]
+    is_self = (
+        torch.eye(n_atoms, dtype=torch.bool, device=device)[:, :, None] & (shifts.abs().sum(-1) == 0)[None, None, :]
+    )
     found = torch.nonzero(close & ~is_self)
     src, dst, image = found[:, 0], found[:, 1], found[:, 2]
     images = shifts[image] - offset[dst] + offset[src]
@@ -106,7 +107,7 @@ def _bins(frac: Tensor, n_bins: Tensor) -> Tensor:
 
 def cell_list(
     positions: Tensor, cell: Tensor, pbc: Tensor, cutoff: float, bins_per_cutoff: int = 2
-) -> Tuple[Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor]:
     """Pairs closer than ``cutoff`` (Å) found with a linear-cost cell list.
 
     Atoms are binned into a grid of bins at least ``cutoff / bins_per_cutoff`` wide and sorted by
@@ -229,7 +230,7 @@ def neighbor_list(
     cutoff: float,
     strategy: str = "auto",
     cell_list_min_atoms: int = 200,
-) -> Tuple[Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor]:
     """Edges closer than ``cutoff`` (Å) with the chosen strategy.
 
     ``strategy`` is ``"all_pairs"``, ``"cell_list"`` or ``"auto"`` (a cell list

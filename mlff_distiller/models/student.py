@@ -1,7 +1,7 @@
 """The student force field: a PaiNN network plus its own neighbour search."""
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -33,18 +33,18 @@ class StudentConfig:
     layers: int = 3
     n_rbf: int = 20
     cutoff: float = 5.0
-    elements: List[int] = field(default_factory=lambda: list(DEFAULT_ELEMENTS))
+    elements: list[int] = field(default_factory=lambda: list(DEFAULT_ELEMENTS))
 
-    def to_dict(self) -> Dict:
+    def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Dict) -> "StudentConfig":
+    def from_dict(cls, data: dict) -> "StudentConfig":
         return cls(**data)
 
 
 #: Sizes of the student family, close to the reference family's 427K, 77K and 21K parameters.
-PRESETS: Dict[str, StudentConfig] = {
+PRESETS: dict[str, StudentConfig] = {
     "standard": StudentConfig(features=110, layers=3),
     "tiny": StudentConfig(features=45, layers=3),
     "ultra-tiny": StudentConfig(features=22, layers=3),
@@ -89,7 +89,7 @@ class Student(nn.Module):
         check_supported(numbers, self.elements)
         return self.species_lookup[torch.as_tensor(list(numbers), dtype=torch.long, device=self.species_lookup.device)]
 
-    def edges(self, positions: Tensor, cell: Tensor, pbc: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    def edges(self, positions: Tensor, cell: Tensor, pbc: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Neighbour edges ``(src, dst, images)``; see :mod:`mlff_distiller.models.neighbors`."""
         return neighbor_list(positions, cell, pbc, self.cutoff, self.neighbor_strategy)
 
@@ -119,8 +119,8 @@ class Student(nn.Module):
 
     @torch.jit.ignore
     def energy_and_forces(
-        self, positions: Tensor, species: Tensor, cell: Optional[Tensor] = None, pbc: Optional[Tensor] = None
-    ) -> Tuple[Tensor, Tensor]:
+        self, positions: Tensor, species: Tensor, cell: Tensor | None = None, pbc: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Energy (eV) and forces (eV/Å) by autograd; a molecule in vacuum when ``cell`` is None."""
         dtype = self.network.energy_scale.dtype
         positions = positions.detach().to(dtype).requires_grad_(True)

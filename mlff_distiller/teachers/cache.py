@@ -3,7 +3,6 @@
 import hashlib
 import sqlite3
 from pathlib import Path
-from typing import Dict, Optional, Union
 
 import numpy as np
 from ase import Atoms
@@ -40,9 +39,9 @@ class LabelCache:
         so an interrupted run loses nothing it already paid for.
     """
 
-    def __init__(self, path: Optional[Union[str, Path]] = None):
+    def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else None
-        self._memory: Dict[str, Dict] = {}
+        self._memory: dict[str, dict] = {}
         self._db = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,14 +57,19 @@ class LabelCache:
             return int(self._db.execute("SELECT COUNT(*) FROM labels").fetchone()[0])
         return len(self._memory)
 
-    def get(self, key: str) -> Optional[Dict]:
+    def get(self, key: str) -> dict | None:
         """Labels stored under ``key`` (copies), or None."""
         labels = self._memory.get(key)
         if labels is None and self._db is not None:
-            row = self._db.execute("SELECT energy, n_atoms, forces, stress FROM labels WHERE key = ?", (key,)).fetchone()
+            row = self._db.execute(
+                "SELECT energy, n_atoms, forces, stress FROM labels WHERE key = ?", (key,)
+            ).fetchone()
             if row is not None:
                 energy, n_atoms, forces, stress = row
-                labels = {"energy": float(energy), "forces": np.frombuffer(forces, dtype=np.float64).reshape(n_atoms, 3)}
+                labels = {
+                    "energy": float(energy),
+                    "forces": np.frombuffer(forces, dtype=np.float64).reshape(n_atoms, 3),
+                }
                 if stress is not None:
                     labels["stress"] = np.frombuffer(stress, dtype=np.float64).copy()
                 self._memory[key] = labels
@@ -73,7 +77,7 @@ class LabelCache:
             return None
         return {name: (value.copy() if isinstance(value, np.ndarray) else value) for name, value in labels.items()}
 
-    def put(self, key: str, labels: Dict) -> None:
+    def put(self, key: str, labels: dict) -> None:
         """Store ``labels`` (energy in eV, forces (N, 3) in eV/Å, optional stress (6,) in eV/Å³)."""
         stored = {"energy": float(labels["energy"])}
         for name in ARRAY_LABELS:
@@ -84,8 +88,13 @@ class LabelCache:
             stress = stored.get("stress")
             self._db.execute(
                 "INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?, ?)",
-                (key, stored["energy"], len(stored["forces"]), stored["forces"].tobytes(),
-                 None if stress is None else stress.tobytes()),
+                (
+                    key,
+                    stored["energy"],
+                    len(stored["forces"]),
+                    stored["forces"].tobytes(),
+                    None if stress is None else stress.tobytes(),
+                ),
             )
             self._db.commit()
 

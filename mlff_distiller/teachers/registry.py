@@ -3,7 +3,6 @@
 import importlib
 import json
 from pathlib import Path
-from typing import Dict, Optional, Union
 
 from ase.calculators.calculator import Calculator, all_changes
 
@@ -15,7 +14,7 @@ from .teacher import Teacher
 DEFAULT_TEACHER = "gfn2-xtb"
 
 #: One line per built-in teacher, shown in ``--help`` and in the docs.
-TEACHERS: Dict[str, str] = {
+TEACHERS: dict[str, str] = {
     "gfn2-xtb": "GFN2-xTB semi-empirical tight binding (tblite): organic molecules and liquids, elements H to Rn, "
     "periodic boxes with stress; the default",
     "sevenn-0": "SevenNet-0 foundation MLFF (optional extra: pip install mlff-distiller[sevenn]); trained on "
@@ -41,8 +40,8 @@ class ThreadLimitedTBLite(Calculator):
 
     def __init__(self, threads: int = 1, **settings):
         super().__init__()
-        from threadpoolctl import ThreadpoolController
         from tblite.ase import TBLite
+        from threadpoolctl import ThreadpoolController
 
         self.threads = int(threads)
         self.tblite = TBLite(**{"method": "GFN2-xTB", "verbosity": 0, **settings})
@@ -84,7 +83,7 @@ def _from_factory(spec: str, **options) -> Calculator:
     return calculator
 
 
-def load_teacher(name: str = DEFAULT_TEACHER, cache: Optional[Union[str, Path, LabelCache]] = None, **options) -> Teacher:
+def load_teacher(name: str = DEFAULT_TEACHER, cache: str | Path | LabelCache | None = None, **options) -> Teacher:
     """A :class:`Teacher` by name.
 
     Parameters

@@ -1,7 +1,7 @@
 """A teacher: an ASE calculator that labels configurations with energies, forces and stress, through a cache."""
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Union
 
 import numpy as np
 from ase import Atoms
@@ -42,9 +42,9 @@ class Teacher:
         self,
         name: str,
         calculator: Calculator,
-        supported_elements: Optional[Iterable[int]] = None,
-        cache: Optional[Union[str, Path, LabelCache]] = None,
-        identity: Optional[str] = None,
+        supported_elements: Iterable[int] | None = None,
+        cache: str | Path | LabelCache | None = None,
+        identity: str | None = None,
     ):
         self.name = name
         self.calculator = calculator
@@ -65,7 +65,7 @@ class Teacher:
         """Cache key of a configuration for this teacher."""
         return configuration_hash(atoms, self.identity)
 
-    def compute(self, atoms: Atoms) -> Dict:
+    def compute(self, atoms: Atoms) -> dict:
         """Labels of one configuration, from the cache when it was computed before.
 
         Parameters
@@ -88,12 +88,15 @@ class Teacher:
         self.cache.put(key, labels)
         return labels
 
-    def _calculate(self, atoms: Atoms, key: str) -> Dict:
+    def _calculate(self, atoms: Atoms, key: str) -> dict:
         copy = atoms.copy()
         copy.calc = self.calculator
         self.calls += 1
         try:
-            labels = {"energy": float(copy.get_potential_energy()), "forces": np.array(copy.get_forces(), dtype=np.float64)}
+            labels = {
+                "energy": float(copy.get_potential_energy()),
+                "forces": np.array(copy.get_forces(), dtype=np.float64),
+            }
             if copy.pbc.all():
                 labels["stress"] = np.array(copy.get_stress(voigt=True), dtype=np.float64)
         except MLFFDError:

@@ -14,8 +14,8 @@ from .forces import ForceFidelity, angular_errors, force_statistics
 from .report import ValidationReport, validate
 from .selection import Selection, select_atoms
 from .stability import Stability
-from .temperature import canonical_variance_ratio, temperature_figures
 from .structure import PairDistribution, StructureComparison, distribution_error
+from .temperature import canonical_variance_ratio, temperature_figures
 from .thresholds import Thresholds
 from .trajectory import Run, open_run
 from .verdict import verdict

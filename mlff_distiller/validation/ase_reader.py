@@ -6,7 +6,6 @@ trajectory or from the caller.
 """
 
 from pathlib import Path
-from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -17,7 +16,7 @@ from .energies import EnergySeries
 ASE_SUFFIXES = {".traj", ".extxyz", ".xyz"}
 
 
-def read_frames(path: Path) -> List:
+def read_frames(path: Path) -> list:
     """Every frame of an ASE-readable trajectory, as ase.Atoms (one-line error for a corrupt file)."""
     import ase.io
 
@@ -33,7 +32,7 @@ def read_frames(path: Path) -> List:
     return frames
 
 
-def _stored(atoms, key: str) -> Optional[np.ndarray]:
+def _stored(atoms, key: str) -> np.ndarray | None:
     """The energy or forces stored with a frame (its calculator's results), or None."""
     results = getattr(atoms.calc, "results", {}) if atoms.calc is not None else {}
     value = results.get(key)
@@ -44,7 +43,9 @@ def _stored(atoms, key: str) -> Optional[np.ndarray]:
     return None if value is None else np.asarray(value, dtype=np.float64)
 
 
-def ase_universe(path: Path, frame_interval_ps: Optional[float], log: Optional[EnergySeries]) -> Tuple[object, Optional[EnergySeries]]:
+def ase_universe(
+    path: Path, frame_interval_ps: float | None, log: EnergySeries | None
+) -> tuple[object, EnergySeries | None]:
     """An MDAnalysis Universe (in memory) of an ASE trajectory, and its energies when the frames carry them.
 
     Parameters
@@ -86,13 +87,15 @@ def ase_universe(path: Path, frame_interval_ps: Optional[float], log: Optional[E
     if periodic:
         kwargs["dimensions"] = np.array([atoms.cell.cellpar() for atoms in frames], dtype=np.float32)
     universe.load_new(positions, format=MemoryReader, dt=_interval(times), **kwargs)
-    for ts, time in zip(universe.trajectory, times):  # MemoryReader times from dt; uneven logs keep theirs
+    for ts, time in zip(
+        universe.trajectory, times, strict=False
+    ):  # MemoryReader times from dt; uneven logs keep theirs
         ts.time = time
     universe.trajectory[0]
     return universe, _frame_energies(path, frames, times)
 
 
-def _frame_times(path: Path, n_frames: int, frame_interval_ps: Optional[float], log: Optional[EnergySeries]) -> np.ndarray:
+def _frame_times(path: Path, n_frames: int, frame_interval_ps: float | None, log: EnergySeries | None) -> np.ndarray:
     if frame_interval_ps is not None:
         return np.arange(n_frames) * float(frame_interval_ps)
     if log is not None and len(log) == n_frames:
@@ -107,12 +110,18 @@ def _interval(times: np.ndarray) -> float:
     return float(times[1] - times[0]) if len(times) > 1 and times[1] > times[0] else 1.0
 
 
-def _frame_energies(path: Path, frames: List, times: np.ndarray) -> Optional[EnergySeries]:
+def _frame_energies(path: Path, frames: list, times: np.ndarray) -> EnergySeries | None:
     """Potential, kinetic and total energy (eV) of each frame, when every frame stores energy and momenta."""
     potential = [_stored(atoms, "energy") for atoms in frames]
     if any(p is None for p in potential) or not all(atoms.has("momenta") for atoms in frames):
         return None
     potential = np.array([float(p) for p in potential])
     kinetic = np.array([atoms.get_kinetic_energy() for atoms in frames])
-    return EnergySeries(time_ps=np.asarray(times, dtype=float), potential_eV=potential, kinetic_eV=kinetic,
-                        total_eV=potential + kinetic, temperature_K=None, source=f"{path} (ASE frames, eV)")
+    return EnergySeries(
+        time_ps=np.asarray(times, dtype=float),
+        potential_eV=potential,
+        kinetic_eV=kinetic,
+        total_eV=potential + kinetic,
+        temperature_K=None,
+        source=f"{path} (ASE frames, eV)",
+    )

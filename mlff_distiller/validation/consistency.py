@@ -19,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
+
+import numpy as np
 from ase import Atoms
 
 from ..elements import check_supported

@@ -1,7 +1,6 @@
 """Energy conservation of an NVE run: drift rate, drift-to-fluctuation ratio, classic relative drift."""
 
 from dataclasses import replace
-from typing import Dict, Optional
 
 import numpy as np
 from MDAnalysis.analysis.base import AnalysisBase
@@ -50,8 +49,15 @@ class EnergyDrift(AnalysisBase):
         Judge the stored conserved quantity instead of the total energy (thermostatted runs).
     """
 
-    def __init__(self, atomgroup, energies: Optional[EnergySeries] = None, warmup_fraction: float = 0.2,
-                 start_ps: float = 0.0, conserved: bool = False, **kwargs):
+    def __init__(
+        self,
+        atomgroup,
+        energies: EnergySeries | None = None,
+        warmup_fraction: float = 0.2,
+        start_ps: float = 0.0,
+        conserved: bool = False,
+        **kwargs,
+    ):
         self._ag = atomgroup.atoms
         super().__init__(self._ag.universe.trajectory, **kwargs)
         if not 0.0 <= warmup_fraction < 1.0:
@@ -60,7 +66,7 @@ class EnergyDrift(AnalysisBase):
         self.warmup_fraction = warmup_fraction
         self.start_ps = float(start_ps)
         self.conserved = conserved
-        self.full_series: Optional[EnergySeries] = None
+        self.full_series: EnergySeries | None = None
 
     def _prepare(self):
         data = self._trajectory.ts.data
@@ -128,7 +134,7 @@ class EnergyDrift(AnalysisBase):
         self.results.update(drift_figures(series, n_atoms, self.warmup_fraction))
 
 
-def drift_figures(series: EnergySeries, n_atoms: int, warmup_fraction: float = 0.2) -> Dict:
+def drift_figures(series: EnergySeries, n_atoms: int, warmup_fraction: float = 0.2) -> dict:
     """Drift figures of an energy series; see :class:`EnergyDrift` for their definitions.
 
     Parameters
@@ -150,11 +156,21 @@ def drift_figures(series: EnergySeries, n_atoms: int, warmup_fraction: float = 0
     total = np.asarray(series.total_eV, dtype=float)
     kinetic = np.asarray(series.kinetic_eV, dtype=float)
     finite = np.isfinite(total) & np.isfinite(time) & np.isfinite(kinetic)
-    out: Dict = {"n_nonfinite": int((~finite).sum()), "warmup_fraction": warmup_fraction}
+    out: dict = {"n_nonfinite": int((~finite).sum()), "warmup_fraction": warmup_fraction}
     nan = float("nan")
-    names = ("slope_meV_per_atom_per_ps", "drift_to_fluctuation", "relative_drift_percent",
-             "max_relative_deviation_percent", "rms_fluctuation_meV_per_atom", "fit_intercept_eV",
-             "fit_start_ps", "duration_ps", "fit_slope_eV_per_ps", "temperature_mean_K", "temperature_std_K")
+    names = (
+        "slope_meV_per_atom_per_ps",
+        "drift_to_fluctuation",
+        "relative_drift_percent",
+        "max_relative_deviation_percent",
+        "rms_fluctuation_meV_per_atom",
+        "fit_intercept_eV",
+        "fit_start_ps",
+        "duration_ps",
+        "fit_slope_eV_per_ps",
+        "temperature_mean_K",
+        "temperature_std_K",
+    )
     out.update({name: nan for name in names})
     if series.temperature_K is not None:
         temps = np.asarray(series.temperature_K, dtype=float)
@@ -180,7 +196,9 @@ def drift_figures(series: EnergySeries, n_atoms: int, warmup_fraction: float = 0
         duration_ps=duration,
         drift_to_fluctuation=abs(float(slope)) * duration / kinetic_std if kinetic_std > 0 else float("inf"),
         relative_drift_percent=100.0 * float(total[-1] - total[0]) / reference if reference > 0 else nan,
-        max_relative_deviation_percent=100.0 * float(np.abs(total - total[0]).max()) / reference if reference > 0 else nan,
+        max_relative_deviation_percent=100.0 * float(np.abs(total - total[0]).max()) / reference
+        if reference > 0
+        else nan,
         rms_fluctuation_meV_per_atom=float(total[window].std()) * EV_TO_MEV / n_atoms,
     )
     return out

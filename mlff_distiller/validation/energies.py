@@ -10,7 +10,6 @@ import csv
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -51,12 +50,12 @@ class EnergySeries:
     potential_eV: np.ndarray
     kinetic_eV: np.ndarray
     total_eV: np.ndarray
-    temperature_K: Optional[np.ndarray]
+    temperature_K: np.ndarray | None
     source: str
-    timestep_ps: Optional[float] = None
-    conserved_eV: Optional[np.ndarray] = None
-    lammps_units: Optional[str] = None
-    fixes: List[Tuple[str, List[str]]] = field(default_factory=list)
+    timestep_ps: float | None = None
+    conserved_eV: np.ndarray | None = None
+    lammps_units: str | None = None
+    fixes: list[tuple[str, list[str]]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.time_ps)
@@ -65,12 +64,18 @@ class EnergySeries:
         """The rows at or after ``start_ps`` (ps; the round-off of accumulated time steps tolerated)."""
         keep = np.asarray(self.time_ps) >= start_ps - TIME_TOLERANCE * max(abs(start_ps), 1.0)
         pick = lambda values: None if values is None else np.asarray(values)[keep]  # noqa: E731
-        return replace(self, time_ps=pick(self.time_ps), potential_eV=pick(self.potential_eV),
-                       kinetic_eV=pick(self.kinetic_eV), total_eV=pick(self.total_eV),
-                       temperature_K=pick(self.temperature_K), conserved_eV=pick(self.conserved_eV))
+        return replace(
+            self,
+            time_ps=pick(self.time_ps),
+            potential_eV=pick(self.potential_eV),
+            kinetic_eV=pick(self.kinetic_eV),
+            total_eV=pick(self.total_eV),
+            temperature_K=pick(self.temperature_K),
+            conserved_eV=pick(self.conserved_eV),
+        )
 
 
-def _series(columns: Dict[str, np.ndarray], unit: str, source: str) -> EnergySeries:
+def _series(columns: dict[str, np.ndarray], unit: str, source: str) -> EnergySeries:
     """Build a series from named columns in ``unit``: time (ps), potential, kinetic, total and temperature (optional)."""
     scale = energy_to_eV(unit)
     potential = columns["potential"] * scale
@@ -103,12 +108,22 @@ def _read_csv(path: Path) -> EnergySeries:
     data = np.array([[_float(x) for x in r[: len(header)]] for r in body], dtype=float).reshape(-1, len(header))
     by_name = {name: data[:, i] for i, name in enumerate(header)}
     if "potential_energy_eV" in by_name:  # our run directory
-        wanted = {"time": "time_ps", "potential": "potential_energy_eV", "kinetic": "kinetic_energy_eV",
-                  "total": "total_energy_eV", "temperature": "temperature_K"}
+        wanted = {
+            "time": "time_ps",
+            "potential": "potential_energy_eV",
+            "kinetic": "kinetic_energy_eV",
+            "total": "total_energy_eV",
+            "temperature": "temperature_K",
+        }
         unit, kind = "eV", "mlffd energies.csv, eV"
     elif "Potential Energy (kJ/mole)" in by_name:  # OpenMM StateDataReporter
-        wanted = {"time": "Time (ps)", "potential": "Potential Energy (kJ/mole)", "kinetic": "Kinetic Energy (kJ/mole)",
-                  "total": "Total Energy (kJ/mole)", "temperature": "Temperature (K)"}
+        wanted = {
+            "time": "Time (ps)",
+            "potential": "Potential Energy (kJ/mole)",
+            "kinetic": "Kinetic Energy (kJ/mole)",
+            "total": "Total Energy (kJ/mole)",
+            "temperature": "Temperature (K)",
+        }
         unit, kind = "kJ/mol", "OpenMM StateDataReporter CSV, kJ/mol"
     else:
         raise TrajectoryError(
@@ -117,15 +132,17 @@ def _read_csv(path: Path) -> EnergySeries:
         )
     missing = [wanted[k] for k in ("time", "potential", "kinetic") if wanted[k] not in by_name]
     if missing:
-        raise TrajectoryError(f"{path} lacks the column(s) {', '.join(missing)}; drift needs time, potential and kinetic energy")
+        raise TrajectoryError(
+            f"{path} lacks the column(s) {', '.join(missing)}; drift needs time, potential and kinetic energy"
+        )
     columns = {key: by_name[name] for key, name in wanted.items() if name in by_name}
     return _series(columns, unit, f"{path} ({kind})")
 
 
-def _read_lammps_log(path: Path, units: Optional[str] = None) -> EnergySeries:
+def _read_lammps_log(path: Path, units: str | None = None) -> EnergySeries:
     """The thermo tables of a LAMMPS log, in eV and ps; ``units`` (metal or real) when the log does not say."""
     logged_units, timestep, fixes = None, None, []
-    tables: List[tuple] = []  # (column names, rows) of each thermo table
+    tables: list[tuple] = []  # (column names, rows) of each thermo table
     in_table = False
     for line in Path(path).read_text(errors="replace").splitlines():
         words = line.split("#", 1)[0].split()
@@ -150,7 +167,9 @@ def _read_lammps_log(path: Path, units: Optional[str] = None) -> EnergySeries:
         raise TrajectoryError(f"{path} says 'units {logged_units}' but --units {units} was given; drop --units")
     units = logged_units or units
     if units is None:
-        raise TrajectoryError(f"{path} does not state its LAMMPS units (no 'units' line); pass --units metal or --units real")
+        raise TrajectoryError(
+            f"{path} does not state its LAMMPS units (no 'units' line); pass --units metal or --units real"
+        )
     if units not in LAMMPS_UNITS:
         raise TrajectoryError(f"{path}: LAMMPS 'units {units}' is not supported; use units metal or real")
     names = tables[0][0]
@@ -162,7 +181,9 @@ def _read_lammps_log(path: Path, units: Optional[str] = None) -> EnergySeries:
     col = {name: data[:, i] for i, name in enumerate(names)}
     needed = {"PotEng", "KinEng"}
     if not needed <= set(col):
-        raise TrajectoryError(f"{path}: the thermo table lacks {sorted(needed - set(col))}; add pe and ke to thermo_style")
+        raise TrajectoryError(
+            f"{path}: the thermo table lacks {sorted(needed - set(col))}; add pe and ke to thermo_style"
+        )
     style = LAMMPS_UNITS[units]
     time_ps = style["time_ps"]  # metal: ps, real: fs; default time steps 0.001 ps and 1 fs
     dt_ps = (timestep if timestep is not None else (0.001 if units == "metal" else 1.0)) * time_ps
@@ -197,12 +218,17 @@ def _read_ase_log(path: Path) -> EnergySeries:
     body = [row for row in lines[1:] if len(row) >= len(header)]
     data = np.array([[_float(x) for x in row[: len(header)]] for row in body], dtype=float).reshape(-1, len(header))
     col = {name: data[:, i] for i, name in enumerate(header)}
-    columns = {"time": col["Time[ps]"], "potential": col["Epot[eV]"], "kinetic": col["Ekin[eV]"],
-               "total": col["Etot[eV]"], "temperature": col["T[K]"]}
+    columns = {
+        "time": col["Time[ps]"],
+        "potential": col["Epot[eV]"],
+        "kinetic": col["Ekin[eV]"],
+        "total": col["Etot[eV]"],
+        "temperature": col["T[K]"],
+    }
     return _series(columns, "eV", f"{path} (ASE MDLogger, eV)")
 
 
-def read_energies(path: Union[str, Path], units: Optional[str] = None) -> EnergySeries:
+def read_energies(path: str | Path, units: str | None = None) -> EnergySeries:
     """Read an energy time series from an mlffd ``energies.csv``, an OpenMM CSV, a LAMMPS log or an ASE MD log.
 
     Parameters
@@ -240,11 +266,15 @@ def read_energies(path: Union[str, Path], units: Optional[str] = None) -> Energy
     return series
 
 
-def find_energy_file(trajectory: Union[str, Path]) -> Optional[Path]:
+def find_energy_file(trajectory: str | Path) -> Path | None:
     """The energy file next to a trajectory: ``<stem>.csv``, ``<stem>.log``, ``energies.csv`` or ``log.lammps``."""
     trajectory = Path(trajectory)
-    for candidate in (trajectory.with_suffix(".csv"), trajectory.with_suffix(".log"),
-                      trajectory.parent / "energies.csv", trajectory.parent / "log.lammps"):
+    for candidate in (
+        trajectory.with_suffix(".csv"),
+        trajectory.with_suffix(".log"),
+        trajectory.parent / "energies.csv",
+        trajectory.parent / "log.lammps",
+    ):
         if candidate.is_file() and candidate != trajectory:
             return candidate
     return None

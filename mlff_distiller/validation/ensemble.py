@@ -1,7 +1,7 @@
 """Which ensemble a run sampled, and at what temperature: from the user, the run's settings or the LAMMPS log."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import TrajectoryError
 from .energies import EnergySeries
@@ -9,9 +9,17 @@ from .energies import EnergySeries
 #: Ensembles a verdict knows.
 ENSEMBLES = ("nve", "nvt", "npt")
 #: LAMMPS fixes that hold a temperature, each with the index of its final target temperature among its arguments.
-LAMMPS_THERMOSTATS: Dict[str, Optional[int]] = {
-    "langevin": 1, "temp/berendsen": 1, "temp/csvr": 1, "temp/csld": 1, "temp/rescale": 2,
-    "nvt": None, "npt": None, "nvt/sllod": None, "gld": None, "gle": None,
+LAMMPS_THERMOSTATS: dict[str, int | None] = {
+    "langevin": 1,
+    "temp/berendsen": 1,
+    "temp/csvr": 1,
+    "temp/csld": 1,
+    "temp/rescale": 2,
+    "nvt": None,
+    "npt": None,
+    "nvt/sllod": None,
+    "gld": None,
+    "gle": None,
 }
 #: LAMMPS fixes that hold a pressure.
 LAMMPS_BAROSTATS = ("npt", "nph", "press/berendsen", "press/langevin")
@@ -36,7 +44,7 @@ class Ensemble:
 
     name: str
     source: str
-    target_temperature_K: Optional[float] = None
+    target_temperature_K: float | None = None
     production_start_ps: float = 0.0
 
     @property
@@ -50,8 +58,9 @@ class Ensemble:
         return self.source.startswith("assumed")
 
 
-def resolve_ensemble(requested: Optional[str], temperature_K: Optional[float], settings: Dict,
-                     series: Optional[EnergySeries]) -> Ensemble:
+def resolve_ensemble(
+    requested: str | None, temperature_K: float | None, settings: dict, series: EnergySeries | None
+) -> Ensemble:
     """The run's ensemble: ``requested`` first, then ``mlffd md``'s settings, then a LAMMPS log's fixes, else NVE.
 
     Parameters
@@ -79,17 +88,20 @@ def resolve_ensemble(requested: Optional[str], temperature_K: Optional[float], s
     return found
 
 
-def _from_settings(settings: Dict) -> Optional[Ensemble]:
+def _from_settings(settings: dict) -> Ensemble | None:
     """An ``mlffd md`` run: its settings state the ensemble, temperature and equilibration."""
     if settings.get("ensemble") not in ENSEMBLES:
         return None
     temperature = settings.get("temperature")
-    return Ensemble(settings["ensemble"], "settings.json of mlffd md",
-                    float(temperature) if temperature is not None else None,
-                    float(settings.get("production_start_ps") or 0.0))
+    return Ensemble(
+        settings["ensemble"],
+        "settings.json of mlffd md",
+        float(temperature) if temperature is not None else None,
+        float(settings.get("production_start_ps") or 0.0),
+    )
 
 
-def _from_lammps(fixes: Sequence[Tuple[str, List[str]]], source: str) -> Optional[Ensemble]:
+def _from_lammps(fixes: Sequence[tuple[str, list[str]]], source: str) -> Ensemble | None:
     """The ensemble a LAMMPS input's time-integration fixes sample, and the thermostat's final temperature."""
     if not fixes:
         return None
@@ -109,7 +121,7 @@ def _from_lammps(fixes: Sequence[Tuple[str, List[str]]], source: str) -> Optiona
     return Ensemble(name, f"LAMMPS log (fix {used})", target)
 
 
-def _lammps_target(style: str, args: List[str]) -> Optional[float]:
+def _lammps_target(style: str, args: list[str]) -> float | None:
     """The final target temperature of a LAMMPS thermostat fix (None when given by a variable or absent)."""
     index = LAMMPS_THERMOSTATS[style]
     if index is None:  # nvt, npt, ...: keyword 'temp Tstart Tstop Tdamp'

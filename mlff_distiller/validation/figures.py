@@ -1,82 +1,177 @@
 """Every figure a validation report states: its section, results key, unit and definition."""
 
-from typing import Dict, List, Tuple
-
 #: (section, key, unit, definition); the key names an entry of the analysis's ``results``.
-FIGURES: List[Tuple[str, str, str, str]] = [
-    ("energy_drift", "slope_meV_per_atom_per_ps", "meV/atom/ps",
-     "least-squares slope of the total energy against time after the warm-up window, divided by the number of atoms"),
-    ("energy_drift", "drift_to_fluctuation", "1",
-     "|slope| x duration of the fitted window / standard deviation of the kinetic energy in that window"),
-    ("energy_drift", "relative_drift_percent", "%",
-     "100 (E_tot[end] - E_tot[0]) / |E_tot[0]|; depends on the energy zero, never read it alone"),
+FIGURES: list[tuple[str, str, str, str]] = [
+    (
+        "energy_drift",
+        "slope_meV_per_atom_per_ps",
+        "meV/atom/ps",
+        "least-squares slope of the total energy against time after the warm-up window, divided by the number of atoms",
+    ),
+    (
+        "energy_drift",
+        "drift_to_fluctuation",
+        "1",
+        "|slope| x duration of the fitted window / standard deviation of the kinetic energy in that window",
+    ),
+    (
+        "energy_drift",
+        "relative_drift_percent",
+        "%",
+        "100 (E_tot[end] - E_tot[0]) / |E_tot[0]|; depends on the energy zero, never read it alone",
+    ),
     ("energy_drift", "max_relative_deviation_percent", "%", "100 max|E_tot - E_tot[0]| / |E_tot[0]|"),
-    ("energy_drift", "rms_fluctuation_meV_per_atom", "meV/atom",
-     "standard deviation of the total energy in the fitted window, divided by the number of atoms"),
-    ("energy_drift", "com_drift_A", "Å",
-     "largest displacement of the centre of mass from its first position (minimum-image steps between frames)"),
+    (
+        "energy_drift",
+        "rms_fluctuation_meV_per_atom",
+        "meV/atom",
+        "standard deviation of the total energy in the fitted window, divided by the number of atoms",
+    ),
+    (
+        "energy_drift",
+        "com_drift_A",
+        "Å",
+        "largest displacement of the centre of mass from its first position (minimum-image steps between frames)",
+    ),
     ("energy_drift", "temperature_mean_K", "K", "mean instantaneous temperature"),
     ("energy_drift", "temperature_std_K", "K", "standard deviation of the instantaneous temperature"),
     ("energy_drift", "fit_start_ps", "ps", "start of the fitted window (end of the warm-up)"),
     ("energy_drift", "duration_ps", "ps", "length of the fitted window"),
     ("energy_drift", "n_nonfinite", "1", "energy rows with a non-finite value, left out of every figure"),
-    ("temperature", "temperature_mean_K", "K", "mean instantaneous temperature of the production (after any equilibration)"),
-    ("temperature", "target_temperature_K", "K",
-     "the thermostat's temperature, or the temperature an NVE run was started at (--temperature, settings.json, LAMMPS fix)"),
+    (
+        "temperature",
+        "temperature_mean_K",
+        "K",
+        "mean instantaneous temperature of the production (after any equilibration)",
+    ),
+    (
+        "temperature",
+        "target_temperature_K",
+        "K",
+        "the thermostat's temperature, or the temperature an NVE run was started at (--temperature, settings.json, LAMMPS fix)",
+    ),
     ("temperature", "temperature_deviation_percent", "%", "100 (mean temperature - target) / target"),
-    ("temperature", "nve_scatter_percent", "%",
-     "100 / sqrt(f): how far one NVE run's mean temperature strays from its start temperature by chance (1 sd; "
-     "the energy it has when NVE starts); the pass line is at least twice this"),
-    ("temperature", "kinetic_variance_ratio", "1",
-     "var(E_kin) / ((f/2) (k_B T_target)^2) over the production: 1 in the canonical ensemble (thermostatted runs only)"),
-    ("temperature", "degrees_of_freedom", "1", "f: degrees of freedom of the kinetic temperature (see the notes for their source)"),
+    (
+        "temperature",
+        "nve_scatter_percent",
+        "%",
+        "100 / sqrt(f): how far one NVE run's mean temperature strays from its start temperature by chance (1 sd; "
+        "the energy it has when NVE starts); the pass line is at least twice this",
+    ),
+    (
+        "temperature",
+        "kinetic_variance_ratio",
+        "1",
+        "var(E_kin) / ((f/2) (k_B T_target)^2) over the production: 1 in the canonical ensemble (thermostatted runs only)",
+    ),
+    (
+        "temperature",
+        "degrees_of_freedom",
+        "1",
+        "f: degrees of freedom of the kinetic temperature (see the notes for their source)",
+    ),
     ("temperature", "production_start_ps", "ps", "start of the production (end of the equilibration)"),
     ("force_fidelity", "rmse", "eV/Å", "sqrt(mean over atoms, components and frames of (F_student - F_teacher)^2)"),
     ("force_fidelity", "mae", "eV/Å", "mean |F_student - F_teacher| over atoms, components and frames"),
     ("force_fidelity", "r2", "1", "1 - SS_res / SS_tot over the flattened force components"),
-    ("force_fidelity", "angle_mean_deg", "deg",
-     "mean angle between student and teacher force per atom (atoms with a teacher force above the threshold)"),
+    (
+        "force_fidelity",
+        "angle_mean_deg",
+        "deg",
+        "mean angle between student and teacher force per atom (atoms with a teacher force above the threshold)",
+    ),
     ("force_fidelity", "angle_median_deg", "deg", "median of the same angles"),
     ("force_fidelity", "n_angles", "1", "atoms x frames with a measured angle"),
-    ("force_fidelity", "worst_atom_rmse", "eV/Å",
-     "largest per-atom force RMSE: sqrt(mean over frames and components of (F_student - F_teacher)^2) of the worst atom"),
+    (
+        "force_fidelity",
+        "worst_atom_rmse",
+        "eV/Å",
+        "largest per-atom force RMSE: sqrt(mean over frames and components of (F_student - F_teacher)^2) of the worst atom",
+    ),
     ("force_fidelity", "max_atom_error", "eV/Å", "largest |F_student - F_teacher| of any atom on any compared frame"),
-    ("force_fidelity", "energy_mae_meV_per_atom", "meV/atom", "mean |E_student - E_teacher| / N over the compared frames"),
-    ("force_fidelity", "energy_offset_meV_per_atom", "meV/atom", "mean (E_student - E_teacher) / N (a constant offset)"),
+    (
+        "force_fidelity",
+        "energy_mae_meV_per_atom",
+        "meV/atom",
+        "mean |E_student - E_teacher| / N over the compared frames",
+    ),
+    (
+        "force_fidelity",
+        "energy_offset_meV_per_atom",
+        "meV/atom",
+        "mean (E_student - E_teacher) / N (a constant offset)",
+    ),
     ("force_fidelity", "energy_spread_meV_per_atom", "meV/atom", "standard deviation of (E_student - E_teacher) / N"),
     ("force_fidelity", "n_compared", "1", "frames on which the teacher was evaluated and compared"),
     ("force_fidelity", "n_requested", "1", "frames sampled for comparison (compared + gaps)"),
-    ("force_fidelity", "audit_rmse", "eV/Å",
-     "force RMSE over the frames audited during MD (mlffd md --audit-every): sqrt(mean of squared per-frame RMSEs)"),
+    (
+        "force_fidelity",
+        "audit_rmse",
+        "eV/Å",
+        "force RMSE over the frames audited during MD (mlffd md --audit-every): sqrt(mean of squared per-frame RMSEs)",
+    ),
     ("force_fidelity", "audit_rmse_max", "eV/Å", "largest force RMSE of any audited frame"),
     ("force_fidelity", "n_audits", "1", "frames audited during MD"),
-    ("stability", "stable_time_ps", "ps",
-     "time from the start of the production to the last frame before the first collapse, hydrogen loss, explosion or "
-     "close contact (to the last frame if none)"),
+    (
+        "stability",
+        "stable_time_ps",
+        "ps",
+        "time from the start of the production to the last frame before the first collapse, hydrogen loss, explosion or "
+        "close contact (to the last frame if none)",
+    ),
     ("stability", "completed_time_ps", "ps", "production time reached by the run (after any equilibration)"),
     ("stability", "requested_time_ps", "ps", "production time the run was asked for (settings.json)"),
     ("stability", "fraction_completed", "1", "completed / requested time"),
     ("stability", "n_bonds", "1", "bonds found from covalent radii on the first frame"),
     ("stability", "n_watched_hydrogens", "1", "hydrogens bonded to a heavy atom on the first frame"),
-    ("stability", "min_nonbonded_distance_A", "Å",
-     "smallest distance of any two atoms neither bonded nor sharing a bonded atom on the first frame (minimum image)"),
-    ("stability", "n_close_contacts", "1",
-     "most such pairs closer than their contact distance on any frame (e.g. O…O 2.2 Å; see Stability)"),
-    ("internal_coordinates", "max_outside_fraction", "1",
-     "largest share of frames in which one bond or angle lies outside the teacher MD's range widened by one of its "
-     "standard deviations"),
-    ("internal_coordinates", "max_divergence", "bits",
-     "largest Jensen-Shannon divergence (base 2: 0 identical, 1 disjoint) between the run's and the teacher's histogram "
-     "of one bond or angle, on shared bins"),
-    ("internal_coordinates", "max_dihedral_divergence", "bits",
-     "the same over dihedrals (rotamer populations of short runs differ; not judged)"),
-    ("internal_coordinates", "n_coordinates", "1", "bonds, angles and dihedrals compared, from the first frame's bonds"),
-    ("structure", "error", "1",
-     "RDF: integral |g_ref - g| dr / integral |g_ref - 1| dr; molecules: integral |h_ref - h| dr (0 to 2)"),
+    (
+        "stability",
+        "min_nonbonded_distance_A",
+        "Å",
+        "smallest distance of any two atoms neither bonded nor sharing a bonded atom on the first frame (minimum image)",
+    ),
+    (
+        "stability",
+        "n_close_contacts",
+        "1",
+        "most such pairs closer than their contact distance on any frame (e.g. O…O 2.2 Å; see Stability)",
+    ),
+    (
+        "internal_coordinates",
+        "max_outside_fraction",
+        "1",
+        "largest share of frames in which one bond or angle lies outside the teacher MD's range widened by one of its "
+        "standard deviations",
+    ),
+    (
+        "internal_coordinates",
+        "max_divergence",
+        "bits",
+        "largest Jensen-Shannon divergence (base 2: 0 identical, 1 disjoint) between the run's and the teacher's histogram "
+        "of one bond or angle, on shared bins",
+    ),
+    (
+        "internal_coordinates",
+        "max_dihedral_divergence",
+        "bits",
+        "the same over dihedrals (rotamer populations of short runs differ; not judged)",
+    ),
+    (
+        "internal_coordinates",
+        "n_coordinates",
+        "1",
+        "bonds, angles and dihedrals compared, from the first frame's bonds",
+    ),
+    (
+        "structure",
+        "error",
+        "1",
+        "RDF: integral |g_ref - g| dr / integral |g_ref - 1| dr; molecules: integral |h_ref - h| dr (0 to 2)",
+    ),
 ]
 
 
-def section_figures(section: str, results) -> Dict[str, Dict]:
+def section_figures(section: str, results) -> dict[str, dict]:
     """The figures of one section as ``{key: {"value", "unit", "definition"}}``; NaN and inf become None."""
     out = {}
     for name, key, unit, definition in FIGURES:

@@ -1,8 +1,8 @@
 """Force fidelity: the student's forces on its own trajectory against the teacher's."""
 
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from MDAnalysis.analysis.base import AnalysisBase
@@ -20,9 +20,12 @@ N_WORST_ATOMS = 5
 
 
 def force_statistics(
-    student: np.ndarray, teacher: np.ndarray, numbers: Sequence[int], min_teacher_force: float = MIN_TEACHER_FORCE,
+    student: np.ndarray,
+    teacher: np.ndarray,
+    numbers: Sequence[int],
+    min_teacher_force: float = MIN_TEACHER_FORCE,
     n_worst: int = N_WORST_ATOMS,
-) -> Dict:
+) -> dict:
     """Agreement of two sets of forces, overall, per element and per frame.
 
     Parameters
@@ -51,7 +54,9 @@ def force_statistics(
     teacher = np.asarray(teacher, dtype=np.float64)
     numbers = np.asarray(numbers, dtype=int)
     if student.shape != teacher.shape or student.ndim != 3 or student.shape[1] != len(numbers):
-        raise ValueError(f"force arrays must both be (frames, {len(numbers)}, 3); got {student.shape} and {teacher.shape}")
+        raise ValueError(
+            f"force arrays must both be (frames, {len(numbers)}, 3); got {student.shape} and {teacher.shape}"
+        )
     diff = student - teacher
     angles = angular_errors(student, teacher, min_teacher_force)
     out = _summary(diff, teacher, angles)
@@ -68,7 +73,7 @@ def force_statistics(
     return out
 
 
-def atom_errors(diff: np.ndarray, numbers: Sequence[int], n_worst: int = N_WORST_ATOMS) -> Dict:
+def atom_errors(diff: np.ndarray, numbers: Sequence[int], n_worst: int = N_WORST_ATOMS) -> dict:
     """The atoms a student gets most wrong.
 
     Parameters
@@ -93,11 +98,13 @@ def atom_errors(diff: np.ndarray, numbers: Sequence[int], n_worst: int = N_WORST
     per_atom = np.sqrt((diff**2).mean(axis=(0, 2)))
     norms = np.linalg.norm(diff, axis=2)
     frame, atom = np.unravel_index(int(np.argmax(norms)), norms.shape)
-    order = np.argsort(-per_atom, kind="stable")[:max(int(n_worst), 0)]
+    order = np.argsort(-per_atom, kind="stable")[: max(int(n_worst), 0)]
     elements = symbols([int(numbers[i]) for i in order]) if len(order) else []
     return {
         "per_atom_rmse": per_atom,
-        "worst_atoms": [{"atom": int(i), "element": e, "rmse": float(per_atom[i])} for i, e in zip(order, elements)],
+        "worst_atoms": [
+            {"atom": int(i), "element": e, "rmse": float(per_atom[i])} for i, e in zip(order, elements, strict=False)
+        ],
         "worst_atom_rmse": float(per_atom.max()),
         "max_atom_error": float(norms[frame, atom]),
         "max_atom_error_atom": int(atom),
@@ -105,7 +112,9 @@ def atom_errors(diff: np.ndarray, numbers: Sequence[int], n_worst: int = N_WORST
     }
 
 
-def angular_errors(student: np.ndarray, teacher: np.ndarray, min_teacher_force: float = MIN_TEACHER_FORCE) -> np.ndarray:
+def angular_errors(
+    student: np.ndarray, teacher: np.ndarray, min_teacher_force: float = MIN_TEACHER_FORCE
+) -> np.ndarray:
     """Angle in degrees between student and teacher force on each atom; NaN where the teacher force is too small.
 
     Parameters
@@ -124,7 +133,7 @@ def angular_errors(student: np.ndarray, teacher: np.ndarray, min_teacher_force: 
     return np.where(t_norm >= min_teacher_force, angles, np.nan)
 
 
-def _summary(diff: np.ndarray, teacher: np.ndarray, angles: np.ndarray) -> Dict:
+def _summary(diff: np.ndarray, teacher: np.ndarray, angles: np.ndarray) -> dict:
     measured = angles[np.isfinite(angles)]
     ss_tot = float(((teacher - teacher.mean()) ** 2).sum())
     return {
@@ -137,7 +146,7 @@ def _summary(diff: np.ndarray, teacher: np.ndarray, angles: np.ndarray) -> Dict:
     }
 
 
-def audit_statistics(audit: Optional[Dict]) -> Dict:
+def audit_statistics(audit: dict | None) -> dict:
     """Figures of the audits written during MD (``mlffd md --audit-every``).
 
     Returns ``audit_rmse`` (eV/Å, sqrt of the mean squared per-frame RMSE: the RMSE over all
@@ -147,29 +156,42 @@ def audit_statistics(audit: Optional[Dict]) -> Dict:
     if audit is None or not len(audit["rmse_eV_per_A"]):
         return {"audit_rmse": float("nan"), "audit_rmse_max": float("nan"), "n_audits": 0}
     values = np.asarray(audit["rmse_eV_per_A"], dtype=float)
-    return {"audit_rmse": float(np.sqrt((values**2).mean())), "audit_rmse_max": float(values.max()), "n_audits": len(values)}
+    return {
+        "audit_rmse": float(np.sqrt((values**2).mean())),
+        "audit_rmse_max": float(values.max()),
+        "n_audits": len(values),
+    }
 
 
-def audit_only_results(audit: Dict) -> Dict:
+def audit_only_results(audit: dict) -> dict:
     """Force-fidelity results from audits alone (no teacher evaluated now): only the RMSE is measured."""
     out = _empty_statistics()
-    out.update(audit_statistics(audit), teacher="audits during MD", gaps=[], n_requested=0, n_compared=0, audit=audit,
-               frames=np.zeros(0, dtype=int), time_ps=np.zeros(0), numbers=None)
+    out.update(
+        audit_statistics(audit),
+        teacher="audits during MD",
+        gaps=[],
+        n_requested=0,
+        n_compared=0,
+        audit=audit,
+        frames=np.zeros(0, dtype=int),
+        time_ps=np.zeros(0),
+        numbers=None,
+    )
     out["rmse"] = out["audit_rmse"]
     return out
 
 
-def sample_frames(n_total: int, n_frames: int) -> List[int]:
+def sample_frames(n_total: int, n_frames: int) -> list[int]:
     """``n_frames`` frame indices spread evenly over a trajectory of ``n_total`` frames, first and last included."""
     if n_frames >= n_total:
         return list(range(n_total))
     return sorted(set(np.linspace(0, n_total - 1, n_frames).round().astype(int).tolist()))
 
 
-_WORKER_TEACHERS: Dict[str, object] = {}
+_WORKER_TEACHERS: dict[str, object] = {}
 
 
-def _label_in_worker(name: str, atoms) -> Dict:
+def _label_in_worker(name: str, atoms) -> dict:
     """Teacher energy and forces in a worker process (teachers load once per process)."""
     from ..teachers import load_teacher
 
@@ -178,7 +200,7 @@ def _label_in_worker(name: str, atoms) -> Dict:
     return _label(_WORKER_TEACHERS[name], atoms)
 
 
-def _label(teacher, atoms) -> Dict:
+def _label(teacher, atoms) -> dict:
     """Energy (eV) and forces (eV/Å) from a Teacher (cached ``compute``) or a bare ASE calculator."""
     try:
         if hasattr(teacher, "compute"):
@@ -232,8 +254,17 @@ class ForceFidelity(AnalysisBase):
         by default what the reader states (H5MD with unit attributes); required for others.
     """
 
-    def __init__(self, atomgroup, teacher: Union[str, object], student=None, n_frames: int = 50, workers: int = 1,
-                 min_teacher_force: float = MIN_TEACHER_FORCE, force_unit: Optional[str] = None, **kwargs):
+    def __init__(
+        self,
+        atomgroup,
+        teacher: str | object,
+        student=None,
+        n_frames: int = 50,
+        workers: int = 1,
+        min_teacher_force: float = MIN_TEACHER_FORCE,
+        force_unit: str | None = None,
+        **kwargs,
+    ):
         self._ag = atomgroup.atoms
         self.partial = self._ag.n_atoms < self._ag.universe.atoms.n_atoms
         self.force_unit = force_unit
@@ -254,7 +285,11 @@ class ForceFidelity(AnalysisBase):
         if hasattr(self.teacher, "check_elements"):
             self.teacher.check_elements(self.numbers)
         if student is None and (self.partial or not self._ag.universe.trajectory.ts.has_forces):
-            why = "forces on a selection are recomputed" if self.partial else "this trajectory stores no forces: they are recomputed"
+            why = (
+                "forces on a selection are recomputed"
+                if self.partial
+                else "this trajectory stores no forces: they are recomputed"
+            )
             raise TrajectoryError(f"{why} by the student; pass the student model (--model)")
         if student is not None and (self.partial or not self._ag.universe.trajectory.ts.has_forces):
             _check_student_elements(student, self.numbers)
@@ -298,12 +333,15 @@ class ForceFidelity(AnalysisBase):
             forces = np.asarray(atoms.get_forces(), dtype=float)
             energy = float(atoms.get_potential_energy())
             atoms.calc = None
-        self._records.append({"frame": int(ts.frame), "time_ps": float(ts.time), "atoms": atoms,
-                              "forces": forces, "energy": energy})
+        self._records.append(
+            {"frame": int(ts.frame), "time_ps": float(ts.time), "atoms": atoms, "forces": forces, "energy": energy}
+        )
 
-    def _teacher_labels(self) -> List[Dict]:
+    def _teacher_labels(self) -> list[dict]:
         atoms = [r["atoms"] for r in self._records]
-        bar = dict(total=len(atoms), desc=f"teacher {self.teacher_name}", unit="frame", disable=not self._verbose_teacher)
+        bar = dict(
+            total=len(atoms), desc=f"teacher {self.teacher_name}", unit="frame", disable=not self._verbose_teacher
+        )
         if self.workers > 1 and len(atoms) > 1:
             with ProcessPoolExecutor(max_workers=self.workers) as pool:
                 return list(tqdm(pool.map(_label_in_worker, [self.teacher_name] * len(atoms), atoms), **bar))
@@ -312,7 +350,7 @@ class ForceFidelity(AnalysisBase):
     def _conclude(self):
         labels = self._teacher_labels()
         gaps, kept = [], []
-        for record, label in zip(self._records, labels):
+        for record, label in zip(self._records, labels, strict=False):
             if "error" in label:
                 gaps.append({"frame": record["frame"], "time_ps": record["time_ps"], "error": label["error"]})
             else:
@@ -341,8 +379,12 @@ class ForceFidelity(AnalysisBase):
             self.results.energy_offset_meV_per_atom = float(error.mean())
             self.results.energy_spread_meV_per_atom = float(error.std())
         else:
-            self.results.update(energy_error_meV_per_atom=None, energy_mae_meV_per_atom=float("nan"),
-                                energy_offset_meV_per_atom=float("nan"), energy_spread_meV_per_atom=float("nan"))
+            self.results.update(
+                energy_error_meV_per_atom=None,
+                energy_mae_meV_per_atom=float("nan"),
+                energy_offset_meV_per_atom=float("nan"),
+                energy_spread_meV_per_atom=float("nan"),
+            )
 
 
 def _check_student_elements(student, numbers: np.ndarray) -> None:
@@ -354,13 +396,27 @@ def _check_student_elements(student, numbers: np.ndarray) -> None:
     try:
         model.species(numbers)
     except UnsupportedElementError as exc:
-        raise UnsupportedElementError(f"{exc}; if the student acted on part of the system (ML/MM), pass its atoms "
-                                      "with --select") from None
+        raise UnsupportedElementError(
+            f"{exc}; if the student acted on part of the system (ML/MM), pass its atoms with --select"
+        ) from None
 
 
-def _empty_statistics() -> Dict:
+def _empty_statistics() -> dict:
     nan = float("nan")
-    return dict(rmse=nan, mae=nan, r2=nan, angle_mean_deg=nan, angle_median_deg=nan, n_angles=0,
-                angles_deg=np.zeros(0), per_frame_rmse=np.zeros(0), per_element={}, student_forces=None,
-                teacher_forces=None, energy_error_meV_per_atom=None, energy_mae_meV_per_atom=nan,
-                energy_offset_meV_per_atom=nan, energy_spread_meV_per_atom=nan)
+    return dict(
+        rmse=nan,
+        mae=nan,
+        r2=nan,
+        angle_mean_deg=nan,
+        angle_median_deg=nan,
+        n_angles=0,
+        angles_deg=np.zeros(0),
+        per_frame_rmse=np.zeros(0),
+        per_element={},
+        student_forces=None,
+        teacher_forces=None,
+        energy_error_meV_per_atom=None,
+        energy_mae_meV_per_atom=nan,
+        energy_offset_meV_per_atom=nan,
+        energy_spread_meV_per_atom=nan,
+    )

@@ -1,7 +1,6 @@
 """PNG plots of a validation report, each drawn from an analysis's ``results``."""
 
 from pathlib import Path
-from typing import Dict, List
 
 import matplotlib
 
@@ -27,7 +26,10 @@ def plot_energies(drift, path: Path) -> Path:
     n = r["n_atoms"]
     t = np.asarray(r["time_ps"])
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, gridspec_kw={"height_ratios": [1, 1.3]})
-    for name, values, color in (("potential", r["potential_eV"], "tab:blue"), ("kinetic", r["kinetic_eV"], "tab:orange")):
+    for name, values, color in (
+        ("potential", r["potential_eV"], "tab:blue"),
+        ("kinetic", r["kinetic_eV"], "tab:orange"),
+    ):
         values = np.asarray(values, dtype=float)
         top.plot(t, (values - values[0]) * EV_TO_MEV / n, color=color, lw=0.9, label=name)
     top.set_ylabel("E - E(0) (meV/atom)")
@@ -39,8 +41,13 @@ def plot_energies(drift, path: Path) -> Path:
     if r.get("fit_slope_eV_per_ps") == r.get("fit_slope_eV_per_ps"):  # a fit exists (not NaN)
         window = t >= r["fit_start_ps"]
         fit = r["fit_slope_eV_per_ps"] * t[window] + r["fit_intercept_eV"]
-        bottom.plot(t[window], (fit - e0) * EV_TO_MEV / n, color="tab:red", lw=1.6,
-                    label=f"fit: {r['slope_meV_per_atom_per_ps']:.3g} meV/atom/ps")
+        bottom.plot(
+            t[window],
+            (fit - e0) * EV_TO_MEV / n,
+            color="tab:red",
+            lw=1.6,
+            label=f"fit: {r['slope_meV_per_atom_per_ps']:.3g} meV/atom/ps",
+        )
         bottom.axvspan(t[0], r["fit_start_ps"], color="0.9", label="warm-up (not fitted)")
     bottom.set_xlabel("time (ps)")
     bottom.set_ylabel("E_tot - E_tot(0) (meV/atom)")
@@ -94,7 +101,9 @@ def plot_angles(forces, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     angles = np.asarray(forces["angles_deg"])
     ax.hist(angles, bins=np.linspace(0, 180, 61), color="tab:purple")
-    ax.axvline(forces["angle_median_deg"], color="black", ls="--", lw=1, label=f"median {forces['angle_median_deg']:.1f}°")
+    ax.axvline(
+        forces["angle_median_deg"], color="black", ls="--", lw=1, label=f"median {forces['angle_median_deg']:.1f}°"
+    )
     ax.set_xlabel("angle between student and teacher force (degrees)")
     ax.set_ylabel("atoms x frames")
     ax.set_title("Angular force error")
@@ -106,7 +115,9 @@ def plot_rmse_per_frame(forces, path: Path) -> Path:
     """Force RMSE (eV/Å) on each compared frame against time, with audit records and gaps."""
     fig, ax = plt.subplots(figsize=(7, 4))
     if len(forces["time_ps"]):
-        ax.plot(forces["time_ps"], forces["per_frame_rmse"], "o-", ms=3, lw=0.9, color="tab:blue", label="sampled frames")
+        ax.plot(
+            forces["time_ps"], forces["per_frame_rmse"], "o-", ms=3, lw=0.9, color="tab:blue", label="sampled frames"
+        )
     audit = forces.get("audit")
     if audit is not None:
         ax.plot(audit["time_ps"], audit["rmse_eV_per_A"], "s", ms=3, color="tab:orange", label="audit during MD")
@@ -142,7 +153,9 @@ def plot_rdf(structure, path: Path) -> Path:
     ax.plot(structure["r"], structure["g"], color="tab:red", lw=1.0, ls="--", label="this run")
     ax.set_xlabel("r (Å)")
     ax.set_ylabel("g(r)" if structure["periodic"] else "h(r) (1/Å)")
-    ax.set_title(f"{'Radial distribution' if structure['periodic'] else 'Pair-distance distribution'}: error {structure['error']:.3f}")
+    ax.set_title(
+        f"{'Radial distribution' if structure['periodic'] else 'Pair-distance distribution'}: error {structure['error']:.3f}"
+    )
     ax.legend(fontsize=8)
     return _save(fig, path)
 
@@ -151,15 +164,18 @@ def plot_internal_coordinates(internal, path: Path, n: int = 4, key: str = "wors
     """Distributions of the ``n`` worst internal coordinates (``key``: "worst" or "worst_dihedrals"), run over reference."""
     worst = list(internal[key])[:n]
     fig, axes = plt.subplots(1, max(len(worst), 1), figsize=(3.4 * max(len(worst), 1) + 0.6, 3.6), squeeze=False)
-    for ax, w in zip(axes[0], worst):
+    for ax, w in zip(axes[0], worst, strict=False):
         edges = np.asarray(w["edges"])
         ax.stairs(w["reference_density"], edges, color="black", lw=1.2, label="teacher")
         ax.stairs(w["density"], edges, color="tab:red", lw=1.0, ls="--", label="this run")
         for bound in w["bounds"]:
             ax.axvline(bound, color="0.5", ls=":", lw=0.8)
         ax.set_xlabel(f"{w['kind']} ({w['unit']}); dotted: teacher range + 1 sd")
-        ax.set_title(f"{w['label'].rsplit(' ', 1)[0]}\nJS {w['divergence']:.2f} bits, "
-                     f"{100 * w['outside_fraction']:.0f}% outside, shift {w['shift']:+.3g} {w['unit']}", fontsize=9)
+        ax.set_title(
+            f"{w['label'].rsplit(' ', 1)[0]}\nJS {w['divergence']:.2f} bits, "
+            f"{100 * w['outside_fraction']:.0f}% outside, shift {w['shift']:+.3g} {w['unit']}",
+            fontsize=9,
+        )
     axes[0][0].set_ylabel(f"probability density (1/{worst[0]['unit']})" if worst else "")
     axes[0][0].legend(fontsize=8)
     fig.suptitle("Internal coordinates furthest from the teacher's distribution", fontsize=10)
@@ -181,17 +197,21 @@ def plot_close_contacts(stability, path: Path) -> Path:
     return _save(fig, path)
 
 
-def draw_all(analyses: Dict, directory: Path) -> List[str]:
+def draw_all(analyses: dict, directory: Path) -> list[str]:
     """Draw every plot the available analyses allow; returns the PNG file names written."""
-    drift, forces, stability, structure = (analyses.get(k) for k in ("energy_drift", "force_fidelity", "stability", "structure"))
+    drift, forces, stability, structure = (
+        analyses.get(k) for k in ("energy_drift", "force_fidelity", "stability", "structure")
+    )
     jobs = []
     if drift is not None:
         jobs.append(("energies.png", lambda p: plot_energies(drift, p)))
     if drift is not None or stability is not None:
         jobs.append(("temperature.png", lambda p: plot_temperature(drift, stability, p)))
     if forces is not None and forces.get("student_forces") is not None:
-        jobs += [("force_parity.png", lambda p: plot_parity(forces, p)),
-                 ("angular_error.png", lambda p: plot_angles(forces, p))]
+        jobs += [
+            ("force_parity.png", lambda p: plot_parity(forces, p)),
+            ("angular_error.png", lambda p: plot_angles(forces, p)),
+        ]
     if forces is not None and (forces.get("student_forces") is not None or forces.get("audit") is not None):
         jobs.append(("force_rmse_per_frame.png", lambda p: plot_rmse_per_frame(forces, p)))
     if forces is not None and forces.get("per_element"):
@@ -210,10 +230,17 @@ def draw_all(analyses: Dict, directory: Path) -> List[str]:
     return written
 
 
-def plot_comparison(rows: List[Dict], path: Path) -> Path:
+def plot_comparison(rows: list[dict], path: Path) -> Path:
     """Each model's key figures as a fraction of their pass line (below 1 passes, for 'max' lines)."""
-    keys = [("stable", "required/stable time"), ("slope", "drift rate"), ("ratio", "drift/fluct."), ("relative", "relative drift"),
-            ("rmse", "force RMSE"), ("angle", "median angle"), ("one_minus_r2", "1 - R²")]
+    keys = [
+        ("stable", "required/stable time"),
+        ("slope", "drift rate"),
+        ("ratio", "drift/fluct."),
+        ("relative", "relative drift"),
+        ("rmse", "force RMSE"),
+        ("angle", "median angle"),
+        ("one_minus_r2", "1 - R²"),
+    ]
     fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(keys) + 1), 4.5))
     width = 0.8 / max(len(rows), 1)
     x = np.arange(len(keys))

@@ -3,9 +3,8 @@
 import json
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Dict, List, Optional, Union
 
 import numpy as np
 
@@ -50,8 +49,8 @@ class ValidationReport:
         ``stability``, ``structure``), for plots and further work.
     """
 
-    data: Dict
-    analyses: Dict = field(default_factory=dict)
+    data: dict
+    analyses: dict = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -63,11 +62,11 @@ class ValidationReport:
         """0 when the verdict passes, 1 when it fails (the CLI's convention)."""
         return 0 if self.passed else 1
 
-    def figure(self, section: str, key: str) -> Optional[float]:
+    def figure(self, section: str, key: str) -> float | None:
         """The value of one figure (None when not measured)."""
         return self.data["figures"].get(section, {}).get(key, {}).get("value")
 
-    def write(self, directory: Union[str, Path], overwrite: bool = False) -> Path:
+    def write(self, directory: str | Path, overwrite: bool = False) -> Path:
         """Write report.json, report.md, report.html and the PNG plots into ``directory``.
 
         Raises
@@ -93,23 +92,23 @@ class ValidationReport:
 
 
 def validate(
-    path: Union[str, Path],
-    topology: Union[str, Path, None] = None,
-    teacher: Union[str, object, None] = "gfn2-xtb",
+    path: str | Path,
+    topology: str | Path | None = None,
+    teacher: str | object | None = "gfn2-xtb",
     frames: int = 50,
-    reference: Union[str, Path, None] = None,
-    reference_topology: Union[str, Path, None] = None,
-    thresholds: Union[Thresholds, str, Path, None] = None,
-    energies: Union[str, Path, None] = None,
+    reference: str | Path | None = None,
+    reference_topology: str | Path | None = None,
+    thresholds: Thresholds | str | Path | None = None,
+    energies: str | Path | None = None,
     student=None,
     workers: int = 1,
     warmup_fraction: float = 0.2,
     progress: bool = False,
-    units: Optional[str] = None,
-    ensemble: Optional[str] = None,
-    temperature: Optional[float] = None,
-    select: Optional[str] = None,
-    frame_interval_ps: Optional[float] = None,
+    units: str | None = None,
+    ensemble: str | None = None,
+    temperature: float | None = None,
+    select: str | None = None,
+    frame_interval_ps: float | None = None,
     reference_time_ps: float = 5.0,
     reference_budget_s: float = 60.0,
 ) -> ValidationReport:
@@ -183,25 +182,39 @@ def validate(
     fidelity = None
     if teacher is not None:  # every input of the force comparison is checked before any analysis runs
         model = student if student is not None else run.model_path
-        fidelity = ForceFidelity(selection.atoms, teacher, student=model, n_frames=frames, workers=workers,
-                                 force_unit=run.force_unit)
-    notes: List[str] = list(selection.notes)
+        fidelity = ForceFidelity(
+            selection.atoms, teacher, student=model, n_frames=frames, workers=workers, force_unit=run.force_unit
+        )
+    notes: list[str] = list(selection.notes)
     if run_ensemble.assumed:
-        notes.append("Nothing in the run states its ensemble: it was judged as NVE (pass --ensemble nvt or npt otherwise).")
-    analyses: Dict = {}
+        notes.append(
+            "Nothing in the run states its ensemble: it was judged as NVE (pass --ensemble nvt or npt otherwise)."
+        )
+    analyses: dict = {}
     has_energies = run.energies is not None or run.has_energy_observables
     if has_energies:
-        drift = EnergyDrift(universe, energies=run.energies, warmup_fraction=warmup_fraction,
-                            start_ps=run_ensemble.production_start_ps, conserved=run_ensemble.thermostatted)
+        drift = EnergyDrift(
+            universe,
+            energies=run.energies,
+            warmup_fraction=warmup_fraction,
+            start_ps=run_ensemble.production_start_ps,
+            conserved=run_ensemble.thermostatted,
+        )
         analyses["energy_drift"] = drift.run(**_progress(progress, "energy drift")).results
         analyses["temperature"] = temperature_figures(drift.full_series, universe.atoms.n_atoms, run_ensemble)
         note = temperature_note(analyses["temperature"], run_ensemble)
         notes += [note] if note else []
     else:
-        notes.append("The run stores no energies and none were given (--energies): energy conservation and "
-                     "temperature are not measured; everything else is judged.")
-    stability = Stability(selection.atoms, requested_time_ps=run.requested_time_ps, energies=run.energies,
-                          production_start_ps=run_ensemble.production_start_ps)
+        notes.append(
+            "The run stores no energies and none were given (--energies): energy conservation and "
+            "temperature are not measured; everything else is judged."
+        )
+    stability = Stability(
+        selection.atoms,
+        requested_time_ps=run.requested_time_ps,
+        energies=run.energies,
+        production_start_ps=run_ensemble.production_start_ps,
+    )
     analyses["stability"] = stability.run(**_progress(progress, "stability")).results
     if fidelity is not None:
         analyses["force_fidelity"] = fidelity.run(**_progress(progress, "student forces")).results
@@ -210,8 +223,9 @@ def validate(
     if str(reference) == TEACHER_REFERENCE:
         temperature_K = _reference_temperature(analyses.get("temperature"), run_ensemble)
         try:
-            analyses["internal_coordinates"] = teacher_reference(selection, teacher, temperature_K, reference_time_ps,
-                                                                 reference_budget_s, progress)
+            analyses["internal_coordinates"] = teacher_reference(
+                selection, teacher, temperature_K, reference_time_ps, reference_budget_s, progress
+            )
         except TrajectoryError as exc:  # the teacher MD's budget ran out before its first frame
             analyses["internal_coordinates"] = {}
             notes.append(f"Bonds and angles were not compared with the teacher: {exc}.")
@@ -221,12 +235,15 @@ def validate(
         analyses["structure"] = structure.run(**_progress(progress, "structure")).results
     figures = {name: section_figures(name, results) for name, results in analyses.items()}
     if not has_energies:
-        figures = {"energy_drift": section_figures("energy_drift", {}), "temperature": section_figures("temperature", {}),
-                   **figures}
+        figures = {
+            "energy_drift": section_figures("energy_drift", {}),
+            "temperature": section_figures("temperature", {}),
+            **figures,
+        }
     data = {
         "schema_version": SCHEMA_VERSION,
         "generated_by": _generator(),
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "input": _describe_input(run, teacher, frames, reference, run_ensemble, selection),
         "figures": figures,
         "details": _details(analyses),
@@ -237,8 +254,9 @@ def validate(
     return ValidationReport(data, analyses)
 
 
-def teacher_reference(selection: Selection, teacher, temperature_K: float, time_ps: float, budget_s: float,
-                      progress: bool = False):
+def teacher_reference(
+    selection: Selection, teacher, temperature_K: float, time_ps: float, budget_s: float, progress: bool = False
+):
     """Internal coordinates of the run against a short teacher MD started from the run's first frame.
 
     The teacher MD (:func:`teacher_md`: Langevin at ``temperature_K``, K) lasts ``time_ps`` ps or
@@ -250,9 +268,14 @@ def teacher_reference(selection: Selection, teacher, temperature_K: float, time_
     numbers = atomic_numbers(selection.atoms)
     start = frame_atoms(selection.atoms, numbers, whole=selection.partial)
     if progress:
-        print(f"teacher MD for the reference: up to {time_ps:g} ps at {temperature_K:.0f} K, {budget_s:g} s budget", file=sys.stderr)
+        print(
+            f"teacher MD for the reference: up to {time_ps:g} ps at {temperature_K:.0f} K, {budget_s:g} s budget",
+            file=sys.stderr,
+        )
     reference = teacher_md(start, teacher=teacher, temperature_K=temperature_K, time_ps=time_ps, budget_s=budget_s)
-    internal = InternalCoordinates(selection.atoms, reference.universe()).run(**_progress(progress, "internal coordinates"))
+    internal = InternalCoordinates(selection.atoms, reference.universe()).run(
+        **_progress(progress, "internal coordinates")
+    )
     results = internal.results
     results.reference_time_ps = float(reference.time_ps[-1])
     results.reference_wall_s = float(reference.wall_s)
@@ -260,14 +283,14 @@ def teacher_reference(selection: Selection, teacher, temperature_K: float, time_
     return results
 
 
-def _reference_temperature(temperature: Optional[Dict], ensemble: Ensemble) -> float:
+def _reference_temperature(temperature: dict | None, ensemble: Ensemble) -> float:
     """The teacher MD's temperature (K): the run's own mean temperature, else its target, else 300 K."""
     if temperature is not None and np.isfinite(temperature["temperature_mean_K"]):
         return float(temperature["temperature_mean_K"])
     return float(ensemble.target_temperature_K or DEFAULT_REFERENCE_TEMPERATURE_K)
 
 
-def _progress(show: bool, name: str) -> Dict:
+def _progress(show: bool, name: str) -> dict:
     """Arguments of ``AnalysisBase.run`` for a named progress bar."""
     return {"verbose": show, "progressbar_kwargs": {"desc": name}}
 
@@ -278,11 +301,11 @@ def _generator() -> str:
     return f"mlff-distiller {__version__}"
 
 
-def _describe_input(run, teacher, frames: int, reference, ensemble: Ensemble, selection: Selection) -> Dict:
+def _describe_input(run, teacher, frames: int, reference, ensemble: Ensemble, selection: Selection) -> dict:
     universe = run.universe
     times = [float(universe.trajectory[0].time), float(universe.trajectory[-1].time)]
     universe.trajectory[0]
-    counts: Dict[str, int] = {}
+    counts: dict[str, int] = {}
     for symbol in symbols(atomic_numbers(universe.atoms)):
         counts[symbol] = counts.get(symbol, 0) + 1
     model = run.settings.get("model")
@@ -300,13 +323,19 @@ def _describe_input(run, teacher, frames: int, reference, ensemble: Ensemble, se
         "time_first_ps": times[0],
         "time_last_ps": times[1],
         "periodic": universe.trajectory.ts.dimensions is not None,
-        "teacher": None if teacher is None else (teacher if isinstance(teacher, str) else getattr(teacher, "name", type(teacher).__name__)),
+        "teacher": None
+        if teacher is None
+        else (teacher if isinstance(teacher, str) else getattr(teacher, "name", type(teacher).__name__)),
         "frames_requested": int(frames),
         "reference": str(reference) if reference else None,
         "force_unit_stored": run.force_unit,
-        "ensemble": {"name": ensemble.name, "source": ensemble.source, "target_temperature_K": ensemble.target_temperature_K,
-                     "production_start_ps": ensemble.production_start_ps,
-                     "conserved_quantity": bool(run.energies is not None and run.energies.conserved_eV is not None)},
+        "ensemble": {
+            "name": ensemble.name,
+            "source": ensemble.source,
+            "target_temperature_K": ensemble.target_temperature_K,
+            "production_start_ps": ensemble.production_start_ps,
+            "conserved_quantity": bool(run.energies is not None and run.energies.conserved_eV is not None),
+        },
         "selection": selection.describe(),
         "settings": run.settings,
         "summary": run.summary,
@@ -327,19 +356,25 @@ def _jsonable(value):
     return value
 
 
-def _details(analyses: Dict) -> Dict:
+def _details(analyses: dict) -> dict:
     """Per-element and per-frame breakdowns, failures and gaps (small enough for JSON)."""
-    out: Dict = {}
+    out: dict = {}
     stability = analyses.get("stability")
     if stability is not None:
-        out["stability_events"] = _jsonable({k: stability.get(k) for k in ("collapse", "hydrogen_loss", "explosion", "close_contact",
-                                                                            "first_failure")})
+        out["stability_events"] = _jsonable(
+            {k: stability.get(k) for k in ("collapse", "hydrogen_loss", "explosion", "close_contact", "first_failure")}
+        )
     forces = analyses.get("force_fidelity")
     if forces is not None:
         out["force_per_element"] = _jsonable(forces["per_element"])
-        out["force_per_frame"] = _jsonable({"time_ps": forces["time_ps"], "frame": forces["frames"],
-                                            "rmse_eV_per_A": forces["per_frame_rmse"],
-                                            "energy_error_meV_per_atom": forces.get("energy_error_meV_per_atom")})
+        out["force_per_frame"] = _jsonable(
+            {
+                "time_ps": forces["time_ps"],
+                "frame": forces["frames"],
+                "rmse_eV_per_A": forces["per_frame_rmse"],
+                "energy_error_meV_per_atom": forces.get("energy_error_meV_per_atom"),
+            }
+        )
         out["teacher_gaps"] = _jsonable(forces["gaps"])
         out["audit"] = _jsonable(forces["audit"])
         out["force_worst_atoms"] = _jsonable(_worst_atoms(forces))
@@ -348,12 +383,13 @@ def _details(analyses: Dict) -> Dict:
         keys = ("label", "kind", "atoms", "unit", "divergence", "outside_fraction", "shift", "shift_sd")
         out["internal_worst"] = _jsonable([{k: w[k] for k in keys} for w in internal["worst"]])
         out["internal_worst_dihedrals"] = _jsonable([{k: w[k] for k in keys} for w in internal["worst_dihedrals"]])
-        out["internal_reference"] = _jsonable({k: internal[k] for k in ("reference_time_ps", "reference_wall_s",
-                                                                        "reference_temperature_K")})
+        out["internal_reference"] = _jsonable(
+            {k: internal[k] for k in ("reference_time_ps", "reference_wall_s", "reference_temperature_K")}
+        )
     return out
 
 
-def _worst_atoms(forces) -> List[Dict]:
+def _worst_atoms(forces) -> list[dict]:
     """The atoms with the largest force RMSE, with their universe index, element and RMSE (eV/Å)."""
     worst = forces.get("worst_atoms") or []
     indices = forces.get("atom_indices")

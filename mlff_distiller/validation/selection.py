@@ -1,7 +1,6 @@
 """Which atoms a verdict judges: the whole system, or the student's atoms of an ML/MM run (``--select``)."""
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
 
 from ..errors import TrajectoryError
 
@@ -24,26 +23,27 @@ class Selection:
     """
 
     atoms: object
-    expression: Optional[str]
-    notes: List[str] = field(default_factory=list)
+    expression: str | None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def partial(self) -> bool:
         """Whether only part of the system is judged."""
         return self.atoms.n_atoms < self.atoms.universe.atoms.n_atoms
 
-    def describe(self) -> Dict:
+    def describe(self) -> dict:
         """``report.json``'s ``input.selection``."""
         return {
             "expression": self.expression,
             "n_atoms": int(self.atoms.n_atoms),
             "n_total": int(self.atoms.universe.atoms.n_atoms),
-            "forces": ("student and teacher evaluated on the selected atoms alone, in vacuum" if self.partial
-                       else "every atom"),
+            "forces": (
+                "student and teacher evaluated on the selected atoms alone, in vacuum" if self.partial else "every atom"
+            ),
         }
 
 
-def select_atoms(universe, expression: Optional[str], from_mlffd: bool = False) -> Selection:
+def select_atoms(universe, expression: str | None, from_mlffd: bool = False) -> Selection:
     """The atoms to judge.
 
     Parameters
@@ -77,7 +77,8 @@ def select_atoms(universe, expression: Optional[str], from_mlffd: bool = False) 
         selection.notes.append(
             f"Only the {atoms.n_atoms} atoms selected by '{expression}' (of {universe.atoms.n_atoms}) are judged for force "
             "fidelity and stability; student and teacher are evaluated on them alone, in vacuum. Energy conservation "
-            "and temperature are those of the whole system.")
+            "and temperature are those of the whole system."
+        )
     return selection
 
 
@@ -92,5 +93,6 @@ def _refuse_mixed_system(universe) -> None:
         names = ", ".join(sorted(set(other))[:5])
         raise TrajectoryError(
             f"this system holds {water} water molecules and other residues ({names}): if the student acted on part of "
-            f"it (ML/MM), pass its atoms with --select (e.g. --select \"resname {sorted(set(other))[0]}\"); "
-            "to judge every atom, --select all")
+            f'it (ML/MM), pass its atoms with --select (e.g. --select "resname {sorted(set(other))[0]}"); '
+            "to judge every atom, --select all"
+        )

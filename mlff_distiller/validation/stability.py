@@ -1,7 +1,5 @@
 """Stability of a trajectory: broken bonds, lost hydrogens, non-bonded close contacts, temperature explosion, time completed."""
 
-from typing import Dict, List, Optional, Sequence, Tuple
-
 import numpy as np
 from ase.data import chemical_symbols, covalent_radii, vdw_alvarez, vdw_radii
 from MDAnalysis.analysis.base import AnalysisBase
@@ -19,7 +17,7 @@ BOND_SCALE = 1.2
 #: 2.51 Å in aspirin at 300 K, 2.26 Å and 2.31 Å at 600 K. H…N, H…O, H…F 0.9: below the N-H/O-H/F-H bond
 #: lengths (0.92-1.01 Å), so that a proton moving along a hydrogen bond (about 1.2 Å from donor and acceptor
 #: half-way) is not flagged, only a hydrogen sitting on an acceptor.
-CONTACT_TABLE: Dict[Tuple[str, str], float] = {("O", "O"): 2.2, ("H", "N"): 0.9, ("H", "O"): 0.9, ("F", "H"): 0.9}
+CONTACT_TABLE: dict[tuple[str, str], float] = {("O", "O"): 2.2, ("H", "N"): 0.9, ("H", "O"): 0.9, ("F", "H"): 0.9}
 #: Default rule for two heavy atoms: too close below this fraction of the sum of their van der Waals radii
 #: (C…C 2.21 Å, C…O 2.09 Å; GFN2-xTB MD at 600 K: C…C ≥ 2.56 Å, C…O ≥ 2.28 Å in aspirin and salicylic acid).
 CONTACT_FRACTION = 0.65
@@ -37,7 +35,7 @@ def van_der_waals_radius(z: int) -> float:
     return radius if radius == radius else float(vdw_alvarez.vdw_radii[z])
 
 
-def contact_distance(z_i: int, z_j: int, table: Optional[Dict[Tuple[str, str], float]] = None) -> float:
+def contact_distance(z_i: int, z_j: int, table: dict[tuple[str, str], float] | None = None) -> float:
     """Distance in Å below which two non-bonded atoms of elements ``z_i`` and ``z_j`` are in close contact.
 
     ``table`` (default :data:`CONTACT_TABLE`) first, keyed by the sorted pair of symbols; otherwise
@@ -83,12 +81,12 @@ def excluded_pairs(bonds: np.ndarray, n_atoms: int) -> np.ndarray:
         Atom index pairs, indices below ``n_atoms``.
     n_atoms : int
     """
-    neighbours: List[List[int]] = [[] for _ in range(n_atoms)]
+    neighbours: list[list[int]] = [[] for _ in range(n_atoms)]
     for i, j in bonds:
         neighbours[int(i)].append(int(j))
         neighbours[int(j)].append(int(i))
     pairs = [(int(i), int(j)) for i, j in bonds]
-    pairs += [(a, b) for around in neighbours for k, a in enumerate(around) for b in around[k + 1:]]
+    pairs += [(a, b) for around in neighbours for k, a in enumerate(around) for b in around[k + 1 :]]
     if not pairs:
         return np.zeros(0, dtype=np.int64)
     pairs = np.sort(np.array(pairs, dtype=np.int64), axis=1)
@@ -153,10 +151,20 @@ class Stability(AnalysisBase):
         the entries of :data:`CONTACT_TABLE` and the default rule for those pairs.
     """
 
-    def __init__(self, atomgroup, requested_time_ps: Optional[float] = None, energies: Optional[EnergySeries] = None,
-                 bond_tolerance: float = 0.5, hydrogen_distance: float = 2.5, max_temperature: float = 10_000.0,
-                 reference_frames: int = 10, bond_scale: float = BOND_SCALE,
-                 contact_table: Optional[Dict[Tuple[str, str], float]] = None, production_start_ps: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        atomgroup,
+        requested_time_ps: float | None = None,
+        energies: EnergySeries | None = None,
+        bond_tolerance: float = 0.5,
+        hydrogen_distance: float = 2.5,
+        max_temperature: float = 10_000.0,
+        reference_frames: int = 10,
+        bond_scale: float = BOND_SCALE,
+        contact_table: dict[tuple[str, str], float] | None = None,
+        production_start_ps: float = 0.0,
+        **kwargs,
+    ):
         self._ag = atomgroup.atoms
         super().__init__(self._ag.universe.trajectory, **kwargs)
         self.requested_time_ps = requested_time_ps
@@ -173,11 +181,11 @@ class Stability(AnalysisBase):
         self._numbers = atomic_numbers(self._ag)
         self._bonds = None
         self._hydrogens = self._heavy = None
-        self._buffer: List[np.ndarray] = []
+        self._buffer: list[np.ndarray] = []
         self._reference = None
-        self._times: List[float] = []
-        self._deviation: List[float] = []
-        self._frames: List[int] = []
+        self._times: list[float] = []
+        self._deviation: list[float] = []
+        self._frames: list[int] = []
         self.results.collapse = self.results.hydrogen_loss = self.results.explosion = self.results.close_contact = None
         self._energy_scale = observable_scale(self._ag.universe, "potential_energy")
         self._prepare_contacts()
@@ -185,13 +193,15 @@ class Stability(AnalysisBase):
     def _prepare_contacts(self) -> None:
         elements, self._species = np.unique(self._numbers, return_inverse=True)
         self._contact_symbols = [chemical_symbols[z] for z in elements]
-        self._contact_limits = np.array([[contact_distance(a, b, self.contact_table) for b in elements] for a in elements])
+        self._contact_limits = np.array(
+            [[contact_distance(a, b, self.contact_table) for b in elements] for a in elements]
+        )
         self._contact_cutoff = max(CONTACT_SEARCH_A, float(self._contact_limits.max()) if len(elements) else 0.0)
         self._excluded = np.zeros(0, dtype=np.int64)
-        self._n_contacts: List[int] = []
-        self._closest: List[float] = []
-        self._ratio: List[float] = []
-        self._closest_by_pair: Dict[str, float] = {}
+        self._n_contacts: list[int] = []
+        self._closest: list[float] = []
+        self._ratio: list[float] = []
+        self._closest_by_pair: dict[str, float] = {}
 
     def _find_bonds(self, positions: np.ndarray, box) -> None:
         self._bonds = covalent_bonds(positions, self._numbers, box, self.bond_scale)
@@ -218,7 +228,11 @@ class Stability(AnalysisBase):
         self._check_energies(ts)
         self._check_hydrogens(ts, positions, box)
         self._check_contacts(ts, positions, box)
-        lengths = calc_bonds(positions[self._bonds[:, 0]], positions[self._bonds[:, 1]], box=box) if len(self._bonds) else np.zeros(0)
+        lengths = (
+            calc_bonds(positions[self._bonds[:, 0]], positions[self._bonds[:, 1]], box=box)
+            if len(self._bonds)
+            else np.zeros(0)
+        )
         self._buffer.append((int(ts.frame), time, lengths))
         if self._reference is None and len(self._buffer) >= self.reference_frames:
             self._set_reference()
@@ -242,22 +256,31 @@ class Stability(AnalysisBase):
             i, j = (int(k) for k in self._bonds[worst])
             atoms = self._ag
             self.results.collapse = {
-                "frame": frame, "time_ps": time, "atoms": [int(atoms[i].index), int(atoms[j].index)],
-                "names": [str(atoms[i].name), str(atoms[j].name)], "reference_length_A": float(self._reference[worst]),
-                "length_A": float(lengths[worst]), "n_bonds_broken": int((deviation > self.bond_tolerance).sum()),
+                "frame": frame,
+                "time_ps": time,
+                "atoms": [int(atoms[i].index), int(atoms[j].index)],
+                "names": [str(atoms[i].name), str(atoms[j].name)],
+                "reference_length_A": float(self._reference[worst]),
+                "length_A": float(lengths[worst]),
+                "n_bonds_broken": int((deviation > self.bond_tolerance).sum()),
             }
 
     def _check_hydrogens(self, ts, positions: np.ndarray, box) -> None:
         if self.results.hydrogen_loss is not None or not len(self._hydrogens) or not len(self._heavy):
             return
-        pairs = capped_distance(positions[self._hydrogens], positions[self._heavy], self.hydrogen_distance,
-                                box=box, return_distances=False)
+        pairs = capped_distance(
+            positions[self._hydrogens], positions[self._heavy], self.hydrogen_distance, box=box, return_distances=False
+        )
         near = np.zeros(len(self._hydrogens), dtype=bool)
         near[np.asarray(pairs, dtype=int).reshape(-1, 2)[:, 0]] = True
         if not near.all():
             lost = self._hydrogens[~near]
-            self._flag("hydrogen_loss", ts, atoms=[int(self._ag[i].index) for i in lost],
-                       names=[str(self._ag[i].name) for i in lost])
+            self._flag(
+                "hydrogen_loss",
+                ts,
+                atoms=[int(self._ag[i].index) for i in lost],
+                names=[str(self._ag[i].name) for i in lost],
+            )
 
     def _check_contacts(self, ts, positions: np.ndarray, box) -> None:
         pairs, distances = self_capped_distance(positions, self._contact_cutoff, box=box)
@@ -278,9 +301,15 @@ class Stability(AnalysisBase):
         worst = int(np.argmin(ratio))
         if ratio[worst] < 1.0 and self.results.close_contact is None:
             i, j = (int(k) for k in pairs[worst])
-            self._flag("close_contact", ts, atoms=[int(self._ag[i].index), int(self._ag[j].index)],
-                       names=[str(self._ag[i].name), str(self._ag[j].name)], distance_A=float(distances[worst]),
-                       contact_distance_A=float(self._contact_limits[a[worst], b[worst]]), n_contacts=self._n_contacts[-1])
+            self._flag(
+                "close_contact",
+                ts,
+                atoms=[int(self._ag[i].index), int(self._ag[j].index)],
+                names=[str(self._ag[i].name), str(self._ag[j].name)],
+                distance_A=float(distances[worst]),
+                contact_distance_A=float(self._contact_limits[a[worst], b[worst]]),
+                n_contacts=self._n_contacts[-1],
+            )
 
     def _record_contacts(self, count: int, closest: float, ratio: float) -> None:
         self._n_contacts.append(count)
@@ -294,13 +323,17 @@ class Stability(AnalysisBase):
         if "potential_energy" in data and not np.isfinite(float(data["potential_energy"])):
             self._flag("explosion", ts, reason="non-finite potential energy")
         elif "temperature" in data and not float(data["temperature"]) <= self.max_temperature:
-            self._flag("explosion", ts, reason=f"temperature {float(data['temperature']):.0f} K above {self.max_temperature:.0f} K")
+            self._flag(
+                "explosion",
+                ts,
+                reason=f"temperature {float(data['temperature']):.0f} K above {self.max_temperature:.0f} K",
+            )
 
     def _flag(self, kind: str, ts, **details) -> None:
         if self.results[kind] is None:
             self.results[kind] = {"frame": int(ts.frame), "time_ps": float(ts.time), **details}
 
-    def _explosion_in_series(self) -> Optional[Dict]:
+    def _explosion_in_series(self) -> dict | None:
         """First row of an energy file with a non-finite energy or a temperature above the limit."""
         series = self.energies
         bad = ~np.isfinite(series.potential_eV) | ~np.isfinite(series.total_eV)
@@ -311,11 +344,19 @@ class Stability(AnalysisBase):
         if not len(rows):
             return None
         row = int(rows[0])
-        reason = "non-finite energy" if bad[row] else f"temperature {series.temperature_K[row]:.0f} K above {self.max_temperature:.0f} K"
+        reason = (
+            "non-finite energy"
+            if bad[row]
+            else f"temperature {series.temperature_K[row]:.0f} K above {self.max_temperature:.0f} K"
+        )
         frames = np.array(self._frames)
         times = np.array(self._times)
         after = np.flatnonzero(times >= series.time_ps[row])
-        return {"frame": int(frames[after[0]]) if len(after) else None, "time_ps": float(series.time_ps[row]), "reason": reason}
+        return {
+            "frame": int(frames[after[0]]) if len(after) else None,
+            "time_ps": float(series.time_ps[row]),
+            "reason": reason,
+        }
 
     def _conclude(self):
         if self._reference is None and self._buffer:
@@ -357,6 +398,8 @@ class Stability(AnalysisBase):
         self.results.close_contacts_per_frame = np.array(self._n_contacts, dtype=int)
         self.results.min_nonbonded_distance_per_frame_A = closest
         self.results.min_contact_ratio_per_frame = np.array(self._ratio, dtype=float)
-        self.results.min_nonbonded_distance_A = float(np.nanmin(closest)) if np.isfinite(closest).any() else float("nan")
+        self.results.min_nonbonded_distance_A = (
+            float(np.nanmin(closest)) if np.isfinite(closest).any() else float("nan")
+        )
         self.results.n_close_contacts = int(max(self._n_contacts, default=0))
         self.results.min_distance_by_pair_A = dict(sorted(self._closest_by_pair.items()))

@@ -1,7 +1,6 @@
 """Is the production at the temperature it claims, and does a thermostat sample the canonical ensemble?"""
 
 from dataclasses import replace
-from typing import Dict, Optional
 
 import numpy as np
 
@@ -35,7 +34,7 @@ def with_temperatures(series: EnergySeries, n_atoms: int) -> EnergySeries:
     return replace(series, temperature_K=2.0 * np.asarray(series.kinetic_eV, dtype=float) / (dof * BOLTZMANN_EV_PER_K))
 
 
-def temperature_figures(series: EnergySeries, n_atoms: int, ensemble: Ensemble) -> Dict:
+def temperature_figures(series: EnergySeries, n_atoms: int, ensemble: Ensemble) -> dict:
     """Temperature of the production against the target; kinetic-energy fluctuation against the canonical one.
 
     Parameters
@@ -95,9 +94,11 @@ def canonical_variance_ratio(kinetic_eV: np.ndarray, dof: int, temperature_K: fl
     return float(kinetic_eV.var(ddof=1) / (0.5 * dof * kt * kt))
 
 
-def temperature_note(figures: Dict, ensemble: Ensemble) -> Optional[str]:
+def temperature_note(figures: dict, ensemble: Ensemble) -> str | None:
     """A sentence for the report when the production's temperature could not be judged."""
     if figures["target_temperature_K"] != figures["target_temperature_K"]:
-        return ("no target temperature is known for this run (pass --temperature): the mean temperature "
-                f"{figures['temperature_mean_K']:.1f} K is reported but not judged")
+        return (
+            "no target temperature is known for this run (pass --temperature): the mean temperature "
+            f"{figures['temperature_mean_K']:.1f} K is reported but not judged"
+        )
     return None

@@ -4,7 +4,6 @@ import math
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Dict, List, Optional, Union
 
 from ..errors import MLFFDError
 
@@ -59,7 +58,7 @@ class Thresholds:
     max_kinetic_variance_ratio: float = 2.0
 
     @classmethod
-    def from_toml(cls, path: Union[str, Path]) -> "Thresholds":
+    def from_toml(cls, path: str | Path) -> "Thresholds":
         """Read thresholds from a TOML file: keys named as the attributes, at top level or under ``[thresholds]``.
 
         Keys that are absent keep their defaults; unknown keys and non-numbers are errors.
@@ -81,7 +80,7 @@ class Thresholds:
                 raise MLFFDError(f"{path}: threshold {key} must be a number, got {value!r}")
         return cls(**{k: float(v) for k, v in data.items()})
 
-    def to_dict(self) -> Dict[str, float]:
+    def to_dict(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
@@ -100,22 +99,65 @@ class Criterion:
 
 
 #: The verdict's rows: the older study's production criteria, then the modern energy-conservation ones.
-CRITERIA: List[Criterion] = [
+CRITERIA: list[Criterion] = [
     Criterion("stable for the required time", "stability", "stable_time_ps", "min_stable_time_ps", ">=", "older study"),
-    Criterion("relative energy drift", "energy_drift", "relative_drift_percent", "max_relative_drift_percent", "<", "older study", absolute=True),
+    Criterion(
+        "relative energy drift",
+        "energy_drift",
+        "relative_drift_percent",
+        "max_relative_drift_percent",
+        "<",
+        "older study",
+        absolute=True,
+    ),
     Criterion("force RMSE", "force_fidelity", "rmse", "max_force_rmse", "<=", "older study"),
     Criterion("force MAE", "force_fidelity", "mae", "max_force_mae", "<=", "older study"),
     Criterion("median force angle", "force_fidelity", "angle_median_deg", "max_median_angle_deg", "<=", "older study"),
     Criterion("force R²", "force_fidelity", "r2", "min_r2", ">=", "older study"),
-    Criterion("energy drift rate", "energy_drift", "slope_meV_per_atom_per_ps", "max_drift_slope", "<", "LAMBench", absolute=True),
-    Criterion("drift-to-fluctuation ratio", "energy_drift", "drift_to_fluctuation", "max_drift_to_fluctuation", "<", "MLIPAudit"),
+    Criterion(
+        "energy drift rate",
+        "energy_drift",
+        "slope_meV_per_atom_per_ps",
+        "max_drift_slope",
+        "<",
+        "LAMBench",
+        absolute=True,
+    ),
+    Criterion(
+        "drift-to-fluctuation ratio",
+        "energy_drift",
+        "drift_to_fluctuation",
+        "max_drift_to_fluctuation",
+        "<",
+        "MLIPAudit",
+    ),
     Criterion("RDF error against the reference", "structure", "error", "max_structure_error", "<=", "this project"),
-    Criterion("bonds and angles inside the teacher's range", "internal_coordinates", "max_outside_fraction",
-              "max_internal_outside_fraction", "<=", "this project"),
-    Criterion("mean temperature against the target", "temperature", "temperature_deviation_percent",
-              "max_temperature_deviation_percent", "<=", "this project", absolute=True),
-    Criterion("kinetic-energy variance / canonical", "temperature", "kinetic_variance_ratio",
-              "min_kinetic_variance_ratio", "between", "canonical ensemble", upper_key="max_kinetic_variance_ratio"),
+    Criterion(
+        "bonds and angles inside the teacher's range",
+        "internal_coordinates",
+        "max_outside_fraction",
+        "max_internal_outside_fraction",
+        "<=",
+        "this project",
+    ),
+    Criterion(
+        "mean temperature against the target",
+        "temperature",
+        "temperature_deviation_percent",
+        "max_temperature_deviation_percent",
+        "<=",
+        "this project",
+        absolute=True,
+    ),
+    Criterion(
+        "kinetic-energy variance / canonical",
+        "temperature",
+        "kinetic_variance_ratio",
+        "min_kinetic_variance_ratio",
+        "between",
+        "canonical ensemble",
+        upper_key="max_kinetic_variance_ratio",
+    ),
 ]
 
 
@@ -124,7 +166,7 @@ CRITERIA: List[Criterion] = [
 RELATIVE_TOLERANCE = 1e-9
 
 
-def judge(value: Optional[float], criterion: Criterion, threshold: Union[float, tuple]) -> Optional[bool]:
+def judge(value: float | None, criterion: Criterion, threshold: float | tuple) -> bool | None:
     """Whether ``value`` passes ``criterion`` at ``threshold``; None when the value was not measured.
 
     A value within :data:`RELATIVE_TOLERANCE` of the threshold counts as equal to it: it passes
@@ -138,15 +180,16 @@ def judge(value: Optional[float], criterion: Criterion, threshold: Union[float, 
         lower, upper = threshold
         return _at_least(value, lower) and _at_least(upper, value)
     equal = math.isclose(value, threshold, rel_tol=RELATIVE_TOLERANCE, abs_tol=0.0)
-    return {"<": value < threshold and not equal, "<=": value <= threshold or equal,
-            ">=": _at_least(value, threshold)}[criterion.comparison]
+    return {"<": value < threshold and not equal, "<=": value <= threshold or equal, ">=": _at_least(value, threshold)}[
+        criterion.comparison
+    ]
 
 
 def _at_least(value: float, bound: float) -> bool:
     return value >= bound or math.isclose(value, bound, rel_tol=RELATIVE_TOLERANCE, abs_tol=0.0)
 
 
-def threshold_of(thresholds: Thresholds, criterion: Criterion) -> Union[float, tuple]:
+def threshold_of(thresholds: Thresholds, criterion: Criterion) -> float | tuple:
     """The threshold of ``criterion``: one number, or (lower, upper) for ``between``."""
     lower = getattr(thresholds, criterion.threshold_key)
     return (lower, getattr(thresholds, criterion.upper_key)) if criterion.upper_key else lower

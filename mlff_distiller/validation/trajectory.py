@@ -3,7 +3,6 @@
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Union
 
 import numpy as np
 from ase import Atoms
@@ -49,11 +48,11 @@ class Run:
 
     universe: object
     trajectory: Path
-    topology: Optional[Path]
-    energies: Optional[EnergySeries]
-    settings: Dict = field(default_factory=dict)
-    summary: Dict = field(default_factory=dict)
-    force_unit: Optional[str] = None
+    topology: Path | None
+    energies: EnergySeries | None
+    settings: dict = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
+    force_unit: str | None = None
 
     @property
     def has_forces(self) -> bool:
@@ -61,7 +60,7 @@ class Run:
         return bool(self.universe.trajectory.ts.has_forces)
 
     @property
-    def requested_time_ps(self) -> Optional[float]:
+    def requested_time_ps(self) -> float | None:
         """Simulation time the run was asked for, in ps, from ``settings.json`` (None when unknown)."""
         if self.settings.get("time") is not None:  # mlffd md's settings.json: "time" in ps
             return float(self.settings["time"])
@@ -72,7 +71,7 @@ class Run:
         return float(steps) * float(dt_fs) * 1e-3
 
     @property
-    def model_path(self) -> Optional[Path]:
+    def model_path(self) -> Path | None:
         """The student model the run used, from ``settings.json`` (None when unknown or missing)."""
         model = self.settings.get("model")
         path = model.get("path") if isinstance(model, dict) else model
@@ -85,14 +84,14 @@ class Run:
         return all(key in data for key in ENERGY_OBSERVABLES)
 
 
-def _first(mapping: Dict, *keys):
+def _first(mapping: dict, *keys):
     for key in keys:
         if mapping.get(key) is not None:
             return mapping[key]
     return None
 
 
-def _read_json(path: Path) -> Dict:
+def _read_json(path: Path) -> dict:
     if not path.is_file():
         return {}
     try:
@@ -102,11 +101,11 @@ def _read_json(path: Path) -> Dict:
 
 
 def open_run(
-    path: Union[str, Path],
-    topology: Union[str, Path, None] = None,
-    energies: Union[str, Path, None] = None,
-    units: Optional[str] = None,
-    frame_interval_ps: Optional[float] = None,
+    path: str | Path,
+    topology: str | Path | None = None,
+    energies: str | Path | None = None,
+    units: str | None = None,
+    frame_interval_ps: float | None = None,
 ) -> Run:
     """Open a run directory written by ``mlffd md``, or a trajectory file, for validation.
 
@@ -155,7 +154,9 @@ def open_run(
             raise TrajectoryError(f"trajectory {trajectory} does not exist")
         topology = Path(topology) if topology else None
         if topology is None and trajectory.suffix.lower() not in SELF_CONTAINED:
-            raise TrajectoryError(f"{trajectory.name} carries no topology; pass one with --top (PDB, PSF, GRO, data file)")
+            raise TrajectoryError(
+                f"{trajectory.name} carries no topology; pass one with --top (PDB, PSF, GRO, data file)"
+            )
         if topology is not None and not topology.is_file():
             raise TrajectoryError(f"topology {topology} does not exist")
     series = read_energies(energies, units) if energies is not None else None
@@ -171,14 +172,21 @@ def open_run(
     if len(universe.trajectory) == 0:
         raise TrajectoryError(f"{trajectory} holds no frames")
     _ensure_elements(universe)
-    run = Run(universe, trajectory, topology, series, settings, summary,
-              force_unit=force_unit if universe.trajectory.ts.has_forces else None)
+    run = Run(
+        universe,
+        trajectory,
+        topology,
+        series,
+        settings,
+        summary,
+        force_unit=force_unit if universe.trajectory.ts.has_forces else None,
+    )
     if run.energies is None and run.has_energy_observables:
         _check_observable_units(universe)
     return run
 
 
-def _force_unit(universe, trajectory: Path, series: Optional[EnergySeries], units: Optional[str]) -> Optional[str]:
+def _force_unit(universe, trajectory: Path, series: EnergySeries | None, units: str | None) -> str | None:
     """Unit of the forces an MDAnalysis reader returns, from the file's own statement of it."""
     if not universe.trajectory.ts.has_forces:
         return None
@@ -186,7 +194,9 @@ def _force_unit(universe, trajectory: Path, series: Optional[EnergySeries], unit
     if suffix in LAMMPS_DUMP_SUFFIXES:
         style = series.lammps_units if series is not None and series.lammps_units else units
         if style is None:
-            raise TrajectoryError(f"{trajectory.name} is a LAMMPS dump without a log stating its units; pass --units metal or --units real")
+            raise TrajectoryError(
+                f"{trajectory.name} is a LAMMPS dump without a log stating its units; pass --units metal or --units real"
+            )
         return LAMMPS_UNITS[style]["force"]
     try:
         return reader_force_unit(universe.trajectory)
@@ -209,8 +219,10 @@ def reader_force_unit(reader) -> str:
             return MDANALYSIS_FORCE_UNIT
     elif name == "TRRReader" and reader.convert_units:
         return MDANALYSIS_FORCE_UNIT
-    raise TrajectoryError(f"the units of the forces stored in this {name} trajectory are not stated by the file; "
-                          "pass force_unit (eV/Å, kJ/(mol·Å), kJ/(mol·nm) or kcal/(mol·Å))")
+    raise TrajectoryError(
+        f"the units of the forces stored in this {name} trajectory are not stated by the file; "
+        "pass force_unit (eV/Å, kJ/(mol·Å), kJ/(mol·nm) or kcal/(mol·Å))"
+    )
 
 
 def _is_h5md(path: Path) -> bool:
@@ -221,11 +233,11 @@ def _is_h5md(path: Path) -> bool:
 LAMMPS_ATOM_STYLES = (None, "id type x y z", "id resid type q x y z", "id resid type x y z", "id type q x y z")
 
 
-def _universe(topology: Optional[Path], trajectory: Path, series: Optional[EnergySeries], frame_interval_ps: Optional[float]):
+def _universe(topology: Path | None, trajectory: Path, series: EnergySeries | None, frame_interval_ps: float | None):
     """An MDAnalysis Universe, with the extra arguments LAMMPS data files and dumps need."""
     import MDAnalysis as mda
 
-    kwargs: Dict = {}
+    kwargs: dict = {}
     if trajectory.suffix.lower() in LAMMPS_DUMP_SUFFIXES:
         kwargs = {"format": "LAMMPSDUMP", "dt": _dump_timestep_ps(trajectory, series, frame_interval_ps)}
     styles = LAMMPS_ATOM_STYLES if topology is not None and topology.suffix.lower() in (".data", ".lmp") else (None,)
@@ -233,20 +245,26 @@ def _universe(topology: Optional[Path], trajectory: Path, series: Optional[Energ
     for style in styles:
         extra = {**kwargs, "atom_style": style} if style else kwargs
         try:
-            return mda.Universe(str(topology), str(trajectory), **extra) if topology else mda.Universe(str(trajectory), **extra)
+            return (
+                mda.Universe(str(topology), str(trajectory), **extra)
+                if topology
+                else mda.Universe(str(trajectory), **extra)
+            )
         except Exception as exc:  # MDAnalysis raises ValueError, OSError, KeyError, EOFError... for bad files
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     where = f"cannot read {trajectory}" + (f" with topology {topology}" if topology else "")
     raise TrajectoryError(f"{where}: {message}")
 
 
-def _dump_timestep_ps(dump: Path, series: Optional[EnergySeries], frame_interval_ps: Optional[float]) -> float:
+def _dump_timestep_ps(dump: Path, series: EnergySeries | None, frame_interval_ps: float | None) -> float:
     """The MD time step of a LAMMPS dump's frames in ps: from its log, or ``frame_interval_ps`` over the steps between frames."""
     if series is not None and series.timestep_ps is not None:
         return series.timestep_ps
     if frame_interval_ps is None:
-        raise TrajectoryError(f"{dump.name} is a LAMMPS dump: pass its LAMMPS log with --energies (it gives the time step, "
-                              "units and energies), or --frame-interval PS and --units")
+        raise TrajectoryError(
+            f"{dump.name} is a LAMMPS dump: pass its LAMMPS log with --energies (it gives the time step, "
+            "units and energies), or --frame-interval PS and --units"
+        )
     steps = []
     with open(dump, errors="replace") as handle:
         for line in handle:
@@ -260,8 +278,11 @@ def _dump_timestep_ps(dump: Path, series: Optional[EnergySeries], frame_interval
 
 def _ensure_elements(universe) -> None:
     """Give the universe element symbols (guessed from atom names, or from masses: LAMMPS types are numbers) and names."""
+
     def complete():
-        return hasattr(universe.atoms, "elements") and all(str(e).strip().capitalize() in ASE_NUMBERS for e in universe.atoms.elements)
+        return hasattr(universe.atoms, "elements") and all(
+            str(e).strip().capitalize() in ASE_NUMBERS for e in universe.atoms.elements
+        )
 
     if not complete():
         try:
@@ -274,7 +295,9 @@ def _ensure_elements(universe) -> None:
         nearest = np.abs(universe.atoms.masses[:, None] - atomic_masses[None, 1:]).argmin(axis=1) + 1
         universe.add_TopologyAttr("elements", [chemical_symbols[z] for z in nearest])
     if not hasattr(universe.atoms, "names") and complete():  # LAMMPS data files: name atoms for the report, O1, H2, ...
-        universe.add_TopologyAttr("names", [f"{str(e).strip().capitalize()}{i + 1}" for i, e in enumerate(universe.atoms.elements)])
+        universe.add_TopologyAttr(
+            "names", [f"{str(e).strip().capitalize()}{i + 1}" for i, e in enumerate(universe.atoms.elements)]
+        )
 
 
 def _check_observable_units(universe) -> None:
@@ -308,10 +331,12 @@ def atomic_numbers(atomgroup) -> np.ndarray:
     try:
         return np.array([ASE_NUMBERS[str(e).strip().capitalize()] for e in atomgroup.elements], dtype=int)
     except KeyError as exc:
-        raise TrajectoryError(f"atom element {exc} is not a chemical element; fix the topology's element column") from None
+        raise TrajectoryError(
+            f"atom element {exc} is not a chemical element; fix the topology's element column"
+        ) from None
 
 
-def frame_box(ts) -> Optional[np.ndarray]:
+def frame_box(ts) -> np.ndarray | None:
     """The frame's box as MDAnalysis dimensions (Å, degrees), or None for a molecule in vacuum."""
     dims = ts.dimensions
     return dims if dims is not None and np.all(np.asarray(dims[:3]) > 0) else None
@@ -339,7 +364,7 @@ def frame_atoms(atomgroup, numbers: np.ndarray, whole: bool = False) -> Atoms:
     return Atoms(numbers=numbers, positions=positions, cell=triclinic_vectors(dims).astype(np.float64), pbc=True)
 
 
-def audit_records(universe) -> Optional[Dict[str, np.ndarray]]:
+def audit_records(universe) -> dict[str, np.ndarray] | None:
     """Force-audit records written by ``mlffd md --audit-every``: time (ps) and force RMSE (eV/Å).
 
     Returns None when the trajectory holds no ``observables/audit_force_rmse``.

@@ -1,7 +1,5 @@
 """The verdict: each criterion whose section was analysed, its value, pass line and outcome."""
 
-from typing import Dict, Optional
-
 from .figures import FIGURES
 from .thresholds import CRITERIA, Thresholds, judge, threshold_of
 
@@ -14,7 +12,7 @@ NVE_SCATTER_SIGMAS = 2.0
 OPTIONAL_SECTIONS = ("structure", "internal_coordinates")
 
 
-def verdict(figures: Dict, thresholds: Thresholds, ensemble: Optional[Dict] = None) -> Dict:
+def verdict(figures: dict, thresholds: Thresholds, ensemble: dict | None = None) -> dict:
     """The verdict table of a report.
 
     A criterion whose figure could not be measured reads "not measured" and fails the verdict.
@@ -46,21 +44,23 @@ def verdict(figures: Dict, thresholds: Thresholds, ensemble: Optional[Dict] = No
         status = "not measured" if outcome is None else ("pass" if outcome else "fail")
         status = _not_applicable(criterion.section, criterion.figure, ensemble) or status
         comparison = ("|x| " if criterion.absolute else "") + criterion.comparison
-        rows.append({
-            "criterion": criterion.name,
-            "section": criterion.section,
-            "figure": criterion.figure,
-            "value": entry["value"],
-            "unit": entry.get("unit") or unit_of(criterion.section, criterion.figure),
-            "comparison": comparison,
-            "threshold": list(threshold) if isinstance(threshold, tuple) else threshold,
-            "source": criterion.source,
-            "status": status,
-        })
+        rows.append(
+            {
+                "criterion": criterion.name,
+                "section": criterion.section,
+                "figure": criterion.figure,
+                "value": entry["value"],
+                "unit": entry.get("unit") or unit_of(criterion.section, criterion.figure),
+                "comparison": comparison,
+                "threshold": list(threshold) if isinstance(threshold, tuple) else threshold,
+                "source": criterion.source,
+                "status": status,
+            }
+        )
     return {"passed": all(passes(r["status"]) for r in rows), "criteria": rows}
 
 
-def _temperature_line(threshold: float, temperature: Dict) -> float:
+def _temperature_line(threshold: float, temperature: dict) -> float:
     """The mean-temperature pass line (%): the threshold, widened for NVE to twice the run's expected scatter."""
     scatter = (temperature.get("nve_scatter_percent") or {}).get("value")
     return max(threshold, NVE_SCATTER_SIGMAS * scatter) if scatter else threshold
@@ -71,7 +71,7 @@ def passes(status: str) -> bool:
     return status == "pass" or status.startswith(NOT_APPLICABLE)
 
 
-def _not_applicable(section: str, figure: str, ensemble: Dict) -> Optional[str]:
+def _not_applicable(section: str, figure: str, ensemble: dict) -> str | None:
     name = ensemble["name"].upper()
     if section == "energy_drift" and ensemble["name"] != "nve" and not ensemble.get("conserved_quantity"):
         return f"{NOT_APPLICABLE} ({name}: no conserved quantity stored)"

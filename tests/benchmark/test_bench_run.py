@@ -2,9 +2,10 @@
 
 from dataclasses import replace
 
+import torch
+
 import numpy as np
 import pytest
-import torch
 from ase import units
 from ase.md.velocitydistribution import thermalize_momenta
 from ase.md.verlet import VelocityVerlet

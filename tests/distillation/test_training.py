@@ -2,9 +2,10 @@
 
 import json
 
+import torch
+
 import numpy as np
 import pytest
-import torch
 from kit import ENGINE64, EXACT, TIGHT, assert_close
 
 from mlff_distiller.distillation import (

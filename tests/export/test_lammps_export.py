@@ -4,8 +4,9 @@ disagrees with the student is not written)."""
 
 import re
 
-import pytest
 import torch
+
+import pytest
 from kit import ENGINE64, assert_close
 
 from mlff_distiller.errors import MLFFDError, OverwriteError

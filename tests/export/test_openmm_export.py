@@ -7,9 +7,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import torch
+
 import numpy as np
 import pytest
-import torch
 from kit import ENGINE64, assert_close
 from openmm import app, unit
 

@@ -10,9 +10,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import torch
+
 import numpy as np
 import pytest
-import torch
 from kit import ENGINE32, ENGINE64, FINITE_DIFFERENCE, assert_close
 
 from mlff_distiller.export import export_openmm

@@ -1,13 +1,14 @@
 """The ASE calculator (frozen forces module, frozen TorchScript copy of the student for stress) against
 the eager student it drives, and its stress against a strain derivative."""
 
+import torch
+
 import numpy as np
 import pytest
-import torch
 from ase import Atoms
 from ase.build import molecule
-
 from kit import EXACT, FINITE_DIFFERENCE, assert_close, random_box
+
 from mlff_distiller import UnsupportedElementError
 from mlff_distiller.models import StudentCalculator, save_checkpoint
 
@@ -29,7 +30,7 @@ def test_loads_from_a_checkpoint_path(tiny_student, tmp_path):
     atoms.calc = StudentCalculator(path)
     reference = molecule("H2O")
     reference.calc = StudentCalculator(tiny_student)
-    assert atoms.get_potential_energy() == pytest.approx(reference.get_potential_energy(), abs=1e-12)
+    assert atoms.get_potential_energy() == pytest.approx(reference.get_potential_energy(), abs=EXACT)
 
 
 def test_stress_is_the_strain_derivative(tiny_student, rng):
@@ -111,7 +112,7 @@ def test_changed_atomic_numbers_are_mapped_again(tiny_student):
     swapped.calc = calculator
     _assert_matches_eager(tiny_student, swapped)
     ethanol.numbers = swapped.numbers  # the numbers of an Atoms changed in place between calls
-    assert ethanol.get_potential_energy() == pytest.approx(swapped.get_potential_energy(), abs=1e-12)
+    assert ethanol.get_potential_energy() == pytest.approx(swapped.get_potential_energy(), abs=EXACT)
 
 
 def test_unsupported_element_after_a_supported_one(tiny_student):
@@ -125,7 +126,7 @@ def test_unsupported_element_after_a_supported_one(tiny_student):
         iron.get_potential_energy()
     again = molecule("H2O")  # a supported structure after the error: mapped again, same energy
     again.calc = calculator
-    assert again.get_potential_energy() == pytest.approx(energy, abs=1e-12)
+    assert again.get_potential_energy() == pytest.approx(energy, abs=EXACT)
 
 
 def test_the_callers_student_is_left_untouched(tiny_student):

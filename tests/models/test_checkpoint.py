@@ -2,8 +2,9 @@
 
 import zipfile
 
-import pytest
 import torch
+
+import pytest
 from kit import EXACT, assert_close, random_molecule
 
 from mlff_distiller import CheckpointError

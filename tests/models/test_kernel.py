@@ -8,9 +8,10 @@ import re
 import subprocess
 import sys
 
+import torch
+
 import numpy as np
 import pytest
-import torch
 from kit import ENGINE32, FINITE_DIFFERENCE, TIGHT, assert_close, random_box, random_molecule
 
 from mlff_distiller.compiler import cpu_signature

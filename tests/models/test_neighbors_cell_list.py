@@ -1,8 +1,9 @@
 """The sort-based cell list: the same edges as all pairs on every path (bin sizes, shapes, images, dtypes)."""
 
+import torch
+
 import numpy as np
 import pytest
-import torch
 
 from mlff_distiller.models import all_pairs, cell_list
 from mlff_distiller.models.neighbors import plane_spacings

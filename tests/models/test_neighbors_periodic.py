@@ -1,8 +1,9 @@
 """Periodic boundary conditions: wrapping, lattice translations, small boxes, cell list vs all pairs."""
 
+import torch
+
 import numpy as np
 import pytest
-import torch
 from kit import TIGHT, assert_close, random_box
 
 from mlff_distiller.models import Student, StudentConfig, all_pairs, cell_list

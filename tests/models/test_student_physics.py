@@ -1,8 +1,9 @@
 """Invariances, forces, cutoff smoothness and TorchScript parity of every student preset."""
 
+import torch
+
 import numpy as np
 import pytest
-import torch
 from kit import EXACT, FINITE_DIFFERENCE, TIGHT, assert_close, random_molecule, random_rotation
 
 from mlff_distiller.models import Student, StudentConfig

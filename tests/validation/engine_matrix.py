@@ -31,9 +31,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch  # noqa: F401  (torch before openmm: openmm-torch's plugins need torch's libraries loaded)
+
 import ase.io
 import numpy as np
-import torch  # noqa: F401  (torch before openmm: openmm-torch's plugins need torch's libraries loaded)
 from kit import AVOGADRO, BOLTZMANN_J_PER_K, ELEMENTARY_CHARGE
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,8 +1,9 @@
 """``mlffd check-engines`` on the bundled students and structures, on exported files, and on a model that truly differs."""
 
+import torch
+
 import numpy as np
 import pytest
-import torch
 from kit import ENGINE64
 
 from mlff_distiller.data import bundled_structure, bundled_student

@@ -15,9 +15,7 @@ from ase import Atoms
 from ase.calculators.lammps import Prism
 
 from ...errors import StructureError
-
-#: LAMMPS's conversion of eV/Å^3 to bar in metal units (its ``force->nktv2p``).
-NKTV2P_METAL = 1.6021765e6
+from ...units import EV_PER_A3_TO_BAR_LAMMPS
 
 
 def lammps_box(atoms: Atoms, padding: float) -> Atoms:
@@ -95,7 +93,7 @@ def single_point(model: str | Path, atoms: Atoms, cutoff: float) -> dict[str, np
             energy = lmp.get_thermo("pe")
         finally:
             lmp.close()
-    virial = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]]) * volume / NKTV2P_METAL
+    virial = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]]) * volume / EV_PER_A3_TO_BAR_LAMMPS
     return {
         "energy": energy,
         "forces": prism.vector_to_ase(forces),

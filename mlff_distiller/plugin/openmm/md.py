@@ -13,11 +13,11 @@ import sys
 import time as wallclock
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+
+import torch
 
 import numpy as np
 import openmm
-import torch
 from ase import Atoms
 from openmm import app, unit
 
@@ -59,7 +59,7 @@ class MDResult:
     ns_per_day: float
     final_temperature_K: float
     final_total_energy_eV: float
-    max_audit_force_rmse_eV_per_A: Optional[float] = None
+    max_audit_force_rmse_eV_per_A: float | None = None
     platform: str = ""
     phase: str = ""
 
@@ -81,17 +81,19 @@ class MDRun:
         Replace the files of an existing run directory.
     """
 
-    def __init__(self, settings: MDSettings, run_dir: Union[str, Path], overwrite: bool = False):
+    def __init__(self, settings: MDSettings, run_dir: str | Path, overwrite: bool = False):
         settings.check()
         self.settings = settings
         self.run_dir = Path(run_dir)
         self.restarting = False
         if (self.run_dir / SETTINGS).exists() and not overwrite:
-            raise OverwriteError(f"{self.run_dir} already holds a run; pass --overwrite to replace it or --restart to continue it")
+            raise OverwriteError(
+                f"{self.run_dir} already holds a run; pass --overwrite to replace it or --restart to continue it"
+            )
         self._prepare(structure_to_openmm(settings.structure, seed=settings.seed))
 
     @classmethod
-    def restart(cls, run_dir: Union[str, Path], time: Optional[float] = None) -> "MDRun":
+    def restart(cls, run_dir: str | Path, time: float | None = None) -> "MDRun":
         """Continue the run in ``run_dir`` from its last checkpoint, in either phase.
 
         ``time`` is the new production time in ps (default: as first requested); the warm-up
@@ -120,13 +122,19 @@ class MDRun:
         dtype = torch.float64 if s.precision == "double" else torch.float32
         self.force_model = load_force_model(s.model, dtype, kernel=s.kernel)
         self.system = build_system(
-            structure, self.force_model, remove_cm_motion=s.remove_cm_motion,
+            structure,
+            self.force_model,
+            remove_cm_motion=s.remove_cm_motion,
             cuda_graphs=s.cuda_graphs and self.platform.getName() == "CUDA",
         )
         self.phases = PhasedIntegrator(s)
         self.context = openmm.Context(self.system, self.phases.integrator, self.platform, properties)
-        self.masses = np.array([self.system.getParticleMass(i).value_in_unit(unit.dalton) for i in range(self.system.getNumParticles())])
-        self.dof = 3 * int(np.count_nonzero(self.masses)) - self.system.getNumConstraints() - (3 if s.remove_cm_motion else 0)
+        self.masses = np.array(
+            [self.system.getParticleMass(i).value_in_unit(unit.dalton) for i in range(self.system.getNumParticles())]
+        )
+        self.dof = (
+            3 * int(np.count_nonzero(self.masses)) - self.system.getNumConstraints() - (3 if s.remove_cm_motion else 0)
+        )
         self.teacher = None
         if s.audit_every:
             from ...teachers import load_teacher
@@ -152,7 +160,9 @@ class MDRun:
             start, keep = 0, None
             self._start_new_run()
         self._write_settings(start)
-        trajectory = H5MDTrajectory(self.run_dir / TRAJECTORY, len(self.numbers), self.structure.periodic, observables, keep)
+        trajectory = H5MDTrajectory(
+            self.run_dir / TRAJECTORY, len(self.numbers), self.structure.periodic, observables, keep
+        )
         table = EnergyTable(self.run_dir / ENERGIES, observables, keep)
         self._audits = []
         try:
@@ -161,7 +171,7 @@ class MDRun:
             trajectory.close()
             table.close()
 
-    def _observables(self) -> List[str]:
+    def _observables(self) -> list[str]:
         """Names of the per-frame observables this run writes (see docs/trajectory-format.md)."""
         s = self.settings
         observables = ["potential_energy", "kinetic_energy", "total_energy", "temperature"]
@@ -180,7 +190,8 @@ class MDRun:
             openmm.LocalEnergyMinimizer.minimize(self.context)
         self.context.setVelocities(maxwell_boltzmann_velocities(self.masses, s.temperature, s.seed, self.dof))
         app.PDBFile.writeFile(
-            self.structure.topology, self.structure.positions * NM_TO_ANGSTROM * unit.angstrom,
+            self.structure.topology,
+            self.structure.positions * NM_TO_ANGSTROM * unit.angstrom,
             open(self.run_dir / TOPOLOGY, "w"),
         )
 
@@ -205,8 +216,10 @@ class MDRun:
                     frame = self._frame(step + chunk)
                 except openmm.OpenMMException as exc:
                     reason = "engine error"
-                    message = (f"stopped after step {step}: OpenMM or the model failed within the next {chunk} steps "
-                               f"({_last_line(exc)})")
+                    message = (
+                        f"stopped after step {step}: OpenMM or the model failed within the next {chunk} steps "
+                        f"({_last_line(exc)})"
+                    )
                     break
                 step += chunk
                 reason, message = self._record(frame, trajectory, table)
@@ -214,8 +227,12 @@ class MDRun:
                     self._save_checkpoint()
                 bar.update(chunk)
                 elapsed = wallclock.perf_counter() - begin
-                postfix = {"phase": self.phases.label(step), "ns/day": f"{ns_per_day(step - start, s.timestep, elapsed):.2f}",
-                           "T": f"{frame['temperature']:.0f}K", "E": f"{frame['total_energy']:.4f}eV"}
+                postfix = {
+                    "phase": self.phases.label(step),
+                    "ns/day": f"{ns_per_day(step - start, s.timestep, elapsed):.2f}",
+                    "T": f"{frame['temperature']:.0f}K",
+                    "E": f"{frame['total_energy']:.4f}eV",
+                }
                 if self._audits:
                     postfix["audit"] = f"{self._audits[-1]:.3f}eV/A"
                 bar.set_postfix(postfix, refresh=False)
@@ -227,11 +244,13 @@ class MDRun:
             bar.close()
         return self._finish(reason, message, start, step, begin, frame)
 
-    def _frame(self, step: int) -> Dict:
+    def _frame(self, step: int) -> dict:
         state = self.context.getState(getPositions=True, getVelocities=True, getForces=True, getEnergy=True)
         potential = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole) / EV_TO_KJ_PER_MOL
         kinetic = state.getKineticEnergy().value_in_unit(unit.kilojoule_per_mole) / EV_TO_KJ_PER_MOL
-        box = state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(unit.nanometer) if self.structure.periodic else None
+        box = (
+            state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(unit.nanometer) if self.structure.periodic else None
+        )
         return {
             "step": step,
             "time": state.getTime().value_in_unit(unit.picosecond),
@@ -247,15 +266,20 @@ class MDRun:
             "equilibration": int(self.phases.phase(step) == EQUILIBRATION),
         }
 
-    def _record(self, frame: Dict, trajectory: H5MDTrajectory, table: EnergyTable):
+    def _record(self, frame: dict, trajectory: H5MDTrajectory, table: EnergyTable):
         """Write a finite frame; return (stop reason, message)."""
         s, step = self.settings, frame["step"]
         if not (math.isfinite(frame["potential_energy"]) and np.isfinite(frame["positions"]).all()):
-            return "non-finite energy", f"stopped at step {step}: the energy or positions became non-finite (frame not written)"
+            return (
+                "non-finite energy",
+                f"stopped at step {step}: the energy or positions became non-finite (frame not written)",
+            )
         if self.teacher is not None and step % s.audit_every == 0:
             frame["audit_force_rmse"] = self._audit(frame)
             self._audits.append(frame["audit_force_rmse"])
-        trajectory.append(step, frame["time"], frame["positions"], frame["velocities"], frame["forces"], frame["box"], frame)
+        trajectory.append(
+            step, frame["time"], frame["positions"], frame["velocities"], frame["forces"], frame["box"], frame
+        )
         table.append(step, frame["time"], frame)
         if frame["temperature"] > s.temperature_limit:
             return "temperature limit", (
@@ -268,7 +292,7 @@ class MDRun:
             )
         return "completed", f"completed {s.steps} steps"
 
-    def _audit(self, frame: Dict) -> float:
+    def _audit(self, frame: dict) -> float:
         """Force RMSE (eV/Å) of the student against the teacher on this frame; NaN (a recorded gap) if the teacher fails."""
         from ...teachers import TeacherError
 
@@ -291,6 +315,7 @@ class MDRun:
 
     def _write_settings(self, start: int) -> None:
         from ... import __version__
+
         path = self.run_dir / SETTINGS
         previous = json.loads(path.read_text()) if self.restarting else {}
         model = Path(self.settings.model)
@@ -306,11 +331,12 @@ class MDRun:
             "package_version": __version__,
             "openmm_version": openmm.__version__,
             "production_start_ps": self.settings.production_start_ps,
-            "restarts": previous.get("restarts", []) + ([{"from_step": start, "time_ps": self.settings.time}] if self.restarting else []),
+            "restarts": previous.get("restarts", [])
+            + ([{"from_step": start, "time_ps": self.settings.time}] if self.restarting else []),
         }
         path.write_text(json.dumps(data, indent=2))
 
-    def _finish(self, reason: str, message: str, start: int, step: int, begin: float, frame: Optional[Dict]) -> MDResult:
+    def _finish(self, reason: str, message: str, start: int, step: int, begin: float, frame: dict | None) -> MDResult:
         s = self.settings
         wall = wallclock.perf_counter() - begin
         result = MDResult(
@@ -340,7 +366,7 @@ def _json_number(value):
     return float(value)
 
 
-def _finite_max(values) -> Optional[float]:
+def _finite_max(values) -> float | None:
     """Largest finite value, or None when there is none."""
     finite = [v for v in values if math.isfinite(v)]
     return max(finite) if finite else None

@@ -2,7 +2,6 @@
 
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 from ...errors import SimulationError
 
@@ -79,8 +78,8 @@ class MDSettings:
     temperature_limit: float = 10000.0
     remove_cm_motion: bool = True
     audit_every: int = 0
-    teacher: Optional[str] = None
-    audit_max_rmse: Optional[float] = None
+    teacher: str | None = None
+    audit_max_rmse: float | None = None
 
     @property
     def steps(self) -> int:

@@ -6,8 +6,9 @@ Registered through the ``openmmml.potentials`` entry point, so ``createSystem`` 
 
 from collections.abc import Iterable
 
-import openmm
 import torch
+
+import openmm
 from openmm import app
 from openmmml.mlpotential import MLPotentialImpl, MLPotentialImplFactory
 

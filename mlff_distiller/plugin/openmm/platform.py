@@ -1,9 +1,8 @@
 """Choosing the OpenMM platform and its properties."""
 
-from typing import Dict, List, Tuple
+import torch
 
 import openmm
-import torch
 
 from ...errors import SimulationError
 
@@ -19,14 +18,14 @@ MODEL_ONLY_PREFERENCE = ("CUDA", "OpenCL", "Reference", "CPU")
 PRECISIONS = ("single", "mixed", "double")
 
 
-def available_platforms() -> List[str]:
+def available_platforms() -> list[str]:
     """Names of the OpenMM platforms that loaded on this machine."""
     return [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]
 
 
 def select_platform(
     name: str = "auto", precision: str = "mixed", model_only: bool = False
-) -> Tuple[openmm.Platform, Dict[str, str]]:
+) -> tuple[openmm.Platform, dict[str, str]]:
     """The OpenMM platform called ``name`` (or the fastest available for ``"auto"``) and its properties.
 
     Parameters
@@ -52,10 +51,10 @@ def select_platform(
     if name == "auto":
         name = next(p for p in (MODEL_ONLY_PREFERENCE if model_only else PLATFORM_PREFERENCE) if p in available)
     if name not in available:
-        hint = (
-            "; CUDA needs an NVIDIA GPU and `pip install 'mlff-distiller[cuda12]'`" if name == "CUDA" else ""
+        hint = "; CUDA needs an NVIDIA GPU and `pip install 'mlff-distiller[cuda12]'`" if name == "CUDA" else ""
+        raise SimulationError(
+            f"OpenMM platform '{name}' is not available here (available: {', '.join(available)}){hint}"
         )
-        raise SimulationError(f"OpenMM platform '{name}' is not available here (available: {', '.join(available)}){hint}")
     properties = {"Precision": precision} if name in ("CUDA", "OpenCL") else {}
     if name == "CPU":  # share torch's thread budget (OMP_NUM_THREADS) instead of one OpenMM thread per core
         properties["Threads"] = str(torch.get_num_threads())

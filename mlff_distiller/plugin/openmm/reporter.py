@@ -6,14 +6,13 @@ newer than its checkpoint and appends.
 """
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
 
 import h5py
 import numpy as np
 
 from ...errors import TrajectoryError
-
 
 #: Units of the particle data (OpenMM's units, which MDAnalysis converts on reading).
 PARTICLE_UNITS = {"position": "nm", "velocity": "nm ps-1", "force": "kJ mol-1 nm-1"}
@@ -58,11 +57,11 @@ class H5MDTrajectory:
 
     def __init__(
         self,
-        path: Union[str, Path],
+        path: str | Path,
         n_atoms: int,
         periodic: bool,
         observables: Sequence[str],
-        keep_until_step: Optional[int] = None,
+        keep_until_step: int | None = None,
     ):
         self.path = Path(path)
         self.observables = list(observables)
@@ -78,13 +77,14 @@ class H5MDTrajectory:
         else:
             self._truncate(keep_until_step)
         particles = self.file["particles/system"]
-        self._series: List[h5py.Group] = [particles[name] for name in PARTICLE_UNITS]
+        self._series: list[h5py.Group] = [particles[name] for name in PARTICLE_UNITS]
         if periodic:
             self._series.append(particles["box/edges"])
         self._series += [self.file["observables"][name] for name in self.observables]
 
     def _create(self, n_atoms: int) -> None:
         from ... import __version__
+
         f = self.file
         f.require_group("h5md").attrs["version"] = np.array([1, 1])
         f["h5md"].require_group("author").attrs["name"] = "mlff-distiller"
@@ -105,8 +105,10 @@ class H5MDTrajectory:
             self._create_series(observables.require_group(name), (), dtype, OBSERVABLE_UNITS[name])
 
     @staticmethod
-    def _create_series(group: h5py.Group, shape, dtype, unit: Optional[str]) -> None:
-        value = group.create_dataset("value", (0, *shape), dtype=dtype, maxshape=(None, *shape), chunks=(1, *shape) if shape else (256,))
+    def _create_series(group: h5py.Group, shape, dtype, unit: str | None) -> None:
+        value = group.create_dataset(
+            "value", (0, *shape), dtype=dtype, maxshape=(None, *shape), chunks=(1, *shape) if shape else (256,)
+        )
         if unit is not None:
             value.attrs["unit"] = unit
         group.create_dataset("step", (0,), dtype=np.int64, maxshape=(None,), chunks=(256,))
@@ -121,7 +123,7 @@ class H5MDTrajectory:
                 group[name].resize(keep, axis=0)
         self.file.flush()
 
-    def _all_series(self) -> List[h5py.Group]:
+    def _all_series(self) -> list[h5py.Group]:
         particles = self.file["particles/system"]
         series = [particles[name] for name in PARTICLE_UNITS]
         if "edges" in particles["box"]:
@@ -136,8 +138,8 @@ class H5MDTrajectory:
         positions_nm: np.ndarray,
         velocities_nm_per_ps: np.ndarray,
         forces_kj_per_mol_nm: np.ndarray,
-        box_nm: Optional[np.ndarray],
-        observables: Dict[str, float],
+        box_nm: np.ndarray | None,
+        observables: dict[str, float],
     ) -> None:
         """Add one frame and flush it to disk.
 
@@ -148,7 +150,7 @@ class H5MDTrajectory:
         if self.periodic:
             values.append(box_nm)
         values += [observables[name] for name in self.observables]
-        for group, value in zip(self._series, values):
+        for group, value in zip(self._series, values, strict=False):
             n = group["step"].shape[0]
             for name in ("value", "step", "time"):
                 group[name].resize(n + 1, axis=0)
@@ -174,7 +176,7 @@ class EnergyTable:
         Append to an existing table, first dropping rows after this step.
     """
 
-    def __init__(self, path: Union[str, Path], observables: Sequence[str], keep_until_step: Optional[int] = None):
+    def __init__(self, path: str | Path, observables: Sequence[str], keep_until_step: int | None = None):
         self.path = Path(path)
         self.observables = list(observables)
         header = ["step", "time_ps"] + [CSV_COLUMNS[name] for name in self.observables]
@@ -189,9 +191,11 @@ class EnergyTable:
         self.writer.writerows(rows)
         self.handle.flush()
 
-    def append(self, step: int, time_ps: float, observables: Dict[str, float]) -> None:
+    def append(self, step: int, time_ps: float, observables: dict[str, float]) -> None:
         """Add one row (energies in eV, temperature in K, RMSE in eV/Å, flags 1 or 0) and flush it."""
-        self.writer.writerow([step, repr(float(time_ps))] + [_csv_value(name, observables[name]) for name in self.observables])
+        self.writer.writerow(
+            [step, repr(float(time_ps))] + [_csv_value(name, observables[name]) for name in self.observables]
+        )
         self.handle.flush()
 
     def close(self) -> None:

@@ -2,13 +2,14 @@
 
 import logging
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple, Union
+
+import torch
 
 import numpy as np
 import openmm
-import torch
 from ase import Atoms
 from openmm import app, unit
 from openmm.app.internal.unitcell import reducePeriodicBoxVectors
@@ -29,7 +30,7 @@ try:
 finally:
     logging.disable(logging.NOTSET)
 
-ModelSource = Union[str, Path, Student]
+ModelSource = str | Path | Student
 
 
 def _reload_torch_plugins() -> None:
@@ -56,7 +57,7 @@ class ForceModel:
     """A scripted OpenMM-target model and its metadata (see :func:`mlff_distiller.export.build_metadata`)."""
 
     module: torch.jit.ScriptModule
-    metadata: Dict
+    metadata: dict
 
 
 @dataclass
@@ -94,7 +95,7 @@ def load_force_model(model: ModelSource, dtype: torch.dtype = torch.float64, ker
     return _student_force_model(load_checkpoint(path, dtype=dtype), kernel, checkpoint=path)
 
 
-def _student_force_model(student: Student, kernel: str, checkpoint: Optional[Path] = None) -> ForceModel:
+def _student_force_model(student: Student, kernel: str, checkpoint: Path | None = None) -> ForceModel:
     kernel = resolve_kernel(kernel)
     precision = "float64" if student.network.energy_scale.dtype == torch.float64 else "float32"
     metadata = build_metadata(student, "openmm", precision, checkpoint=checkpoint, kernel=kernel)
@@ -109,9 +110,9 @@ def _is_torchscript_archive(path: Path) -> bool:
 
 
 def create_torch_force(
-    model: Union[ModelSource, ForceModel],
+    model: ModelSource | ForceModel,
     numbers: Sequence[int],
-    atoms: Optional[Sequence[int]] = None,
+    atoms: Sequence[int] | None = None,
     periodic: bool = False,
     cuda_graphs: bool = False,
     dtype: torch.dtype = torch.float64,
@@ -167,7 +168,7 @@ def create_torch_force(
     return force
 
 
-def structure_to_openmm(source: Union[str, Path, Atoms, app.Topology], seed: int = 0) -> OpenMMStructure:
+def structure_to_openmm(source: str | Path | Atoms | app.Topology, seed: int = 0) -> OpenMMStructure:
     """An OpenMM topology and positions (nm) from a file (PDB keeps residues and bonds), SMILES or ASE Atoms.
 
     Periodic structures must be periodic along all three directions; the cell is put into
@@ -187,7 +188,7 @@ def structure_to_openmm(source: Union[str, Path, Atoms, app.Topology], seed: int
     return OpenMMStructure(*_topology_from_atoms(atoms))
 
 
-def _topology_from_atoms(atoms: Atoms) -> Tuple[app.Topology, np.ndarray]:
+def _topology_from_atoms(atoms: Atoms) -> tuple[app.Topology, np.ndarray]:
     atoms = atoms.copy()
     if atoms.pbc.any() and not atoms.pbc.all():
         raise StructureError("OpenMM simulates fully periodic or non-periodic systems, not partly periodic ones")
@@ -200,7 +201,9 @@ def _topology_from_atoms(atoms: Atoms) -> Tuple[app.Topology, np.ndarray]:
         cell, _ = atoms.cell.standard_form()
         atoms.set_cell(cell, scale_atoms=True)  # rotates the structure with its cell
         # the same lattice in OpenMM's reduced form; positions need not move (the model wraps them)
-        topology.setPeriodicBoxVectors(reducePeriodicBoxVectors([openmm.Vec3(*row) for row in np.asarray(cell) / NM_TO_ANGSTROM]))
+        topology.setPeriodicBoxVectors(
+            reducePeriodicBoxVectors([openmm.Vec3(*row) for row in np.asarray(cell) / NM_TO_ANGSTROM])
+        )
     positions = np.asarray(atoms.positions, dtype=np.float64) / NM_TO_ANGSTROM
     check_positions(positions)
     return topology, positions
@@ -214,8 +217,8 @@ def check_positions(positions_nm: np.ndarray, name: str = "structure") -> None:
 
 
 def build_system(
-    source: Union[str, Path, Atoms, app.Topology, OpenMMStructure],
-    model: Union[ModelSource, ForceModel],
+    source: str | Path | Atoms | app.Topology | OpenMMStructure,
+    model: ModelSource | ForceModel,
     remove_cm_motion: bool = True,
     cuda_graphs: bool = False,
     dtype: torch.dtype = torch.float64,

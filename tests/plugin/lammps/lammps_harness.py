@@ -21,8 +21,6 @@ WATER = np.array(
         [0.9572 * np.cos(np.radians(104.52)), 0.9572 * np.sin(np.radians(104.52)), 0.0],
     ]
 )
-#: eV/Å^3 in bar.
-EV_PER_CUBIC_ANGSTROM_IN_BAR = 1.602176634e6
 
 
 def water_box(per_side: int, density: float = 1.0, seed: int = 0) -> Atoms:

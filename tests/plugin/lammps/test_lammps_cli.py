@@ -1,9 +1,10 @@
 """``mlffd lammps build`` and ``mlffd check-engines``; the plugin builds itself from a clean cache."""
 
+import torch
+
 import ase.io
 import numpy as np
 import pytest
-import torch
 from lammps_harness import run_lammps, water_box, write_data
 
 from mlff_distiller.cli import main

@@ -1,8 +1,9 @@
 """Every bad input to pair_style mlffd stops LAMMPS with its own ERROR line and a non-zero exit,
 never a C++ exception escaping LAMMPS (``terminate called``) or torch's backtrace."""
 
-import pytest
 import torch
+
+import pytest
 from lammps_harness import run_lammps, water_box, write_data
 
 from mlff_distiller.export import export_lammps, export_openmm

@@ -5,9 +5,10 @@ tools read, and NVE conserves energy."""
 import shutil
 from pathlib import Path
 
+import torch
+
 import numpy as np
 import pytest
-import torch
 from lammps_harness import run_lammps, thermo
 
 from mlff_distiller.export import export_lammps

@@ -8,9 +8,10 @@ carry the same data with atoms of a NULL type in the box and a skip neighbour li
 
 import itertools
 
+import torch
+
 import numpy as np
 import pytest
-import torch
 from ase import Atoms
 from ase.data import atomic_numbers
 from kit import ENGINE64, assert_close

@@ -6,19 +6,17 @@ energy depends on atoms up to 15 Å away: far beyond the ghost shell, exact only
 per-layer feature communication of the pair style is right.
 """
 
+import torch
+
 import numpy as np
 import pytest
-import torch
-from kit import ENGINE32, ENGINE64, FINITE_DIFFERENCE, assert_close
+from kit import ENGINE32, ENGINE64, FINITE_DIFFERENCE, NKTV2P_METAL, assert_close
 from lammps_harness import read_dump, run_lammps, thermo, water_box, write_data
 
 from mlff_distiller.export.lammps import export_lammps
 from mlff_distiller.models import Student, preset, save_checkpoint
 from mlff_distiller.plugin.lammps import build_plugin
 from mlff_distiller.structures import read_structure
-
-#: LAMMPS's metal-units conversion of eV/Å^3 to bar (its constant nktv2p).
-NKTV2P_METAL = 1.6021765e6
 
 SINGLE_POINT = """
 units metal

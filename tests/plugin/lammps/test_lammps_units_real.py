@@ -12,9 +12,10 @@ import os
 import subprocess
 import sys
 
+import torch
+
 import numpy as np
 import pytest
-import torch
 from kit import EXACT, assert_close
 from lammps_harness import read_dump, run_lammps, thermo, water_box, write_data
 

@@ -5,16 +5,30 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 import numpy as np
 import pytest
-import torch
 from ase import Atoms
 from ase.io import write
 
-from mlff_distiller.errors import CheckpointError, OverwriteError, SimulationError, StructureError, UnsupportedElementError
+from mlff_distiller.errors import (
+    CheckpointError,
+    OverwriteError,
+    SimulationError,
+    StructureError,
+    UnsupportedElementError,
+)
 from mlff_distiller.export import export_openmm
 from mlff_distiller.models import Student, preset, save_checkpoint
-from mlff_distiller.plugin.openmm import MDRun, MDSettings, available_platforms, build_system, create_torch_force, select_platform
+from mlff_distiller.plugin.openmm import (
+    MDRun,
+    MDSettings,
+    available_platforms,
+    build_system,
+    create_torch_force,
+    select_platform,
+)
 
 MLFFD = str(Path(sys.executable).parent / "mlffd")
 
@@ -120,7 +134,10 @@ def test_cuda_graphs_property_is_set(checkpoint):
 def test_cli_reports_one_line_and_exit_code_2(checkpoint, tmp_path):
     result = subprocess.run(
         [MLFFD, "md", "[Fe]", "--model", str(checkpoint), "-o", str(tmp_path / "run")],
-        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=300,
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("mlffd: error:") and "Traceback" not in result.stderr

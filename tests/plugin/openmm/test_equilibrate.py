@@ -9,6 +9,7 @@ import MDAnalysis as mda
 import numpy as np
 import pytest
 from ase.io import read, write
+from kit import EXACT
 
 from mlff_distiller.cli import main
 from mlff_distiller.errors import SimulationError
@@ -23,8 +24,17 @@ KB_KJ_PER_MOL_K = 8.314462618e-3
 
 def settings(**overrides) -> MDSettings:
     """Ethanol with the bundled ultra-tiny student: 100 warm-up steps (friction 20/ps), 100 NVE steps."""
-    values = dict(structure=ETHANOL, model=STUDENT, platform="Reference", precision="double", equilibrate=0.05,
-                  time=0.05, friction=20.0, report_interval=10, checkpoint_interval=20)
+    values = dict(
+        structure=ETHANOL,
+        model=STUDENT,
+        platform="Reference",
+        precision="double",
+        equilibrate=0.05,
+        time=0.05,
+        friction=20.0,
+        report_interval=10,
+        checkpoint_interval=20,
+    )
     return MDSettings(**{**values, **overrides})
 
 
@@ -97,8 +107,28 @@ def test_integrator_switches_from_langevin_to_verlet(tmp_path):
 
 def test_settings_observable_and_csv_record_the_boundary(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    assert main(["md", ETHANOL, "--model", STUDENT, "--equilibrate", "0.01", "--time", "0.02", "--report-interval", "5",
-                 "--platform", "Reference", "-o", str(run_dir), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "md",
+                ETHANOL,
+                "--model",
+                STUDENT,
+                "--equilibrate",
+                "0.01",
+                "--time",
+                "0.02",
+                "--report-interval",
+                "5",
+                "--platform",
+                "Reference",
+                "-o",
+                str(run_dir),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     saved = json.loads((run_dir / "settings.json").read_text())
     assert saved["equilibrate"] == 0.01 and saved["production_start_ps"] == 0.01 and saved["time"] == 0.02
     assert saved["ensemble"] == "nve" and saved["steps"] == 60
@@ -159,6 +189,6 @@ def test_restart_in_either_phase_continues_the_same_run(tmp_path, stop_at, bitwi
             assert np.array_equal(one[key], two[key]), key
         else:  # particle data are stored in float32, observables in float64
             rtol = 1e-6 if one[key].dtype == np.float32 else 1e-10
-            np.testing.assert_allclose(one[key], two[key], rtol=rtol, atol=1e-12, err_msg=key)
+            np.testing.assert_allclose(one[key], two[key], rtol=rtol, atol=EXACT, err_msg=key)
     if bitwise:
         assert (tmp_path / "one" / "energies.csv").read_text() == (tmp_path / "two" / "energies.csv").read_text()

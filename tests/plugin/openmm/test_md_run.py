@@ -10,11 +10,13 @@ import time
 import warnings
 from pathlib import Path
 
+import torch
+
 import h5py
 import MDAnalysis as mda
 import numpy as np
 import pytest
-import torch
+from kit import EXACT, FLOAT32_FIGURES, FLOAT32_STORED
 
 from mlff_distiller.models import Student, preset, save_checkpoint
 from mlff_distiller.plugin.openmm import MDRun, MDSettings
@@ -117,9 +119,9 @@ def test_nvt_restart_continues_the_same_trajectory(smooth_checkpoint, tmp_path):
     from the uninterrupted run only in the last bits of float64 (relative 1e-12 here)."""
     p1, o1, p2, o2 = _one_go_and_restarted(tmp_path, smooth_checkpoint, "nvt", 200)
     for key in p1:
-        np.testing.assert_allclose(p1[key], p2[key], rtol=1e-6, err_msg=key)  # float32 storage
+        np.testing.assert_allclose(p1[key], p2[key], rtol=FLOAT32_STORED, err_msg=key)  # float32 storage
     for key in o1:
-        np.testing.assert_allclose(o1[key], o2[key], rtol=1e-12, atol=1e-14, err_msg=key)
+        np.testing.assert_allclose(o1[key], o2[key], rtol=EXACT, atol=EXACT, err_msg=key)
 
 
 def test_trajectory_reads_in_mdanalysis(smooth_checkpoint, tmp_path):
@@ -130,8 +132,8 @@ def test_trajectory_reads_in_mdanalysis(smooth_checkpoint, tmp_path):
     assert len(universe.trajectory) == len(steps) == 5
     assert len(universe.atoms) == 9 and universe.dimensions is None
     for frame, ts in enumerate(universe.trajectory):
-        np.testing.assert_allclose(ts.positions, particles["position"][frame] * NM_TO_ANGSTROM, rtol=1e-6)
-        np.testing.assert_allclose(ts.forces, particles["force"][frame] / NM_TO_ANGSTROM, rtol=1e-6)
+        np.testing.assert_allclose(ts.positions, particles["position"][frame] * NM_TO_ANGSTROM, rtol=FLOAT32_STORED)
+        np.testing.assert_allclose(ts.forces, particles["force"][frame] / NM_TO_ANGSTROM, rtol=FLOAT32_STORED)
         assert ts.data["total_energy"] == pytest.approx(ts.data["potential_energy"] + ts.data["kinetic_energy"])
         assert ts.time == pytest.approx(frame * 10 * 0.5e-3)
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -303,7 +305,7 @@ def test_audit_records_the_teacher_force_rmse(smooth_checkpoint, tmp_path):
     )
     student_forces = particles["force"][frame] / (EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM)
     expected = np.sqrt(np.mean((student_forces - teacher.compute(atoms)["forces"]) ** 2))
-    assert rmse[frame] == pytest.approx(expected, rel=1e-4)  # float32 storage of positions and forces
+    assert rmse[frame] == pytest.approx(expected, rel=FLOAT32_FIGURES)  # float32 storage of positions and forces
 
     stopped = mlffd(
         "md",

@@ -1,9 +1,10 @@
 """TorchForce in real OpenMM contexts (CPU, Reference) against the direct PyTorch student."""
 
+import torch
+
 import numpy as np
 import openmm
 import pytest
-import torch
 from kit import ENGINE32, ENGINE64, assert_close, random_box, random_molecule
 from openmm import app, unit
 
@@ -57,7 +58,9 @@ def test_torchforce_equals_student(tiny_student, rng, platform, dtype, kernel, c
     context.setPositions(positions.numpy() / NM_TO_ANGSTROM)
     state = context.getState(getEnergy=True, getForces=True)
     energy = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole) / EV_TO_KJ_PER_MOL
-    forces = state.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer) / (EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM)
+    forces = state.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer) / (
+        EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM
+    )
 
     cell_t = None if cell is None else torch.tensor(cell)
     pbc = None if cell is None else torch.ones(3, dtype=torch.bool)
@@ -78,9 +81,16 @@ def test_skewed_cell_is_reduced_to_the_same_lattice(tiny_student, rng):
     positions, species = random_box(10, cell, len(tiny_student.elements), rng, spacing=1.3)
     numbers = [tiny_student.elements[int(s)] for s in species]
     structure = structure_to_openmm(Atoms(numbers=numbers, positions=positions.numpy(), cell=cell, pbc=True))
-    context = openmm.Context(build_system(structure, tiny_student), openmm.VerletIntegrator(0.001),
-                             openmm.Platform.getPlatformByName("Reference"))
+    context = openmm.Context(
+        build_system(structure, tiny_student),
+        openmm.VerletIntegrator(0.001),
+        openmm.Platform.getPlatformByName("Reference"),
+    )
     context.setPositions(structure.positions)
-    energy = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole) / EV_TO_KJ_PER_MOL
-    expected, _ = tiny_student.energy_and_forces(positions, species, torch.tensor(cell), torch.ones(3, dtype=torch.bool))
+    energy = (
+        context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole) / EV_TO_KJ_PER_MOL
+    )
+    expected, _ = tiny_student.energy_and_forces(
+        positions, species, torch.tensor(cell), torch.ones(3, dtype=torch.bool)
+    )
     assert_close(energy, expected, ENGINE64, "energy in the reduced cell")

@@ -1,0 +1,36 @@
+"""Options of the commands that run MD and validate it on bundled systems (``mlffd demo``, ``mlffd study``)."""
+
+import argparse
+
+#: OpenMM platforms a run may ask for; ``auto`` picks the fastest available.
+PLATFORMS = ["auto", "CUDA", "OpenCL", "CPU", "Reference"]
+
+
+def add_run_options(parser: argparse.ArgumentParser, production: str, frames: str) -> None:
+    """Add the MD and validation options: time, warm-up, time step, temperature, frames, reference, platform.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser.
+    production : str
+        What one production is called in the help ("the production", "each production").
+    frames : str
+        Help text of ``--frames``.
+    """
+    parser.add_argument("--time", type=float, default=10.0, help=f"NVE length of {production} in ps")
+    parser.add_argument(
+        "--equilibrate", type=float, default=2.0, metavar="PS", help=f"Langevin warm-up before {production} in ps"
+    )
+    parser.add_argument("--timestep", type=float, default=0.5, help="time step in fs")
+    parser.add_argument("--temperature", type=float, default=300.0, help="initial and warm-up temperature in K")
+    parser.add_argument("--frames", type=int, default=20, help=frames)
+    parser.add_argument(
+        "--reference-budget",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="wall-time cap in s of the teacher MD whose bonds and angles a molecule's run must stay inside "
+        "(0: no such comparison; boxes get none)",
+    )
+    parser.add_argument("--platform", default="auto", choices=PLATFORMS, help="OpenMM platform")
