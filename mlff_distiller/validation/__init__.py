@@ -10,7 +10,8 @@ from .compare import compare_reports, recommend
 from .drift import EnergyDrift, drift_figures
 from .energies import EnergySeries, read_energies
 from .ensemble import Ensemble, resolve_ensemble
-from .forces import ForceFidelity, angular_errors, force_statistics
+from .force_statistics import angular_errors, force_statistics
+from .forces import ForceFidelity
 from .report import ValidationReport, validate
 from .selection import Selection, select_atoms
 from .stability import Stability

@@ -13,7 +13,8 @@ from ..errors import MLFFDError, OverwriteError, TrajectoryError
 from .drift import EnergyDrift
 from .ensemble import Ensemble, resolve_ensemble
 from .figures import finite_or_none, section_figures
-from .forces import ForceFidelity, audit_only_results
+from .force_statistics import audit_only_results
+from .forces import ForceFidelity
 from .internal import InternalCoordinates
 from .plots import draw_all
 from .render import render_html, render_markdown
