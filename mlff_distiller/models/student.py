@@ -1,7 +1,9 @@
 """The student force field: a PaiNN network plus its own neighbour search."""
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from numbers import Integral
 
 import torch
 from torch import Tensor, nn
@@ -35,12 +37,43 @@ class StudentConfig:
     cutoff: float = 5.0
     elements: list[int] = field(default_factory=lambda: list(DEFAULT_ELEMENTS))
 
+    def __post_init__(self):
+        problem = config_problem(asdict(self))
+        if problem is not None:
+            raise ValueError(problem)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "StudentConfig":
         return cls(**data)
+
+
+def config_problem(config: object) -> str | None:
+    """What makes an architecture (a :meth:`StudentConfig.to_dict` mapping) unusable, or None if nothing.
+
+    Accepted: a finite ``cutoff`` > 0 Å; ``features``, ``layers`` and ``n_rbf`` integers ≥ 1;
+    ``elements`` a non-empty list of distinct atomic numbers 1-118.
+    """
+    if not isinstance(config, dict):
+        return "the architecture is not a mapping (corrupt file)"
+    cutoff = config.get("cutoff")
+    if isinstance(cutoff, bool) or not isinstance(cutoff, (int, float)) or not (math.isfinite(cutoff) and cutoff > 0):
+        return f"cutoff {cutoff!r} Å makes no sense; a model needs a finite cutoff > 0 Å"
+    for key in ("features", "layers", "n_rbf"):
+        value = config.get(key)
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+            return f"{key} {value!r} makes no sense; a model needs an integer {key} >= 1"
+    elements = config.get("elements")
+    if (
+        not isinstance(elements, (list, tuple))
+        or not elements
+        or len(set(elements)) != len(elements)
+        or not all(isinstance(z, Integral) and not isinstance(z, bool) and 1 <= z <= 118 for z in elements)
+    ):
+        return f"elements {elements!r} make no sense; a model needs distinct atomic numbers 1-118"
+    return None
 
 
 #: Sizes of the student family, close to the reference family's 427K, 77K and 21K parameters.
