@@ -13,7 +13,7 @@ import torch
 
 from ..elements import symbols
 from ..errors import CheckpointError
-from ..models.checkpoint import file_sha256
+from ..models.checkpoint import check_archive, check_weights, file_sha256, weights_sha256
 from ..models.student import Student
 
 #: Name of the extra file that holds the metadata JSON inside the TorchScript archive.
@@ -123,9 +123,14 @@ def usage_lines(metadata: dict, path: str | Path) -> list[str]:
 
 
 def save_with_metadata(scripted: torch.jit.ScriptModule, path: str | Path, metadata: dict) -> Path:
-    """Save a scripted module to ``path`` with ``metadata`` embedded as :data:`METADATA_FILE`."""
+    """Save a scripted module to ``path`` with ``metadata`` embedded as :data:`METADATA_FILE`.
+
+    The SHA-256 of the module's weights (:func:`~mlff_distiller.models.checkpoint.weights_sha256`)
+    is added to ``metadata`` as ``weights_sha256``; :func:`load_exported` verifies it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    metadata["weights_sha256"] = weights_sha256(scripted.state_dict())
     scripted.save(str(path), _extra_files={METADATA_FILE: json.dumps(metadata, indent=2)})
     return path
 
@@ -138,13 +143,15 @@ def read_metadata(path: str | Path) -> dict:
 def load_exported(path: str | Path):
     """The scripted module (on CPU) and metadata dict of an exported model.
 
-    Raises :class:`CheckpointError` for missing, corrupt or foreign files.
+    Raises :class:`CheckpointError` for missing, corrupt or foreign files, and for weights that
+    fail their checksums (the archive's CRC-32, the ``weights_sha256`` of newer files) or are not finite.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such model file")
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path}: not an exported model (the file is corrupt or of another kind)")
+    check_archive(path)
     metadata = _archive_metadata(path)
     if metadata.get("kernel") == "fused":  # the file calls torch.ops.mlffd.painn_forces
         from ..models.kernel import load_kernel
@@ -157,7 +164,9 @@ def load_exported(path: str | Path):
         raise CheckpointError(f"{path}: corrupt or foreign TorchScript file ({type(exc).__name__})") from exc
     if not extra[METADATA_FILE]:
         raise CheckpointError(f"{path}: a TorchScript file without mlff-distiller metadata")
-    return module, json.loads(extra[METADATA_FILE])
+    metadata = json.loads(extra[METADATA_FILE])
+    check_weights(module.state_dict(), path, metadata.get("weights_sha256"))
+    return module, metadata
 
 
 def _archive_metadata(path: Path) -> dict:
