@@ -27,18 +27,18 @@ through the C++ network the pair style compiles
 (:func:`~mlff_distiller.export.verify.verify_lammps`).
 """
 
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from ..elements import symbols
-from ..errors import MLFFDError, OverwriteError
+from ..errors import MLFFDError
 from ..models import load_checkpoint
 from ..models.kernel.weights import kernel_weights
 from ..models.painn import PaiNN
 from ..models.student import Student
+from ..safe_write import check_output, staged_file
 from .metadata import PRECISIONS, build_metadata, save_with_metadata
 from .verify import verify_lammps
 
@@ -130,7 +130,7 @@ def export_lammps(
     periodic : bool
         Recorded only: LAMMPS decides periodicity with its ``boundary`` command.
     overwrite : bool
-        Replace an existing ``output``.
+        Replace an existing ``output`` (never the checkpoint itself).
     topology : str or Path, optional
         Not used: LAMMPS maps atom types to elements with ``pair_coeff``.
 
@@ -144,15 +144,14 @@ def export_lammps(
     Raises
     ------
     ExportVerificationError
-        When it does not; no file is written then.
+        When it does not; ``output`` is then left as it was.
     """
     output = Path(output)
     if topology is not None:
         raise MLFFDError(
             "LAMMPS models take no topology: atom types are mapped to elements by 'pair_coeff * * H O ...'"
         )
-    if output.exists() and not overwrite:
-        raise OverwriteError(f"{output} exists; pass --overwrite to replace it")
+    check_output(output, inputs=[checkpoint], overwrite=overwrite)
     student = load_checkpoint(checkpoint, dtype=PRECISIONS[precision])
     scripted = lammps_module(student)
     layers = int(student.config.layers)
@@ -169,11 +168,8 @@ def export_lammps(
         receptive_field_angstrom=layers * student.cutoff,
         newton_pair="on",
     )
-    # written beside the output and moved into place once the C++ network reproduces the student:
-    # a file that fails verification is never left as the output
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".mlffd-export-", dir=output.parent) as folder:
-        staged = save_with_metadata(scripted, Path(folder) / output.name, metadata)
-        verify_lammps(staged, student)
-        staged.replace(output)
+    # renamed into place once the C++ network reproduces the student: a file that fails
+    # verification never replaces the output
+    with staged_file(output, inputs=[checkpoint], overwrite=overwrite) as staged:
+        verify_lammps(save_with_metadata(scripted, staged, metadata), student, output)
     return output

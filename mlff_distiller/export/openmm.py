@@ -21,11 +21,11 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..errors import OverwriteError
 from ..models import load_checkpoint
 from ..models.fused import FusedStudentForces
 from ..models.kernel import KERNELS
 from ..models.student import Student
+from ..safe_write import check_output, staged_file
 from ..units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
 from .metadata import PRECISIONS, build_metadata, save_with_metadata
 from .verify import verify_openmm
@@ -190,7 +190,7 @@ def export_openmm(
     periodic : bool
         Accept periodic boxes (True) or refuse them (False).
     overwrite : bool
-        Replace an existing ``output``.
+        Replace an existing ``output`` (never the checkpoint or topology itself).
     kernel : str
         ``"portable"``: TorchScript operations returning the energy; the file runs in any
         openmm-torch process with ``TorchForce``'s defaults. ``"fused"``: on CPU the student runs
@@ -202,13 +202,13 @@ def export_openmm(
     Returns
     -------
     Path
-        The written file, after it was reloaded and checked against the eager student.
+        The written file, after it was reloaded and checked against the eager student; it is
+        written beside ``output`` and renamed into place only then (:mod:`~mlff_distiller.safe_write`):
+        a file that fails verification never replaces the previous output.
     """
     from ..structures import read_structure
 
-    output = Path(output)
-    if output.exists() and not overwrite:
-        raise OverwriteError(f"{output} exists; pass --overwrite to replace it")
+    output = check_output(output, inputs=[checkpoint, topology], overwrite=overwrite)
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
     student = load_checkpoint(checkpoint, dtype=PRECISIONS[precision])
@@ -220,10 +220,7 @@ def export_openmm(
     metadata = build_metadata(
         student, "openmm", precision, checkpoint=checkpoint, periodic=periodic, species=numbers, kernel=kernel
     )
-    save_with_metadata(openmm_module(student, numbers, periodic, kernel), output, metadata)
-    try:
-        verify_openmm(output, student, atoms, periodic)
-    except Exception:
-        output.unlink(missing_ok=True)
-        raise
+    scripted = openmm_module(student, numbers, periodic, kernel)
+    with staged_file(output, inputs=[checkpoint, topology], overwrite=overwrite) as staged:
+        verify_openmm(save_with_metadata(scripted, staged, metadata), student, atoms, periodic, output)
     return output

@@ -47,12 +47,16 @@ def _disagreement(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return float((actual - expected).abs().max()) / scale
 
 
-def verify_openmm(path: Path, student: Student, atoms: Atoms | None, periodic: bool) -> None:
+def verify_openmm(
+    path: Path, student: Student, atoms: Atoms | None, periodic: bool, name: str | Path | None = None
+) -> None:
     """Reload the OpenMM export at ``path`` and check it against ``student`` in vacuum and, if periodic, in a box.
 
     Raises :class:`ExportVerificationError` on non-finite output or a disagreement with the
-    float64 student larger than :data:`OPENMM_TOLERANCE` for the student's dtype.
+    float64 student larger than :data:`OPENMM_TOLERANCE` for the student's dtype; its message
+    names the file ``name`` (default ``path``: an exporter verifies a staged copy of its output).
     """
+    name = path if name is None else name
     module, metadata = load_exported(path)
     structure = test_configuration(student, atoms)
     numbers = torch.as_tensor(structure.numbers, dtype=torch.long)
@@ -72,12 +76,12 @@ def verify_openmm(path: Path, student: Student, atoms: Atoms | None, periodic: b
         expected_energy, expected_forces = reference.energy_and_forces(positions, species, box, pbc)
         where = "in vacuum" if box is None else "in a periodic box"
         if not (torch.isfinite(energy) and torch.isfinite(forces).all()):
-            raise ExportVerificationError(f"{path}: the exported model returns non-finite values {where}")
+            raise ExportVerificationError(f"{name}: the exported model returns non-finite values {where}")
         energy_error = _disagreement(energy.double(), expected_energy.double())
         force_error = _disagreement(forces.double(), expected_forces.double())
         if energy_error > tolerance or force_error > tolerance:
             raise ExportVerificationError(
-                f"{path}: the exported model disagrees with the student {where} "
+                f"{name}: the exported model disagrees with the student {where} "
                 f"(relative energy error {energy_error:.2e}, force error {force_error:.2e}, tolerance {tolerance:.0e})"
             )
 
@@ -105,7 +109,7 @@ def _openmm_energy_forces(
 LAMMPS_TOLERANCE = OPENMM_TOLERANCE
 
 
-def verify_lammps(path: Path, student: Student) -> None:
+def verify_lammps(path: Path, student: Student, name: str | Path | None = None) -> None:
     """Run the LAMMPS export at ``path`` through the C++ network ``pair_style mlffd`` runs, and
     check it against ``student`` by autograd in float64, in vacuum and in a small periodic box.
 
@@ -118,14 +122,15 @@ def verify_lammps(path: Path, student: Student) -> None:
     ExportVerificationError
         When the kernel refuses the file's weights, returns non-finite values, or disagrees with
         the student beyond :data:`LAMMPS_TOLERANCE` for the file's dtype (energy, and forces
-        relative to the largest force), or when the file's element list is not the student's.
+        relative to the largest force), or when the file's element list is not the student's;
+        its message names the file ``name`` (default ``path``: an exporter verifies a staged copy).
     """
     from ..elements import symbols
     from ..models.kernel import load_kernel
     from .metadata import PRECISIONS
 
     load_kernel()
-    name = Path(path).name  # export_lammps verifies a staged copy: messages name the file alone
+    name = path if name is None else name
     module, metadata = load_exported(path)
     if list(module.symbols) != symbols(student.elements):
         raise ExportVerificationError(
