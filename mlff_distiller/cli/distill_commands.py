@@ -138,11 +138,12 @@ def run_distill(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from ..distillation import Dataset, evaluate
-    from ..errors import OverwriteError
     from ..models import load_checkpoint
+    from ..safe_write import check_output, safe_write
 
-    if args.json and args.json.exists() and not args.overwrite:
-        raise OverwriteError(f"{args.json} exists; pass --overwrite to replace it")
+    inputs = [args.checkpoint, *args.data]
+    if args.json:
+        check_output(args.json, inputs=inputs, overwrite=args.overwrite)
     metrics = evaluate(load_checkpoint(args.checkpoint), Dataset.load(args.data))
     print(_summary(metrics))
     for name, row in metrics["per_molecule"].items():
@@ -153,7 +154,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for symbol, row in metrics["per_element"].items():
         print(f"  {symbol}: force RMSE {row['force_rmse']:.4f} eV/Å, MAE {row['force_mae']:.4f} eV/Å")
     if args.json:
-        args.json.write_text(json.dumps(metrics, indent=2) + "\n")
+        text = json.dumps(metrics, indent=2) + "\n"
+        safe_write(args.json, lambda staged: staged.write_text(text), inputs=inputs, overwrite=args.overwrite)
     return 0
 
 

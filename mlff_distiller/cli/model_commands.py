@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 from ..data import resolve_model
-from ..errors import OverwriteError
 from . import LazyChoices
 
 ORDER = 90
@@ -49,10 +48,10 @@ def run_new(args: argparse.Namespace) -> int:
     import torch
 
     from ..elements import numbers_from_symbols
-    from ..models import Student, preset, save_checkpoint
+    from ..models import Student, preset, read_checkpoint, save_checkpoint
+    from ..safe_write import check_output, staged_file
 
-    if args.output.exists() and not args.overwrite:
-        raise OverwriteError(f"{args.output} exists; pass --overwrite to replace it")
+    check_output(args.output, overwrite=args.overwrite)
     overrides = {}
     if args.elements:
         overrides["elements"] = numbers_from_symbols(args.elements)
@@ -60,7 +59,11 @@ def run_new(args: argparse.Namespace) -> int:
         overrides["cutoff"] = args.cutoff
     torch.manual_seed(args.seed)
     student = Student(preset(args.size, **overrides))
-    save_checkpoint(student, args.output, provenance={"origin": "random weights", "seed": args.seed, "size": args.size})
+    provenance = {"origin": "random weights", "seed": args.seed, "size": args.size}
+    with staged_file(args.output, overwrite=args.overwrite) as staged:
+        read_checkpoint(
+            save_checkpoint(student, staged, provenance=provenance)
+        )  # renamed into place once it reads back
     print(f"wrote {args.output}: {args.size} student, {student.parameter_count():,} parameters, random weights")
     return 0
 

@@ -76,11 +76,13 @@ def register(subparsers) -> None:
 def run_sample(args: argparse.Namespace) -> int:
     from ..distillation import SamplingSettings, sample
     from ..errors import OverwriteError
+    from ..safe_write import check_output
     from ..structures import read_structure
     from ..teachers import load_teacher
 
     if args.output.exists() and not (args.resume or args.overwrite):
         raise OverwriteError(f"{args.output} exists; pass --resume to continue it or --overwrite to replace it")
+    check_output(args.output, inputs=[args.structure], overwrite=True)  # same file as the structure, a folder, ...
     structure = read_structure(args.structure, seed=args.seed)
     options = {"threads": args.threads} if args.teacher == "gfn2-xtb" else {}
     teacher = load_teacher(args.teacher, cache=args.output.with_name(args.output.name + ".labels.sqlite"), **options)

@@ -9,8 +9,8 @@ import torch
 
 import numpy as np
 
-from ..errors import OverwriteError
-from ..models import Student, load_checkpoint, save_checkpoint
+from ..models import Student, load_checkpoint, read_checkpoint, save_checkpoint
+from ..safe_write import check_output, safe_write
 from .dataset import Dataset
 from .graphs import frame_graph, predict_all
 from .outputs import write_learning_curve, write_log, write_metrics
@@ -71,7 +71,7 @@ def distill(
     command : str
         The command line, recorded in the provenance.
     overwrite : bool
-        Replace existing outputs.
+        Replace existing outputs (never an input: see :mod:`~mlff_distiller.safe_write`).
     progress : bool
         Progress bar over epochs.
 
@@ -81,10 +81,9 @@ def distill(
         The provenance stored in the checkpoint (teacher, data hash, settings, split, test metrics, ...).
     """
     paths = output_paths(checkpoint, test_split)
-    existing = [str(p) for p in paths.values() if p.exists()]
-    if existing and not overwrite:
-        raise OverwriteError(f"{', '.join(existing)} exist(s); pass --overwrite to replace")
-    paths["checkpoint"].parent.mkdir(parents=True, exist_ok=True)
+    inputs = [*data, teacher_student]
+    for path in paths.values():  # every refusal before the training starts
+        check_output(path, inputs=inputs, overwrite=overwrite)
     dataset = Dataset.load(data)
     data_hash = dataset.content_hash()
     teacher_name = str(dataset.attrs.get("teacher", "unknown"))
@@ -100,12 +99,12 @@ def distill(
 
     def log(row: dict) -> None:
         history.append(row)
-        write_log(paths["log"], history)
+        safe_write(paths["log"], lambda staged: write_log(staged, history), inputs=inputs, overwrite=True)
 
     result = train(dataset, settings, progress=progress, on_epoch=log)
     test = dataset.subset(result.split["test"])
     test.attrs = {**dataset.attrs, "split_of": data_hash, "split_seed": settings.seed}
-    test.save(paths["test_split"])
+    safe_write(paths["test_split"], test.save, inputs=inputs, overwrite=overwrite)
     provenance = {
         "teacher": teacher_name,
         "data": [{"file": Path(p).name, "hash": Dataset.load(p).content_hash()} for p in data],
@@ -129,9 +128,20 @@ def distill(
         provenance["test_metrics_vs_original_teacher"] = evaluate(
             result.student, reference.subset(result.split["test"])
         )
-    save_checkpoint(result.student, paths["checkpoint"], provenance)
-    write_log(paths["log"], result.history)
+
+    def write_checkpoint(staged: Path) -> None:
+        read_checkpoint(save_checkpoint(result.student, staged, provenance))  # renamed into place once it reads back
+
+    safe_write(paths["checkpoint"], write_checkpoint, inputs=inputs, overwrite=overwrite)
+    safe_write(paths["log"], lambda staged: write_log(staged, result.history), inputs=inputs, overwrite=True)
     if result.history:
-        write_learning_curve(paths["curve"], result.history, f"{settings.size} student, data {data_hash[:10]}")
-    write_metrics(paths["metrics"], {key: provenance[key] for key in provenance if key.startswith("test_metrics")})
+        title = f"{settings.size} student, data {data_hash[:10]}"
+        safe_write(
+            paths["curve"],
+            lambda staged: write_learning_curve(staged, result.history, title),
+            inputs=inputs,
+            overwrite=overwrite,
+        )
+    metrics = {key: provenance[key] for key in provenance if key.startswith("test_metrics")}
+    safe_write(paths["metrics"], lambda staged: write_metrics(staged, metrics), inputs=inputs, overwrite=overwrite)
     return provenance
