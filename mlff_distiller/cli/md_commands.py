@@ -1,6 +1,7 @@
 """``mlffd md``: production MD with a student in OpenMM, writing a run directory."""
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..data import resolve_model, resolve_structure
@@ -186,4 +187,6 @@ def run_md(args: argparse.Namespace) -> int:
         )
         + f"; files in {run.run_dir}"
     )
-    return 0 if result.completed else 1
+    if result.exit_code > 1:  # a signal: say how to continue (exit codes 130 and 143 as a shell reports them)
+        print(f"mlffd: {result.stop_reason}; continue with mlffd md --restart {run.run_dir}", file=sys.stderr)
+    return result.exit_code

@@ -9,6 +9,7 @@
 import json
 import math
 import os
+import signal
 import sys
 import time as wallclock
 from dataclasses import asdict, dataclass
@@ -21,13 +22,15 @@ import openmm
 from ase import Atoms
 from openmm import app, unit
 
-from ...errors import OverwriteError, SimulationError
+from ...errors import CheckpointError, OverwriteError, SimulationError
 from ...models.checkpoint import file_sha256
+from ...safe_write import check_output, safe_write
 from ...units import BOLTZMANN_EV_PER_K, EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
 from .md_settings import MDSettings
 from .phases import EQUILIBRATION, PhasedIntegrator
 from .platform import select_platform
 from .reporter import EnergyTable, H5MDTrajectory
+from .stops import STOPS, StopRequests
 from .system import OpenMMStructure, build_system, check_positions, load_force_model, structure_to_openmm
 from .velocities import maxwell_boltzmann_velocities
 
@@ -42,6 +45,7 @@ TRAJECTORY, TOPOLOGY, ENERGIES, SETTINGS, CHECKPOINT, SUMMARY = (
     "checkpoint.chk",
     "summary.json",
 )
+RUN_FILES = (TRAJECTORY, TOPOLOGY, ENERGIES, SETTINGS, CHECKPOINT, SUMMARY)
 #: Multiplies forces in kJ/mol/nm to give eV/Å.
 EV_PER_A_PER_KJ_PER_MOL_NM = 1.0 / (EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM)
 
@@ -67,6 +71,12 @@ class MDResult:
     def completed(self) -> bool:
         return self.stop_reason == "completed"
 
+    @property
+    def exit_code(self) -> int:
+        """``mlffd md``'s exit code: 0 completed, 130 interrupted (SIGINT), 143 terminated (SIGTERM), 1 otherwise."""
+        codes = {reason: code for reason, code in STOPS.values()}
+        return 0 if self.completed else codes.get(self.stop_reason, 1)
+
 
 class MDRun:
     """One MD run of a student in OpenMM, writing a run directory (docs/trajectory-format.md).
@@ -86,9 +96,12 @@ class MDRun:
         self.settings = settings
         self.run_dir = Path(run_dir)
         self.restarting = False
-        if (self.run_dir / SETTINGS).exists() and not overwrite:
+        check_output(self.run_dir, inputs=[settings.structure, settings.model], overwrite=True, folder=True)
+        held = [name for name in RUN_FILES if (self.run_dir / name).exists()]
+        if held and not overwrite:
             raise OverwriteError(
-                f"{self.run_dir} already holds a run; pass --overwrite to replace it or --restart to continue it"
+                f"{self.run_dir} already holds run files ({', '.join(held)}); "
+                "pass --overwrite to replace them or --restart to continue the run"
             )
         self._prepare(structure_to_openmm(settings.structure, seed=settings.seed))
 
@@ -108,6 +121,12 @@ class MDRun:
         if time is not None:
             settings.time = time
         settings.check()
+        model, recorded = Path(settings.model), data.get("model_sha256")
+        if recorded and model.is_file() and file_sha256(model) != recorded:
+            raise CheckpointError(
+                f"{model} is not the model {run_dir} was run with (its SHA-256 differs from model_sha256 in "
+                f"{SETTINGS}); put that model back, or start a new run with -o"
+            )
         run = cls.__new__(cls)
         run.settings, run.run_dir, run.restarting = settings, run_dir, True
         run._prepare(structure_to_openmm(run_dir / TOPOLOGY))
@@ -148,7 +167,14 @@ class MDRun:
         """Run to the requested time, writing the run directory; returns how the run ended.
 
         A physical stop (non-finite energy, temperature over the limit, failed audit) is not an
-        exception: the result's ``stop_reason`` says why, files stay readable.
+        exception: the result's ``stop_reason`` says why, files stay readable. Nor is SIGINT or
+        SIGTERM (:mod:`.stops`): the run stops after the current step with its checkpoint saved.
+
+        Raises
+        ------
+        SimulationError
+            When the model gives a non-finite energy or forces at step 0, before any dynamics: a
+            fault of the model or of the input structure (``summary.json`` says so too).
         """
         self.run_dir.mkdir(parents=True, exist_ok=True)
         observables = self._observables()
@@ -165,8 +191,10 @@ class MDRun:
         )
         table = EnergyTable(self.run_dir / ENERGIES, observables, keep)
         self._audits = []
+        self._stops = StopRequests()
         try:
-            return self._loop(start, trajectory, table, progress)
+            with self._stops.catching():
+                return self._loop(start, trajectory, table, progress)
         finally:
             trajectory.close()
             table.close()
@@ -206,10 +234,9 @@ class MDRun:
         frame = None
         bar = tqdm(total=total, initial=start, unit="step", disable=not progress, dynamic_ncols=True, mininterval=0.5)
         try:
-            if start == 0:
-                frame = self._frame(0)
-                reason, message = self._record(frame, trajectory, table)
-            while step < total and reason == "completed":
+            if start == 0 and not self.restarting:
+                frame, reason, message = self._first_frame(trajectory, table, begin)
+            while step < total and reason == "completed" and self._stops.signal is None:
                 chunk = min(s.report_interval - step % s.report_interval, total - step)
                 try:
                     self.phases.step(step, chunk)
@@ -236,6 +263,10 @@ class MDRun:
                 if self._audits:
                     postfix["audit"] = f"{self._audits[-1]:.3f}eV/A"
                 bar.set_postfix(postfix, refresh=False)
+            if self._stops.signal is not None and reason == "completed" and step < total:
+                self._save_checkpoint()  # the frame of this step is written: a restart continues from it
+                reason = self._stops.reason
+                message = f"{reason} after step {step} ({signal.Signals(self._stops.signal).name}); checkpoint saved"
         except KeyboardInterrupt:
             reason, message = "interrupted", f"interrupted after step {step}"
             self._finish(reason, message, start, step, begin, frame)
@@ -243,6 +274,28 @@ class MDRun:
         finally:
             bar.close()
         return self._finish(reason, message, start, step, begin, frame)
+
+    def _first_frame(self, trajectory: H5MDTrajectory, table: EnergyTable, begin: float) -> tuple[dict, str, str]:
+        """Record frame 0 and checkpoint it: (frame, stop reason, message) as :meth:`_record`.
+
+        A non-finite model output there is a model or input fault (:class:`SimulationError`).
+        """
+        try:
+            frame = self._frame(0)
+            reason, message = self._record(frame, trajectory, table)
+        except openmm.OpenMMException as exc:
+            frame, reason = None, f"the model failed ({_last_line(exc)})"
+        if reason != "completed" and (frame is None or reason == "non-finite energy"):
+            what = reason if frame is None else "the model gives a non-finite energy or forces"
+            message = (
+                f"{what} at step 0, before any dynamics: a fault of the model ({self.settings.model}) or of the "
+                f"input structure ({self.settings.structure}, e.g. atoms on top of each other), not an explosion"
+            )
+            self._finish("model or input fault", message, 0, 0, begin, None)
+            raise SimulationError(message)
+        if reason == "completed":
+            self._save_checkpoint()  # so that a run killed before its first checkpoint interval restarts
+        return frame, reason, message
 
     def _frame(self, step: int) -> dict:
         state = self.context.getState(getPositions=True, getVelocities=True, getForces=True, getEnergy=True)
@@ -269,10 +322,11 @@ class MDRun:
     def _record(self, frame: dict, trajectory: H5MDTrajectory, table: EnergyTable):
         """Write a finite frame; return (stop reason, message)."""
         s, step = self.settings, frame["step"]
-        if not (math.isfinite(frame["potential_energy"]) and np.isfinite(frame["positions"]).all()):
+        finite = [frame["potential_energy"], frame["positions"], frame["forces"]]
+        if not all(np.isfinite(value).all() for value in finite):
             return (
                 "non-finite energy",
-                f"stopped at step {step}: the energy or positions became non-finite (frame not written)",
+                f"stopped at step {step}: the energy, forces or positions became non-finite (frame not written)",
             )
         if self.teacher is not None and step % s.audit_every == 0:
             frame["audit_force_rmse"] = self._audit(frame)
@@ -334,7 +388,7 @@ class MDRun:
             "restarts": previous.get("restarts", [])
             + ([{"from_step": start, "time_ps": self.settings.time}] if self.restarting else []),
         }
-        path.write_text(json.dumps(data, indent=2))
+        safe_write(path, lambda staged: staged.write_text(json.dumps(data, indent=2)), overwrite=True)
 
     def _finish(self, reason: str, message: str, start: int, step: int, begin: float, frame: dict | None) -> MDResult:
         s = self.settings
@@ -353,7 +407,8 @@ class MDRun:
             platform=self.platform.getName(),
             phase=self.phases.phase(step),
         )
-        (self.run_dir / SUMMARY).write_text(json.dumps(asdict(result), indent=2, default=_json_number))
+        summary = json.dumps(asdict(result), indent=2, default=_json_number)
+        safe_write(self.run_dir / SUMMARY, lambda staged: staged.write_text(summary), overwrite=True)
         return result
 
 
