@@ -8,7 +8,7 @@ import pytest
 from kit import EXACT, assert_close, random_molecule
 
 from mlff_distiller import CheckpointError
-from mlff_distiller.models import load_checkpoint, read_checkpoint, save_checkpoint
+from mlff_distiller.models import StudentConfig, load_checkpoint, read_checkpoint, save_checkpoint
 from mlff_distiller.models.checkpoint import FORMAT_VERSION
 
 
@@ -96,3 +96,70 @@ def test_exported_model_is_recognised(tiny_student, tmp_path):
     path = tmp_path / "model.pt"
     torch.jit.script(tiny_student).save(str(path))
     assert "exported TorchScript" in _error(path)
+
+
+def _flipped(source, path, count: int = 400):
+    """A copy of ``source`` at ``path`` with ``count`` bytes inverted in the middle (the weights)."""
+    data = bytearray(source.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + count] = bytes(b ^ 0xFF for b in data[middle : middle + count])
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("name", ["organic-ultra-tiny", "tiny"])
+def test_flipped_bytes_are_refused_as_damaged(make_checkpoint, tmp_path, name):
+    """A bundled checkpoint (no recorded SHA-256: its CRC-32s catch it) and a new one, 400 bytes flipped."""
+    damaged = _flipped(make_checkpoint(name), tmp_path / "damaged.ckpt")
+    assert "is damaged: its weights do not match the checksum recorded when it was saved" in _error(damaged)
+
+
+def _rewritten(path, change) -> None:
+    """Rewrite the checkpoint at ``path`` after ``change(payload)`` (a consistent archive: CRC-32s pass)."""
+    payload = torch.load(path, weights_only=True)
+    change(payload)
+    torch.save(payload, path)
+
+
+def test_new_checkpoints_record_a_weights_checksum_that_load_verifies(make_checkpoint):
+    path = make_checkpoint("tiny")
+    assert len(read_checkpoint(path)["weights_sha256"]) == 64
+    _rewritten(path, lambda payload: payload["state_dict"]["network.energy_scale"].mul_(2.0))
+    assert "is damaged: its weights do not match the checksum" in _error(path)
+
+
+def test_bundled_checkpoints_without_a_checksum_still_load():
+    from mlff_distiller.data import resolve_model, student_names
+
+    for name in student_names():
+        assert "weights_sha256" not in read_checkpoint(resolve_model(name))
+        load_checkpoint(resolve_model(name))
+
+
+@pytest.mark.parametrize(
+    "key,value,named",
+    [
+        ("cutoff", -1.0, "cutoff"),
+        ("cutoff", float("nan"), "cutoff"),
+        ("features", 0, "features"),
+        ("layers", -2, "layers"),
+        ("elements", [], "elements"),
+    ],
+)
+def test_senseless_architecture_is_refused(make_checkpoint, key, value, named):
+    path = make_checkpoint("tiny")
+    _rewritten(path, lambda payload: payload["config"].__setitem__(key, value))
+    message = _error(path)
+    assert f": {named} " in message and "no sense" in message
+
+
+def test_non_finite_weights_are_refused(make_checkpoint, tiny_student, tmp_path):
+    with torch.no_grad():
+        tiny_student.network.energy_scale.fill_(float("nan"))
+    path = save_checkpoint(tiny_student, tmp_path / "nan.ckpt")
+    assert "NaN or inf" in _error(path)
+
+
+def test_a_senseless_config_cannot_be_built():
+    with pytest.raises(ValueError, match="cutoff"):
+        StudentConfig(cutoff=0.0)
