@@ -273,6 +273,27 @@ def test_kernel_refuses_bad_arguments(tiny_student, rng):
         torch.ops.mlffd.painn_forces(species, src, torch.tensor([1, 7]), vectors, *args)
 
 
+@pytest.mark.parametrize("atoms", [0, 1, 2])
+def test_no_atoms_and_no_edges(tiny_student, atoms):
+    """No atoms, or atoms too far apart for an edge (an MPI rank of LAMMPS with an empty domain, a
+    single atom): every layer runs on nothing, energies are the elements' reference energies and
+    forces 0, as autograd on the student gives them."""
+    positions = torch.tensor([[0.0, 0.0, 0.0], [20.0, 0.0, 0.0]], dtype=torch.float64)[:atoms]
+    species = torch.tensor([1, 0])[:atoms]
+    energies, forces = torch.ops.mlffd.painn_all_pairs_forces(species, positions, None, *settings(tiny_student))
+    none = torch.zeros(0, dtype=torch.long)
+    edge_energies, edge_forces = torch.ops.mlffd.painn_forces(
+        species, none, none, torch.zeros(0, 3, dtype=torch.float64), *settings(tiny_student)
+    )
+    expected_energies, expected_forces = autograd_reference(tiny_student, positions, species, NO_CELL, NO_PBC)
+    for got, got_forces in ((energies, forces), (edge_energies, edge_forces)):
+        assert got.shape == (atoms,) and got_forces.shape == (atoms, 3)
+        assert torch.equal(got_forces, torch.zeros(atoms, 3, dtype=torch.float64))
+        if atoms:
+            assert_close(got, expected_energies, TIGHT, "per-atom energies")
+            assert_close(expected_forces, torch.zeros(atoms, 3, dtype=torch.float64), TIGHT, "autograd forces")
+
+
 def test_library_path_names_torch_source_and_cpu(monkeypatch, tmp_path):
     monkeypatch.setenv("MLFFD_CACHE_DIR", str(tmp_path))
     path = library_path()

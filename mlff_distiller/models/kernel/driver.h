@@ -46,8 +46,10 @@ class Driver {
   // Evaluates the energies of the nlocal first of n atoms (species indices, checked) from the
   // edges: count of them, receiving atom src (local), neighbour dst (any of the n), vectors
   // x[dst] - x[src] (Å, count x 3), the first 2 x pairs of them in pairs (see PaiNN::set_edges).
-  // exchange.features / exchange.gradients are called between layers (see NoExchange). The
-  // arrays must stay unchanged until the call returns.
+  // exchange.features / exchange.gradients are called between layers (see NoExchange), the same
+  // number of times whatever n is: n = 0 (an MPI rank that owns no atoms and sees no ghosts) and
+  // count = 0 are valid, and such a rank still takes part in every exchange, which is collective
+  // in LAMMPS. The arrays must stay unchanged until the call returns.
   template <typename Exchange>
   void run(int64_t n, int64_t nlocal, const int64_t* species, int64_t count, const int64_t* src, const int64_t* dst,
            const T* vectors, int64_t pairs, Exchange& exchange) {

@@ -279,8 +279,8 @@ class PaiNN {
 
   // Reverse of layer l: from g_out (nlocal rows, width apart), the gradient of the energy with
   // respect to the layer's output, accumulate the edges' geometry gradients and write g_in
-  // (n rows), the gradient with respect to its input rows; g_in = nullptr (the first layer, whose
-  // input is constant) skips it.
+  // (n rows), the gradient with respect to its input rows, except in the first layer (l = 0),
+  // whose input is constant and which leaves g_in alone (it may be nullptr). n and nlocal may be 0.
   void reverse(int64_t l, const T* g_out, T* g_in);
 
   // d E / d (x[dst] - x[src]) of every edge (E x 3), after reverse(0).

@@ -14,7 +14,10 @@ namespace mlffd {
 
 template <typename T>
 void PaiNN<T>::reverse(int64_t l, const T* g_out, T* g_in) {
-  TORCH_CHECK((g_in != nullptr) == (l > 0), "mlffd: every layer but the first (whose input is constant) gives g_in");
+  // the first layer's input (the embedding) is constant: it takes no gradient. Other layers write
+  // n rows into g_in, none when n = 0 (an MPI rank of LAMMPS without atoms, whose g_in may then be
+  // a null pointer: it still runs every layer, to take part in each exchange).
+  const bool input_gradient = l > 0;
   const LayerWeights& lw = w_.layer[l];
   const int64_t f = f_, f3 = 3 * f_, wd = width();
   const Layer& st = state_[l];
@@ -63,7 +66,7 @@ void PaiNN<T>::reverse(int64_t l, const T* g_out, T* g_in) {
   gemm(3 * nlocal, f, f, g_u_.data(), f, p(lw.mix_u.weight), g_v1_.data(), f, nullptr, true);
   gemm(3 * nlocal, f, f, g_vv_.data(), f, p(lw.mix_v.weight), g_v1_.data(), f, nullptr, true);
   // messages; s1 and v1 also pass their gradients straight to the input's s and v
-  if (g_in) {
+  if (input_gradient) {
     std::fill(g_in, g_in + n * wd, T(0));
     for (int64_t i = 0; i < nlocal; ++i) {
       std::copy(g_s1_.data() + i * f, g_s1_.data() + (i + 1) * f, g_in + i * wd);
@@ -114,7 +117,7 @@ void PaiNN<T>::reverse(int64_t l, const T* g_out, T* g_in) {
       } else {
         for (int64_t q = 0; q < f; ++q) g_message[f + q] = T(0);
       }
-      if (g_in) {
+      if (input_gradient) {
         T* gcj = g_ctx_.data() + j * f3;
         for (int64_t q = 0; q < f3; ++q) gcj[q] += g_message[q] * filt[q];
       }
@@ -128,7 +131,7 @@ void PaiNN<T>::reverse(int64_t l, const T* g_out, T* g_in) {
     gemm(len, r1_, f3, g_filters_.data(), f3, p(w_.layer[l].filter.weight), g_radial_.data() + a * r1_, r1_,
          nullptr, true);
   }
-  if (!g_in) return;
+  if (!input_gradient) return;
   // context = silu(s W_in^T + b_in) W_out^T + b_out, over all n atoms
   g_h_.resize(n * f);
   gemm(n, f, f3, g_ctx_.data(), f3, p(lw.context_out.weight), g_h_.data(), f, nullptr, false);

@@ -10,7 +10,11 @@
 // Atoms of NULL types are neither receivers nor neighbours: they carry no energy, feel no force
 // from the student and do not change what it computes for the others. Under pair_style hybrid
 // the neighbour list is a skip list without them; they are left out of the edges all the same.
-// Any C++ exception from torch or the network becomes a LAMMPS ERROR line.
+// Any C++ exception from torch or the network becomes a LAMMPS ERROR line; so do two atoms closer
+// than 0.1 Å and non-finite positions. Atom types whose masses are not those of their elements
+// (a pair_coeff list in another order than the types) draw a WARNING. A rank that owns no atoms
+// (a molecule in a large box, a vacuum gap, an empty box) runs the network on zero atoms and takes
+// part in every exchange.
 //
 // The student is a message-passing network of L layers: an atom's energy depends on atoms
 // up to L x cutoff away. The pair style runs one layer at a time on the local atoms and
@@ -48,17 +52,20 @@
 #include <regex>
 #include <string>
 #include <memory>
+#include <new>
 #include <vector>
 
 #include "lammps_plugin.h"
 #include "pair_mlffd.h"
+#include "pair_mlffd_checks.h"
 #include "weights.h"
 
 namespace LAMMPS_NS {
 
 // Runs body; an exception from torch or the network (any but LAMMPS's own, which already
 // printed its ERROR line) becomes a LAMMPS error: error->all where every rank does the same
-// (loading the model in settings), error->one where one rank may fail alone (compute). coeff and
+// (loading the model in settings), error->one where one rank may fail alone (compute, where a
+// torch check failing is a bug of the network: the input was checked before). coeff and
 // init_style run no torch code and report their own errors.
 template <typename Body>
 void PairMLFFD::as_lammps_error(const char *where, bool collective, Body &&body)
@@ -69,8 +76,11 @@ void PairMLFFD::as_lammps_error(const char *where, bool collective, Body &&body)
     return;
   } catch (LAMMPSException &) {
     throw;
+  } catch (const std::bad_alloc &) {
+    message = "out of memory";
   } catch (const c10::Error &exc) {
     message = exc.what_without_backtrace();
+    if (!collective) message = "internal error (please report it with this input): " + message;
   } catch (const std::exception &exc) {
     message = exc.what();
   } catch (...) {
@@ -229,6 +239,29 @@ void PairMLFFD::coeff(int narg, char **arg)
   }
   for (int i = 1; i <= ntypes; i++)
     for (int j = i; j <= ntypes; j++) setflag[i][j] = type_species[i] >= 0 && type_species[j] >= 0;
+  warned_masses.clear();
+  check_masses();
+}
+
+// Warns (once per finding) when atom types' masses are not those of the elements they are mapped
+// to: mostly a pair_coeff list in another order than the types (pair_coeff * * H O for O as
+// type 1 runs oxygen with H's embedding: 1,800 eV off for 192 waters). Masses not all set yet (a
+// mass command after pair_coeff) are checked in init_style.
+void PairMLFFD::check_masses()
+{
+  const int ntypes = atom->ntypes;
+  if (!atom->mass || type_species.size() != static_cast<size_t>(ntypes + 1)) return;
+  for (int type = 1; type <= ntypes; type++)
+    if (type_species[type] >= 0 && !atom->mass_setflag[type]) return;
+  const std::string found = mlffd::mass_mismatches(atom->mass, ntypes, type_species, symbols);
+  if (found.empty() || found == warned_masses) return;
+  warned_masses = found;
+  if (comm->me == 0)
+    error->warning(FLERR,
+                   "pair_style mlffd: atom masses do not match the elements pair_coeff maps their types to: {}. "
+                   "pair_coeff * * lists one element per atom type, in type order; ignore this only if the "
+                   "masses differ on purpose (isotopes)",
+                   found);
 }
 
 void PairMLFFD::init_style()
@@ -236,6 +269,7 @@ void PairMLFFD::init_style()
   if (force->newton_pair == 0)
     error->all(FLERR, "pair_style mlffd requires 'newton on' (newton_pair on): forces on ghost atoms "
                       "must be summed onto their owners");
+  check_masses();
   neighbor->add_request(this, NeighConst::REQ_FULL);
 }
 
@@ -283,15 +317,27 @@ void PairMLFFD::evaluate(Evaluation<T> &evaluation)
   std::vector<T> &ghost_vectors = evaluation.ghost_vectors;
   vectors.clear();
   ghost_vectors.clear();
+  // (two atoms closer than MIN_DISTANCE, or a position not finite, stop the run with an ERROR
+  // naming the atoms: the network would give NaN or meaningless forces)
+  const double closest_squared = mlffd::MIN_DISTANCE * mlffd::MIN_DISTANCE;
   for (int ii = 0; ii < list->inum; ii++) {
     const int i = list->ilist[ii];
     if (!seen[i]) continue;
+    if (!std::isfinite(x[i][0]) || !std::isfinite(x[i][1]) || !std::isfinite(x[i][2]))
+      error->one(FLERR, "pair_style mlffd: atom {} has a non-finite position ({}, {}, {}) at step {}", atom->tag[i],
+                 x[i][0], x[i][1], x[i][2], update->ntimestep);
     const int *jlist = list->firstneigh[i];
     for (int jj = 0; jj < list->numneigh[i]; jj++) {
       const int j = jlist[jj] & NEIGHMASK;
       if (!seen[j]) continue;
       const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
-      if (dx * dx + dy * dy + dz * dz >= cutoff_squared || (j < nlocal && j < i)) continue;
+      const double r2 = dx * dx + dy * dy + dz * dz;
+      if (r2 < closest_squared)
+        error->one(FLERR,
+                   "pair_style mlffd: atoms {} and {} are {:.3g} Å apart at step {}, closer than {} Å: an atom "
+                   "placed twice or atoms created over others?",
+                   atom->tag[i], atom->tag[j], std::sqrt(r2), update->ntimestep, mlffd::MIN_DISTANCE);
+      if (r2 >= cutoff_squared || (j < nlocal && j < i)) continue;
       const bool ghost = j >= nlocal;
       (ghost ? ghost_src : src).push_back(i);
       (ghost ? ghost_dst : dst).push_back(j);
@@ -359,28 +405,6 @@ void PairMLFFD::communicate_reverse(T *rows)
   comm_single = reinterpret_cast<float *>(rows);
   comm_double = reinterpret_cast<double *>(rows);
   comm->reverse_comm(this);
-}
-
-int PairMLFFD::pack_forward_comm(int n, int *list, double *buf, int, int *)
-{
-  return single ? pack_rows(comm_single, width, n, list, buf) : pack_rows(comm_double, width, n, list, buf);
-}
-
-void PairMLFFD::unpack_forward_comm(int n, int first, double *buf)
-{
-  if (single) unpack_rows(comm_single, width, n, first, buf);
-  else unpack_rows(comm_double, width, n, first, buf);
-}
-
-int PairMLFFD::pack_reverse_comm(int n, int first, double *buf)
-{
-  return single ? pack_range(comm_single, width, n, first, buf) : pack_range(comm_double, width, n, first, buf);
-}
-
-void PairMLFFD::unpack_reverse_comm(int n, int *list, double *buf)
-{
-  if (single) add_rows(comm_single, width, n, list, buf);
-  else add_rows(comm_double, width, n, list, buf);
 }
 
 }    // namespace LAMMPS_NS

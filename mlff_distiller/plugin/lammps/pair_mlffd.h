@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "driver.h"
+#include "lammps_plugin.h"
 
 namespace LAMMPS_NS {
 
@@ -32,14 +33,31 @@ class PairMLFFD : public Pair {
   void coeff(int narg, char **arg) override;
   void init_style() override;
   double init_one(int i, int j) override;
-  int pack_forward_comm(int n, int *list, double *buf, int pbc_flag, int *pbc) override;
-  void unpack_forward_comm(int n, int first, double *buf) override;
-  int pack_reverse_comm(int n, int first, double *buf) override;
-  void unpack_reverse_comm(int n, int *list, double *buf) override;
+  // the rows being communicated (comm_single or comm_double, width wide) to and from LAMMPS's
+  // buffers: owners' features to their ghosts, ghosts' gradients summed onto their owners
+  int pack_forward_comm(int n, int *list, double *buf, int, int *) override
+  {
+    return single ? pack_rows(comm_single, width, n, list, buf) : pack_rows(comm_double, width, n, list, buf);
+  }
+  void unpack_forward_comm(int n, int first, double *buf) override
+  {
+    if (single) unpack_rows(comm_single, width, n, first, buf);
+    else unpack_rows(comm_double, width, n, first, buf);
+  }
+  int pack_reverse_comm(int n, int first, double *buf) override
+  {
+    return single ? pack_range(comm_single, width, n, first, buf) : pack_range(comm_double, width, n, first, buf);
+  }
+  void unpack_reverse_comm(int n, int *list, double *buf) override
+  {
+    if (single) add_rows(comm_single, width, n, list, buf);
+    else add_rows(comm_double, width, n, list, buf);
+  }
 
  private:
   void allocate();
   void load_model(const std::string &path);
+  void check_masses();
   template <typename T> void evaluate(Evaluation<T> &evaluation);
   template <typename T> void communicate_forward(T *rows);
   template <typename T> void communicate_reverse(T *rows);
@@ -52,6 +70,7 @@ class PairMLFFD : public Pair {
   int width = 0;                          // values per atom in each feature exchange
   std::vector<std::string> symbols;       // elements of the model, by species index
   std::vector<int64_t> type_species;      // LAMMPS type (1-based) -> species index, -1 for NULL
+  std::string warned_masses;              // the mass mismatches last warned of (warn once)
   std::unique_ptr<Evaluation<float>> single;    // one of the two, by the model's precision
   std::unique_ptr<Evaluation<double>> double_precision;
   float *comm_single = nullptr;           // rows (atom-major, `width` wide) being communicated

@@ -69,12 +69,22 @@ def run_lammps(
 
 def read_dump(path: Path) -> dict[str, np.ndarray]:
     """Last frame of a ``dump custom`` file as columns sorted by atom id, plus ``box`` (3, 2) bounds."""
+    return read_dump_frames(path)[-1]
+
+
+def read_dump_frames(path: Path) -> list[dict[str, np.ndarray]]:
+    """Every frame of a ``dump custom`` file, each as :func:`read_dump` gives the last."""
     lines = path.read_text().splitlines()
-    start = max(i for i, line in enumerate(lines) if line.startswith("ITEM: TIMESTEP"))
+    starts = [i for i, line in enumerate(lines) if line.startswith("ITEM: TIMESTEP")]
+    return [_dump_frame(lines, start) for start in starts]
+
+
+def _dump_frame(lines: list[str], start: int) -> dict[str, np.ndarray]:
     n_atoms = int(lines[start + 3])
     box = np.array([[float(v) for v in lines[start + 5 + k].split()[:2]] for k in range(3)])
     names = lines[start + 8].split()[2:]
-    table = np.array([[float(v) for v in line.split()] for line in lines[start + 9 : start + 9 + n_atoms]])
+    rows = [[float(v) for v in line.split()] for line in lines[start + 9 : start + 9 + n_atoms]]
+    table = np.array(rows, dtype=float).reshape(n_atoms, len(names))
     table = table[np.argsort(table[:, names.index("id")])]
     columns = {name: table[:, k] for k, name in enumerate(names)}
     columns["box"] = box
