@@ -27,7 +27,8 @@ EPILOG = """\
 units: lengths in Å, energies in eV, forces in eV/Å, time in ps (time steps in fs),
 temperatures in K. Exported OpenMM models use nm and kJ/mol.
 exit codes: 0 success, 1 a run stopped for a physical reason (explosion, failed audit)
-or a failed verdict, 2 a user error (bad input, missing file), 130 interrupted, 141 output pipe closed.
+or a failed verdict, 2 a user error (bad input, missing file), 130 interrupted (SIGINT),
+143 terminated (SIGTERM), 141 output pipe closed.
 """
 
 
