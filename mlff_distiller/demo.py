@@ -6,8 +6,8 @@ from datetime import datetime
 from pathlib import Path
 
 from .data import bundled_structure, bundled_student
-from .errors import OverwriteError
 from .plugin.openmm import MDResult, MDRun, MDSettings
+from .safe_write import check_output
 from .validation import ValidationReport, validate
 from .validation.render import event_lines
 
@@ -146,8 +146,7 @@ def run_demo(
     """
     output = Path(output) if output is not None else default_output()
     run_dir, report_dir = output / "run", output / "report"
-    if output.exists() and any(output.iterdir()) and not overwrite:
-        raise OverwriteError(f"{output} exists and is not empty; pass --overwrite to replace it")
+    check_output(output, overwrite=overwrite, folder=True)  # a file, an unwritable folder, or not empty
     settings = bundled_nve_settings(
         system, student, time_ps, timestep_fs, temperature_K, platform, precision, equilibrate_ps
     )

@@ -159,6 +159,19 @@ def safe_write(
     return Path(path)
 
 
+def safe_write_text(
+    path: str | Path,
+    text: str,
+    *,
+    inputs: Iterable[str | Path | None] = (),
+    overwrite: bool = False,
+) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`safe_write`; arguments as there."""
+    return safe_write(
+        path, lambda staged: staged.write_text(text, encoding="utf-8"), inputs=inputs, overwrite=overwrite
+    )
+
+
 def output_folder(
     path: str | Path,
     *,

@@ -16,6 +16,7 @@ import numpy as np
 from .data import bundled_structure, structure_names, student_names
 from .demo import EQUILIBRATE_PS, REFERENCE_BUDGET_S, bundled_nve_settings, structure_reference
 from .plugin.openmm import MDRun, MDSettings
+from .safe_write import check_output, safe_write_text, staged_file
 from .structures import read_structure
 from .teachers import load_teacher
 from .validation import compare_reports, validate
@@ -134,7 +135,7 @@ def run_study(
         The content of ``study.json``: one row per case with the comparison's figures, the
         recommendation and the speed against the teacher.
     """
-    output = Path(output)
+    output = check_output(output, overwrite=True, folder=True)  # resumed when it exists; refuses a file
     cases = list(cases) if cases is not None else default_cases()
     report_dirs, speed = [], {}
     teacher_cost: dict[str, float] = {}
@@ -182,8 +183,8 @@ def run_study(
         "reference_budget_s": reference_budget_s,
     }
     study = {"settings": settings, "cases": [asdict(c) for c in cases], "rows": rows}
-    (output / "study.json").write_text(json.dumps(study, indent=2) + "\n")
-    (output / "study.md").write_text(render_study(study))
+    safe_write_text(output / "study.json", json.dumps(study, indent=2) + "\n", overwrite=True)
+    safe_write_text(output / "study.md", render_study(study), overwrite=True)
     plot_study(study, output / "study.png")
     return study
 
@@ -283,8 +284,11 @@ def plot_study(study: dict, path: str | Path) -> Path:
     figure.colorbar(image, ax=axes, label="force RMSE (eV/Å)", shrink=0.8)
     figure.tight_layout()
     path = Path(path)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    try:
+        with staged_file(path, overwrite=True) as staged:
+            figure.savefig(staged, dpi=110)
+    finally:
+        plt.close(figure)
     return path
 
 

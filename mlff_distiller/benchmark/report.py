@@ -4,6 +4,7 @@ import json
 import os
 from pathlib import Path
 
+from ..safe_write import safe_write_text, staged_file
 from .suite import BenchmarkResult
 from .targets import check_targets
 
@@ -88,7 +89,7 @@ def print_result(result: BenchmarkResult, json_path: Path | None = None) -> None
     """Print the machine, target and measurement tables; also write the raw measurements to ``json_path``."""
     print(machine_table(result.machine, result.plan), target_table(result), measurement_table(result), sep="\n\n")
     if json_path is not None:
-        json_path.write_text(json.dumps(result.to_dict(), indent=2))
+        safe_write_text(json_path, json.dumps(result.to_dict(), indent=2), overwrite=True)
 
 
 def plot_speedups(result: BenchmarkResult, path: Path) -> Path | None:
@@ -119,9 +120,7 @@ def plot_speedups(result: BenchmarkResult, path: Path) -> Path | None:
     axes.legend(fontsize=7, ncol=2)
     axes.set_title("Students over the teacher (ASE MD), same machine, same run")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def plot_scaling(result: BenchmarkResult, path: Path) -> Path | None:
@@ -150,8 +149,18 @@ def plot_scaling(result: BenchmarkResult, path: Path) -> Path | None:
     axes.legend(fontsize=7, ncol=2)
     axes.grid(True, which="both", alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    return _save(figure, path)
+
+
+def _save(figure, path: Path) -> Path:
+    """Save and close ``figure`` as the PNG ``path`` (written beside it, then renamed into place)."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with staged_file(path, overwrite=True) as staged:
+            figure.savefig(staged, dpi=120)
+    finally:
+        plt.close(figure)
     return path
 
 
@@ -170,8 +179,6 @@ def write_report(result: BenchmarkResult, markdown: Path, images: Path, command:
         The command that regenerates the report (quoted in it).
     """
     markdown, images = Path(markdown), Path(images)
-    markdown.parent.mkdir(parents=True, exist_ok=True)
-    images.mkdir(parents=True, exist_ok=True)
     written = [
         p for p in (plot_speedups(result, images / SPEEDUP_PLOT), plot_scaling(result, images / SCALING_PLOT)) if p
     ]
@@ -194,5 +201,5 @@ def write_report(result: BenchmarkResult, markdown: Path, images: Path, command:
         "## Plots\n\n" + (links or "(nothing to plot)"),
         "## All measurements\n\n" + measurement_table(result),
     ]
-    markdown.write_text("\n\n".join(sections) + "\n")
+    safe_write_text(markdown, "\n\n".join(sections) + "\n", overwrite=True)
     return [markdown] + written

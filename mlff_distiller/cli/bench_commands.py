@@ -7,7 +7,6 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import OverwriteError
 from . import LazyChoices
 
 ORDER = 70
@@ -104,12 +103,12 @@ def register(subparsers) -> None:
 def run_bench(args: argparse.Namespace) -> int:
     from ..benchmark import QUICK_PLAN, BenchmarkPlan, BenchmarkResult, run_plan, write_report
     from ..benchmark.report import SCALING_PLOT, SPEEDUP_PLOT
+    from ..safe_write import check_output, safe_write_text
 
     images = args.images or args.output.parent / "img"
     outputs = [args.output, images / SPEEDUP_PLOT, images / SCALING_PLOT] + ([args.json] if args.json else [])
-    existing = [str(p) for p in outputs if p.exists()]
-    if existing and not args.overwrite:
-        raise OverwriteError(f"{', '.join(existing)} exist(s); pass --overwrite to replace")
+    for path in outputs:  # every refusal before the measurements
+        check_output(path, inputs=[args.from_json], overwrite=args.overwrite)
     if args.from_json:
         result = BenchmarkResult.from_dict(json.loads(args.from_json.read_text()))
     else:
@@ -136,8 +135,7 @@ def run_bench(args: argparse.Namespace) -> int:
         )
         result = run_plan(plan)
         if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(result.to_dict(), indent=2))
+            safe_write_text(args.json, json.dumps(result.to_dict(), indent=2), overwrite=args.overwrite)
     arguments = [a for a in sys.argv[1:] if a != "--overwrite"] if sys.argv[0].endswith("mlffd") else ["bench"]
     command = f"OMP_NUM_THREADS={result.machine['omp_num_threads'] or 1} mlffd {shlex.join(arguments)} --overwrite"
     for path in write_report(result, args.output, images, command):

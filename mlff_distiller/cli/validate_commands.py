@@ -175,12 +175,12 @@ def register(subparsers) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from ..errors import OverwriteError
+    from ..safe_write import check_output
     from ..validation import validate
     from ..validation.render import event_lines
 
-    if args.output.exists() and any(args.output.iterdir()) and not args.overwrite:
-        raise OverwriteError(f"{args.output} exists and is not empty; pass --overwrite to replace its report")
+    inputs = [args.run, args.top, args.reference, args.reference_top, args.thresholds, args.energies, args.model]
+    check_output(args.output, inputs=inputs, overwrite=args.overwrite, folder=True)  # before the analysis
     teacher = None if args.teacher.lower() == "none" else args.teacher
     report = validate(
         args.run,
@@ -203,7 +203,7 @@ def run_validate(args: argparse.Namespace) -> int:
         reference_time_ps=args.reference_time,
         reference_budget_s=args.reference_budget,
     )
-    report.write(args.output, overwrite=args.overwrite)
+    report.write(args.output, overwrite=args.overwrite, inputs=inputs)
     verdict = report.data["verdict"]
     width = max(len(r["criterion"]) for r in verdict["criteria"])
     for note in report.data["notes"]:

@@ -5,7 +5,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import MLFFDError, OverwriteError
+from ..errors import MLFFDError
+from ..safe_write import check_output, safe_write_text
 from .plots import plot_comparison
 from .thresholds import RELATIVE_TOLERANCE
 
@@ -135,7 +136,7 @@ def compare_reports(directories: Sequence[str | Path], output: str | Path, overw
     output : path
         Directory to write into.
     overwrite : bool
-        Replace an existing comparison.
+        Replace an existing comparison (never a report it reads).
 
     Returns
     -------
@@ -144,9 +145,9 @@ def compare_reports(directories: Sequence[str | Path], output: str | Path, overw
         keys), verdict and recommendation.
     """
     output = Path(output)
-    existing = [name for name in COMPARISON_FILES if (output / name).exists()]
-    if existing and not overwrite:
-        raise OverwriteError(f"{output} already holds {', '.join(existing)}; pass --overwrite to replace them")
+    inputs = [*directories, *(Path(d) / "report.json" for d in directories)]
+    for name in COMPARISON_FILES:
+        check_output(output / name, inputs=inputs, overwrite=overwrite)
     rows = []
     for directory in directories:
         data = read_report(directory)
@@ -185,10 +186,10 @@ def compare_reports(directories: Sequence[str | Path], output: str | Path, overw
                 },
             }
         )
-    output.mkdir(parents=True, exist_ok=True)
     result = {"models": rows}
-    (output / "comparison.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    (output / "comparison.md").write_text(render_comparison(rows))
+    text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+    safe_write_text(output / "comparison.json", text, inputs=inputs, overwrite=overwrite)
+    safe_write_text(output / "comparison.md", render_comparison(rows), inputs=inputs, overwrite=overwrite)
     plot_comparison(rows, output / "comparison.png")
     return result
 

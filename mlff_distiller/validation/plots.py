@@ -8,6 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..safe_write import staged_file  # noqa: E402
 from ..units import EV_TO_MEV  # noqa: E402
 
 DPI = 130
@@ -15,8 +16,11 @@ DPI = 130
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    try:
+        with staged_file(path, overwrite=True) as staged:
+            fig.savefig(staged, dpi=DPI)
+    finally:
+        plt.close(fig)
     return path
 
 

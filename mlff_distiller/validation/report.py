@@ -2,6 +2,7 @@
 
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from ..elements import symbols
-from ..errors import MLFFDError, OverwriteError, TrajectoryError
+from ..errors import MLFFDError, TrajectoryError
+from ..safe_write import output_folder, safe_write_text
 from .drift import EnergyDrift
 from .ensemble import Ensemble, resolve_ensemble
 from .figures import finite_or_none, section_figures
@@ -67,28 +69,40 @@ class ValidationReport:
         """The value of one figure (None when not measured)."""
         return self.data["figures"].get(section, {}).get(key, {}).get("value")
 
-    def write(self, directory: str | Path, overwrite: bool = False) -> Path:
+    def write(self, directory: str | Path, overwrite: bool = False, inputs: Sequence[str | Path | None] = ()) -> Path:
         """Write report.json, report.md, report.html and the PNG plots into ``directory``.
+
+        Each file is written beside its path and renamed into place (:mod:`~mlff_distiller.safe_write`);
+        with ``overwrite``, PNGs of a previous report that this one does not draw are removed last.
+
+        Parameters
+        ----------
+        directory : str or Path
+            The report folder (created if missing).
+        overwrite : bool
+            Write into a folder that is not empty.
+        inputs : sequence of paths
+            What the report was made from (run, topology, ...): never overwritten, whatever ``overwrite`` says.
 
         Raises
         ------
         OverwriteError
-            When the directory already holds a report and ``overwrite`` is False.
+            When the directory is not empty and ``overwrite`` is False.
+        MLFFDError
+            When ``directory`` is an input or a file, or cannot be written.
         """
-        directory = Path(directory)
-        if directory.exists() and any(directory.iterdir()):
-            if not overwrite:
-                raise OverwriteError(f"{directory} exists and is not empty; pass --overwrite to replace its report")
-            if directory.is_dir():
-                for name in REPORT_FILES:
-                    (directory / name).unlink(missing_ok=True)
-                for png in directory.glob("*.png"):
-                    png.unlink()
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = output_folder(directory, inputs=inputs, overwrite=overwrite)
+        previous_plots = set(directory.glob("*.png"))
         self.data["plots"] = draw_all(self.analyses, directory)
-        (directory / "report.json").write_text(json.dumps(self.data, indent=2, ensure_ascii=False) + "\n")
-        (directory / "report.md").write_text(render_markdown(self.data))
-        (directory / "report.html").write_text(render_html(self.data, directory))
+        text = {
+            "report.json": json.dumps(self.data, indent=2, ensure_ascii=False) + "\n",
+            "report.md": render_markdown(self.data),
+            "report.html": render_html(self.data, directory),
+        }
+        for name in REPORT_FILES:
+            safe_write_text(directory / name, text[name], inputs=inputs, overwrite=True)
+        for stale in previous_plots - {directory / name for name in self.data["plots"]}:
+            stale.unlink()
         return directory
 
 
