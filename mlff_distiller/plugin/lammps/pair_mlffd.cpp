@@ -244,9 +244,9 @@ void PairMLFFD::coeff(int narg, char **arg)
 }
 
 // Warns (once per finding) when atom types' masses are not those of the elements they are mapped
-// to: mostly a pair_coeff list in another order than the types (pair_coeff * * H O for O as
-// type 1 runs oxygen with H's embedding: 1,800 eV off for 192 waters). Masses not all set yet (a
-// mass command after pair_coeff) are checked in init_style.
+// to: mostly a pair_coeff list in another order than the types (a swapped pair_coeff * * H O
+// changed a water box's energy by 1,800 eV, silently). Masses not all set yet (a mass command
+// after pair_coeff) are checked in init_style, which also sees masses changed since.
 void PairMLFFD::check_masses()
 {
   const int ntypes = atom->ntypes;
@@ -254,9 +254,9 @@ void PairMLFFD::check_masses()
   for (int type = 1; type <= ntypes; type++)
     if (type_species[type] >= 0 && !atom->mass_setflag[type]) return;
   const std::string found = mlffd::mass_mismatches(atom->mass, ntypes, type_species, symbols);
-  if (found.empty() || found == warned_masses) return;
+  if (found == warned_masses) return;
   warned_masses = found;
-  if (comm->me == 0)
+  if (!found.empty() && comm->me == 0)
     error->warning(FLERR,
                    "pair_style mlffd: atom masses do not match the elements pair_coeff maps their types to: {}. "
                    "pair_coeff * * lists one element per atom type, in type order; ignore this only if the "

@@ -126,3 +126,55 @@ def test_bad_input_gives_a_lammps_error(case, files):
     assert message in error_lines[0], error_lines[0]
     for crash in ("Segmentation", "terminate called", "Exception raised from", "frame #"):
         assert crash not in output, output[-2000:]
+
+
+CLOSE_ATOMS = """
+units metal
+atom_style atomic
+read_data system.data
+create_atoms 1 single {x} {y} {z} units box
+pair_style mlffd {model}
+pair_coeff * * O H
+run 0
+"""
+
+
+@pytest.mark.parametrize(("shift", "ranks"), [(0.0, 2), (0.05, 1)])
+def test_atoms_closer_than_a_tenth_of_an_angstrom_give_an_error_naming_them(files, shift, ranks):
+    """An atom placed on (or 0.05 Å from) atom 1 of the 24-atom water box: an ERROR naming both
+    atoms and their distance, not nan thermo with exit 0."""
+    first = water_box(2)[0].position  # atom 1 of system.data (read_data keeps the order)
+    script = CLOSE_ATOMS.format(x=first[0] + shift, y=first[1], z=first[2], model=files["lammps"])
+    result = run_lammps(script, files["folder"], ranks=ranks, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    error_lines = [line for line in output.splitlines() if line.startswith("ERROR")]
+    assert error_lines, output[-2000:]
+    assert f"atoms 1 and 25 are {shift:.3g} Å apart at step 0, closer than 0.1 Å" in error_lines[0].replace(
+        "atoms 25 and 1", "atoms 1 and 25"
+    ), error_lines[0]
+    assert not any(" nan" in line.lower() for line in output.splitlines())  # no thermo of nan
+
+
+MASSES = """
+units metal
+atom_style atomic
+read_data system.data
+pair_style mlffd {model}
+pair_coeff * * H O
+pair_coeff * * O H
+run 0
+mass 1 1.008
+run 0
+"""
+
+
+def test_masses_that_are_not_the_mapped_elements_give_a_warning(files):
+    """pair_coeff * * H O on a data file whose type 1 is O (15.999) and type 2 H (1.008): a WARNING
+    naming both types and elements; the corrected mapping none; a mass changed after pair_coeff is
+    checked when the run starts."""
+    result = run_lammps(MASSES.format(model=files["lammps"]), files["folder"])
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("WARNING: pair_style mlffd")]
+    assert len(warnings) == 2, warnings
+    assert "type 1 (mass 15.999) is mapped to H (1.008); type 2 (mass 1.008) is mapped to O (15.999)" in warnings[0]
+    assert "type 1 (mass 1.008) is mapped to O (15.999)" in warnings[1] and "type 2" not in warnings[1]
