@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from mlff_distiller.export import openmm
+from mlff_distiller.export import lammps, openmm
 from mlff_distiller.export.verify import ExportVerificationError
 
 
@@ -58,17 +58,18 @@ def test_export_refuses_a_directory_and_an_existing_file(mlffd, checkpoint, tmp_
     )
 
 
-def test_failed_verification_leaves_the_previous_export(mlffd, checkpoint, tmp_path, monkeypatch):
+@pytest.mark.parametrize("engine", ["openmm", "lammps"])
+def test_failed_verification_leaves_the_previous_export(mlffd, checkpoint, tmp_path, monkeypatch, engine):
     good = tmp_path / "model.pt"
-    assert mlffd("export", checkpoint, "--engine", "openmm", "-o", good).code == 0
+    assert mlffd("export", checkpoint, "--engine", engine, "-o", good).code == 0
     before = sha256(good)
 
     def reject(path, *args):
-        assert path.exists() and path != good  # the new file was written, beside the output
+        assert path.exists() and path.parent == good.parent and path != good  # written beside the output
         raise ExportVerificationError(f"{good}: the exported model disagrees with the student")
 
-    monkeypatch.setattr(openmm, "verify_openmm", reject)
-    result = mlffd("export", checkpoint, "--engine", "openmm", "-o", good, "--overwrite")
+    monkeypatch.setattr(*{"openmm": (openmm, "verify_openmm"), "lammps": (lammps, "verify_lammps")}[engine], reject)
+    result = mlffd("export", checkpoint, "--engine", engine, "-o", good, "--overwrite")
     assert_one_error_line(result, "disagrees")
     assert sha256(good) == before
     assert partials(tmp_path) == []
