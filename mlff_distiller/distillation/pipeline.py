@@ -9,6 +9,7 @@ import torch
 
 import numpy as np
 
+from ..errors import MLFFDError
 from ..models import Student, load_checkpoint, read_checkpoint, save_checkpoint
 from ..safe_write import check_output, safe_write
 from .dataset import Dataset
@@ -84,6 +85,8 @@ def distill(
     inputs = [*data, teacher_student]
     for path in paths.values():  # every refusal before the training starts
         check_output(path, inputs=inputs, overwrite=overwrite)
+    if paths["test_split"].absolute() in {paths[name].absolute() for name in paths if name != "test_split"}:
+        raise MLFFDError(f"the test split {paths['test_split']} would overwrite another output of the run")
     dataset = Dataset.load(data)
     data_hash = dataset.content_hash()
     teacher_name = str(dataset.attrs.get("teacher", "unknown"))

@@ -44,6 +44,11 @@ def test_distill_refuses_its_dataset_as_an_output(mlffd, data, tmp_path, monkeyp
     assert sha256(data) == before and partials(tmp_path) == []
 
 
+def test_distill_refuses_a_test_split_over_another_output(mlffd, data, tmp_path):
+    result = mlffd("distill", data, "-o", tmp_path / "S.ckpt", "--test-output", tmp_path / "S.ckpt", "--quiet")
+    assert_refused(result, "would overwrite another output")
+
+
 def test_distill_writes_every_output_whole(mlffd, data, tmp_path):
     student = tmp_path / "new" / "S.ckpt"
     args = ("distill", data, "--size", "ultra-tiny", "--epochs", "1", "--batch-size", "4", "-o", student, "--quiet")
