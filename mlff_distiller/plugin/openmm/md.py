@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import time as wallclock
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -26,11 +26,12 @@ from ...errors import CheckpointError, OverwriteError, SimulationError
 from ...models.checkpoint import file_sha256
 from ...safe_write import check_output, safe_write
 from ...units import BOLTZMANN_EV_PER_K, EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
+from .md_result import MDResult, finite_max, json_number, ns_per_day
 from .md_settings import MDSettings
 from .phases import EQUILIBRATION, PhasedIntegrator
 from .platform import select_platform
 from .reporter import EnergyTable, H5MDTrajectory
-from .stops import STOPS, StopRequests
+from .stops import StopRequests
 from .system import OpenMMStructure, build_system, check_positions, load_force_model, structure_to_openmm
 from .velocities import maxwell_boltzmann_velocities
 
@@ -48,34 +49,6 @@ TRAJECTORY, TOPOLOGY, ENERGIES, SETTINGS, CHECKPOINT, SUMMARY = (
 RUN_FILES = (TRAJECTORY, TOPOLOGY, ENERGIES, SETTINGS, CHECKPOINT, SUMMARY)
 #: Multiplies forces in kJ/mol/nm to give eV/Å.
 EV_PER_A_PER_KJ_PER_MOL_NM = 1.0 / (EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM)
-
-
-@dataclass
-class MDResult:
-    """How a run ended (also written to ``summary.json``); ``phase``: that of the last step, equilibration or production."""
-
-    stop_reason: str
-    message: str
-    steps_completed: int
-    steps_requested: int
-    simulated_time_ps: float
-    wall_time_s: float
-    ns_per_day: float
-    final_temperature_K: float
-    final_total_energy_eV: float
-    max_audit_force_rmse_eV_per_A: float | None = None
-    platform: str = ""
-    phase: str = ""
-
-    @property
-    def completed(self) -> bool:
-        return self.stop_reason == "completed"
-
-    @property
-    def exit_code(self) -> int:
-        """``mlffd md``'s exit code: 0 completed, 130 interrupted (SIGINT), 143 terminated (SIGTERM), 1 otherwise."""
-        codes = {reason: code for reason, code in STOPS.values()}
-        return 0 if self.completed else codes.get(self.stop_reason, 1)
 
 
 class MDRun:
@@ -403,11 +376,11 @@ class MDRun:
             ns_per_day=ns_per_day(step - start, s.timestep, wall),
             final_temperature_K=frame["temperature"] if frame else math.nan,
             final_total_energy_eV=frame["total_energy"] if frame else math.nan,
-            max_audit_force_rmse_eV_per_A=_finite_max(self._audits),
+            max_audit_force_rmse_eV_per_A=finite_max(self._audits),
             platform=self.platform.getName(),
             phase=self.phases.phase(step),
         )
-        summary = json.dumps(asdict(result), indent=2, default=_json_number)
+        summary = json.dumps(asdict(result), indent=2, default=json_number)
         safe_write(self.run_dir / SUMMARY, lambda staged: staged.write_text(summary), overwrite=True)
         return result
 
@@ -415,18 +388,3 @@ class MDRun:
 def _last_line(exc: Exception) -> str:
     lines = [line for line in str(exc).splitlines() if line.strip()]
     return lines[-1].strip() if lines else type(exc).__name__
-
-
-def _json_number(value):
-    return float(value)
-
-
-def _finite_max(values) -> float | None:
-    """Largest finite value, or None when there is none."""
-    finite = [v for v in values if math.isfinite(v)]
-    return max(finite) if finite else None
-
-
-def ns_per_day(steps: int, timestep_fs: float, wall_s: float) -> float:
-    """Simulated ns per day of wall time for ``steps`` steps of ``timestep_fs`` fs done in ``wall_s`` s."""
-    return steps * timestep_fs * 1e-6 / wall_s * 86400.0 if wall_s > 0 else 0.0
