@@ -178,7 +178,10 @@ def export_cases() -> list[Case]:
     return cases
 
 
-XFAILS: dict[str, str] = {}
+XFAILS: dict[str, str] = {
+    "damaged-model:info ckpt_shape": "info: a checkpoint without a recorded checksum (the bundled format) whose "
+    "weight has the wrong shape is described as sound (exit 0); the architecture is not checked against the weights",
+}
 
 
 @pytest.mark.parametrize("case", params(new_cases() + info_cases() + export_cases(), XFAILS))

@@ -12,8 +12,9 @@ def validate(*args, run="{run}", output="{out}") -> list:
 
 def validate_cases() -> list[Case]:
     numbers = {
-        "--frames": BAD_POSITIVE_INTS,
-        "--workers": BAD_POSITIVE_INTS,
+        # more frames or workers than the run has frames are capped, not refused
+        "--frames": {k: v for k, v in BAD_POSITIVE_INTS.items() if k != "huge"},
+        "--workers": {k: v for k, v in BAD_POSITIVE_INTS.items() if k != "huge"},
         "--temperature": {**BAD_NON_NEGATIVE_FLOATS, "zero": "0"},
         "--warmup": BAD_FRACTIONS,
         "--frame-interval": BAD_POSITIVE_FLOATS,
@@ -32,7 +33,7 @@ def validate_cases() -> list[Case]:
         for name in ("toml_r2_5", "toml_r2_nan", "toml_negative", "toml_unknown", "toml_garbage", "toml_string")
     ]
     cases += [
-        Case("damaged-model", f"validate --model {name}", validate("--model", f"{{{name}}}"))
+        Case("damaged-model", f"validate --model {name}", validate("--select", "all", "--model", f"{{{name}}}"))
         for name in ("ckpt_flipped", "ckpt_truncated", "ckpt_nan_signed", "ckpt_cutoff_negative")
     ]
     cases += [
@@ -133,7 +134,20 @@ def check_engines_cases() -> list[Case]:
     return cases
 
 
-XFAILS: dict[str, str] = {}
+XFAILS: dict[str, str] = {
+    **{
+        f"damaged-model:validate --model {name}": "validate --model: a damaged model file is not checked when the "
+        "run holds forces and --teacher none (exit 1 with a verdict, the file silently ignored)"
+        for name in ("ckpt_flipped", "ckpt_truncated", "ckpt_nan_signed", "ckpt_cutoff_negative")
+    },
+    "damaged-data:validate run_empty_csv": "validate: a 0-byte energies.csv in a run folder is read as 'no energies' "
+    "(exit 1, drift not measured) instead of refused as a damaged file",
+    "missing-or-directory:validate --thresholds directory": "validate --thresholds DIR: IsADirectoryError traceback",
+    "same-path:compare -o a report --overwrite": "compare -o REPORT_DIR (one of its inputs) writes comparison.* "
+    "into the input report folder instead of refusing it",
+    "same-path:compare -o a report": "compare -o REPORT_DIR (one of its inputs) writes comparison.* into the input "
+    "report folder instead of refusing it",
+}
 
 
 @pytest.mark.parametrize("case", params(validate_cases() + compare_cases() + check_engines_cases(), XFAILS))
