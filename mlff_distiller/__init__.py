@@ -22,6 +22,7 @@ _SOURCES: dict[str, str] = {
     **dict.fromkeys(
         [
             "CheckpointError",
+            "InvalidValueError",
             "MLFFDError",
             "OverwriteError",
             "SimulationError",

@@ -27,3 +27,7 @@ class SimulationError(MLFFDError):
 
 class OverwriteError(MLFFDError):
     """An output that already exists and would be overwritten without ``--overwrite``."""
+
+
+class InvalidValueError(MLFFDError, ValueError):
+    """A number outside what its quantity accepts (a negative time step, a NaN temperature, a seed too large)."""

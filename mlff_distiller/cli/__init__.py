@@ -9,7 +9,9 @@ Building the parser must stay cheap (``mlffd --help`` builds every sub-parser): 
 modules import torch, OpenMM and MDAnalysis inside their command functions, and options whose
 allowed values live in such modules take a :class:`LazyChoices`. Arguments naming a structure or
 a model take ``type=resolve_structure`` or ``type=resolve_model`` (:mod:`mlff_distiller.data`): a path,
-a bundled name (``mlffd md aspirin --model organic-standard``) or, for structures, SMILES.
+a bundled name (``mlffd md aspirin --model organic-standard``) or, for structures, SMILES. Numbers take
+the rules of :mod:`mlff_distiller.inputs` as their type (``type=TIME_PS``); usage errors are one line
+(:class:`~.arguments.Parser`).
 """
 
 import argparse
@@ -22,6 +24,7 @@ from types import ModuleType
 
 from .. import __version__
 from ..errors import MLFFDError
+from .arguments import Parser
 
 EPILOG = """\
 units: lengths in Å, energies in eV, forces in eV/Å, time in ps (time steps in fs),
@@ -79,7 +82,7 @@ def command_modules() -> list[ModuleType]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mlffd",
         description="Distilled student force fields as production MD tools.",
         epilog=EPILOG,

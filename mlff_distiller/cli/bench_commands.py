@@ -7,6 +7,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from ..inputs import COUNT, GIGABYTES, SECONDS, TIMESTEP_FS
 from . import LazyChoices
 
 ORDER = 70
@@ -64,7 +65,7 @@ def register(subparsers) -> None:
     bench.add_argument(
         "--teachers", nargs="+", metavar="NAME", help="teachers for the 'teacher' engine (default: gfn2-xtb sevenn-0)"
     )
-    bench.add_argument("--ranks", nargs="+", type=int, metavar="N", help="LAMMPS MPI ranks (default: 1 2)")
+    bench.add_argument("--ranks", nargs="+", type=COUNT, metavar="N", help="LAMMPS MPI ranks (default: 1 2)")
     bench.add_argument(
         "--lammps-systems",
         nargs="+",
@@ -83,19 +84,19 @@ def register(subparsers) -> None:
         help="how the students compute on CPU in OpenMM, bare and ASE (default: auto = the fused C++ kernel where it compiles)",
     )
     bench.add_argument("--precision", choices=["float32", "float64"], help="student dtype (default: float32)")
-    bench.add_argument("--timestep", type=float, metavar="FS", help="MD time step in fs (default: 0.5)")
-    bench.add_argument("--threads", type=int, help="torch and teacher threads (default: 1)")
-    bench.add_argument("--rounds", type=int, help="interleaved timed blocks per contender (default: 3)")
-    bench.add_argument("--block", type=float, metavar="S", help="seconds per timed block (default: 2)")
+    bench.add_argument("--timestep", type=TIMESTEP_FS, metavar="FS", help="MD time step in fs (default: 0.5)")
+    bench.add_argument("--threads", type=COUNT, help="torch and teacher threads (default: 1)")
+    bench.add_argument("--rounds", type=COUNT, help="interleaved timed blocks per contender (default: 3)")
+    bench.add_argument("--block", type=SECONDS, metavar="S", help="seconds per timed block (default: 2)")
     bench.add_argument(
         "--budget",
-        type=float,
+        type=SECONDS,
         metavar="S",
         help="seconds a contender may spend per system; beyond, it is skipped as too slow (default: 120)",
     )
-    bench.add_argument("--teacher-budget", type=float, metavar="S", help="the same for teachers (default: 600)")
+    bench.add_argument("--teacher-budget", type=SECONDS, metavar="S", help="the same for teachers (default: 600)")
     bench.add_argument(
-        "--memory-limit", type=float, metavar="GB", help="skip students estimated to need more memory (default: 10)"
+        "--memory-limit", type=GIGABYTES, metavar="GB", help="skip students estimated to need more memory (default: 10)"
     )
     bench.set_defaults(func=run_bench)
 

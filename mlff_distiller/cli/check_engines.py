@@ -3,6 +3,7 @@
 import argparse
 
 from ..data import resolve_model, resolve_structure
+from ..inputs import TOLERANCE
 
 ORDER = 45
 
@@ -49,7 +50,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--tolerance",
-        type=float,
+        type=TOLERANCE,
         default=None,
         help="largest relative difference of energy, forces and analytic virials (default: 1e-8, 1e-3 for a float32 export)",
     )
@@ -58,7 +59,8 @@ def register(subparsers) -> None:
 
 def run_check_engines(args: argparse.Namespace) -> int:
     from ..errors import MLFFDError
-    from ..structures import read_structure
+    from ..models import read_checkpoint
+    from ..structures import check_for_model, read_structure
     from ..validation.consistency import compare_engines, resolve_models
 
     models = resolve_models(args.model, args.checkpoint)
@@ -66,6 +68,10 @@ def run_check_engines(args: argparse.Namespace) -> int:
         if getattr(models, engine) is not None and engine not in args.engines:
             raise MLFFDError(f"{args.model} is a {engine} export, but --engines leaves {engine} out")
     atoms = read_structure(args.structure)
+    payload = read_checkpoint(models.checkpoint)
+    check_for_model(
+        atoms, payload["elements"], payload["cutoff"], str(args.structure), f"the model {models.checkpoint}"
+    )
     rows = compare_engines(models, atoms, args.engines, args.tolerance)
     _print_header(args, models, atoms)
     _print_table(rows)

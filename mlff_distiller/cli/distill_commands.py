@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 from ..data import resolve_model
+from ..inputs import COUNT, FRACTION_BELOW_ONE, LEARNING_RATE, LOSS_WEIGHT, MINUTES, PATIENCE, SEED
 from . import LazyChoices
+from .arguments import distinct, element
 
 ORDER = 20
 
@@ -42,36 +44,48 @@ def register(subparsers) -> None:
         help="learn from this (larger) student's labels instead of the dataset's teacher",
     )
     parser.add_argument(
-        "--elements", nargs="+", metavar="SYMBOL", help="elements the student supports (default: those in the data)"
+        "--elements",
+        nargs="+",
+        type=element,
+        metavar="SYMBOL",
+        help="elements the student supports (default: those in the data)",
     )
-    parser.add_argument("--epochs", type=int, default=200, help="most passes over the training frames (default: 200)")
+    parser.add_argument("--epochs", type=COUNT, default=200, help="most passes over the training frames (default: 200)")
     parser.add_argument(
         "--time-limit",
-        type=float,
+        type=MINUTES,
         metavar="MINUTES",
         help="wall-clock budget in minutes: the learning rate decays along a cosine over it, then training stops keeping the best weights",
     )
     parser.add_argument(
         "--energy-weight",
-        type=float,
+        type=LOSS_WEIGHT,
         default=100.0,
         help="weight of the squared energy error per atom, (eV/atom)² (default: 100)",
     )
     parser.add_argument(
-        "--force-weight", type=float, default=1.0, help="weight of the squared force error, (eV/Å)² (default: 1)"
+        "--force-weight", type=LOSS_WEIGHT, default=1.0, help="weight of the squared force error, (eV/Å)² (default: 1)"
     )
     parser.add_argument(
-        "--angular-weight", type=float, default=0.0, help="weight of 1 - cos between force vectors (default: 0)"
+        "--angular-weight", type=LOSS_WEIGHT, default=0.0, help="weight of 1 - cos between force vectors (default: 0)"
     )
-    parser.add_argument("--lr", type=float, default=1e-3, help="initial AdamW learning rate (default: 1e-3)")
-    parser.add_argument("--batch-size", type=int, default=16, help="frames per step (default: 16)")
+    parser.add_argument("--lr", type=LEARNING_RATE, default=1e-3, help="initial AdamW learning rate (default: 1e-3)")
+    parser.add_argument("--batch-size", type=COUNT, default=16, help="frames per step (default: 16)")
     parser.add_argument(
-        "--patience", type=int, default=25, help="epochs without validation improvement before stopping (default: 25)"
+        "--patience",
+        type=PATIENCE,
+        default=25,
+        help="epochs without validation improvement before stopping (default: 25)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of weights, split and frame order (default: 0)")
-    parser.add_argument("--val-fraction", type=float, default=0.1, help="share of frames for validation (default: 0.1)")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed of weights, split and frame order (default: 0)")
     parser.add_argument(
-        "--test-fraction", type=float, default=0.1, help="share of frames held out for the test (default: 0.1)"
+        "--val-fraction", type=FRACTION_BELOW_ONE, default=0.1, help="share of frames for validation (default: 0.1)"
+    )
+    parser.add_argument(
+        "--test-fraction",
+        type=FRACTION_BELOW_ONE,
+        default=0.1,
+        help="share of frames held out for the test (default: 0.1)",
     )
     parser.add_argument(
         "--dtype",
@@ -102,7 +116,7 @@ def run_distill(args: argparse.Namespace) -> int:
 
     settings = TrainingSettings(
         size=args.size,
-        elements=numbers_from_symbols(args.elements) if args.elements else None,
+        elements=numbers_from_symbols(distinct(args.elements, "--elements")) if args.elements else None,
         epochs=args.epochs,
         energy_weight=args.energy_weight,
         force_weight=args.force_weight,

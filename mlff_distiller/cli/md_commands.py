@@ -5,6 +5,18 @@ import sys
 from pathlib import Path
 
 from ..data import resolve_model, resolve_structure
+from ..inputs import (
+    FORCE_EV_PER_A,
+    FRICTION_PER_PS,
+    INTERVAL_STEPS,
+    SEED,
+    STEPS,
+    TARGET_TEMPERATURE_K,
+    TEMPERATURE_K,
+    TIME_PS,
+    TIMESTEP_FS,
+    WARMUP_PS,
+)
 
 ORDER = 40
 
@@ -40,22 +52,22 @@ def register(subparsers) -> None:
     )
     md.add_argument(
         "--temperature",
-        type=float,
+        type=TEMPERATURE_K,
         metavar="K",
         default=300.0,
         help="initial and bath (NVT, --equilibrate) temperature in K (default: 300)",
     )
     md.add_argument(
         "--friction",
-        type=float,
+        type=FRICTION_PER_PS,
         metavar="1/PS",
         default=1.0,
         help="Langevin friction in 1/ps (NVT, --equilibrate; default: 1)",
     )
-    md.add_argument("--timestep", type=float, metavar="FS", default=0.5, help="time step in fs (default: 0.5)")
+    md.add_argument("--timestep", type=TIMESTEP_FS, metavar="FS", default=0.5, help="time step in fs (default: 0.5)")
     md.add_argument(
         "--equilibrate",
-        type=float,
+        type=WARMUP_PS,
         metavar="PS",
         default=0.0,
         help="Langevin warm-up at --temperature before the production, in ps; the trajectory holds both, "
@@ -63,20 +75,20 @@ def register(subparsers) -> None:
     )
     md.add_argument(
         "--time",
-        type=float,
+        type=TIME_PS,
         metavar="PS",
         help="production time in ps, after --equilibrate (default: 10; on --restart, as first requested)",
     )
     md.add_argument(
         "--report-interval",
-        type=int,
+        type=INTERVAL_STEPS,
         metavar="STEPS",
         default=100,
         help="steps between trajectory frames (default: 100)",
     )
     md.add_argument(
         "--checkpoint-interval",
-        type=int,
+        type=INTERVAL_STEPS,
         metavar="STEPS",
         help="steps between checkpoints (default: 10 x report interval)",
     )
@@ -104,21 +116,21 @@ def register(subparsers) -> None:
     md.add_argument("--minimize", action="store_true", help="minimise the energy before the first step")
     md.add_argument(
         "--seed",
-        type=int,
+        type=SEED,
         metavar="N",
         default=0,
         help="seed of the initial velocities and Langevin noise (default: 0)",
     )
     md.add_argument(
         "--temperature-limit",
-        type=float,
+        type=TARGET_TEMPERATURE_K,
         metavar="K",
         default=10000.0,
         help="stop above this temperature in K (default: 10000)",
     )
     md.add_argument(
         "--audit-every",
-        type=int,
+        type=STEPS,
         metavar="STEPS",
         default=0,
         help="steps between teacher audits (a multiple of --report-interval; default: none)",
@@ -126,7 +138,7 @@ def register(subparsers) -> None:
     md.add_argument("--teacher", metavar="NAME", help="teacher for audits, e.g. gfn2-xtb")
     md.add_argument(
         "--audit-max-rmse",
-        type=float,
+        type=FORCE_EV_PER_A,
         metavar="EV_PER_A",
         help="stop when the audited force RMSE exceeds this, in eV/Å",
     )

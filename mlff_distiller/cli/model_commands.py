@@ -5,7 +5,9 @@ import json
 from pathlib import Path
 
 from ..data import resolve_model
+from ..inputs import CUTOFF_A, SEED
 from . import LazyChoices
+from .arguments import distinct, element
 
 ORDER = 90
 
@@ -26,10 +28,14 @@ def register(subparsers) -> None:
         help="student size: %(choices)s (default: %(default)s)",
     )
     new.add_argument(
-        "--elements", nargs="+", metavar="SYMBOL", help="supported elements (default: H C N O F P S Cl Br I)"
+        "--elements",
+        nargs="+",
+        type=element,
+        metavar="SYMBOL",
+        help="supported elements (default: H C N O F P S Cl Br I)",
     )
-    new.add_argument("--cutoff", type=float, help="interaction range in Å (default: 5.0)")
-    new.add_argument("--seed", type=int, default=0, help="random seed for the weights (default: 0)")
+    new.add_argument("--cutoff", type=CUTOFF_A, help="interaction range in Å (default: 5.0)")
+    new.add_argument("--seed", type=SEED, default=0, help="random seed for the weights (default: 0)")
     new.add_argument("-o", "--output", required=True, type=Path, help="checkpoint file to write")
     new.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     new.set_defaults(func=run_new)
@@ -54,8 +60,8 @@ def run_new(args: argparse.Namespace) -> int:
     check_output(args.output, overwrite=args.overwrite)
     overrides = {}
     if args.elements:
-        overrides["elements"] = numbers_from_symbols(args.elements)
-    if args.cutoff:
+        overrides["elements"] = numbers_from_symbols(distinct(args.elements, "--elements"))
+    if args.cutoff is not None:
         overrides["cutoff"] = args.cutoff
     torch.manual_seed(args.seed)
     student = Student(preset(args.size, **overrides))

@@ -2,6 +2,8 @@
 
 import argparse
 
+from ..inputs import COUNT, SECONDS_OR_NONE, TEMPERATURE_K, TIME_PS, TIMESTEP_FS, WARMUP_PS
+
 #: OpenMM platforms a run may ask for; ``auto`` picks the fastest available.
 PLATFORMS = ["auto", "CUDA", "OpenCL", "CPU", "Reference"]
 
@@ -18,16 +20,16 @@ def add_run_options(parser: argparse.ArgumentParser, production: str, frames: st
     frames : str
         Help text of ``--frames``.
     """
-    parser.add_argument("--time", type=float, default=10.0, help=f"NVE length of {production} in ps")
+    parser.add_argument("--time", type=TIME_PS, default=10.0, help=f"NVE length of {production} in ps")
     parser.add_argument(
-        "--equilibrate", type=float, default=2.0, metavar="PS", help=f"Langevin warm-up before {production} in ps"
+        "--equilibrate", type=WARMUP_PS, default=2.0, metavar="PS", help=f"Langevin warm-up before {production} in ps"
     )
-    parser.add_argument("--timestep", type=float, default=0.5, help="time step in fs")
-    parser.add_argument("--temperature", type=float, default=300.0, help="initial and warm-up temperature in K")
-    parser.add_argument("--frames", type=int, default=20, help=frames)
+    parser.add_argument("--timestep", type=TIMESTEP_FS, default=0.5, help="time step in fs")
+    parser.add_argument("--temperature", type=TEMPERATURE_K, default=300.0, help="initial and warm-up temperature in K")
+    parser.add_argument("--frames", type=COUNT, default=20, help=frames)
     parser.add_argument(
         "--reference-budget",
-        type=float,
+        type=SECONDS_OR_NONE,
         default=60.0,
         metavar="S",
         help="wall-time cap in s of the teacher MD whose bonds and angles a molecule's run must stay inside "

@@ -4,6 +4,17 @@ import argparse
 from pathlib import Path
 
 from ..data import resolve_structure
+from ..inputs import (
+    COUNT,
+    DISPLACEMENT_A,
+    FRACTION,
+    FRICTION_PER_FS,
+    INTERVAL_STEPS,
+    SEED,
+    STEPS,
+    TEMPERATURE_K,
+    TIMESTEP_FS,
+)
 from ..teachers import DEFAULT_TEACHER, TEACHERS
 
 ORDER = 10
@@ -32,11 +43,11 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--teacher", default=DEFAULT_TEACHER, help=f"teacher that labels and drives the MD (default: {DEFAULT_TEACHER})"
     )
-    parser.add_argument("--threads", type=int, default=1, help="threads of the gfn2-xtb teacher (default: 1)")
-    parser.add_argument("--frames", type=int, default=500, help="frames to label in total (default: 500)")
+    parser.add_argument("--threads", type=COUNT, default=1, help="threads of the gfn2-xtb teacher (default: 1)")
+    parser.add_argument("--frames", type=COUNT, default=500, help="frames to label in total (default: 500)")
     parser.add_argument(
         "--temperatures",
-        type=float,
+        type=TEMPERATURE_K,
         nargs="+",
         default=[300.0, 600.0],
         metavar="K",
@@ -44,27 +55,32 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--random-fraction",
-        type=float,
+        type=FRACTION,
         default=0.15,
         help="share of frames made by random displacements of MD frames (default: 0.15)",
     )
     parser.add_argument(
         "--normal-mode-fraction",
-        type=float,
+        type=FRACTION,
         default=0.2,
         help="share of frames drawn from the teacher's normal modes; molecules only (default: 0.2)",
     )
     parser.add_argument(
-        "--displacement", type=float, default=0.02, help="random displacement standard deviation in Å (default: 0.02)"
+        "--displacement",
+        type=DISPLACEMENT_A,
+        default=0.02,
+        help="random displacement standard deviation in Å (default: 0.02)",
     )
-    parser.add_argument("--timestep", type=float, default=0.5, help="MD time step in fs (default: 0.5)")
-    parser.add_argument("--stride", type=int, default=10, help="MD steps between kept frames (default: 10)")
+    parser.add_argument("--timestep", type=TIMESTEP_FS, default=0.5, help="MD time step in fs (default: 0.5)")
+    parser.add_argument("--stride", type=INTERVAL_STEPS, default=10, help="MD steps between kept frames (default: 10)")
     parser.add_argument(
-        "--equilibration", type=int, default=100, help="MD steps discarded per temperature (default: 100)"
+        "--equilibration", type=STEPS, default=100, help="MD steps discarded per temperature (default: 100)"
     )
-    parser.add_argument("--friction", type=float, default=0.01, help="Langevin friction in 1/fs (default: 0.01)")
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the SMILES embedding, velocities and displacements (default: 0)"
+        "--friction", type=FRICTION_PER_FS, default=0.01, help="Langevin friction in 1/fs (default: 0.01)"
+    )
+    parser.add_argument(
+        "--seed", type=SEED, default=0, help="seed of the SMILES embedding, velocities and displacements (default: 0)"
     )
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="continue an interrupted run with the same settings")
@@ -83,9 +99,6 @@ def run_sample(args: argparse.Namespace) -> int:
     if args.output.exists() and not (args.resume or args.overwrite):
         raise OverwriteError(f"{args.output} exists; pass --resume to continue it or --overwrite to replace it")
     check_output(args.output, inputs=[args.structure], overwrite=True)  # same file as the structure, a folder, ...
-    structure = read_structure(args.structure, seed=args.seed)
-    options = {"threads": args.threads} if args.teacher == "gfn2-xtb" else {}
-    teacher = load_teacher(args.teacher, cache=args.output.with_name(args.output.name + ".labels.sqlite"), **options)
     settings = SamplingSettings(
         frames=args.frames,
         temperatures=list(args.temperatures),
@@ -98,6 +111,10 @@ def run_sample(args: argparse.Namespace) -> int:
         displacement=args.displacement,
         seed=args.seed,
     )
+    structure = read_structure(args.structure, seed=args.seed)
+    settings.plan(bool(structure.pbc.any()))  # enough MD frames for the temperatures, before the teacher starts
+    options = {"threads": args.threads} if args.teacher == "gfn2-xtb" else {}
+    teacher = load_teacher(args.teacher, cache=args.output.with_name(args.output.name + ".labels.sqlite"), **options)
     dataset = sample(
         structure, teacher, args.output, settings, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet
     )

@@ -3,6 +3,8 @@
 import argparse
 from pathlib import Path
 
+from ..data import structure_names, student_names
+from .arguments import distinct
 from .run_options import add_run_options
 
 ORDER = 1
@@ -24,10 +26,17 @@ def register(subparsers) -> None:
     study.add_argument(
         "--systems",
         nargs="+",
+        choices=structure_names(),
         metavar="NAME",
-        help="bundled systems (default: every bundled molecule and the water box)",
+        help="bundled systems (default: every bundled molecule and the water box): %(choices)s",
     )
-    study.add_argument("--students", nargs="+", metavar="NAME", help="bundled students (default: all)")
+    study.add_argument(
+        "--students",
+        nargs="+",
+        choices=student_names(),
+        metavar="NAME",
+        help="bundled students (default: all): %(choices)s",
+    )
     add_run_options(study, "each production", "frames per run checked against the teacher")
     study.add_argument("--teacher", default="gfn2-xtb", help="teacher for validation and speed")
     study.add_argument(
@@ -39,11 +48,17 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import MLFFDError
     from ..study import default_cases, run_study
 
-    cases = default_cases(args.systems)
+    cases = default_cases(distinct(args.systems, "--systems") if args.systems else None)
     if args.students:
-        cases = [c for c in cases if c.student in args.students]
+        cases = [c for c in cases if c.student in distinct(args.students, "--students")]
+    if not cases:  # water students run water boxes, organic students molecules
+        raise MLFFDError(
+            f"no case: the students {', '.join(args.students or student_names())} run none of the systems "
+            f"{', '.join(args.systems or structure_names())} (water students run water boxes, organic ones molecules)"
+        )
     study = run_study(
         args.output,
         cases,

@@ -4,6 +4,7 @@ import argparse
 from pathlib import Path
 
 from ..data import resolve_model
+from ..inputs import COUNT, FRACTION_BELOW_ONE, FRAME_INTERVAL_PS, SECONDS, TARGET_TEMPERATURE_K, TIME_PS
 
 ORDER = 50
 
@@ -75,7 +76,7 @@ def register(subparsers) -> None:
     )
     validate.add_argument(
         "--temperature",
-        type=float,
+        type=TARGET_TEMPERATURE_K,
         metavar="K",
         help="target temperature in K (default: the thermostat's, or the temperature mlffd md started at)",
     )
@@ -87,7 +88,7 @@ def register(subparsers) -> None:
     )
     validate.add_argument(
         "--frame-interval",
-        type=float,
+        type=FRAME_INTERVAL_PS,
         metavar="PS",
         help="time between frames of an ASE .traj or extended XYZ, in ps (default: from an ASE MD log "
         "next to it with one row per frame), or of a LAMMPS dump without its log (with --units)",
@@ -101,13 +102,13 @@ def register(subparsers) -> None:
     )
     validate.add_argument(
         "--frames",
-        type=int,
+        type=COUNT,
         default=50,
         metavar="N",
         help="frames evaluated by the teacher, spread over the run (default: 50)",
     )
     validate.add_argument(
-        "--workers", type=int, default=1, metavar="N", help="processes evaluating the teacher (default: 1)"
+        "--workers", type=COUNT, default=1, metavar="N", help="processes evaluating the teacher (default: 1)"
     )
     validate.add_argument(
         "--model",
@@ -126,14 +127,14 @@ def register(subparsers) -> None:
     )
     validate.add_argument(
         "--reference-time",
-        type=float,
+        type=TIME_PS,
         default=5.0,
         metavar="PS",
         help="length of the teacher MD of --reference teacher in ps (default: 5)",
     )
     validate.add_argument(
         "--reference-budget",
-        type=float,
+        type=SECONDS,
         default=60.0,
         metavar="S",
         help="wall-time cap of that teacher MD in s (default: 60; boxes of liquid get only a few steps)",
@@ -146,7 +147,7 @@ def register(subparsers) -> None:
     )
     validate.add_argument(
         "--warmup",
-        type=float,
+        type=FRACTION_BELOW_ONE,
         default=0.2,
         metavar="FRACTION",
         help="fraction of the run left out of the drift fit (default: 0.2)",

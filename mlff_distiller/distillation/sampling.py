@@ -16,7 +16,20 @@ from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
 from tqdm.auto import tqdm
 
-from ..errors import OverwriteError
+from .. import inputs
+from ..errors import InvalidValueError, OverwriteError
+from ..inputs import (
+    COUNT,
+    DISPLACEMENT_A,
+    FRACTION,
+    FRICTION_PER_FS,
+    INTERVAL_STEPS,
+    SEED,
+    STEPS,
+    TEMPERATURE_K,
+    TIMESTEP_FS,
+)
+from ..structures import check_structure
 from ..teachers import Teacher, TeacherCalculator
 from ..units import BOLTZMANN_EV_PER_K
 from .dataset import Dataset, DatasetError, Frame, append, create, read_attrs, stored_frame_ids
@@ -68,6 +81,38 @@ class SamplingSettings:
     displacement: float = 0.02
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Raise :class:`~mlff_distiller.errors.InvalidValueError` naming every value out of range.
+
+        Each number follows its quantity's rule of :mod:`mlff_distiller.inputs` (the rules of
+        ``mlffd sample``'s options); the random and normal-mode shares must leave MD frames.
+        """
+        temperatures = self.temperatures if isinstance(self.temperatures, (list, tuple)) else [self.temperatures]
+        checks = [
+            (COUNT, self.frames, "frames"),
+            (FRACTION, self.random_fraction, "random_fraction"),
+            (FRACTION, self.normal_mode_fraction, "normal_mode_fraction"),
+            (TIMESTEP_FS, self.timestep_fs, "timestep_fs"),
+            (INTERVAL_STEPS, self.stride, "stride"),
+            (STEPS, self.equilibration_steps, "equilibration_steps"),
+            (FRICTION_PER_FS, self.friction_per_fs, "friction_per_fs"),
+            (DISPLACEMENT_A, self.displacement, "displacement"),
+            (SEED, self.seed, "seed"),
+        ] + [(TEMPERATURE_K, t, f"temperatures[{i}]") for i, t in enumerate(temperatures)]
+        found = inputs.problems(checks)
+        if not isinstance(self.temperatures, (list, tuple)) or not self.temperatures:
+            found.append(f"temperatures must be a non-empty list of temperatures in K, not {self.temperatures!r}")
+        if not found and self.random_fraction + self.normal_mode_fraction >= 1:
+            found.append(
+                f"random_fraction + normal_mode_fraction = {self.random_fraction + self.normal_mode_fraction:g} "
+                "leaves no MD frames (the displacements start from them); keep their sum below 1"
+            )
+        if found:
+            raise InvalidValueError("; ".join(found))
+
     def plan(self, periodic: bool) -> dict[str, int]:
         """Number of MD, random and normal-mode frames."""
         normal = 0 if periodic else int(round(self.frames * self.normal_mode_fraction))
@@ -113,6 +158,8 @@ def sample(
     Dataset
         Every frame of ``output``.
     """
+    settings.check()  # again: attributes may have changed since the settings were made
+    check_structure(structure, structure.get_chemical_formula())
     teacher.check_elements(structure.numbers)
     output = Path(output)
     periodic = bool(structure.pbc.any())

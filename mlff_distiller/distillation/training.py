@@ -12,8 +12,11 @@ import torch
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..elements import check_supported
-from ..models import Student, preset
+from .. import inputs
+from ..elements import check_known, check_supported
+from ..errors import InvalidValueError, MLFFDError
+from ..inputs import COUNT, FRACTION_BELOW_ONE, LEARNING_RATE, LOSS_WEIGHT, MINUTES, PATIENCE, SEED
+from ..models import PRESETS, Student, preset
 from .dataset import Dataset, DatasetError
 from .graphs import FrameGraph, collate, frame_graph, predict, predict_all
 from .metrics import accuracy
@@ -78,6 +81,56 @@ class TrainingSettings:
     min_lr: float = 1e-5
     time_limit_minutes: float | None = None
     dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Raise :class:`~mlff_distiller.errors.InvalidValueError` naming every value out of range.
+
+        Each number follows its quantity's rule of :mod:`mlff_distiller.inputs` (the rules of
+        ``mlffd distill``'s options); the validation and test shares must leave training frames,
+        one loss weight must count, and the learning rate must not start below its floor.
+        """
+        checks = [
+            (COUNT, self.epochs, "epochs"),
+            (LOSS_WEIGHT, self.energy_weight, "energy_weight"),
+            (LOSS_WEIGHT, self.force_weight, "force_weight"),
+            (LOSS_WEIGHT, self.angular_weight, "angular_weight"),
+            (LEARNING_RATE, self.lr, "lr"),
+            (LOSS_WEIGHT, self.weight_decay, "weight_decay"),
+            (COUNT, self.batch_size, "batch_size"),
+            (SEED, self.seed, "seed"),
+            (FRACTION_BELOW_ONE, self.val_fraction, "val_fraction"),
+            (FRACTION_BELOW_ONE, self.test_fraction, "test_fraction"),
+            (PATIENCE, self.patience, "patience"),
+            (PATIENCE, self.lr_patience, "lr_patience"),
+            (LEARNING_RATE, self.min_lr, "min_lr"),
+        ]
+        if self.time_limit_minutes is not None:
+            checks.append((MINUTES, self.time_limit_minutes, "time_limit_minutes"))
+        found = inputs.problems(checks)
+        if not found:
+            if self.val_fraction + self.test_fraction >= 1:
+                found.append(
+                    f"val_fraction + test_fraction = {self.val_fraction + self.test_fraction:g} leaves no training "
+                    "frames; keep their sum below 1"
+                )
+            if self.energy_weight == self.force_weight == self.angular_weight == 0:
+                found.append("energy_weight, force_weight and angular_weight are all 0: nothing to learn from")
+            if self.min_lr > self.lr:
+                found.append(f"min_lr = {self.min_lr:g} is above lr = {self.lr:g}")
+        if self.size not in PRESETS:
+            found.append(f"size must be one of {', '.join(PRESETS)}, not {self.size!r}")
+        if self.dtype not in ("float32", "float64"):
+            found.append(f"dtype must be 'float32' or 'float64', not {self.dtype!r}")
+        if self.elements is not None:
+            try:
+                check_known(self.elements, "elements")
+            except MLFFDError as exc:
+                found.append(str(exc))
+        if found:
+            raise InvalidValueError("; ".join(found))
 
 
 @dataclass
@@ -203,10 +256,9 @@ def train(
     -------
     TrainingResult
     """
+    settings.check()  # again: attributes may have changed since the settings were made
     if len(dataset) == 0:
         raise DatasetError("the dataset has no frames to train on")
-    if settings.dtype not in ("float32", "float64"):
-        raise ValueError("dtype must be 'float32' or 'float64'")
     dtype = getattr(torch, settings.dtype)
     train_idx, val_idx, test_idx = dataset.split(settings.val_fraction, settings.test_fraction, settings.seed)
     if len(val_idx) == 0:

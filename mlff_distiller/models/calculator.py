@@ -9,6 +9,8 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
+from ..errors import SimulationError, StructureError
+from ..structures import MIN_DISTANCE_A, check_box_for_cutoff, check_positions, closest_pair
 from .checkpoint import load_checkpoint
 from .fused import FusedStudentForces
 from .kernel import resolve_kernel
@@ -85,6 +87,7 @@ class StudentCalculator(Calculator):
         """Evaluate ``atoms`` (positions in Å): energy, per-atom energies, forces, and stress if periodic."""
         super().calculate(atoms, properties, system_changes)
         properties = properties or ["energy"]
+        self._check_input(system_changes)
         species = self.species(self.atoms.numbers)
         pbc = torch.tensor(self.atoms.pbc, dtype=torch.bool)
         cell = torch.tensor(np.asarray(self.atoms.cell), dtype=self.dtype)
@@ -112,8 +115,28 @@ class StudentCalculator(Calculator):
         sym = 0.5 * (stress + stress.T)
         self.results["stress"] = np.array([sym[0, 0], sym[1, 1], sym[2, 2], sym[1, 2], sym[0, 2], sym[0, 1]])
 
+    def _check_input(self, system_changes: list[str]) -> None:
+        """Refuse non-finite positions, and (when the cell changed) a periodic cell that is singular or narrower than the cutoff.
+
+        Raises :class:`~mlff_distiller.errors.StructureError`: NaN positions would otherwise give a
+        finite energy and zero forces (the neighbour search finds no pair). Coordinates beyond
+        ±:data:`~mlff_distiller.structures.MAX_COORDINATE_A` Å are refused as in every structure.
+        """
+        check_positions(self.atoms.positions, "StudentCalculator")
+        if self.atoms.pbc.any() and ("cell" in system_changes or "pbc" in system_changes):
+            check_box_for_cutoff(self.atoms.cell[:], self.student.cutoff, "StudentCalculator", self.atoms.pbc)
+
     def _store(self, atom_energies: torch.Tensor, forces: torch.Tensor) -> None:
-        """Results from per-atom energies (eV) and forces (eV/Å)."""
+        """Results from per-atom energies (eV) and forces (eV/Å); non-finite ones raise, naming overlapping atoms if any."""
+        if not (bool(torch.isfinite(atom_energies).all()) and bool(torch.isfinite(forces).all())):
+            pair = closest_pair(self.atoms, MIN_DISTANCE_A)
+            if pair is not None:
+                i, j, distance, _ = pair
+                raise StructureError(
+                    f"StudentCalculator: atoms {i} and {j} are {distance:.3g} Å apart (closer than "
+                    f"{MIN_DISTANCE_A:g} Å: they overlap), and the student's energy or forces are not finite"
+                )
+            raise SimulationError("StudentCalculator: the student's energy or forces are not finite for these atoms")
         self.results["energy"] = float(atom_energies.sum())
         self.results["free_energy"] = self.results["energy"]
         self.results["energies"] = atom_energies.numpy().astype(float)

@@ -20,13 +20,21 @@ def read_frames(path: Path) -> list:
     """Every frame of an ASE-readable trajectory, as ase.Atoms (one-line error for a corrupt file)."""
     import ase.io
 
+    if path.is_file() and path.stat().st_size == 0:
+        raise TrajectoryError(f"{path} is empty (0 bytes)")
     try:
         frames = ase.io.read(str(path), index=":")
+    except KeyError as exc:  # a symbol ASE's table lacks: KeyError('Xx')
+        raise TrajectoryError(f"cannot read {path} with ASE: {exc.args[0]!r} is not a chemical element") from None
     except Exception as exc:  # ASE raises many kinds of errors for truncated or foreign files
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TrajectoryError(f"cannot read {path} with ASE: {text}") from None
     if not frames:
         raise TrajectoryError(f"{path} holds no frames")
+    if len(frames[0]) == 0:
+        raise TrajectoryError(f"{path}: its frames hold no atoms")
+    if (frames[0].numbers == 0).any():  # ASE's placeholder symbol X
+        raise TrajectoryError(f"{path}: atom(s) of element X, ASE's placeholder, which is no chemical element")
     if any(len(atoms) != len(frames[0]) or (atoms.numbers != frames[0].numbers).any() for atoms in frames):
         raise TrajectoryError(f"{path}: the frames do not all hold the same atoms")
     return frames

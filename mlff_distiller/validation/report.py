@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import inputs
 from ..elements import symbols
 from ..errors import MLFFDError, TrajectoryError
+from ..inputs import COUNT, FRACTION_BELOW_ONE, FRAME_INTERVAL_PS, SECONDS, TARGET_TEMPERATURE_K, TIME_PS
 from ..safe_write import output_folder, safe_write_text
 from .drift import EnergyDrift
 from .ensemble import Ensemble, resolve_ensemble
@@ -180,12 +182,19 @@ def validate(
     reference_time_ps, reference_budget_s : float
         Length (ps) and wall-time cap (s) of the teacher MD of ``reference="teacher"``.
     """
-    if frames < 1 or workers < 1 or not 0.0 <= warmup_fraction < 1.0:
-        raise MLFFDError("frames and workers must be at least 1, and the warm-up fraction in [0, 1)")
+    inputs.check_all(  # the rules of mlffd validate's options
+        [
+            (COUNT, frames, "frames"),
+            (COUNT, workers, "workers"),
+            (FRACTION_BELOW_ONE, warmup_fraction, "warmup_fraction"),
+            (TIME_PS, reference_time_ps, "reference_time_ps"),
+            (SECONDS, reference_budget_s, "reference_budget_s"),
+        ]
+        + ([(TARGET_TEMPERATURE_K, temperature, "temperature")] if temperature is not None else [])
+        + ([(FRAME_INTERVAL_PS, frame_interval_ps, "frame_interval_ps")] if frame_interval_ps is not None else [])
+    )
     if str(reference) == TEACHER_REFERENCE and teacher is None:
         raise MLFFDError("--reference teacher runs the teacher's MD: it needs a teacher (--teacher)")
-    if not (reference_time_ps > 0 and reference_budget_s > 0):
-        raise MLFFDError("the teacher reference's time and budget must be positive")
     if thresholds is None:
         thresholds = Thresholds()
     elif not isinstance(thresholds, Thresholds):

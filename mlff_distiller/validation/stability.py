@@ -30,9 +30,14 @@ CONTACT_SEARCH_A = 3.0
 
 
 def van_der_waals_radius(z: int) -> float:
-    """Van der Waals radius in Å: Bondi's (``ase.data.vdw_radii``), else Alvarez 2013's (``ase.data.vdw_alvarez``)."""
-    radius = float(vdw_radii[z])
-    return radius if radius == radius else float(vdw_alvarez.vdw_radii[z])
+    """Van der Waals radius in Å: Bondi's (``ase.data.vdw_radii``), else Alvarez 2013's (``ase.data.vdw_alvarez``).
+
+    Elements neither tabulates (Z above 99) get the largest radius either knows.
+    """
+    for table in (vdw_radii, vdw_alvarez.vdw_radii):
+        if z < len(table) and table[z] == table[z]:
+            return float(table[z])
+    return float(np.nanmax(vdw_alvarez.vdw_radii))
 
 
 def contact_distance(z_i: int, z_j: int, table: dict[tuple[str, str], float] | None = None) -> float:

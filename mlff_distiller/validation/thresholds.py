@@ -5,7 +5,9 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from ..errors import MLFFDError
+from .. import inputs
+from ..errors import InvalidValueError, MLFFDError
+from ..inputs import FRACTION, Rule
 
 
 @dataclass
@@ -57,6 +59,24 @@ class Thresholds:
     min_kinetic_variance_ratio: float = 0.5
     max_kinetic_variance_ratio: float = 2.0
 
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Raise :class:`~mlff_distiller.errors.InvalidValueError` for a pass line no figure could meet or fail.
+
+        Each follows :data:`RULES` (finite, in its figure's range: R² at most 1, fractions 0 to 1,
+        angles 0 to 180 degrees, the strict bounds above 0); the kinetic-variance band must not be empty.
+        """
+        found = inputs.problems((RULES[f.name], getattr(self, f.name), f.name) for f in fields(self))
+        if not found and self.min_kinetic_variance_ratio > self.max_kinetic_variance_ratio:
+            found.append(
+                f"min_kinetic_variance_ratio = {self.min_kinetic_variance_ratio:g} is above "
+                f"max_kinetic_variance_ratio = {self.max_kinetic_variance_ratio:g}"
+            )
+        if found:
+            raise InvalidValueError("; ".join(found))
+
     @classmethod
     def from_toml(cls, path: str | Path) -> "Thresholds":
         """Read thresholds from a TOML file: keys named as the attributes, at top level or under ``[thresholds]``.
@@ -78,10 +98,32 @@ class Thresholds:
         for key, value in data.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise MLFFDError(f"{path}: threshold {key} must be a number, got {value!r}")
-        return cls(**{k: float(v) for k, v in data.items()})
+        try:
+            return cls(**{k: float(v) for k, v in data.items()})
+        except InvalidValueError as exc:
+            raise InvalidValueError(f"{path}: {exc}") from None
 
     def to_dict(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+#: What each pass line accepts. Bounds a figure is compared with by "<" must be above 0 (else
+#: nothing passes); shares lie in 0 to 1, angles in 0 to 180 degrees, R² at most 1.
+RULES: dict[str, Rule] = {
+    "min_stable_time_ps": Rule("time in ps", low=0.0),
+    "max_relative_drift_percent": Rule("percentage", low=0.0, low_open=True),
+    "max_force_rmse": Rule("force in eV/Å", low=0.0),
+    "max_force_mae": Rule("force in eV/Å", low=0.0),
+    "max_median_angle_deg": Rule("angle in degrees", low=0.0, high=180.0),
+    "min_r2": Rule("R²", high=1.0),
+    "max_drift_slope": Rule("drift rate in meV/atom/ps", low=0.0, low_open=True),
+    "max_drift_to_fluctuation": Rule("ratio", low=0.0, low_open=True),
+    "max_structure_error": Rule("normalised error", low=0.0),
+    "max_internal_outside_fraction": FRACTION,
+    "max_temperature_deviation_percent": Rule("percentage", low=0.0),
+    "min_kinetic_variance_ratio": Rule("ratio", low=0.0),
+    "max_kinetic_variance_ratio": Rule("ratio", low=0.0, low_open=True),
+}
 
 
 @dataclass

@@ -1,6 +1,10 @@
 """Open an MD run (our run directory or any trajectory MDAnalysis reads) for validation."""
 
+import contextlib
+import gc
 import json
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -237,6 +241,9 @@ def _universe(topology: Path | None, trajectory: Path, series: EnergySeries | No
     """An MDAnalysis Universe, with the extra arguments LAMMPS data files and dumps need."""
     import MDAnalysis as mda
 
+    for path in (topology, trajectory):
+        if path is not None and path.stat().st_size == 0:
+            raise TrajectoryError(f"{path} is empty (0 bytes)")
     kwargs: dict = {}
     if trajectory.suffix.lower() in LAMMPS_DUMP_SUFFIXES:
         kwargs = {"format": "LAMMPSDUMP", "dt": _dump_timestep_ps(trajectory, series, frame_interval_ps)}
@@ -244,16 +251,42 @@ def _universe(topology: Path | None, trajectory: Path, series: EnergySeries | No
     message = ""
     for style in styles:
         extra = {**kwargs, "atom_style": style} if style else kwargs
-        try:
-            return (
-                mda.Universe(str(topology), str(trajectory), **extra)
-                if topology
-                else mda.Universe(str(trajectory), **extra)
-            )
-        except Exception as exc:  # MDAnalysis raises ValueError, OSError, KeyError, EOFError... for bad files
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        with half_built_readers_quiet():
+            try:
+                return (
+                    mda.Universe(str(topology), str(trajectory), **extra)
+                    if topology
+                    else mda.Universe(str(trajectory), **extra)
+                )
+            except Exception as exc:  # MDAnalysis raises ValueError, OSError, KeyError, EOFError... for bad files
+                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     where = f"cannot read {trajectory}" + (f" with topology {topology}" if topology else "")
     raise TrajectoryError(f"{where}: {message}")
+
+
+@contextlib.contextmanager
+def half_built_readers_quiet() -> Iterator[None]:
+    """Open MDAnalysis files inside this: a reader that failed half-way is collected here, silently.
+
+    A reader whose ``__init__`` raised (a corrupt DCD, XTC, TRR or H5MD file) is garbage-collected
+    later, and its ``__del__`` calls ``close()`` on a file handle it never made; Python then prints
+    "Exception ignored in ... AttributeError" with a traceback above the one-line error. Inside
+    this block, such unraisable errors from MDAnalysis objects are dropped, and the half-built
+    readers are collected before it ends. Anything else unraisable is reported as usual.
+    """
+    previous = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        owner = getattr(unraisable.object, "__module__", "") or type(unraisable.object).__module__
+        if not str(owner).startswith("MDAnalysis"):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        gc.collect()
+        sys.unraisablehook = previous
 
 
 def _dump_timestep_ps(dump: Path, series: EnergySeries | None, frame_interval_ps: float | None) -> float:

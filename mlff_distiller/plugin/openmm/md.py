@@ -27,7 +27,7 @@ from ...models.checkpoint import file_sha256
 from ...safe_write import check_output, safe_write
 from ...units import BOLTZMANN_EV_PER_K, EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
 from .md_result import MDResult, finite_max, json_number, ns_per_day
-from .md_settings import MDSettings
+from .md_settings import MDSettings, check_restart_trajectory
 from .phases import EQUILIBRATION, PhasedIntegrator
 from .platform import select_platform
 from .reporter import EnergyTable, H5MDTrajectory
@@ -89,11 +89,11 @@ class MDRun:
         for name in (SETTINGS, CHECKPOINT, TOPOLOGY, TRAJECTORY):
             if not (run_dir / name).exists():
                 raise SimulationError(f"{run_dir}: cannot restart, {name} is missing")
-        data = json.loads((run_dir / SETTINGS).read_text())
-        settings = MDSettings(**{k: v for k, v in data.items() if k in MDSettings.__dataclass_fields__})
+        settings, data = MDSettings.read(run_dir / SETTINGS)
         if time is not None:
             settings.time = time
         settings.check()
+        check_restart_trajectory(run_dir / TRAJECTORY)
         model, recorded = Path(settings.model), data.get("model_sha256")
         if recorded and model.is_file() and file_sha256(model) != recorded:
             raise CheckpointError(
@@ -152,7 +152,13 @@ class MDRun:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         observables = self._observables()
         if self.restarting:
-            self.context.loadCheckpoint((self.run_dir / CHECKPOINT).read_bytes())
+            try:
+                self.context.loadCheckpoint((self.run_dir / CHECKPOINT).read_bytes())
+            except openmm.OpenMMException as exc:
+                raise SimulationError(
+                    f"{self.run_dir / CHECKPOINT} is not a checkpoint OpenMM can load ({_last_line(exc)}); "
+                    "the run cannot be restarted (start a new one with -o)"
+                ) from None
             start = self.context.getState().getStepCount()
             keep = start
         else:

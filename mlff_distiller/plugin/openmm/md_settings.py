@@ -1,9 +1,23 @@
 """The settings of an MD run (:class:`MDSettings`, written to the run directory's ``settings.json``)."""
 
-import math
-from dataclasses import dataclass
+import json
+from dataclasses import MISSING, dataclass, fields
+from pathlib import Path
 
+from ... import inputs
 from ...errors import SimulationError
+from ...inputs import (
+    FORCE_EV_PER_A,
+    FRICTION_PER_PS,
+    INTERVAL_STEPS,
+    SEED,
+    STEPS,
+    TARGET_TEMPERATURE_K,
+    TEMPERATURE_K,
+    TIME_PS,
+    TIMESTEP_FS,
+    WARMUP_PS,
+)
 
 
 @dataclass
@@ -97,29 +111,108 @@ class MDSettings:
         return float(self.equilibrate)
 
     def check(self) -> None:
-        """Raise :class:`SimulationError` for inconsistent settings."""
-        problems = []
+        """Raise :class:`SimulationError` naming every value out of range and every inconsistency.
+
+        Each number follows its quantity's rule of :mod:`mlff_distiller.inputs` (the same rules
+        ``mlffd md`` applies to its options); the production must be at least one time step, and a
+        warm-up none or at least one.
+        """
+        checks = [
+            (TIMESTEP_FS, self.timestep, "timestep"),
+            (TIME_PS, self.time, "time"),
+            (WARMUP_PS, self.equilibrate, "equilibrate"),
+            (TEMPERATURE_K, self.temperature, "temperature"),
+            (FRICTION_PER_PS, self.friction, "friction"),
+            (TARGET_TEMPERATURE_K, self.temperature_limit, "temperature_limit"),
+            (SEED, self.seed, "seed"),
+            (INTERVAL_STEPS, self.report_interval, "report_interval"),
+            (INTERVAL_STEPS, self.checkpoint_interval, "checkpoint_interval"),
+            (STEPS, self.audit_every, "audit_every"),
+        ]
+        if self.audit_max_rmse is not None:
+            checks.append((FORCE_EV_PER_A, self.audit_max_rmse, "audit_max_rmse"))
+        problems = inputs.problems(checks)
+        if not problems:  # relations between accepted numbers
+            problems = self._relations()
         if self.ensemble not in ("nve", "nvt"):
-            problems.append(f"ensemble must be nve or nvt, not '{self.ensemble}'")
-        for name in ("timestep", "time", "temperature_limit"):
-            if not getattr(self, name) > 0:
-                problems.append(f"{name} must be positive")
-        if not (math.isfinite(self.equilibrate) and self.equilibrate >= 0):
-            problems.append("equilibrate must be a finite time, zero or more ps")
-        if self.temperature < 0:
-            problems.append("temperature must not be negative")
-        if self.seed < 0:
-            problems.append("the seed must not be negative")
+            problems.append(f"ensemble must be nve or nvt, not {self.ensemble!r}")
         if self.kernel not in ("auto", "fused", "portable"):
-            problems.append(f"kernel must be auto, fused or portable, not '{self.kernel}'")
-        if self.report_interval < 1 or self.checkpoint_interval < 1:
-            problems.append("report and checkpoint intervals must be at least 1 step")
-        elif self.checkpoint_interval % self.report_interval:
+            problems.append(f"kernel must be auto, fused or portable, not {self.kernel!r}")
+        for name in ("structure", "model"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                problems.append(f"{name} must be a path or name, not {getattr(self, name)!r}")
+        if problems:
+            raise SimulationError("; ".join(problems))
+
+    def _relations(self) -> list[str]:
+        problems = []
+        step_ps = self.timestep / 1000.0
+        if self.steps - self.equilibration_steps < 1:
+            problems.append(
+                f"time = {self.time:g} ps is shorter than one time step ({self.timestep:g} fs): "
+                f"the production would make no step"
+            )
+        if self.equilibrate > 0 and self.equilibration_steps < 1:
+            problems.append(
+                f"equilibrate = {self.equilibrate:g} ps is shorter than one time step ({step_ps:g} ps); give 0 for none"
+            )
+        if self.checkpoint_interval % self.report_interval:
             problems.append("the checkpoint interval must be a multiple of the report interval")
         if self.audit_every:
             if not self.teacher:
                 problems.append("auditing needs a teacher (--teacher)")
             if self.audit_every % self.report_interval:
                 problems.append("the audit interval must be a multiple of the report interval")
-        if problems:
-            raise SimulationError("; ".join(problems))
+        if self.temperature_limit <= self.temperature:
+            problems.append(
+                f"temperature_limit = {self.temperature_limit:g} K must be above the temperature ({self.temperature:g} K)"
+            )
+        return problems
+
+    @classmethod
+    def read(cls, path: str | Path) -> tuple["MDSettings", dict]:
+        """The settings in a run directory's ``settings.json``, and the file's whole content (a restart's input).
+
+        Not checked (:meth:`check` does that, after a restart sets its new time).
+
+        Raises
+        ------
+        SimulationError
+            In one line, for a file that cannot be read, is not JSON, is not a run's settings
+            (not an object, ``structure`` or ``model`` missing) or names unknown values' types.
+        """
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SimulationError(f"{path} cannot be read as a run's settings ({reason})") from None
+        if not isinstance(data, dict):
+            raise SimulationError(f"{path} holds a JSON {type(data).__name__}, not a run's settings (an object)")
+        names = {f.name for f in fields(cls)}
+        missing = [f.name for f in fields(cls) if f.default is MISSING and f.name not in data]
+        if missing:
+            raise SimulationError(f"{path} is not a run's settings: {', '.join(missing)} missing")
+        return cls(**{k: v for k, v in data.items() if k in names}), data
+
+
+def check_restart_trajectory(path: str | Path) -> None:
+    """Raise :class:`SimulationError` unless ``path`` is an H5MD trajectory a restart can append to.
+
+    A restart truncates the trajectory to the checkpoint's frame and appends: a file that is
+    empty, not HDF5, or holds no ``particles`` group would be lost or half-written.
+    """
+    import h5py
+
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as handle:
+            if "particles" not in handle or not len(handle["particles"]):
+                raise SimulationError(f"{path} holds no H5MD particles group; the run cannot be restarted")
+    except (OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        size = path.stat().st_size if path.is_file() else 0
+        raise SimulationError(
+            f"{path} is not a readable H5MD trajectory ({'0 bytes' if size == 0 else reason}); "
+            "the run cannot be restarted (start a new one with -o)"
+        ) from None

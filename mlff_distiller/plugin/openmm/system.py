@@ -14,14 +14,14 @@ from ase import Atoms
 from openmm import app, unit
 from openmm.app.internal.unitcell import reducePeriodicBoxVectors
 
-from ...elements import check_supported
-from ...errors import CheckpointError, StructureError
+from ...elements import check_supported, symbol
+from ...errors import CheckpointError, StructureError, UnsupportedElementError
 from ...export.metadata import build_metadata, load_exported
 from ...export.openmm import openmm_module
 from ...models import load_checkpoint
 from ...models.kernel import resolve_kernel
 from ...models.student import Student
-from ...structures import read_structure
+from ...structures import check_box_for_cutoff, check_structure, read_structure
 from ...units import NM_TO_ANGSTROM
 
 logging.disable(logging.WARNING)  # openmm-torch 1.5 imports the deprecated simtk.openmm, which logs a warning
@@ -183,6 +183,16 @@ def structure_to_openmm(source: str | Path | Atoms | app.Topology, seed: int = 0
         check_positions(positions, str(source))
         if any(atom.element is None for atom in pdb.topology.atoms()):
             raise StructureError(f"{source}: atoms without a recognisable element")
+        box = pdb.topology.getPeriodicBoxVectors()
+        check_structure(
+            Atoms(
+                numbers=[atom.element.atomic_number for atom in pdb.topology.atoms()],
+                positions=positions * NM_TO_ANGSTROM,
+                cell=None if box is None else np.asarray(box.value_in_unit(unit.nanometer)) * NM_TO_ANGSTROM,
+                pbc=box is not None,
+            ),
+            str(source),
+        )
         return OpenMMStructure(pdb.topology, positions)
     atoms = source if isinstance(source, Atoms) else read_structure(source, seed=seed)
     return OpenMMStructure(*_topology_from_atoms(atoms))
@@ -195,7 +205,14 @@ def _topology_from_atoms(atoms: Atoms) -> tuple[app.Topology, np.ndarray]:
     topology = app.Topology()
     residue = topology.addResidue("MOL", topology.addChain())
     for index, z in enumerate(atoms.numbers):
-        element = app.Element.getByAtomicNumber(int(z))
+        try:
+            element = app.Element.getByAtomicNumber(int(z))
+        except KeyError:
+            last = max(app.Element._elements_by_atomic_number)
+            raise UnsupportedElementError(
+                f"element {symbol(z)} (atomic number {int(z)}) is not in OpenMM's element table, "
+                f"which holds H (1) to {symbol(last)} ({last})"
+            ) from None
         topology.addAtom(f"{element.symbol}{index + 1}", element, residue)
     if atoms.pbc.all():
         cell, _ = atoms.cell.standard_form()
@@ -214,6 +231,11 @@ def check_positions(positions_nm: np.ndarray, name: str = "structure") -> None:
     bad = np.where(~np.isfinite(positions_nm).all(1))[0]
     if len(bad):
         raise StructureError(f"{name}: non-finite positions for atom(s) {', '.join(map(str, bad[:10]))}")
+
+
+def check_box_for_model(box_angstrom: np.ndarray, metadata: dict) -> None:
+    """Raise :class:`StructureError` when a periodic box (rows, Å) is narrower than the model's cutoff."""
+    check_box_for_cutoff(box_angstrom, float(metadata["cutoff_angstrom"]), "the periodic box")
 
 
 def build_system(
@@ -259,7 +281,10 @@ def build_system(
     for atom in topology.atoms():
         system.addParticle(atom.element.mass)
         numbers.append(atom.element.atomic_number)
-    system.addForce(create_torch_force(model, numbers, periodic=box is not None, cuda_graphs=cuda_graphs, dtype=dtype))
+    force_model = model if isinstance(model, ForceModel) else load_force_model(model, dtype)
+    if box is not None:
+        check_box_for_model(np.asarray(box.value_in_unit(unit.nanometer)) * NM_TO_ANGSTROM, force_model.metadata)
+    system.addForce(create_torch_force(force_model, numbers, periodic=box is not None, cuda_graphs=cuda_graphs))
     if remove_cm_motion:
         system.addForce(openmm.CMMotionRemover())
     return system
