@@ -172,8 +172,8 @@ XFAILS: dict[str, str] = {
     "damaged-data:sample --resume a truncated dataset": "sample --resume onto a truncated dataset: OSError traceback",
     "bad-number:distill --epochs huge": "distill --epochs 99999999999999999999: OverflowError traceback",
 }
-#: Accepted today, these start hours of teacher MD (stopped by the case timeout): slow until refused.
-SLOW = {"bad-number:sample --stride huge", "bad-number:sample --equilibration huge"}
+#: Cases that start real work even when refused as they should be (none at present).
+SLOW: set[str] = set()
 
 
 @pytest.mark.parametrize("case", params(sample_cases() + distill_cases() + evaluate_cases(), XFAILS, SLOW))
