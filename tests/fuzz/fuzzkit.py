@@ -71,7 +71,8 @@ class Case:
     def param(self):
         marks = [pytest.mark.slow] if self.slow else []
         if self.xfail:
-            marks.append(pytest.mark.xfail(strict=True, reason=self.xfail))
+            strict = not self.slow  # a slow case's xfail is a timing one: it may pass on an idle machine
+            marks.append(pytest.mark.xfail(strict=strict, reason=self.xfail))
         return pytest.param(self, id=f"{self.cls}:{self.id}", marks=marks)
 
 
