@@ -24,6 +24,8 @@ from .errors import InvalidValueError
 
 #: Largest seed: OpenMM's random number seeds are C ``int`` (and so are LAMMPS's).
 MAX_SEED = 2**31 - 1
+#: Largest count or number of steps: what an int64 holds (numpy, HDF5, torch and OpenMM's step count).
+MAX_COUNT = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -127,8 +129,8 @@ WARMUP_PS = Rule("time in ps", low=0.0)
 TIMESTEP_FS = Rule("time step in fs", low=0.0, high=1000.0, low_open=True)
 #: A temperature to start or hold a system at (0 K: from rest), K.
 TEMPERATURE_K = Rule("temperature in K", low=0.0)
-#: A temperature a run is compared with, or stopped above: K, not 0.
-TARGET_TEMPERATURE_K = Rule("temperature in K", low=0.0, low_open=True)
+#: A temperature a run is compared with, stopped above, or sampled at (0 K samples nothing): K, not 0.
+POSITIVE_TEMPERATURE_K = Rule("temperature in K", low=0.0, low_open=True)
 #: Langevin friction (0: no coupling), 1/ps.
 FRICTION_PER_PS = Rule("friction in 1/ps", low=0.0)
 #: Langevin friction of the teacher's sampling MD, 1/fs.
@@ -140,13 +142,13 @@ FRAME_INTERVAL_PS = Rule("time between frames in ps", low=0.0, low_open=True)
 #: Seeds of random numbers: what OpenMM (a C int) accepts.
 SEED = Rule("seed", integer=True, low=0, high=MAX_SEED)
 #: How many of something: frames, epochs, frames per batch, threads, workers, MPI ranks, rounds.
-COUNT = Rule("count", integer=True, low=1)
+COUNT = Rule("count", integer=True, low=1, high=MAX_COUNT)
 #: Steps between two events (frames, checkpoints, kept frames).
-INTERVAL_STEPS = Rule("number of steps", integer=True, low=1)
+INTERVAL_STEPS = Rule("number of steps", integer=True, low=1, high=MAX_COUNT)
 #: Steps that may be none (0: no warm-up steps, no audits).
-STEPS = Rule("number of steps", integer=True, low=0)
+STEPS = Rule("number of steps", integer=True, low=0, high=MAX_COUNT)
 #: Epochs without improvement before stopping or lowering the learning rate.
-PATIENCE = Rule("number of epochs", integer=True, low=1)
+PATIENCE = Rule("number of epochs", integer=True, low=1, high=MAX_COUNT)
 
 # -- shares -------------------------------------------------------------------------------------------
 #: A share of something, 0 to 1 inclusive.

@@ -79,16 +79,25 @@ def read_structure(source: str | Path, seed: int = 0) -> Atoms:
                 atoms = read(str(path))
         except StructureError:
             raise
-        except KeyError as exc:  # ASE looks symbols up in its table: KeyError('Xx')
-            raise UnsupportedElementError(
-                f"{path}: {exc.args[0]!r} is not a chemical element; give {PERIODIC_TABLE}"
-            ) from None
         except Exception as exc:  # ASE raises many kinds of parse errors
+            symbol = unknown_symbol(exc)
+            if symbol is not None:
+                raise UnsupportedElementError(
+                    f"{path}: {symbol!r} is not a chemical element; give {PERIODIC_TABLE}"
+                ) from None
             raise StructureError(f"{path}: cannot read structure ({type(exc).__name__}: {exc})") from exc
     else:
         atoms = molecule_from_smiles(text, seed=seed)
     check_structure(atoms, str(source))
     return atoms
+
+
+def unknown_symbol(exc: Exception) -> str | None:
+    """The element symbol an ASE reader failed on (it looks symbols up in a table: ``KeyError('Xx')``), or None."""
+    key = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
+    if isinstance(key, str) and key.isalpha() and len(key) <= 3:
+        return key
+    return None
 
 
 def _read_with_rdkit(path: Path) -> Atoms:

@@ -165,7 +165,20 @@ def one_error_line(result) -> str:
 )
 def test_md_refuses_before_any_step(tmp_path, mlffd, symbols, positions, words):
     path = xyz(tmp_path / "bad.xyz", symbols, positions)
-    line = one_error_line(mlffd("md", path, "--model", "organic-ultra-tiny", "--time", "0.01", "-o", tmp_path / "run"))
+    line = one_error_line(
+        mlffd(
+            "md",
+            path,
+            "--model",
+            "organic-ultra-tiny",
+            "--time",
+            "0.01",
+            "--report-interval",
+            "5",
+            "-o",
+            tmp_path / "run",
+        )
+    )
     assert re.search(words, line), line
     assert not (tmp_path / "run").exists()
 

@@ -9,9 +9,9 @@ from ..inputs import (
     FORCE_EV_PER_A,
     FRICTION_PER_PS,
     INTERVAL_STEPS,
+    POSITIVE_TEMPERATURE_K,
     SEED,
     STEPS,
-    TARGET_TEMPERATURE_K,
     TEMPERATURE_K,
     TIME_PS,
     TIMESTEP_FS,
@@ -123,7 +123,7 @@ def register(subparsers) -> None:
     )
     md.add_argument(
         "--temperature-limit",
-        type=TARGET_TEMPERATURE_K,
+        type=POSITIVE_TEMPERATURE_K,
         metavar="K",
         default=10000.0,
         help="stop above this temperature in K (default: 10000)",

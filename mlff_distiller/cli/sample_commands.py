@@ -10,9 +10,9 @@ from ..inputs import (
     FRACTION,
     FRICTION_PER_FS,
     INTERVAL_STEPS,
+    POSITIVE_TEMPERATURE_K,
     SEED,
     STEPS,
-    TEMPERATURE_K,
     TIMESTEP_FS,
 )
 from ..teachers import DEFAULT_TEACHER, TEACHERS
@@ -47,7 +47,7 @@ def register(subparsers) -> None:
     parser.add_argument("--frames", type=COUNT, default=500, help="frames to label in total (default: 500)")
     parser.add_argument(
         "--temperatures",
-        type=TEMPERATURE_K,
+        type=POSITIVE_TEMPERATURE_K,
         nargs="+",
         default=[300.0, 600.0],
         metavar="K",

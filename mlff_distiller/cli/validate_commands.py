@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from ..data import resolve_model
-from ..inputs import COUNT, FRACTION_BELOW_ONE, FRAME_INTERVAL_PS, SECONDS, TARGET_TEMPERATURE_K, TIME_PS
+from ..inputs import COUNT, FRACTION_BELOW_ONE, FRAME_INTERVAL_PS, POSITIVE_TEMPERATURE_K, SECONDS, TIME_PS
 
 ORDER = 50
 
@@ -76,7 +76,7 @@ def register(subparsers) -> None:
     )
     validate.add_argument(
         "--temperature",
-        type=TARGET_TEMPERATURE_K,
+        type=POSITIVE_TEMPERATURE_K,
         metavar="K",
         help="target temperature in K (default: the thermostat's, or the temperature mlffd md started at)",
     )

@@ -255,16 +255,27 @@ def append(path: str | Path, frames: Sequence[Frame]) -> None:
 
 
 def read_attrs(path: str | Path) -> dict:
-    """Metadata attributes of a dataset file (JSON values decoded)."""
-    with h5py.File(path, "r") as handle:
-        _check_format(handle, Path(path))
-        return _attrs(handle)
+    """Metadata attributes of a dataset file (JSON values decoded); :class:`DatasetError` for a foreign or damaged file."""
+    try:
+        with h5py.File(path, "r") as handle:
+            _check_format(handle, Path(path))
+            return _attrs(handle)
+    except (OSError, KeyError, ValueError) as exc:
+        raise DatasetError(f"{path}: not a readable dataset file ({_first_line(exc)})") from None
 
 
 def stored_frame_ids(path: str | Path) -> list[int]:
-    """Plan indices of the complete frames in a dataset file."""
-    with h5py.File(path, "r") as handle:
-        return [int(i) for i in handle["frame_ids"][: _complete_frames(handle)]]
+    """Plan indices of the complete frames in a dataset file; :class:`DatasetError` for a damaged one."""
+    try:
+        with h5py.File(path, "r") as handle:
+            return [int(i) for i in handle["frame_ids"][: _complete_frames(handle)]]
+    except (OSError, KeyError, ValueError) as exc:
+        raise DatasetError(f"{path}: not a readable dataset file ({_first_line(exc)})") from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _attrs(handle: h5py.File) -> dict:

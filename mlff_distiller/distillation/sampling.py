@@ -24,9 +24,9 @@ from ..inputs import (
     FRACTION,
     FRICTION_PER_FS,
     INTERVAL_STEPS,
+    POSITIVE_TEMPERATURE_K,
     SEED,
     STEPS,
-    TEMPERATURE_K,
     TIMESTEP_FS,
 )
 from ..structures import check_structure
@@ -101,7 +101,7 @@ class SamplingSettings:
             (FRICTION_PER_FS, self.friction_per_fs, "friction_per_fs"),
             (DISPLACEMENT_A, self.displacement, "displacement"),
             (SEED, self.seed, "seed"),
-        ] + [(TEMPERATURE_K, t, f"temperatures[{i}]") for i, t in enumerate(temperatures)]
+        ] + [(POSITIVE_TEMPERATURE_K, t, f"temperatures[{i}]") for i, t in enumerate(temperatures)]
         found = inputs.problems(checks)
         if not isinstance(self.temperatures, (list, tuple)) or not self.temperatures:
             found.append(f"temperatures must be a non-empty list of temperatures in K, not {self.temperatures!r}")

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import TrajectoryError
+from ..structures import unknown_symbol
 from .energies import EnergySeries
 
 #: Suffixes read with ASE.
@@ -24,10 +25,10 @@ def read_frames(path: Path) -> list:
         raise TrajectoryError(f"{path} is empty (0 bytes)")
     try:
         frames = ase.io.read(str(path), index=":")
-    except KeyError as exc:  # a symbol ASE's table lacks: KeyError('Xx')
-        raise TrajectoryError(f"cannot read {path} with ASE: {exc.args[0]!r} is not a chemical element") from None
     except Exception as exc:  # ASE raises many kinds of errors for truncated or foreign files
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if unknown_symbol(exc) is not None:
+            text = f"{unknown_symbol(exc)!r} is not a chemical element"
         raise TrajectoryError(f"cannot read {path} with ASE: {text}") from None
     if not frames:
         raise TrajectoryError(f"{path} holds no frames")

@@ -12,7 +12,7 @@ import numpy as np
 from .. import inputs
 from ..elements import symbols
 from ..errors import MLFFDError, TrajectoryError
-from ..inputs import COUNT, FRACTION_BELOW_ONE, FRAME_INTERVAL_PS, SECONDS, TARGET_TEMPERATURE_K, TIME_PS
+from ..inputs import COUNT, FRACTION_BELOW_ONE, FRAME_INTERVAL_PS, POSITIVE_TEMPERATURE_K, SECONDS, TIME_PS
 from ..safe_write import output_folder, safe_write_text
 from .drift import EnergyDrift
 from .ensemble import Ensemble, resolve_ensemble
@@ -190,7 +190,7 @@ def validate(
             (TIME_PS, reference_time_ps, "reference_time_ps"),
             (SECONDS, reference_budget_s, "reference_budget_s"),
         ]
-        + ([(TARGET_TEMPERATURE_K, temperature, "temperature")] if temperature is not None else [])
+        + ([(POSITIVE_TEMPERATURE_K, temperature, "temperature")] if temperature is not None else [])
         + ([(FRAME_INTERVAL_PS, frame_interval_ps, "frame_interval_ps")] if frame_interval_ps is not None else [])
     )
     if str(reference) == TEACHER_REFERENCE and teacher is None:

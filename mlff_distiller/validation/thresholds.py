@@ -88,6 +88,10 @@ class Thresholds:
             data = tomllib.loads(path.read_text())
         except FileNotFoundError:
             raise MLFFDError(f"thresholds file {path} does not exist") from None
+        except IsADirectoryError:
+            raise MLFFDError(f"thresholds file {path} is a directory; give a TOML file") from None
+        except OSError as exc:
+            raise MLFFDError(f"thresholds file {path} cannot be read ({exc.strerror or exc})") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise MLFFDError(f"{path} is not valid TOML: {exc}") from None
         data = data.get("thresholds", data)

@@ -99,9 +99,12 @@ def _read_json(path: Path) -> dict:
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise TrajectoryError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise TrajectoryError(f"{path} holds a JSON {type(data).__name__}, not an object")
+    return data
 
 
 def open_run(
@@ -148,6 +151,9 @@ def open_run(
     if path.is_dir():
         trajectory = path / "trajectory.h5md"
         topology = Path(topology) if topology else path / "topology.pdb"
+        for name in ("settings.json", "summary.json", "energies.csv"):  # present but emptied: a damaged run
+            if (path / name).is_file() and (path / name).stat().st_size == 0:
+                raise TrajectoryError(f"{path / name} is empty (0 bytes): the run directory is damaged")
         settings, summary = _read_json(path / "settings.json"), _read_json(path / "summary.json")
         for required in (trajectory, topology):
             if not required.is_file():
@@ -163,10 +169,10 @@ def open_run(
             )
         if topology is not None and not topology.is_file():
             raise TrajectoryError(f"topology {topology} does not exist")
-    series = read_energies(energies, units) if energies is not None else None
+    series = read_energies(_not_empty(energies), units) if energies is not None else None
     if series is None and not _is_h5md(trajectory):
         found = find_energy_file(trajectory)
-        series = read_energies(found, units) if found else None
+        series = read_energies(_not_empty(found), units) if found else None
     if trajectory.suffix.lower() in ASE_SUFFIXES and topology is None:
         universe, own = ase_universe(trajectory, frame_interval_ps, series)
         series, force_unit = own if own is not None else series, "eV/Å"
@@ -188,6 +194,14 @@ def open_run(
     if run.energies is None and run.has_energy_observables:
         _check_observable_units(universe)
     return run
+
+
+def _not_empty(path: str | Path) -> Path:
+    """``path``, refused when it is a file of 0 bytes (read as 'no energies' otherwise)."""
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise TrajectoryError(f"{path} is empty (0 bytes)")
+    return path
 
 
 def _force_unit(universe, trajectory: Path, series: EnergySeries | None, units: str | None) -> str | None:

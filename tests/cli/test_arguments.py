@@ -27,7 +27,11 @@ TABLE = [
     ("md aspirin --model organic-ultra-tiny -o {tmp}/run", "--temperature", ["-1", *NOT_FINITE]),
     ("md aspirin --model organic-ultra-tiny -o {tmp}/run", "--friction", ["-5", *NOT_FINITE]),
     ("md aspirin --model organic-ultra-tiny -o {tmp}/run", "--seed", ["-1", "99999999999", "2147483648", "1.5"]),
-    ("md aspirin --model organic-ultra-tiny -o {tmp}/run", "--report-interval", ["0", "-2", "2.5", "ten"]),
+    (
+        "md aspirin --model organic-ultra-tiny -o {tmp}/run",
+        "--report-interval",
+        ["0", "-2", "2.5", "ten", "1" + "0" * 20],
+    ),
     ("md aspirin --model organic-ultra-tiny -o {tmp}/run", "--checkpoint-interval", ["0", "-2"]),
     ("md aspirin --model organic-ultra-tiny -o {tmp}/run", "--temperature-limit", ["0", "-3", "nan"]),
     ("md aspirin --model organic-ultra-tiny -o {tmp}/run", "--audit-every", ["-1", "1e3"]),
@@ -50,7 +54,7 @@ TABLE = [
     ("sample aspirin -o {tmp}/d.h5", "--stride", ["0", "-10"]),
     ("sample aspirin -o {tmp}/d.h5", "--frames", ["0"]),
     ("sample aspirin -o {tmp}/d.h5", "--threads", ["0"]),
-    ("sample aspirin -o {tmp}/d.h5", "--temperatures", ["nan", "-300"]),
+    ("sample aspirin -o {tmp}/d.h5", "--temperatures", ["nan", "-300", "0"]),
     ("sample aspirin -o {tmp}/d.h5", "--random-fraction", ["-0.1", "1.5", "nan"]),
     ("sample aspirin -o {tmp}/d.h5", "--normal-mode-fraction", ["2"]),
     ("sample aspirin -o {tmp}/d.h5", "--displacement", ["-0.02", "inf"]),
@@ -202,6 +206,9 @@ def test_rules_parse_and_check():
         ("report_interval", 0, "report_interval = 0"),
         ("temperature_limit", 100.0, "above the temperature"),
         ("timestep", "0.5", "timestep = '0.5'"),
+        ("report_interval", 10**6, "longer than the run .20000 steps."),
+        ("teacher", "gfn2-xtb", "teacher is given for audits, but audit_every is 0"),
+        ("audit_max_rmse", 0.5, "audit_max_rmse is given for audits"),
     ],
 )
 def test_md_settings(field, value, words):

@@ -51,12 +51,7 @@ def refuses(call, *inputs):
         assert sha256(path) == digest, f"{path.name} was changed"
 
 
-XFAILS: dict[str, str] = {
-    "StudentCalculator structure huge coordinate": "StudentCalculator: a coordinate of 1e30 gives a finite energy "
-    "(the atom is simply out of range); no structure check in the calculator",
-    "StudentCalculator structure coincident atoms": "StudentCalculator: two coincident atoms give an energy, no "
-    "StructureError (the CLI refuses them)",
-}
+XFAILS: dict[str, str] = {}
 
 
 def xf(key: str):

@@ -164,16 +164,7 @@ def evaluate_cases() -> list[Case]:
     return cases
 
 
-XFAILS: dict[str, str] = {
-    "bad-number:sample --frames huge": "sample --frames 99999999999999999999: ValueError traceback "
-    "('Maximum allowed size exceeded')",
-    "bad-number:sample --temperatures zero": "sample --temperatures 0 accepted: 0 K MD frames, exit 0",
-    "damaged-data:sample --resume a foreign file": "sample --resume onto a file that is not HDF5: OSError traceback",
-    "damaged-data:sample --resume a truncated dataset": "sample --resume onto a truncated dataset: OSError traceback",
-    "bad-number:sample --equilibration huge": "sample --equilibration 99999999999999999999: not always refused "
-    "before the teacher MD starts (timed out at 20 s in one of two runs)",
-    "bad-number:distill --epochs huge": "distill --epochs 99999999999999999999: OverflowError traceback",
-}
+XFAILS: dict[str, str] = {}
 #: sample --equilibration 99999999999999999999 is sometimes refused, sometimes still running at the case
 #: timeout (20 s) on a loaded machine: slow, and a non-strict xfail until it is refused before any work.
 SLOW = {"bad-number:sample --equilibration huge"}

@@ -107,11 +107,7 @@ def md_cases() -> list[Case]:
     return cases
 
 
-XFAILS: dict[str, str] = {
-    "bad-number:md --report-interval huge": "md --report-interval 99999999999999999999 (more than the run's steps, "
-    "beyond int64) accepted: the run writes no frame but step 0, exit 0",
-    "bad-number:md --audit-every zero": "md --audit-every 0 --teacher gfn2-xtb accepted silently (no audits), exit 0",
-}
+XFAILS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("case", params(md_cases(), XFAILS))

@@ -140,9 +140,6 @@ XFAILS: dict[str, str] = {
         "run holds forces and --teacher none (exit 1 with a verdict, the file silently ignored)"
         for name in ("ckpt_flipped", "ckpt_truncated", "ckpt_nan_signed", "ckpt_cutoff_negative")
     },
-    "damaged-data:validate run_empty_csv": "validate: a 0-byte energies.csv in a run folder is read as 'no energies' "
-    "(exit 1, drift not measured) instead of refused as a damaged file",
-    "missing-or-directory:validate --thresholds directory": "validate --thresholds DIR: IsADirectoryError traceback",
     "same-path:compare -o a report --overwrite": "compare -o REPORT_DIR (one of its inputs) writes comparison.* "
     "into the input report folder instead of refusing it",
     "same-path:compare -o a report": "compare -o REPORT_DIR (one of its inputs) writes comparison.* into the input "

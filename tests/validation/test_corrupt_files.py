@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from MDAnalysisTests.datafiles import DCD, PSF
 
-from mlff_distiller.errors import TrajectoryError
+from mlff_distiller.errors import MLFFDError, TrajectoryError
 from mlff_distiller.validation import open_run
 from mlff_distiller.validation.trajectory import half_built_readers_quiet
 
@@ -85,6 +85,43 @@ def test_empty_files(tmp_path, name, mlffd):
     top = ["--top", PSF] if name.endswith(".dcd") else ["--frame-interval", "0.01"]
     result = mlffd("validate", path, *top, "--teacher", "none", "-o", tmp_path / "r")
     assert result.code == 2 and result.err.strip() == f"mlffd: error: {path} is empty (0 bytes)"
+
+
+def test_emptied_files_of_a_run_directory(tmp_path, mlffd):
+    from validation_systems import lj_fluid_run
+
+    lj = lj_fluid_run(tmp_path / "lj", timestep_fs=5.0, steps=20, report_every=10)
+    (tmp_path / "lj" / "empty.csv").write_bytes(b"")
+    result = mlffd(
+        "validate",
+        lj["dcd"],
+        "--top",
+        lj["pdb"],
+        "--energies",
+        tmp_path / "lj" / "empty.csv",
+        "--teacher",
+        "none",
+        "-o",
+        tmp_path / "r",
+    )
+    assert result.code == 2 and result.err.strip().endswith("empty.csv is empty (0 bytes)")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for name in ("trajectory.h5md", "topology.pdb"):
+        (folder / name).write_text("stand-in")
+    for name, text in (("energies.csv", ""), ("settings.json", "[1]")):
+        (folder / name).write_text(text)
+        result = mlffd("validate", folder, "--teacher", "none", "-o", tmp_path / "r")
+        assert result.code == 2 and result.err.count("\n") == 1, result.err
+        assert ("is empty (0 bytes): the run directory is damaged" if not text else "holds a JSON list") in result.err
+        (folder / name).unlink()
+
+
+def test_thresholds_that_are_no_file(tmp_path, mlffd):
+    from mlff_distiller.validation import Thresholds
+
+    with pytest.raises(MLFFDError, match="is a directory"):
+        Thresholds.from_toml(tmp_path)
 
 
 def test_frames_without_atoms_or_with_placeholder_atoms(tmp_path, mlffd):

@@ -10,9 +10,9 @@ from ...inputs import (
     FORCE_EV_PER_A,
     FRICTION_PER_PS,
     INTERVAL_STEPS,
+    POSITIVE_TEMPERATURE_K,
     SEED,
     STEPS,
-    TARGET_TEMPERATURE_K,
     TEMPERATURE_K,
     TIME_PS,
     TIMESTEP_FS,
@@ -123,7 +123,7 @@ class MDSettings:
             (WARMUP_PS, self.equilibrate, "equilibrate"),
             (TEMPERATURE_K, self.temperature, "temperature"),
             (FRICTION_PER_PS, self.friction, "friction"),
-            (TARGET_TEMPERATURE_K, self.temperature_limit, "temperature_limit"),
+            (POSITIVE_TEMPERATURE_K, self.temperature_limit, "temperature_limit"),
             (SEED, self.seed, "seed"),
             (INTERVAL_STEPS, self.report_interval, "report_interval"),
             (INTERVAL_STEPS, self.checkpoint_interval, "checkpoint_interval"),
@@ -158,11 +158,26 @@ class MDSettings:
             )
         if self.checkpoint_interval % self.report_interval:
             problems.append("the checkpoint interval must be a multiple of the report interval")
+        if self.report_interval > self.steps:
+            problems.append(
+                f"report_interval = {self.report_interval} steps is longer than the run ({self.steps} steps): "
+                "no frame but the first would be written"
+            )
         if self.audit_every:
             if not self.teacher:
                 problems.append("auditing needs a teacher (--teacher)")
             if self.audit_every % self.report_interval:
                 problems.append("the audit interval must be a multiple of the report interval")
+            if self.audit_every > self.steps:
+                problems.append(
+                    f"audit_every = {self.audit_every} steps is longer than the run ({self.steps} steps): no audit would run"
+                )
+        else:
+            for name in ("teacher", "audit_max_rmse"):
+                if getattr(self, name) is not None:
+                    problems.append(
+                        f"{name} is given for audits, but audit_every is 0 (no audits); give both or neither"
+                    )
         if self.temperature_limit <= self.temperature:
             problems.append(
                 f"temperature_limit = {self.temperature_limit:g} K must be above the temperature ({self.temperature:g} K)"
