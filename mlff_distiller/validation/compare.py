@@ -2,6 +2,7 @@
 
 import functools
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -145,6 +146,9 @@ def compare_reports(directories: Sequence[str | Path], output: str | Path, overw
         keys), verdict and recommendation.
     """
     output = Path(output)
+    for directory in directories:
+        if output.is_dir() and Path(directory).is_dir() and os.path.samefile(output, directory):
+            raise MLFFDError(f"{output} is one of the reports being compared; write the comparison to another folder")
     inputs = [*directories, *(Path(d) / "report.json" for d in directories)]
     for name in COMPARISON_FILES:
         check_output(output / name, inputs=inputs, overwrite=overwrite)

@@ -195,6 +195,10 @@ def validate(
     )
     if str(reference) == TEACHER_REFERENCE and teacher is None:
         raise MLFFDError("--reference teacher runs the teacher's MD: it needs a teacher (--teacher)")
+    if isinstance(student, (str, Path)):  # a damaged model file is refused before any analysis
+        from ..models import load_checkpoint
+
+        student = load_checkpoint(student)
     if thresholds is None:
         thresholds = Thresholds()
     elif not isinstance(thresholds, Thresholds):

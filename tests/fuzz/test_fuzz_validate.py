@@ -134,17 +134,7 @@ def check_engines_cases() -> list[Case]:
     return cases
 
 
-XFAILS: dict[str, str] = {
-    **{
-        f"damaged-model:validate --model {name}": "validate --model: a damaged model file is not checked when the "
-        "run holds forces and --teacher none (exit 1 with a verdict, the file silently ignored)"
-        for name in ("ckpt_flipped", "ckpt_truncated", "ckpt_nan_signed", "ckpt_cutoff_negative")
-    },
-    "same-path:compare -o a report --overwrite": "compare -o REPORT_DIR (one of its inputs) writes comparison.* "
-    "into the input report folder instead of refusing it",
-    "same-path:compare -o a report": "compare -o REPORT_DIR (one of its inputs) writes comparison.* into the input "
-    "report folder instead of refusing it",
-}
+XFAILS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("case", params(validate_cases() + compare_cases() + check_engines_cases(), XFAILS))
