@@ -146,7 +146,6 @@ class MDSettings:
 
     def _relations(self) -> list[str]:
         problems = []
-        step_ps = self.timestep / 1000.0
         if self.steps - self.equilibration_steps < 1:
             problems.append(
                 f"time = {self.time:g} ps is shorter than one time step ({self.timestep:g} fs): "
@@ -154,7 +153,7 @@ class MDSettings:
             )
         if self.equilibrate > 0 and self.equilibration_steps < 1:
             problems.append(
-                f"equilibrate = {self.equilibrate:g} ps is shorter than one time step ({step_ps:g} ps); give 0 for none"
+                f"equilibrate = {self.equilibrate:g} ps is shorter than one time step ({self.timestep:g} fs); give 0 for none"
             )
         if self.checkpoint_interval % self.report_interval:
             problems.append("the checkpoint interval must be a multiple of the report interval")
@@ -193,8 +192,8 @@ class MDSettings:
         Raises
         ------
         SimulationError
-            In one line, for a file that cannot be read, is not JSON, is not a run's settings
-            (not an object, ``structure`` or ``model`` missing) or names unknown values' types.
+            In one line, for a file that cannot be read, is not JSON, or is not a run's settings
+            (not an object, ``structure`` or ``model`` missing).
         """
         path = Path(path)
         try:
