@@ -31,3 +31,9 @@ class OverwriteError(MLFFDError):
 
 class InvalidValueError(MLFFDError, ValueError):
     """A number outside what its quantity accepts (a negative time step, a NaN temperature, a seed too large)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none), for one-line errors."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

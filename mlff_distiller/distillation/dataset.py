@@ -29,7 +29,7 @@ import h5py
 import numpy as np
 from ase import Atoms
 
-from ..errors import MLFFDError
+from ..errors import MLFFDError, first_line
 
 #: Written into every dataset file.
 FORMAT_NAME = "mlff-distiller-dataset"
@@ -261,7 +261,7 @@ def read_attrs(path: str | Path) -> dict:
             _check_format(handle, Path(path))
             return _attrs(handle)
     except (OSError, KeyError, ValueError) as exc:
-        raise DatasetError(f"{path}: not a readable dataset file ({_first_line(exc)})") from None
+        raise DatasetError(f"{path}: not a readable dataset file ({first_line(exc)})") from None
 
 
 def stored_frame_ids(path: str | Path) -> list[int]:
@@ -270,12 +270,7 @@ def stored_frame_ids(path: str | Path) -> list[int]:
         with h5py.File(path, "r") as handle:
             return [int(i) for i in handle["frame_ids"][: _complete_frames(handle)]]
     except (OSError, KeyError, ValueError) as exc:
-        raise DatasetError(f"{path}: not a readable dataset file ({_first_line(exc)})") from None
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+        raise DatasetError(f"{path}: not a readable dataset file ({first_line(exc)})") from None
 
 
 def _attrs(handle: h5py.File) -> dict:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import TrajectoryError
+from ..errors import TrajectoryError, first_line
 from ..structures import unknown_symbol
 from .energies import EnergySeries
 
@@ -26,7 +26,7 @@ def read_frames(path: Path) -> list:
     try:
         frames = ase.io.read(str(path), index=":")
     except Exception as exc:  # ASE raises many kinds of errors for truncated or foreign files
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = first_line(exc)
         if unknown_symbol(exc) is not None:
             text = f"{unknown_symbol(exc)!r} is not a chemical element"
         raise TrajectoryError(f"cannot read {path} with ASE: {text}") from None

@@ -12,7 +12,7 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers as ASE_NUMBERS
 
-from ..errors import TrajectoryError
+from ..errors import TrajectoryError, first_line
 from ..units import LAMMPS_UNITS, energy_to_eV
 from .ase_reader import ASE_SUFFIXES, ase_universe
 from .energies import EnergySeries, find_energy_file, read_energies
@@ -273,7 +273,7 @@ def _universe(topology: Path | None, trajectory: Path, series: EnergySeries | No
                     else mda.Universe(str(trajectory), **extra)
                 )
             except Exception as exc:  # MDAnalysis raises ValueError, OSError, KeyError, EOFError... for bad files
-                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                message = first_line(exc)
     where = f"cannot read {trajectory}" + (f" with topology {topology}" if topology else "")
     raise TrajectoryError(f"{where}: {message}")
 

@@ -5,7 +5,7 @@ from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
 from ... import inputs
-from ...errors import SimulationError
+from ...errors import SimulationError, first_line
 from ...inputs import (
     FORCE_EV_PER_A,
     FRICTION_PER_PS,
@@ -199,8 +199,7 @@ class MDSettings:
         try:
             data = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, ValueError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SimulationError(f"{path} cannot be read as a run's settings ({reason})") from None
+            raise SimulationError(f"{path} cannot be read as a run's settings ({first_line(exc)})") from None
         if not isinstance(data, dict):
             raise SimulationError(f"{path} holds a JSON {type(data).__name__}, not a run's settings (an object)")
         names = {f.name for f in fields(cls)}
@@ -224,9 +223,8 @@ def check_restart_trajectory(path: str | Path) -> None:
             if "particles" not in handle or not len(handle["particles"]):
                 raise SimulationError(f"{path} holds no H5MD particles group; the run cannot be restarted")
     except (OSError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         size = path.stat().st_size if path.is_file() else 0
         raise SimulationError(
-            f"{path} is not a readable H5MD trajectory ({'0 bytes' if size == 0 else reason}); "
+            f"{path} is not a readable H5MD trajectory ({'0 bytes' if size == 0 else first_line(exc)}); "
             "the run cannot be restarted (start a new one with -o)"
         ) from None

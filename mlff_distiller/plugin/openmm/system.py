@@ -22,6 +22,7 @@ from ...models import load_checkpoint
 from ...models.kernel import resolve_kernel
 from ...models.student import Student
 from ...structures import check_box_for_cutoff, check_structure, read_structure
+from ...structures import check_positions as check_coordinates
 from ...units import NM_TO_ANGSTROM
 
 logging.disable(logging.WARNING)  # openmm-torch 1.5 imports the deprecated simtk.openmm, which logs a warning
@@ -180,7 +181,6 @@ def structure_to_openmm(source: str | Path | Atoms | app.Topology, seed: int = 0
         except Exception as exc:  # OpenMM raises several kinds for malformed PDB files
             raise StructureError(f"{source}: cannot read PDB file ({type(exc).__name__}: {exc})") from exc
         positions = np.asarray(pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer), dtype=np.float64)
-        check_positions(positions, str(source))
         if any(atom.element is None for atom in pdb.topology.atoms()):
             raise StructureError(f"{source}: atoms without a recognisable element")
         box = pdb.topology.getPeriodicBoxVectors()
@@ -227,10 +227,8 @@ def _topology_from_atoms(atoms: Atoms) -> tuple[app.Topology, np.ndarray]:
 
 
 def check_positions(positions_nm: np.ndarray, name: str = "structure") -> None:
-    """Raise :class:`StructureError` for non-finite positions (nm or any unit)."""
-    bad = np.where(~np.isfinite(positions_nm).all(1))[0]
-    if len(bad):
-        raise StructureError(f"{name}: non-finite positions for atom(s) {', '.join(map(str, bad[:10]))}")
+    """Raise :class:`StructureError` for non-finite positions (nm), or beyond ±:data:`~mlff_distiller.structures.MAX_COORDINATE_A` Å."""
+    check_coordinates(np.asarray(positions_nm, dtype=np.float64) * NM_TO_ANGSTROM, name)
 
 
 def check_box_for_model(box_angstrom: np.ndarray, metadata: dict) -> None:
