@@ -34,11 +34,13 @@ _SOURCES: dict[str, str] = {
     ),
     **dict.fromkeys(
         [
+            "Committee",
             "FusedStudentForces",
             "PRESETS",
             "Student",
             "StudentCalculator",
             "StudentConfig",
+            "force_deviation",
             "load_checkpoint",
             "load_kernel",
             "preset",

@@ -2,6 +2,7 @@
 
 from .calculator import StudentCalculator
 from .checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from .committee import Committee, force_deviation
 from .fused import FusedStudentForces
 from .kernel import load_kernel
 from .neighbors import all_pairs, cell_list, neighbor_list
@@ -9,6 +10,7 @@ from .painn import PaiNN
 from .student import PRESETS, Student, StudentConfig, preset
 
 __all__ = [
+    "Committee",
     "FusedStudentForces",
     "PRESETS",
     "PaiNN",
@@ -17,6 +19,7 @@ __all__ = [
     "StudentConfig",
     "all_pairs",
     "cell_list",
+    "force_deviation",
     "load_checkpoint",
     "load_kernel",
     "neighbor_list",
