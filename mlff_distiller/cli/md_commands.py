@@ -142,6 +142,16 @@ def register(subparsers) -> None:
         metavar="EV_PER_A",
         help="stop when the audited force RMSE exceeds this, in eV/Å",
     )
+    md.add_argument(
+        "--committee",
+        nargs="+",
+        type=resolve_model,
+        metavar="CKPT",
+        help="extra student checkpoints or bundled students: with --model they form a committee whose largest "
+        "and mean per-atom force deviation (eV/Å) is recorded at every frame (observables/force_deviation_max "
+        "and _mean, energies.csv), a teacher-free error estimate (see docs/validation.md); --committee B gives "
+        "two members. Costs one evaluation per member per frame, none per step",
+    )
     md.add_argument("-o", "--output", type=Path, metavar="RUN_DIR", help="run directory to write")
     md.add_argument("--overwrite", action="store_true", help="replace an existing run directory's files")
     md.add_argument(
@@ -160,7 +170,7 @@ def run_md(args: argparse.Namespace) -> int:
             raise SimulationError(
                 "--restart takes its structure, model and --equilibrate from RUN_DIR; do not give them"
             )
-        run = MDRun.restart(args.restart, time=args.time)
+        run = MDRun.restart(args.restart, time=args.time, committee=args.committee)
     else:
         if not args.structure or not args.model or args.output is None:
             raise SimulationError("give STRUCTURE, --model and -o RUN_DIR (or --restart RUN_DIR)")
@@ -185,6 +195,7 @@ def run_md(args: argparse.Namespace) -> int:
             audit_every=args.audit_every,
             teacher=args.teacher,
             audit_max_rmse=args.audit_max_rmse,
+            committee=[str(m) for m in args.committee] if args.committee else None,
         )
         run = MDRun(settings, args.output, overwrite=args.overwrite)
     result = run.run(progress=not args.quiet)
@@ -195,6 +206,11 @@ def run_md(args: argparse.Namespace) -> int:
         + (
             f"; max audit force RMSE {result.max_audit_force_rmse_eV_per_A:.4f} eV/Å"
             if result.max_audit_force_rmse_eV_per_A is not None
+            else ""
+        )
+        + (
+            f"; max committee force deviation {result.max_force_deviation_eV_per_A:.4f} eV/Å"
+            if result.max_force_deviation_eV_per_A is not None
             else ""
         )
         + f"; files in {run.run_dir}"

@@ -22,12 +22,12 @@ import openmm
 from ase import Atoms
 from openmm import app, unit
 
-from ...errors import CheckpointError, OverwriteError, SimulationError
-from ...models.checkpoint import file_sha256
+from ...errors import OverwriteError, SimulationError
 from ...safe_write import check_output, safe_write
 from ...units import BOLTZMANN_EV_PER_K, EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
+from .committee_recorder import DEVIATION_OBSERVABLES, EV_PER_A_PER_KJ_PER_MOL_NM, CommitteeRecorder
 from .md_result import MDResult, finite_max, json_number, ns_per_day
-from .md_settings import MDSettings, check_restart_trajectory
+from .md_settings import MDSettings, check_restart_models, check_restart_trajectory, model_sha256
 from .phases import EQUILIBRATION, PhasedIntegrator
 from .platform import select_platform
 from .reporter import EnergyTable, H5MDTrajectory
@@ -47,8 +47,6 @@ TRAJECTORY, TOPOLOGY, ENERGIES, SETTINGS, CHECKPOINT, SUMMARY = (
     "summary.json",
 )
 RUN_FILES = (TRAJECTORY, TOPOLOGY, ENERGIES, SETTINGS, CHECKPOINT, SUMMARY)
-#: Multiplies forces in kJ/mol/nm to give eV/Å.
-EV_PER_A_PER_KJ_PER_MOL_NM = 1.0 / (EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM)
 
 
 class MDRun:
@@ -69,7 +67,8 @@ class MDRun:
         self.settings = settings
         self.run_dir = Path(run_dir)
         self.restarting = False
-        check_output(self.run_dir, inputs=[settings.structure, settings.model], overwrite=True, folder=True)
+        inputs = [settings.structure, settings.model, *(settings.committee or [])]
+        check_output(self.run_dir, inputs=inputs, overwrite=True, folder=True)
         held = [name for name in RUN_FILES if (self.run_dir / name).exists()]
         if held and not overwrite:
             raise OverwriteError(
@@ -79,11 +78,11 @@ class MDRun:
         self._prepare(structure_to_openmm(settings.structure, seed=settings.seed))
 
     @classmethod
-    def restart(cls, run_dir: str | Path, time: float | None = None) -> "MDRun":
+    def restart(cls, run_dir: str | Path, time: float | None = None, committee=None) -> "MDRun":
         """Continue the run in ``run_dir`` from its last checkpoint, in either phase.
 
         ``time`` is the new production time in ps (default: as first requested); the warm-up
-        keeps its length.
+        keeps its length. ``committee`` (checkpoint paths) must be the run's own, or None.
         """
         run_dir = Path(run_dir)
         for name in (SETTINGS, CHECKPOINT, TOPOLOGY, TRAJECTORY):
@@ -94,12 +93,7 @@ class MDRun:
             settings.time = time
         settings.check()
         check_restart_trajectory(run_dir / TRAJECTORY)
-        model, recorded = Path(settings.model), data.get("model_sha256")
-        if recorded and model.is_file() and file_sha256(model) != recorded:
-            raise CheckpointError(
-                f"{model} is not the model {run_dir} was run with (its SHA-256 differs from model_sha256 in "
-                f"{SETTINGS}); put that model back, or start a new run with -o"
-            )
+        check_restart_models(run_dir, settings, data, committee)
         run = cls.__new__(cls)
         run.settings, run.run_dir, run.restarting = settings, run_dir, True
         run._prepare(structure_to_openmm(run_dir / TOPOLOGY))
@@ -127,6 +121,7 @@ class MDRun:
         self.dof = (
             3 * int(np.count_nonzero(self.masses)) - self.system.getNumConstraints() - (3 if s.remove_cm_motion else 0)
         )
+        self.committee = CommitteeRecorder(s.committee, self.numbers) if s.committee else None
         self.teacher = None
         if s.audit_every:
             from ...teachers import load_teacher
@@ -169,7 +164,7 @@ class MDRun:
             self.run_dir / TRAJECTORY, len(self.numbers), self.structure.periodic, observables, keep
         )
         table = EnergyTable(self.run_dir / ENERGIES, observables, keep)
-        self._audits = []
+        self._audits, self._deviations = [], []
         self._stops = StopRequests()
         try:
             with self._stops.catching():
@@ -184,6 +179,8 @@ class MDRun:
         observables = ["potential_energy", "kinetic_energy", "total_energy", "temperature"]
         if s.audit_every:
             observables.append("audit_force_rmse")
+        if s.committee:
+            observables += DEVIATION_OBSERVABLES
         if s.equilibration_steps:
             observables.append("equilibration")
         return observables
@@ -241,6 +238,8 @@ class MDRun:
                 }
                 if self._audits:
                     postfix["audit"] = f"{self._audits[-1]:.3f}eV/A"
+                if self.committee is not None:
+                    postfix["devi"] = f"{frame['force_deviation_max']:.3f}eV/A"
                 bar.set_postfix(postfix, refresh=False)
             if self._stops.signal is not None and reason == "completed" and step < total:
                 self._save_checkpoint()  # the frame of this step is written: a restart continues from it
@@ -295,6 +294,8 @@ class MDRun:
             "total_energy": potential + kinetic,
             "temperature": 2.0 * kinetic / (max(self.dof, 1) * BOLTZMANN_EV_PER_K),
             "audit_force_rmse": math.nan,
+            "force_deviation_max": math.nan,
+            "force_deviation_mean": math.nan,
             "equilibration": int(self.phases.phase(step) == EQUILIBRATION),
         }
 
@@ -310,6 +311,10 @@ class MDRun:
         if self.teacher is not None and step % s.audit_every == 0:
             frame["audit_force_rmse"] = self._audit(frame)
             self._audits.append(frame["audit_force_rmse"])
+        if self.committee is not None:
+            deviation = self.committee.deviation(frame["positions"], frame["box"], frame["forces"])
+            frame["force_deviation_max"], frame["force_deviation_mean"] = deviation
+            self._deviations.append(deviation[0])
         trajectory.append(
             step, frame["time"], frame["positions"], frame["velocities"], frame["forces"], frame["box"], frame
         )
@@ -351,7 +356,6 @@ class MDRun:
 
         path = self.run_dir / SETTINGS
         previous = json.loads(path.read_text()) if self.restarting else {}
-        model = Path(self.settings.model)
         data = {
             **asdict(self.settings),
             "steps": self.settings.steps,
@@ -359,7 +363,7 @@ class MDRun:
             "periodic": self.structure.periodic,
             "engine": "openmm",
             "platform_used": self.platform.getName(),
-            "model_sha256": file_sha256(model) if model.is_file() else None,
+            **model_sha256(self.settings),
             "model_precision": self.force_model.metadata.get("precision"),
             "package_version": __version__,
             "openmm_version": openmm.__version__,
@@ -383,6 +387,7 @@ class MDRun:
             final_temperature_K=frame["temperature"] if frame else math.nan,
             final_total_energy_eV=frame["total_energy"] if frame else math.nan,
             max_audit_force_rmse_eV_per_A=finite_max(self._audits),
+            max_force_deviation_eV_per_A=finite_max(self._deviations),
             platform=self.platform.getName(),
             phase=self.phases.phase(step),
         )

@@ -8,7 +8,11 @@ from .stops import STOPS
 
 @dataclass
 class MDResult:
-    """How a run ended (also written to ``summary.json``); ``phase``: that of the last step, equilibration or production."""
+    """How a run ended (also written to ``summary.json``).
+
+    ``phase``: that of the last step, equilibration or production; ``max_force_deviation_eV_per_A``:
+    the largest committee force deviation recorded this session (``--committee``; None without one).
+    """
 
     stop_reason: str
     message: str
@@ -20,6 +24,7 @@ class MDResult:
     final_temperature_K: float
     final_total_energy_eV: float
     max_audit_force_rmse_eV_per_A: float | None = None
+    max_force_deviation_eV_per_A: float | None = None
     platform: str = ""
     phase: str = ""
 

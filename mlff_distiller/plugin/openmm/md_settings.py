@@ -5,7 +5,7 @@ from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
 from ... import inputs
-from ...errors import SimulationError, first_line
+from ...errors import CheckpointError, SimulationError, first_line
 from ...inputs import (
     FORCE_EV_PER_A,
     FRICTION_PER_PS,
@@ -18,6 +18,7 @@ from ...inputs import (
     TIMESTEP_FS,
     WARMUP_PS,
 )
+from ...models.checkpoint import file_sha256
 
 
 @dataclass
@@ -71,6 +72,9 @@ class MDSettings:
         Teacher name for audits (see :func:`mlff_distiller.teachers.load_teacher`).
     audit_max_rmse : float, optional
         Stop when the audited force RMSE exceeds this, in eV/Å.
+    committee : list of str, optional
+        Extra student checkpoints that, with ``model``, form a committee whose per-frame maximum
+        and mean force deviation (eV/Å) the run records (:mod:`.committee_recorder`).
     """
 
     structure: str
@@ -94,6 +98,7 @@ class MDSettings:
     audit_every: int = 0
     teacher: str | None = None
     audit_max_rmse: float | None = None
+    committee: list[str] | None = None
 
     @property
     def steps(self) -> int:
@@ -141,6 +146,12 @@ class MDSettings:
         for name in ("structure", "model"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 problems.append(f"{name} must be a path or name, not {getattr(self, name)!r}")
+        if self.committee is not None and (
+            not isinstance(self.committee, list)
+            or not self.committee
+            or not all(isinstance(m, str) and m for m in self.committee)
+        ):
+            problems.append(f"committee must be a list of one or more checkpoint paths, not {self.committee!r}")
         if problems:
             raise SimulationError("; ".join(problems))
 
@@ -228,3 +239,54 @@ def check_restart_trajectory(path: str | Path) -> None:
             f"{path} is not a readable H5MD trajectory ({'0 bytes' if size == 0 else first_line(exc)}); "
             "the run cannot be restarted (start a new one with -o)"
         ) from None
+
+
+def model_sha256(settings: MDSettings) -> dict:
+    """``model_sha256`` and ``committee_sha256`` of settings.json: SHA-256 of the model's and each member's file (None where absent)."""
+    return {
+        "model_sha256": _sha256(settings.model),
+        "committee_sha256": [_sha256(m) for m in settings.committee] if settings.committee else None,
+    }
+
+
+def _sha256(path: str | Path) -> str | None:
+    return file_sha256(path) if Path(path).is_file() else None
+
+
+def check_restart_models(run_dir: Path, settings: MDSettings, data: dict, committee=None) -> None:
+    """Refuse a restart with another model or committee than the run recorded in settings.json (``data``).
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run directory (for the messages).
+    settings : MDSettings
+        The run's settings, as read back.
+    data : dict
+        settings.json's whole content (``model_sha256``, ``committee_sha256``).
+    committee : sequence of str or Path, optional
+        The committee asked for on restart (compared by the files' SHA-256, in any order); None
+        continues with the recorded one.
+
+    Raises
+    ------
+    CheckpointError
+        When the model's or a recorded member's file changed since the run started.
+    SimulationError
+        When ``committee`` is not the run's committee (other files, or a run without one).
+    """
+    recorded = data.get("committee_sha256") or []
+    files = [("model", settings.model, data.get("model_sha256"))]
+    files += [("committee member", m, sha) for m, sha in zip(settings.committee or [], recorded, strict=False)]
+    for what, path, sha in files:
+        if sha and Path(path).is_file() and file_sha256(path) != sha:
+            raise CheckpointError(
+                f"{path} is not the {what} {run_dir} was run with (its SHA-256 differs from the one in "
+                f"settings.json); put that {what} back, or start a new run with -o"
+            )
+    if committee is not None and sorted(str(_sha256(m) or m) for m in committee) != sorted(map(str, recorded)):
+        was = f"the committee {', '.join(settings.committee)}" if settings.committee else "no committee"
+        raise SimulationError(
+            f"{run_dir} was run with {was}; a restart continues with the same committee: "
+            "omit --committee, or start a new run with -o"
+        )

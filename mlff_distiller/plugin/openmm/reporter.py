@@ -23,6 +23,8 @@ OBSERVABLE_UNITS = {
     "total_energy": "eV",
     "temperature": "K",
     "audit_force_rmse": "eV Angstrom-1",
+    "force_deviation_max": "eV Angstrom-1",
+    "force_deviation_mean": "eV Angstrom-1",
     "equilibration": None,
 }
 #: Observables stored as integers (1 or 0 per frame); the others are float64.
@@ -34,6 +36,8 @@ CSV_COLUMNS = {
     "total_energy": "total_energy_eV",
     "temperature": "temperature_K",
     "audit_force_rmse": "audit_force_rmse_eV_per_A",
+    "force_deviation_max": "force_deviation_max_eV_per_A",
+    "force_deviation_mean": "force_deviation_mean_eV_per_A",
     "equilibration": "equilibration",
 }
 
