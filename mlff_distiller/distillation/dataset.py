@@ -17,6 +17,9 @@ Layout (one file, frames of any size; atom-wise arrays are concatenated over fra
 File attributes: ``format``, ``units`` (JSON), ``teacher``, ``settings`` (JSON), ``seed``,
 ``package_version``. Frames are committed by writing ``energies`` last, so a file cut short by an
 interruption is read up to its last complete frame.
+
+:meth:`Dataset.load` also reads labelled frames from extended XYZ, ASE ``.traj`` and ASE database
+files (:mod:`~mlff_distiller.distillation.labelled_files`).
 """
 
 import hashlib
@@ -46,6 +49,8 @@ FRAME_ARRAYS = {
     "frame_ids": ((), np.int64),
 }
 ATOM_ARRAYS = {"positions": ((3,), np.float64), "forces": ((3,), np.float64), "numbers": ((), np.int64)}
+#: Suffixes of HDF5 files: always read as datasets of this package, never with ASE.
+HDF5_SUFFIXES = {".h5", ".hdf5"}
 
 
 class DatasetError(MLFFDError):
@@ -180,23 +185,62 @@ class Dataset:
         return digest.hexdigest()
 
     @classmethod
-    def load(cls, paths: str | Path | Sequence[str | Path]) -> "Dataset":
-        """Frames of one or several dataset files, in order; metadata of the first.
+    def load(
+        cls,
+        paths: str | Path | Sequence[str | Path],
+        energy_unit: str | None = None,
+        force_unit: str | None = None,
+        energy_key: str | None = None,
+        forces_key: str | None = None,
+    ) -> "Dataset":
+        """Frames of one or several files, in order; metadata of the first.
 
-        Raises :class:`DatasetError` for missing, foreign or empty files.
+        Each file is a dataset of this package (HDF5, recognised by its content) or labelled frames
+        in a file ASE reads: extended XYZ, ``.traj``, an ASE database (see
+        :func:`~mlff_distiller.distillation.labelled_files.read_labelled`, whose keys and units
+        are recorded in the attribute ``labels``, one line per such file).
+
+        Parameters
+        ----------
+        paths : path or sequence of paths
+        energy_unit, force_unit : str, optional
+            Units of the energies and forces stored in the ASE-readable files (default eV and eV/Å,
+            as ASE writes): eV, meV, kcal/mol, kJ/mol, Hartree; eV/Å, meV/Å, kcal/mol/Å, kJ/mol/Å,
+            Hartree/Bohr. A dataset of this package is always in eV and eV/Å.
+        energy_key, forces_key : str, optional
+            Read the ASE-readable files' labels under exactly these keys (default: the first of
+            :data:`~mlff_distiller.distillation.labelled_files.ENERGY_KEYS` and ``FORCE_KEYS`` found).
+
+        Raises :class:`DatasetError` for missing, foreign, empty or inconsistent files.
         """
+        from .labelled_files import is_dataset_file, label_units, read_labelled
+
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+        units = label_units(energy_unit, force_unit)
         frames: list[Frame] = []
         attrs: dict = {}
+        labels: list[str] = []
         for path in paths:
             path = Path(path)
             if not path.is_file():
                 raise DatasetError(f"{path}: no such dataset file")
-            file_frames, file_attrs = _read(path)
+            if is_dataset_file(path) or path.suffix.lower() in HDF5_SUFFIXES:
+                if units != ("eV", "eV/Å"):
+                    raise DatasetError(
+                        f"{path} is a dataset of this package, in eV and eV/Å; energy and force units "
+                        f"({units[0]}, {units[1]}) apply to extended XYZ, .traj and ASE database files only"
+                    )
+                file_frames, file_attrs = _read(path)
+            else:
+                foreign = read_labelled(path, *units, energy_key=energy_key, forces_key=forces_key)
+                file_frames, file_attrs = foreign.frames, foreign.attrs
+                labels.extend(file_attrs["labels"])
             if not file_frames:
                 raise DatasetError(f"{path}: the dataset has no labelled frames")
             frames.extend(file_frames)
             attrs = attrs or file_attrs
+        if labels:
+            attrs = {**attrs, "labels": labels}
         return cls(frames, attrs, Path(paths[0]) if len(paths) == 1 else None)
 
     def save(self, path: str | Path) -> Path:
