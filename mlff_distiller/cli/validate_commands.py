@@ -18,6 +18,9 @@ what is measured (definitions and units are repeated in every report):
                         non-bonded close contacts (e.g. O…O < 2.2 Å)
   structure             RDF or h(r) against --reference (normalised error); with --reference teacher,
                         bonds and angles against a short teacher MD (share of frames outside its range)
+  model deviation       committee force spread per frame (eV/Å; recorded by mlffd md --committee, or
+                        --committee here), frames above DP-GEN's trust levels 0.05 and 0.15 eV/Å, its
+                        correlation with the teacher's per-frame error; reported, not judged
 
 units come from the source: H5MD unit attributes; the LAMMPS log's 'units' line (metal: eV, eV/Å;
 real: kcal/mol, kcal/(mol·Å)); OpenMM CSV in kJ/mol; ASE .traj and extended XYZ in eV, eV/Å. A file
@@ -35,6 +38,7 @@ examples:
   mlffd validate traj.dcd --top system.pdb --energies state.csv --teacher none -o reports/lj
   mlffd validate water.lammpstrj --top water.data --energies log.lammps -o reports/lammps
   mlffd validate md.traj --frame-interval 0.01 -o reports/ase
+  mlffd validate md.traj --frame-interval 0.01 --model organic-tiny --committee organic-standard -o reports/devi
   mlffd validate mlmm.dcd --top complex.pdb --energies state.csv --select "resname LIG" --model lig.ckpt -o reports/mlmm
 """
 
@@ -118,6 +122,15 @@ def register(subparsers) -> None:
         "(default: the run's model)",
     )
     validate.add_argument(
+        "--committee",
+        nargs="+",
+        type=resolve_model,
+        metavar="CKPT",
+        help="further student checkpoints or bundled students: with the validated student (--model, default the "
+        "run's) they form a committee evaluated on every frame, reported as the model deviation (teacher-free, not "
+        "judged). A run of mlffd md --committee is reported from its recorded deviation without this option",
+    )
+    validate.add_argument(
         "--reference",
         type=Path,
         metavar="TRAJ|teacher",
@@ -181,6 +194,7 @@ def run_validate(args: argparse.Namespace) -> int:
     from ..validation.render import event_lines
 
     inputs = [args.run, args.top, args.reference, args.reference_top, args.thresholds, args.energies, args.model]
+    inputs += args.committee or []
     check_output(args.output, inputs=inputs, overwrite=args.overwrite, folder=True)  # before the analysis
     teacher = None if args.teacher.lower() == "none" else args.teacher
     report = validate(
@@ -203,6 +217,7 @@ def run_validate(args: argparse.Namespace) -> int:
         frame_interval_ps=args.frame_interval,
         reference_time_ps=args.reference_time,
         reference_budget_s=args.reference_budget,
+        committee=args.committee,
     )
     report.write(args.output, overwrite=args.overwrite, inputs=inputs)
     verdict = report.data["verdict"]

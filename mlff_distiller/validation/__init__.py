@@ -12,6 +12,7 @@ from .energies import EnergySeries, read_energies
 from .ensemble import Ensemble, resolve_ensemble
 from .force_statistics import angular_errors, force_statistics
 from .forces import ForceFidelity
+from .model_deviation import ModelDeviation
 from .report import ValidationReport, validate
 from .selection import Selection, select_atoms
 from .stability import Stability
@@ -27,6 +28,7 @@ __all__ = [
     "Ensemble",
     "Selection",
     "ForceFidelity",
+    "ModelDeviation",
     "PairDistribution",
     "Run",
     "Stability",

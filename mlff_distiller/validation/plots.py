@@ -201,6 +201,52 @@ def plot_close_contacts(stability, path: Path) -> Path:
     return _save(fig, path)
 
 
+def plot_model_deviation(deviation, forces, path: Path) -> Path:
+    """Largest (and mean) committee force deviation per frame against time with the trust levels, the teacher's
+    per-frame force RMSE and largest error beside it (eV/Å), and deviation against teacher error."""
+    with_teacher = deviation.get("teacher_max_error") is not None and forces is not None
+    fig, axes = plt.subplots(1, 2 if with_teacher else 1, figsize=(11 if with_teacher else 7, 4), squeeze=False)
+    ax = axes[0][0]
+    ax.plot(deviation["time_ps"], deviation["max_deviation"], color="tab:purple", lw=0.9, label="largest deviation")
+    ax.plot(
+        deviation["time_ps"], deviation["mean_deviation"], color="tab:purple", lw=0.7, ls=":", label="mean deviation"
+    )
+    for level, name, color in (
+        (deviation["trust_lo"], "trust lo", "tab:orange"),
+        (deviation["trust_hi"], "trust hi", "tab:red"),
+    ):
+        ax.axhline(level, color=color, ls="--", lw=0.8, label=f"{name} {level:g} eV/Å")
+    if with_teacher:
+        ax.plot(forces["time_ps"], forces["per_frame_rmse"], "o", ms=3, color="tab:blue", label="teacher: force RMSE")
+        ax.plot(
+            forces["time_ps"],
+            deviation["teacher_max_error"],
+            "s",
+            ms=3,
+            color="tab:green",
+            label="teacher: largest error",
+        )
+    ax.set_xlabel("time (ps)")
+    ax.set_ylabel("force deviation or error (eV/Å)")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Model deviation along the run")
+    ax.legend(fontsize=7, loc="best")
+    if with_teacher:
+        index = {int(f): i for i, f in enumerate(deviation["frames"])}
+        frames = [int(f) for f in forces["frames"]]
+        x = [deviation["max_deviation"][index[f]] if f in index else np.nan for f in frames]
+        right = axes[0][1]
+        right.scatter(x, forces["per_frame_rmse"], s=12, color="tab:blue", label="force RMSE")
+        right.scatter(x, deviation["teacher_max_error"], s=12, color="tab:green", marker="s", label="largest error")
+        right.set_xlabel("largest committee deviation (eV/Å)")
+        right.set_ylabel("teacher force error (eV/Å)")
+        right.set_title(
+            f"Spearman {deviation['spearman_rmse']:.2f} (RMSE), {deviation['spearman_max_error']:.2f} (largest error)"
+        )
+        right.legend(fontsize=7, loc="best")
+    return _save(fig, path)
+
+
 def draw_all(analyses: dict, directory: Path) -> list[str]:
     """Draw every plot the available analyses allow; returns the PNG file names written."""
     drift, forces, stability, structure = (
@@ -224,6 +270,9 @@ def draw_all(analyses: dict, directory: Path) -> list[str]:
         jobs.append(("rdf.png", lambda p: plot_rdf(structure, p)))
     if stability is not None and len(stability.get("min_contact_ratio_per_frame", [])):
         jobs.append(("close_contacts.png", lambda p: plot_close_contacts(stability, p)))
+    deviation = analyses.get("model_deviation")
+    if deviation is not None and deviation["n_frames"]:
+        jobs.append(("model_deviation.png", lambda p: plot_model_deviation(deviation, forces, p)))
     internal = analyses.get("internal_coordinates")
     if internal and len(internal["worst"]):
         jobs.append(("internal_coordinates.png", lambda p: plot_internal_coordinates(internal, p)))

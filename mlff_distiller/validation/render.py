@@ -26,6 +26,7 @@ SECTION_TITLES: dict[str, str] = {
     "structure": "Structure against the reference",
     "temperature": "Temperature of the production",
     "internal_coordinates": "Internal coordinates against the teacher's MD",
+    "model_deviation": "Model deviation (committee force spread; teacher-free, not judged)",
 }
 
 PLOT_CAPTIONS = {
@@ -38,6 +39,8 @@ PLOT_CAPTIONS = {
     "rdf.png": "Pair distribution of this run and of the reference.",
     "close_contacts.png": "Closest non-bonded pair against its contact distance (below 1 is a close contact), and pairs in contact per frame.",
     "internal_coordinates.png": "The bonds and angles that leave the teacher's distribution most: this run against the teacher's MD.",
+    "model_deviation.png": "The committee's largest per-atom force deviation per frame with DP-GEN's trust levels, next to the "
+    "teacher's force error on the compared frames; right: one against the other.",
 }
 
 

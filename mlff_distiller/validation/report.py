@@ -20,6 +20,7 @@ from .figures import finite_or_none, section_figures
 from .force_statistics import audit_only_results
 from .forces import ForceFidelity
 from .internal import InternalCoordinates
+from .model_deviation import ModelDeviation, has_recorded_deviation
 from .plots import draw_all
 from .render import render_html, render_markdown
 from .selection import Selection, select_atoms
@@ -128,6 +129,7 @@ def validate(
     frame_interval_ps: float | None = None,
     reference_time_ps: float = 5.0,
     reference_budget_s: float = 60.0,
+    committee: Sequence[str | Path] | None = None,
 ) -> ValidationReport:
     """Validate an MD run: energy drift, temperature, force fidelity against the teacher, stability; a verdict.
 
@@ -181,6 +183,11 @@ def validate(
         Time between the frames of an ASE trajectory, in ps.
     reference_time_ps, reference_budget_s : float
         Length (ps) and wall-time cap (s) of the teacher MD of ``reference="teacher"``.
+    committee : sequence of checkpoint paths, optional
+        Further students that, with the validated student (``student``, default the run's model)
+        as first member, form a committee evaluated on every frame: the report's model deviation
+        (:class:`ModelDeviation`). Without it, a trajectory of ``mlffd md --committee`` is reported
+        from its recorded deviation. The model deviation informs; it is not part of the verdict.
     """
     inputs.check_all(  # the rules of mlffd validate's options
         [
@@ -213,6 +220,7 @@ def validate(
         fidelity = ForceFidelity(
             selection.atoms, teacher, student=model, n_frames=frames, workers=workers, force_unit=run.force_unit
         )
+    deviation = _model_deviation(selection, committee, student if student is not None else run.model_path)
     notes: list[str] = list(selection.notes)
     if run_ensemble.assumed:
         notes.append(
@@ -248,6 +256,13 @@ def validate(
         analyses["force_fidelity"] = fidelity.run(**_progress(progress, "student forces")).results
     elif audit_records(universe) is not None:  # no teacher now: the audits made during MD give the RMSE
         analyses["force_fidelity"] = audit_only_results(audit_records(universe))
+    if deviation is not None:
+        deviation.run(**_progress(progress, "model deviation"))
+        analyses["model_deviation"] = deviation.correlate(analyses.get("force_fidelity")).results
+        notes.append(
+            "The model deviation (the committee's force spread) is a teacher-free estimate of the error: it is "
+            "reported, not judged, and does not change the verdict."
+        )
     if str(reference) == TEACHER_REFERENCE:
         temperature_K = _reference_temperature(analyses.get("temperature"), run_ensemble)
         try:
@@ -280,6 +295,19 @@ def validate(
     }
     data["verdict"] = verdict(data["figures"], thresholds, data["input"]["ensemble"])
     return ValidationReport(data, analyses)
+
+
+def _model_deviation(selection: Selection, committee, first) -> ModelDeviation | None:
+    """The model deviation analysis of the run: of ``committee`` with ``first`` ahead, else as recorded, else None.
+
+    Built (members loaded, elements checked) before any analysis runs.
+    """
+    if committee:
+        if first is None:
+            raise MLFFDError("--committee evaluates the validated student with the other members: pass it with --model")
+        members = [first if not isinstance(first, (str, Path)) else Path(first)] + [Path(m) for m in committee]
+        return ModelDeviation(selection.atoms, members)
+    return ModelDeviation(selection.atoms) if has_recorded_deviation(selection.atoms.universe) else None
 
 
 def teacher_reference(
@@ -406,6 +434,18 @@ def _details(analyses: dict) -> dict:
         out["teacher_gaps"] = _jsonable(forces["gaps"])
         out["audit"] = _jsonable(forces["audit"])
         out["force_worst_atoms"] = _jsonable(_worst_atoms(forces))
+    deviation = analyses.get("model_deviation")
+    if deviation is not None:
+        out["model_deviation_per_frame"] = _jsonable(
+            {
+                "source": deviation["source"],
+                "n_members": deviation["n_members"],
+                "time_ps": deviation["time_ps"],
+                "frame": deviation["frames"],
+                "max_eV_per_A": deviation["max_deviation"],
+                "mean_eV_per_A": deviation["mean_deviation"],
+            }
+        )
     internal = analyses.get("internal_coordinates")
     if internal:
         keys = ("label", "kind", "atoms", "unit", "divergence", "outside_fraction", "shift", "shift_sd")
