@@ -1,6 +1,8 @@
 """Distillation: sampling configurations, labelling them with a teacher, training students."""
 
 from .dataset import Dataset, DatasetError, Frame
+from .labelled_files import read_configurations, read_labelled
+from .labelling import label_configurations
 from .metrics import accuracy, force_metrics
 from .pipeline import distill, label_with_student, output_paths
 from .sampling import SamplingSettings, harmonic_modes, sample
@@ -20,8 +22,11 @@ __all__ = [
     "fit_reference_energies",
     "force_metrics",
     "harmonic_modes",
+    "label_configurations",
     "label_with_student",
     "output_paths",
+    "read_configurations",
+    "read_labelled",
     "sample",
     "train",
 ]

@@ -48,7 +48,8 @@ def read_configurations(path: str | Path) -> list[Atoms]:
     """Every frame of an ASE-readable file (extended XYZ, ``.traj``, ASE database, PDB, ...) as ase.Atoms.
 
     Frames keep what the file stores with them: calculator results, ``info`` and ``arrays``, and for
-    a database row its key-value pairs and data (in ``info``).
+    a database row its key-value pairs and data (in ``info``). A dataset of this package (HDF5) gives
+    its frames' configurations, without labels.
 
     Raises
     ------
@@ -60,6 +61,8 @@ def read_configurations(path: str | Path) -> list[Atoms]:
         raise DatasetError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise DatasetError(f"{path} is empty (0 bytes)")
+    if is_dataset_file(path):
+        return [frame.atoms() for frame in Dataset.load(path).frames]
     try:
         frames = _read_database(path) if _is_database(path) else _read_ase(path)
     except MLFFDError:

@@ -164,7 +164,24 @@ def sample(
     output = Path(output)
     periodic = bool(structure.pbc.any())
     plan = settings.plan(periodic)
-    attrs = _attributes(structure, teacher, settings)
+    done = open_output(output, _attributes(structure, teacher, settings), resume, overwrite)
+    writer = FrameWriter(output, done, settings.frames, progress)
+    _molecular_dynamics(structure, teacher, settings, plan["md"], writer)
+    _random_displacements(output, teacher, settings, plan, writer)
+    _normal_modes(structure, teacher, settings, plan, writer)
+    writer.close()
+    return Dataset.load(output)
+
+
+def open_output(output: Path, attrs: dict, resume: bool, overwrite: bool) -> set[int]:
+    """Create the dataset file ``output`` with ``attrs``, or check that it can be resumed; the frame ids it holds.
+
+    Raises
+    ------
+    OverwriteError
+        ``output`` exists and neither ``resume`` nor ``overwrite`` is given, or it was made with other
+        settings (``attrs["settings"]``, JSON) or another teacher (``attrs["teacher"]``).
+    """
     if output.exists() and not overwrite:
         if not resume:
             raise OverwriteError(f"{output} exists; pass --resume to continue it or --overwrite to replace it")
@@ -174,16 +191,10 @@ def sample(
     else:
         output.parent.mkdir(parents=True, exist_ok=True)
         create(output, attrs)
-    done = set(stored_frame_ids(output))
-    writer = _Writer(output, done, settings.frames, progress)
-    _molecular_dynamics(structure, teacher, settings, plan["md"], writer)
-    _random_displacements(output, teacher, settings, plan, writer)
-    _normal_modes(structure, teacher, settings, plan, writer)
-    writer.close()
-    return Dataset.load(output)
+    return set(stored_frame_ids(output))
 
 
-class _Writer:
+class FrameWriter:
     """Buffers labelled frames, appends them to the file and counts progress; skips frames already stored."""
 
     def __init__(self, path: Path, done: set, total: int, progress: bool):
@@ -224,7 +235,7 @@ def _attributes(structure: Atoms, teacher: Teacher, settings: SamplingSettings) 
 
 
 def _molecular_dynamics(
-    structure: Atoms, teacher: Teacher, settings: SamplingSettings, n_md: int, writer: _Writer
+    structure: Atoms, teacher: Teacher, settings: SamplingSettings, n_md: int, writer: FrameWriter
 ) -> None:
     shares = np.array_split(np.arange(n_md), len(settings.temperatures))
     for index, (temperature, frame_ids) in enumerate(zip(settings.temperatures, shares, strict=False)):
@@ -255,7 +266,7 @@ def _molecular_dynamics(
 
 
 def _random_displacements(
-    output: Path, teacher: Teacher, settings: SamplingSettings, plan: dict[str, int], writer: _Writer
+    output: Path, teacher: Teacher, settings: SamplingSettings, plan: dict[str, int], writer: FrameWriter
 ) -> None:
     if plan["random"] == 0:
         return
@@ -302,7 +313,7 @@ def harmonic_modes(structure: Atoms, teacher: Teacher) -> tuple:
 
 
 def _normal_modes(
-    structure: Atoms, teacher: Teacher, settings: SamplingSettings, plan: dict[str, int], writer: _Writer
+    structure: Atoms, teacher: Teacher, settings: SamplingSettings, plan: dict[str, int], writer: FrameWriter
 ) -> None:
     if plan["normal-mode"] == 0:
         return
