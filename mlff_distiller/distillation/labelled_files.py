@@ -41,7 +41,8 @@ DATABASE_SUFFIXES = {".db", ".json"}
 #: The first bytes of every SQLite file.
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
-_printed: set[str] = set()
+#: (file, description) pairs already printed.
+_printed: set[tuple[str, str]] = set()
 
 
 def read_configurations(path: str | Path) -> list[Atoms]:
@@ -147,8 +148,8 @@ def read_labelled(
         "force_unit": force_unit,
     }
     description = describe(source)
-    if description not in _printed:
-        _printed.add(description)
+    if (str(path.resolve()), description) not in _printed:  # once per process: callers may read a file twice
+        _printed.add((str(path.resolve()), description))
         print(f"mlffd: {description}", file=sys.stderr)
     attrs = {"teacher": f"labels of {path.name}", "source": source, "labels": [description]}
     return Dataset(frames, attrs, path)

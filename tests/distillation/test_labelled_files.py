@@ -255,3 +255,28 @@ def test_cli_names_the_frame_in_one_line(tmp_path, rng, mlffd, make_checkpoint):
     result = mlffd("evaluate", make_checkpoint("ultra-tiny", elements=["H", "C", "O"]), path)
     assert result.code == 2
     assert "bad.extxyz: frame 1 has no forces" in result.err and "Traceback" not in result.err
+
+
+def test_distill_trains_on_an_extended_xyz_file(tmp_path, rng, mlffd):
+    frames = labelled_frames(rng, count=10)
+    images = []
+    for atoms, energy, forces, _ in frames:
+        atoms = atoms.copy()
+        atoms.info["REF_energy"], atoms.arrays["REF_forces"] = energy, forces
+        images.append(atoms)
+    ase.io.write(tmp_path / "data.extxyz", images)
+    result = mlffd(
+        "distill", tmp_path / "data.extxyz", "-o", tmp_path / "s.ckpt", "--epochs", "1", "--size", "ultra-tiny"
+    )
+    assert result.code == 0, result.err
+    line = (
+        "data.extxyz: 10 frames (extxyz); energy from 'REF_energy' in eV, forces from 'REF_forces' in eV/Å, no stress"
+    )
+    assert result.err.count(line) == 1
+    test_split = Dataset.load(tmp_path / "s.test.h5")  # the frames the student was tested on, as read
+    assert len(test_split) >= 1 and test_split.attrs["teacher"] == "labels of data.extxyz"
+    for frame in test_split.frames:
+        atoms, energy, forces, _ = frames[frame.frame_id]
+        assert frame.energy == pytest.approx(energy, abs=EXTXYZ_DIGITS)
+        np.testing.assert_allclose(frame.forces, forces, atol=EXTXYZ_DIGITS)
+        np.testing.assert_allclose(frame.positions, atoms.positions, atol=EXTXYZ_DIGITS)
