@@ -11,7 +11,10 @@ forces (kJ/mol/nm): several times faster on small molecules, but the file then l
 process that ran ``mlff_distiller.load_kernel()`` and its ``TorchForce`` needs
 ``setOutputsForces(True)`` (:func:`mlff_distiller.plugin.create_torch_force` sets both from the
 metadata). The species of the atoms are a buffer: baked in at export time (``topology``: a
-self-contained file) or set later with ``set_species``.
+self-contained file) or set later with ``set_species``. The fused kernel's thread count is not
+baked in: the file splits its work over torch's intra-op thread count (``torch.set_num_threads``)
+unless ``model.forces.set_threads(n)`` is called after loading, as
+:func:`~mlff_distiller.plugin.load_force_model` does.
 """
 
 import copy

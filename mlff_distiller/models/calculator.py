@@ -13,7 +13,7 @@ from ..errors import SimulationError, StructureError
 from ..structures import MIN_DISTANCE_A, check_box_for_cutoff, check_positions, closest_pair
 from .checkpoint import load_checkpoint
 from .fused import FusedStudentForces
-from .kernel import resolve_kernel
+from .kernel import resolve_kernel, resolve_threads
 from .student import Student
 
 
@@ -39,6 +39,23 @@ class StudentCalculator(Calculator):
         Precision of the evaluation (float64 by default).
     kernel : str
         ``"auto"`` (the fused kernel where it compiles), ``"fused"`` or ``"portable"``.
+    threads : int, optional
+        Threads the fused kernel splits each evaluation over; default
+        (:func:`~mlff_distiller.models.kernel.default_threads`): ``OMP_NUM_THREADS`` when set, else
+        every core this process may run on. Results differ from one thread's by the order of a few
+        sums only. The portable kernel and the stress use torch's own threads
+        (``torch.set_num_threads``).
+    label, atoms, directory
+        As for ASE's ``Calculator``: a name for files, atoms to attach the calculator to, a working
+        folder. No other keyword is accepted.
+
+    Raises
+    ------
+    TypeError
+        For a keyword argument it does not take, naming it and those it takes.
+    InvalidValueError
+        For a thread count that is not a whole number from 1 to
+        :data:`~mlff_distiller.models.kernel.MAX_THREADS`.
 
     Attributes
     ----------
@@ -50,23 +67,42 @@ class StudentCalculator(Calculator):
         The frozen TorchScript student whose ``atomic_energies`` autograd differentiates.
     dtype : torch.dtype
         Precision of the evaluation.
+    threads : int
+        Threads of the fused kernel.
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
     def __init__(
-        self, model: Student | str | Path, dtype: torch.dtype = torch.float64, kernel: str = "auto", **kwargs
+        self,
+        model: Student | str | Path,
+        dtype: torch.dtype = torch.float64,
+        kernel: str = "auto",
+        threads: int | None = None,
+        *,
+        label: str | None = None,
+        atoms: Atoms | None = None,
+        directory: str | Path = ".",
+        **unknown,
     ) -> None:
-        super().__init__(**kwargs)
+        if unknown:
+            accepted = "model, dtype, kernel, threads, label, atoms, directory"
+            raise TypeError(
+                f"StudentCalculator got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
+                f"it takes {accepted}"
+            )
+        self.threads = resolve_threads(threads)
         student = load_checkpoint(model, dtype) if isinstance(model, (str, Path)) else copy.deepcopy(model).to(dtype)
         self.student = student.eval().requires_grad_(False)
         self.dtype = dtype
         self.forces: torch.jit.ScriptModule | None = None
         if resolve_kernel(kernel) == "fused":
-            self.forces = torch.jit.freeze(torch.jit.script(FusedStudentForces(self.student).eval()))
+            fused = FusedStudentForces(self.student, self.threads).eval()
+            self.forces = torch.jit.freeze(torch.jit.script(fused))
         self.compiled = torch.jit.freeze(torch.jit.script(self.student), preserved_attrs=["atomic_energies"])
         self._numbers: np.ndarray | None = None
         self._species: torch.Tensor | None = None
+        super().__init__(label=label, atoms=atoms, directory=directory)  # last: attaches to atoms
 
     def species(self, numbers: np.ndarray) -> torch.Tensor:
         """Species indices of ``numbers``, mapped again only when they differ from the last call's.

@@ -4,6 +4,7 @@
 // gives it its local and ghost atoms and, between layers, copies the owners' new feature rows
 // onto their ghosts (forward) and sums the gradient rows of ghosts onto their owners (reverse).
 // Each caller turns the energies and edge gradients into forces (and, in LAMMPS, the virial).
+// The work is split over set_threads threads (threads.h); LAMMPS keeps the default, one.
 
 #pragma once
 
@@ -40,6 +41,9 @@ class Driver {
     network_.set_weights(std::move(weights), cutoff, norm_epsilon);
     features_.resize(network_.layers() + 1);
   }
+
+  // Threads each evaluation splits its work over, from 1 (the default) to MAX_THREADS (threads.h).
+  void set_threads(int threads) { network_.set_threads(threads); }
 
   const PaiNN<T>& network() const { return network_; }
 

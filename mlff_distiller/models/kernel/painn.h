@@ -10,7 +10,9 @@
 //
 // Layouts: the features of an atom are one row of width 4F: its scalars s (F), then its vectors v
 // (3 x F, Cartesian component first). Weights arrive named and checked (weights.h); matrix
-// products go through gemm() (gemm.h). Single-threaded apart from BLAS.
+// products go through gemm() (gemm.h). Work on atoms, edges and edge rows is split over the
+// threads of set_threads (threads.h): each atom's rows are written by one block, and edges that
+// scatter into atoms sum into per-block buffers, added up in block order.
 
 #pragma once
 
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "gemm.h"
+#include "threads.h"
 #include "weights.h"
 
 namespace mlffd {
@@ -58,6 +61,10 @@ inline void sine_basis(T r, T frequency, T& value, T& slope) {
   slope = (frequency * std::cos(angle) - value) / r;
 }
 
+// Fewest atoms, and edge rows, per block of work: a thread started for less costs more than it saves.
+constexpr int64_t ATOM_GRAIN = 16;
+constexpr int64_t ROW_GRAIN = 32;
+
 // A student's network, evaluated one layer at a time. Keep one object to reuse its buffers.
 //
 //   set_edges(...)                       geometry of this evaluation's edges
@@ -88,6 +95,15 @@ class PaiNN {
     species_context_.clear();
   }
 
+  // Threads to split the work of the next evaluations over (1: none started), from 1 to
+  // MAX_THREADS; takes effect at the next set_edges.
+  void set_threads(int threads) {
+    TORCH_CHECK(threads >= 1 && threads <= MAX_THREADS, "mlffd: threads must be from 1 to ", MAX_THREADS, ", not ",
+                threads);
+    threads_ = threads;
+  }
+  int threads() const { return threads_; }
+
   int64_t layers() const { return layers_; }
   int64_t species_count() const { return w_.species; }
   // doubles or floats per atom in a feature row (and its gradient)
@@ -107,41 +123,48 @@ class PaiNN {
     rows_ = count - pairs;
     distance_.resize(e_);
     unit_.resize(3 * e_);
-    for (int64_t k = 0; k < e_; ++k) {
-      const T* x = vectors + 3 * k;
-      distance_[k] = std::sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
-      for (int c = 0; c < 3; ++c) unit_[3 * k + c] = x[c] / distance_[k];
-    }
+    parallel_ranges(threads_, e_, ROW_GRAIN, [&](int64_t begin, int64_t end) {
+      for (int64_t k = begin; k < end; ++k) {
+        const T* x = vectors + 3 * k;
+        distance_[k] = std::sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
+        for (int c = 0; c < 3; ++c) unit_[3 * k + c] = x[c] / distance_[k];
+      }
+    });
     // radial features of each row: basis x envelope, then the envelope itself (as
     // PaiNN.radial_features), and their slopes d/dr
     const T* frequencies = p(w_.frequencies);
     radial_.resize(rows_ * r1_);
     radial_slope_.resize(rows_ * r1_);
-    for (int64_t k = 0; k < rows_; ++k) {
-      const T d = distance_[first_edge(k)];
-      T env, env_slope;
-      cosine_envelope(d, cutoff_, env, env_slope);
-      T* rad = radial_.data() + k * r1_;
-      T* slope = radial_slope_.data() + k * r1_;
-      for (int64_t b = 0; b + 1 < r1_; ++b) {
-        T basis, basis_slope;
-        sine_basis(d, frequencies[b], basis, basis_slope);
-        rad[b] = basis * env;
-        slope[b] = basis_slope * env + basis * env_slope;
+    parallel_ranges(threads_, rows_, ROW_GRAIN, [&](int64_t begin, int64_t end) {
+      for (int64_t k = begin; k < end; ++k) {
+        const T d = distance_[first_edge(k)];
+        T env, env_slope;
+        cosine_envelope(d, cutoff_, env, env_slope);
+        T* rad = radial_.data() + k * r1_;
+        T* slope = radial_slope_.data() + k * r1_;
+        for (int64_t b = 0; b + 1 < r1_; ++b) {
+          T basis, basis_slope;
+          sine_basis(d, frequencies[b], basis, basis_slope);
+          rad[b] = basis * env;
+          slope[b] = basis_slope * env + basis * env_slope;
+        }
+        rad[r1_ - 1] = env;
+        slope[r1_ - 1] = env_slope;
       }
-      rad[r1_ - 1] = env;
-      slope[r1_ - 1] = env_slope;
-    }
+    });
     g_radial_.assign(rows_ * r1_, T(0));
     g_unit_.assign(3 * e_, T(0));
     // filters of every layer are kept from forward to reverse when they fit in a few MB;
-    // otherwise they are recomputed a chunk at a time (about 1 MB, to stay in cache)
+    // otherwise each block of rows recomputes them a chunk at a time (about 1 MB, to stay in cache)
     const int64_t f3 = 3 * f_;
     keep_filters_ = rows_ * f3 * layers_ * int64_t(sizeof(T)) <= (int64_t(8) << 20);
     chunk_ = keep_filters_ ? std::max<int64_t>(rows_, 1)
                            : std::max<int64_t>(256, (int64_t(1) << 20) / (f3 * int64_t(sizeof(T))));
-    filters_.resize((keep_filters_ ? layers_ * rows_ : std::min(chunk_, rows_)) * f3);
-    g_filters_.resize(std::min(chunk_, rows_) * f3);
+    row_blocks_ = block_count(threads_, rows_, ROW_GRAIN);
+    filters_.resize((keep_filters_ ? layers_ * rows_ : row_blocks_ * std::min(chunk_, rows_)) * f3);
+    g_filters_.resize(row_blocks_ * std::min(chunk_, rows_) * f3);
+    g_message_.resize(row_blocks_ * f3);
+    partial_.resize(row_blocks_);
   }
 
   // Layer-0 feature rows (n x width) of atoms with these species indices, which forward(0) also
@@ -149,11 +172,13 @@ class PaiNN {
   void embed(int64_t n, const int64_t* species, T* x) {
     species_ = species;
     const T* embedding = p(w_.embedding);
-    for (int64_t i = 0; i < n; ++i) {
-      T* row = x + i * width();
-      std::copy(embedding + species[i] * f_, embedding + (species[i] + 1) * f_, row);
-      std::fill(row + f_, row + 4 * f_, T(0));
-    }
+    parallel_ranges(threads_, n, ATOM_GRAIN, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        T* row = x + i * width();
+        std::copy(embedding + species[i] * f_, embedding + (species[i] + 1) * f_, row);
+        std::fill(row + f_, row + 4 * f_, T(0));
+      }
+    });
   }
 
   // Layer l: x_out (first nlocal rows, width apart) from x_in (n rows: local, then neighbours).
@@ -168,91 +193,123 @@ class PaiNN {
     // the first layer s is the embedding, so the context is that of the atom's species
     st.context.resize(n * f3);
     act_.resize(std::max(n, species_count()) * f);
-    if (l == 0) {
-      if (species_context_.empty()) {
-        const int64_t count = species_count();
-        std::vector<T> hidden(count * f);
-        species_context_.resize(count * f3);
-        gemm(count, f, f, p(w_.embedding), f, p(lw.context_in.weight_t), hidden.data(), f, p(lw.context_in.bias), false);
-        for (int64_t k = 0; k < count * f; ++k) act_[k] = silu(hidden[k]);
-        gemm(count, f3, f, act_.data(), f, p(lw.context_out.weight_t), species_context_.data(), f3, p(lw.context_out.bias),
-             false);
-      }
-      for (int64_t i = 0; i < n; ++i)
-        std::copy(species_context_.data() + species_[i] * f3, species_context_.data() + (species_[i] + 1) * f3,
-                  st.context.data() + i * f3);
-    } else {
-      st.hidden.resize(n * f);
-      gemm(n, f, f, x_in, wd, p(lw.context_in.weight_t), st.hidden.data(), f, p(lw.context_in.bias), false);
-      for (int64_t k = 0; k < n * f; ++k) act_[k] = silu(st.hidden[k]);
-      gemm(n, f3, f, act_.data(), f, p(lw.context_out.weight_t), st.context.data(), f3, p(lw.context_out.bias), false);
+    if (l == 0 && species_context_.empty()) {
+      const int64_t count = species_count();
+      std::vector<T> hidden(count * f);
+      species_context_.resize(count * f3);
+      gemm(count, f, f, p(w_.embedding), f, p(lw.context_in.weight_t), hidden.data(), f, p(lw.context_in.bias), false);
+      for (int64_t k = 0; k < count * f; ++k) act_[k] = silu(hidden[k]);
+      gemm(count, f3, f, act_.data(), f, p(lw.context_out.weight_t), species_context_.data(), f3, p(lw.context_out.bias),
+           false);
     }
-    // messages: s1 = s + sum ms, v1 = v + sum (mvs unit + mvv v[dst]), into the local atoms
+    if (l > 0) st.hidden.resize(n * f);
     s1_.resize(nlocal * f);
     v1_.resize(nlocal * f3);
-    for (int64_t i = 0; i < nlocal; ++i) {
-      std::copy(x_in + i * wd, x_in + i * wd + f, s1_.data() + i * f);
-      std::copy(x_in + i * wd + f, x_in + (i + 1) * wd, v1_.data() + i * f3);
-    }
+    parallel_ranges(threads_, n, ATOM_GRAIN, [&](int64_t begin, int64_t end) {
+      const int64_t m = end - begin;
+      if (l == 0) {  // the embedding's context is that of the atom's species
+        for (int64_t i = begin; i < end; ++i)
+          std::copy(species_context_.data() + species_[i] * f3, species_context_.data() + (species_[i] + 1) * f3,
+                    st.context.data() + i * f3);
+      } else {
+        T* hidden = st.hidden.data() + begin * f;
+        gemm(m, f, f, x_in + begin * wd, wd, p(lw.context_in.weight_t), hidden, f, p(lw.context_in.bias), false);
+        for (int64_t k = 0; k < m * f; ++k) act_[begin * f + k] = silu(hidden[k]);
+        gemm(m, f3, f, act_.data() + begin * f, f, p(lw.context_out.weight_t), st.context.data() + begin * f3, f3,
+             p(lw.context_out.bias), false);
+      }
+      // the messages start from the local atoms' own s and v
+      for (int64_t i = begin; i < std::min(end, nlocal); ++i) {
+        std::copy(x_in + i * wd, x_in + i * wd + f, s1_.data() + i * f);
+        std::copy(x_in + i * wd + f, x_in + (i + 1) * wd, v1_.data() + i * f3);
+      }
+    });
+    // messages: s1 = s + sum ms, v1 = v + sum (mvs unit + mvv v[dst]), into the local atoms; the
+    // first block of rows sums into s1 and v1, each other one into its own buffer
     const T* ctx = st.context.data();
-    for (int64_t a = 0; a < rows_; a += chunk_) {
-      const int64_t len = std::min(chunk_, rows_ - a);
-      const T* filters = chunk_filters(l, a, len, true);
-      for (int64_t edge = 0; edge < edges_in_rows(a, len); ++edge) {
-        const int64_t row = row_of(a, edge), k = edge_of(a, edge);
-        const int64_t i = src_[k], j = dst_[k];
-        const T* filt = filters + (row - a) * f3;
-        const T* cj = ctx + j * f3;
-        T* si = s1_.data() + i * f;
-        for (int64_t q = 0; q < f; ++q) si[q] += cj[q] * filt[q];
-        for (int c = 0; c < 3; ++c) {
-          const T uc = unit_[3 * k + c];
-          T* vi = v1_.data() + i * f3 + c * f;
-          if (l > 0) {
-            const T* vj = x_in + j * wd + f + c * f;
-            for (int64_t q = 0; q < f; ++q)
-              vi[q] += cj[2 * f + q] * filt[2 * f + q] * uc + cj[f + q] * filt[f + q] * vj[q];
-          } else {
-            for (int64_t q = 0; q < f; ++q) vi[q] += cj[2 * f + q] * filt[2 * f + q] * uc;
+    parallel_blocks(row_blocks_, [&](int block) {
+      T* s1 = s1_.data();
+      T* v1 = v1_.data();
+      if (block > 0) {
+        partial_[block].assign(nlocal * (f + f3), T(0));
+        s1 = partial_[block].data();
+        v1 = s1 + nlocal * f;
+      }
+      const Span rows = block_span(rows_, row_blocks_, block);
+      for (int64_t a = rows.begin; a < rows.end; a += chunk_) {
+        const int64_t len = std::min(chunk_, rows.end - a);
+        const T* filters = chunk_filters(l, a, len, true, block);
+        for (int64_t edge = 0; edge < edges_in_rows(a, len); ++edge) {
+          const int64_t row = row_of(a, edge), k = edge_of(a, edge);
+          const int64_t i = src_[k], j = dst_[k];
+          const T* filt = filters + (row - a) * f3;
+          const T* cj = ctx + j * f3;
+          T* si = s1 + i * f;
+          for (int64_t q = 0; q < f; ++q) si[q] += cj[q] * filt[q];
+          for (int c = 0; c < 3; ++c) {
+            const T uc = unit_[3 * k + c];
+            T* vi = v1 + i * f3 + c * f;
+            if (l > 0) {
+              const T* vj = x_in + j * wd + f + c * f;
+              for (int64_t q = 0; q < f; ++q)
+                vi[q] += cj[2 * f + q] * filt[2 * f + q] * uc + cj[f + q] * filt[f + q] * vj[q];
+            } else {
+              for (int64_t q = 0; q < f; ++q) vi[q] += cj[2 * f + q] * filt[2 * f + q] * uc;
+            }
           }
         }
       }
-    }
+    });
     // update: s2 = s1 + asv <u_v, v_v> + ass, v2 = v1 + avv u_v, gates from [s1, |v_v|]
     st.u_v.resize(nlocal * f3);
     st.v_v.resize(nlocal * f3);
-    gemm(3 * nlocal, f, f, v1_.data(), f, p(lw.mix_u.weight_t), st.u_v.data(), f, nullptr, false);
-    gemm(3 * nlocal, f, f, v1_.data(), f, p(lw.mix_v.weight_t), st.v_v.data(), f, nullptr, false);
     st.norm.resize(nlocal * f);
     st.dot.resize(nlocal * f);
     z_.resize(nlocal * 2 * f);
-    for (int64_t i = 0; i < nlocal; ++i) {
-      for (int64_t q = 0; q < f; ++q) {
-        T sq = norm_epsilon_, dt = T(0);
-        for (int c = 0; c < 3; ++c) {
-          const T vv = st.v_v[i * f3 + c * f + q];
-          sq += vv * vv;
-          dt += st.u_v[i * f3 + c * f + q] * vv;
-        }
-        st.norm[i * f + q] = std::sqrt(sq);
-        st.dot[i * f + q] = dt;
-        z_[i * 2 * f + q] = s1_[i * f + q];
-        z_[i * 2 * f + f + q] = st.norm[i * f + q];
-      }
-    }
     st.gate_hidden.resize(nlocal * f);
     st.gate.resize(nlocal * f3);
-    gemm(nlocal, f, 2 * f, z_.data(), 2 * f, p(lw.gate_in.weight_t), st.gate_hidden.data(), f, p(lw.gate_in.bias), false);
-    for (int64_t k = 0; k < nlocal * f; ++k) act_[k] = silu(st.gate_hidden[k]);
-    gemm(nlocal, f3, f, act_.data(), f, p(lw.gate_out.weight_t), st.gate.data(), f3, p(lw.gate_out.bias), false);
-    for (int64_t i = 0; i < nlocal; ++i) {
-      const T* g = st.gate.data() + i * f3;
-      T* out = x_out + i * wd;
-      for (int64_t q = 0; q < f; ++q) out[q] = s1_[i * f + q] + g[f + q] * st.dot[i * f + q] + g[2 * f + q];
-      for (int c = 0; c < 3; ++c)
-        for (int64_t q = 0; q < f; ++q)
-          out[f + c * f + q] = v1_[i * f3 + c * f + q] + g[q] * st.u_v[i * f3 + c * f + q];
-    }
+    parallel_ranges(threads_, nlocal, ATOM_GRAIN, [&](int64_t begin, int64_t end) {
+      const int64_t m = end - begin;
+      for (int block = 1; block < row_blocks_; ++block) {  // the messages of the other blocks
+        const T* s = partial_[block].data();
+        const T* v = s + nlocal * f;
+        for (int64_t k = begin * f; k < end * f; ++k) s1_[k] += s[k];
+        for (int64_t k = begin * f3; k < end * f3; ++k) v1_[k] += v[k];
+      }
+      const T* v1 = v1_.data() + begin * f3;
+      T* u_v = st.u_v.data() + begin * f3;
+      T* v_v = st.v_v.data() + begin * f3;
+      gemm(3 * m, f, f, v1, f, p(lw.mix_u.weight_t), u_v, f, nullptr, false);
+      gemm(3 * m, f, f, v1, f, p(lw.mix_v.weight_t), v_v, f, nullptr, false);
+      for (int64_t i = begin; i < end; ++i) {
+        for (int64_t q = 0; q < f; ++q) {
+          T sq = norm_epsilon_, dt = T(0);
+          for (int c = 0; c < 3; ++c) {
+            const T vv = st.v_v[i * f3 + c * f + q];
+            sq += vv * vv;
+            dt += st.u_v[i * f3 + c * f + q] * vv;
+          }
+          st.norm[i * f + q] = std::sqrt(sq);
+          st.dot[i * f + q] = dt;
+          z_[i * 2 * f + q] = s1_[i * f + q];
+          z_[i * 2 * f + f + q] = st.norm[i * f + q];
+        }
+      }
+      T* gate_hidden = st.gate_hidden.data() + begin * f;
+      gemm(m, f, 2 * f, z_.data() + begin * 2 * f, 2 * f, p(lw.gate_in.weight_t), gate_hidden, f, p(lw.gate_in.bias),
+           false);
+      for (int64_t k = 0; k < m * f; ++k) act_[begin * f + k] = silu(gate_hidden[k]);
+      gemm(m, f3, f, act_.data() + begin * f, f, p(lw.gate_out.weight_t), st.gate.data() + begin * f3, f3,
+           p(lw.gate_out.bias), false);
+      for (int64_t i = begin; i < end; ++i) {
+        const T* g = st.gate.data() + i * f3;
+        T* out = x_out + i * wd;
+        for (int64_t q = 0; q < f; ++q) out[q] = s1_[i * f + q] + g[f + q] * st.dot[i * f + q] + g[2 * f + q];
+        for (int c = 0; c < 3; ++c)
+          for (int64_t q = 0; q < f; ++q)
+            out[f + c * f + q] = v1_[i * f3 + c * f + q] + g[q] * st.u_v[i * f3 + c * f + q];
+      }
+    });
   }
 
   // Energies (eV) of the nlocal atoms from their final feature rows x, and g_x (nlocal x width),
@@ -263,18 +320,22 @@ class PaiNN {
     const T scale = p(w_.energy_scale)[0];
     const T* reference = p(w_.reference_energies);
     readout_hidden_.resize(nlocal * h_);
-    gemm(nlocal, h_, f_, x, width(), p(w_.readout_in.weight_t), readout_hidden_.data(), h_, p(w_.readout_in.bias), false);
-    for (int64_t i = 0; i < nlocal; ++i) {
-      T out = b2;
-      for (int64_t q = 0; q < h_; ++q) {
-        T& x_q = readout_hidden_[i * h_ + q];
-        out += silu(x_q) * w2[q];
-        x_q = silu_slope(x_q) * w2[q] * scale;  // now the gradient on the hidden layer
+    parallel_ranges(threads_, nlocal, ATOM_GRAIN, [&](int64_t begin, int64_t end) {
+      const int64_t m = end - begin, wd = width();
+      T* hidden = readout_hidden_.data() + begin * h_;
+      gemm(m, h_, f_, x + begin * wd, wd, p(w_.readout_in.weight_t), hidden, h_, p(w_.readout_in.bias), false);
+      for (int64_t i = begin; i < end; ++i) {
+        T out = b2;
+        for (int64_t q = 0; q < h_; ++q) {
+          T& x_q = readout_hidden_[i * h_ + q];
+          out += silu(x_q) * w2[q];
+          x_q = silu_slope(x_q) * w2[q] * scale;  // now the gradient on the hidden layer
+        }
+        energies[i] = out * scale + reference[species[i]];
       }
-      energies[i] = out * scale + reference[species[i]];
-    }
-    std::fill(g_x, g_x + nlocal * width(), T(0));
-    gemm(nlocal, f_, h_, readout_hidden_.data(), h_, p(w_.readout_in.weight), g_x, width(), nullptr, true);
+      std::fill(g_x + begin * wd, g_x + end * wd, T(0));
+      gemm(m, f_, h_, hidden, h_, p(w_.readout_in.weight), g_x + begin * wd, wd, nullptr, true);
+    });
   }
 
   // Reverse of layer l: from g_out (nlocal rows, width apart), the gradient of the energy with
@@ -314,10 +375,10 @@ class PaiNN {
   static const T* p(const at::Tensor& t) { return static_cast<const T*>(t.data_ptr()); }
 
   // The envelope-weighted filters (len x 3F) of rows a .. a + len - 1 in layer l: computed (when
-  // kept, in the forward pass only) or read back.
-  const T* chunk_filters(int64_t l, int64_t a, int64_t len, bool forward) {
+  // kept, in the forward pass only) or read back; when not kept, into the buffer of block.
+  const T* chunk_filters(int64_t l, int64_t a, int64_t len, bool forward, int block) {
     const int64_t f3 = 3 * f_;
-    T* out = filters_.data() + (keep_filters_ ? (l * rows_ + a) * f3 : 0);
+    T* out = filters_.data() + (keep_filters_ ? (l * rows_ + a) * f3 : block * std::min(chunk_, rows_) * f3);
     if (forward || !keep_filters_)
       gemm(len, f3, r1_, radial_.data() + a * r1_, r1_, p(w_.layer[l].filter.weight_t), out, f3, nullptr, false);
     return out;
@@ -329,6 +390,10 @@ class PaiNN {
   // edges
   int64_t e_ = 0, rows_ = 0, pairs_ = 0, chunk_ = 1;
   bool keep_filters_ = false;
+  int threads_ = 1;
+  int row_blocks_ = 1;  // blocks of edge rows, each with its own filters, scratch and partial sums
+  // the sums that edge blocks 1, 2, ... scatter into atoms (block 0 writes the real ones)
+  std::vector<std::vector<T>> partial_;
   const int64_t* src_ = nullptr;
   const int64_t* dst_ = nullptr;
   const int64_t* species_ = nullptr;  // of the atoms embed() was given

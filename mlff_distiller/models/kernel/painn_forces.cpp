@@ -4,11 +4,14 @@
 //
 // The network (painn.h), its named weights (weights.h) and the loop over its layers (driver.h) are
 // shared with the LAMMPS pair style; this file runs all layers in one call, with no exchange
-// between them, and finds the pairs of small systems.
+// between them, and finds the pairs of small systems. The network's work is split over the
+// operators' `threads` argument (0: torch's intra-op thread count, at::get_num_threads()), by
+// OpenMP (threads.h; this file is compiled with -fopenmp against torch's own OpenMP runtime).
 //
 // Built on first use by mlff_distiller/models/kernel/__init__.py; registered as torch.ops.mlffd.
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -17,15 +20,24 @@
 #include <vector>
 
 #include "driver.h"
+#include "threads.h"
 #include "weights.h"
 
 namespace {
 
-// Per-atom energies (N) and forces (N x 3) of all N atoms, every edge's receiver among them.
+// The thread count an operator was given: 0 is torch's intra-op count; checked.
+int thread_count(int64_t threads) {
+  TORCH_CHECK(threads >= 0 && threads <= mlffd::MAX_THREADS, "mlffd: threads must be from 1 to ", mlffd::MAX_THREADS,
+              " (or 0: torch's intra-op thread count), not ", threads);
+  return threads > 0 ? int(threads) : std::min(at::get_num_threads(), mlffd::MAX_THREADS);
+}
+
+// Per-atom energies (N) and forces (N x 3) of all N atoms, every edge's receiver among them, the
+// work split over `threads` threads.
 template <typename T>
 std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Tensor& src_t, const at::Tensor& dst_t,
                                        const at::Tensor& vectors_t, mlffd::Weights weights, double cutoff,
-                                       double norm_epsilon, bool paired) {
+                                       double norm_epsilon, bool paired, int threads) {
   const at::TensorOptions options = vectors_t.options();
   const int64_t n = species_t.size(0);
   const int64_t e = src_t.size(0);
@@ -35,18 +47,27 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
   thread_local mlffd::Driver<T> driver;
   mlffd::NoExchange nothing;
   driver.set_weights(std::move(weights), cutoff, norm_epsilon);
+  driver.set_threads(threads);
   driver.run(n, n, species_t.data_ptr<int64_t>(), e, src, dst, vectors_t.data_ptr<T>(), paired ? e / 2 : 0, nothing);
   at::Tensor energies_t = at::empty({n}, options);
   std::copy(driver.energies().begin(), driver.energies().end(), energies_t.data_ptr<T>());
-  // forces = -(sum of d E / d vector over edges into an atom - over edges out of it)
+  // forces = -(sum of d E / d vector over edges into an atom - over edges out of it), each block
+  // of edges summing into its own forces, added up in block order
   const T* g_vectors = driver.edge_gradients().data();
-  at::Tensor forces_t = at::zeros({n, 3}, options);
-  T* forces = forces_t.data_ptr<T>();
-  for (int64_t k = 0; k < e; ++k)
-    for (int c = 0; c < 3; ++c) {
-      forces[3 * dst[k] + c] -= g_vectors[3 * k + c];
-      forces[3 * src[k] + c] += g_vectors[3 * k + c];
-    }
+  const int blocks = mlffd::block_count(threads, e, 4096);
+  at::Tensor sums_t = at::zeros({blocks, n, 3}, options);
+  T* sums = sums_t.data_ptr<T>();
+  mlffd::parallel_blocks(blocks, [&](int b) {
+    T* forces = sums + b * n * 3;
+    const mlffd::Span edges = mlffd::block_span(e, blocks, b);
+    for (int64_t k = edges.begin; k < edges.end; ++k)
+      for (int c = 0; c < 3; ++c) {
+        forces[3 * dst[k] + c] -= g_vectors[3 * k + c];
+        forces[3 * src[k] + c] += g_vectors[3 * k + c];
+      }
+  });
+  at::Tensor forces_t = sums_t[0];
+  for (int b = 1; b < blocks; ++b) forces_t += sums_t[b];
   return {energies_t, forces_t};
 }
 
@@ -67,19 +88,20 @@ bool is_paired(const at::Tensor& src_t, const at::Tensor& dst_t, const at::Tenso
 
 std::tuple<at::Tensor, at::Tensor> painn_forces(const at::Tensor& species, const at::Tensor& src, const at::Tensor& dst,
                                                 const at::Tensor& vectors, const mlffd::NamedTensors& weights,
-                                                int64_t layers, double cutoff, double norm_epsilon) {
+                                                int64_t layers, double cutoff, double norm_epsilon, int64_t threads) {
   TORCH_CHECK(vectors.device().is_cpu(), "mlffd::painn_forces runs on the CPU only");
   TORCH_CHECK(vectors.dim() == 2 && vectors.size(1) == 3, "mlffd::painn_forces: vectors must be (E, 3)");
   TORCH_CHECK(src.numel() == vectors.size(0) && dst.numel() == vectors.size(0),
               "mlffd::painn_forces: src, dst and vectors differ in length");
   TORCH_CHECK(vectors.scalar_type() == at::kDouble || vectors.scalar_type() == at::kFloat,
               "mlffd::painn_forces: float32 or float64 only");
+  const int t = thread_count(threads);
   mlffd::Weights w = mlffd::read_weights(weights, layers, vectors.scalar_type());
   at::Tensor sp = species.to(at::kLong).contiguous(), s = src.to(at::kLong).contiguous();
   at::Tensor d = dst.to(at::kLong).contiguous(), x = vectors.contiguous();
   if (x.scalar_type() == at::kDouble)
-    return run<double>(sp, s, d, x, std::move(w), cutoff, norm_epsilon, is_paired<double>(s, d, x));
-  return run<float>(sp, s, d, x, std::move(w), cutoff, norm_epsilon, is_paired<float>(s, d, x));
+    return run<double>(sp, s, d, x, std::move(w), cutoff, norm_epsilon, is_paired<double>(s, d, x), t);
+  return run<float>(sp, s, d, x, std::move(w), cutoff, norm_epsilon, is_paired<float>(s, d, x), t);
 }
 
 // The pairs closer than the cutoff of atoms binned in fractional coordinates frac (n x 3, in [0, 1)),
@@ -149,7 +171,7 @@ void binned_pairs(const std::vector<double>& wrapped, const std::vector<double>&
 template <typename T>
 std::tuple<at::Tensor, at::Tensor> all_pairs(const at::Tensor& species, const at::Tensor& positions_t,
                                              const c10::optional<at::Tensor>& cell_t, mlffd::Weights w, double cutoff,
-                                             double norm_epsilon) {
+                                             double norm_epsilon, int threads) {
   const int64_t n = positions_t.size(0);
   const T* pos = positions_t.data_ptr<T>();
   const double cutoff_sq = cutoff * cutoff;
@@ -271,13 +293,13 @@ std::tuple<at::Tensor, at::Tensor> all_pairs(const at::Tensor& species, const at
     }
   }
   return run<T>(species, at::from_blob(s, {2 * h}, at::kLong), at::from_blob(d, {2 * h}, at::kLong),
-                at::from_blob(x, {2 * h, 3}, positions_t.options()), std::move(w), cutoff, norm_epsilon, h > 0);
+                at::from_blob(x, {2 * h, 3}, positions_t.options()), std::move(w), cutoff, norm_epsilon, h > 0, threads);
 }
 
 std::tuple<at::Tensor, at::Tensor> painn_all_pairs_forces(const at::Tensor& species, const at::Tensor& positions,
                                                           const c10::optional<at::Tensor>& cell,
                                                           const mlffd::NamedTensors& weights, int64_t layers, double cutoff,
-                                                          double norm_epsilon) {
+                                                          double norm_epsilon, int64_t threads) {
   TORCH_CHECK(positions.device().is_cpu(), "mlffd::painn_all_pairs_forces runs on the CPU only");
   TORCH_CHECK(positions.dim() == 2 && positions.size(1) == 3, "mlffd::painn_all_pairs_forces: positions must be (N, 3)");
   TORCH_CHECK(species.numel() == positions.size(0), "mlffd::painn_all_pairs_forces: species and positions differ in length");
@@ -285,19 +307,22 @@ std::tuple<at::Tensor, at::Tensor> painn_all_pairs_forces(const at::Tensor& spec
               "mlffd::painn_all_pairs_forces: the cell must be (3, 3)");
   TORCH_CHECK(positions.scalar_type() == at::kDouble || positions.scalar_type() == at::kFloat,
               "mlffd::painn_all_pairs_forces: float32 or float64 only");
+  const int t = thread_count(threads);
   mlffd::Weights w = mlffd::read_weights(weights, layers, positions.scalar_type());
   at::Tensor sp = species.to(at::kLong).contiguous(), x = positions.contiguous();
-  if (x.scalar_type() == at::kDouble) return all_pairs<double>(sp, x, cell, std::move(w), cutoff, norm_epsilon);
-  return all_pairs<float>(sp, x, cell, std::move(w), cutoff, norm_epsilon);
+  if (x.scalar_type() == at::kDouble) return all_pairs<double>(sp, x, cell, std::move(w), cutoff, norm_epsilon, t);
+  return all_pairs<float>(sp, x, cell, std::move(w), cutoff, norm_epsilon, t);
 }
 
 }  // namespace
 
 TORCH_LIBRARY(mlffd, m) {
+  // threads: 0 (the default, which files exported before the argument existed get) is torch's
+  // intra-op thread count
   m.def("painn_forces(Tensor species, Tensor src, Tensor dst, Tensor vectors, Dict(str, Tensor) weights, int layers, "
-        "float cutoff, float norm_epsilon) -> (Tensor, Tensor)");
+        "float cutoff, float norm_epsilon, int threads=0) -> (Tensor, Tensor)");
   m.def("painn_all_pairs_forces(Tensor species, Tensor positions, Tensor? cell, Dict(str, Tensor) weights, int layers, "
-        "float cutoff, float norm_epsilon) -> (Tensor, Tensor)");
+        "float cutoff, float norm_epsilon, int threads=0) -> (Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(mlffd, CPU, m) {

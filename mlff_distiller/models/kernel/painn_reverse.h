@@ -25,137 +25,175 @@ void PaiNN<T>::reverse(int64_t l, const T* g_out, T* g_in) {
   const T* uv = st.u_v.data();
   const T* vv = st.v_v.data();
   const T* gt = st.gate.data();
-  // update: s2 = s1 + asv * dot + ass, v2 = v1 + avv * u_v
   g_gate_.resize(nlocal * f3);
-  for (int64_t i = 0; i < nlocal; ++i) {
-    const T* gs = g_out + i * wd;
-    const T* gv = gs + f;
-    for (int64_t q = 0; q < f; ++q) {
-      T gav = T(0);
-      for (int c = 0; c < 3; ++c) gav += gv[c * f + q] * uv[i * f3 + c * f + q];
-      g_gate_[i * f3 + q] = gav;
-      g_gate_[i * f3 + f + q] = gs[q] * st.dot[i * f + q];
-      g_gate_[i * f3 + 2 * f + q] = gs[q];
-    }
-  }
   g_gh_.resize(nlocal * f);
-  gemm(nlocal, f, f3, g_gate_.data(), f3, p(lw.gate_out.weight), g_gh_.data(), f, nullptr, false);
-  for (int64_t k = 0; k < nlocal * f; ++k) g_gh_[k] *= silu_slope(st.gate_hidden[k]);
   g_z_.resize(nlocal * 2 * f);
-  gemm(nlocal, 2 * f, f, g_gh_.data(), f, p(lw.gate_in.weight), g_z_.data(), 2 * f, nullptr, false);
   g_s1_.resize(nlocal * f);
   g_v1_.resize(nlocal * f3);
   g_u_.resize(nlocal * f3);
   g_vv_.resize(nlocal * f3);
-  for (int64_t i = 0; i < nlocal; ++i) {
-    const T* gs = g_out + i * wd;
-    const T* gv = gs + f;
-    for (int64_t q = 0; q < f; ++q) {
-      const T avv = gt[i * f3 + q];
-      const T g_dot = gs[q] * gt[i * f3 + f + q];
-      const T g_norm = g_z_[i * 2 * f + f + q] / st.norm[i * f + q];
-      for (int c = 0; c < 3; ++c) {
-        const int64_t p = i * f3 + c * f + q;
-        g_u_[p] = avv * gv[c * f + q] + g_dot * vv[p];
-        g_vv_[p] = g_dot * uv[p] + g_norm * vv[p];
-        g_v1_[p] = gv[c * f + q];
+  g_ctx_.resize(input_gradient ? n * f3 : 0);
+  // each block of atoms: the update's reverse for its local atoms, and its rows of g_in (the
+  // gradients s1 and v1 pass straight to the input's s and v) and of the context's gradient
+  parallel_ranges(threads_, n, ATOM_GRAIN, [&](int64_t begin, int64_t end_all) {
+    const int64_t end = std::min(end_all, nlocal), m = std::max<int64_t>(0, end - begin);
+    // update: s2 = s1 + asv * dot + ass, v2 = v1 + avv * u_v
+    for (int64_t i = begin; i < end; ++i) {
+      const T* gs = g_out + i * wd;
+      const T* gv = gs + f;
+      for (int64_t q = 0; q < f; ++q) {
+        T gav = T(0);
+        for (int c = 0; c < 3; ++c) gav += gv[c * f + q] * uv[i * f3 + c * f + q];
+        g_gate_[i * f3 + q] = gav;
+        g_gate_[i * f3 + f + q] = gs[q] * st.dot[i * f + q];
+        g_gate_[i * f3 + 2 * f + q] = gs[q];
       }
-      g_s1_[i * f + q] = gs[q] + g_z_[i * 2 * f + q];
     }
-  }
-  gemm(3 * nlocal, f, f, g_u_.data(), f, p(lw.mix_u.weight), g_v1_.data(), f, nullptr, true);
-  gemm(3 * nlocal, f, f, g_vv_.data(), f, p(lw.mix_v.weight), g_v1_.data(), f, nullptr, true);
-  // messages; s1 and v1 also pass their gradients straight to the input's s and v
-  if (input_gradient) {
-    std::fill(g_in, g_in + n * wd, T(0));
-    for (int64_t i = 0; i < nlocal; ++i) {
-      std::copy(g_s1_.data() + i * f, g_s1_.data() + (i + 1) * f, g_in + i * wd);
-      std::copy(g_v1_.data() + i * f3, g_v1_.data() + (i + 1) * f3, g_in + i * wd + f);
+    if (m > 0) {
+      T* g_gh = g_gh_.data() + begin * f;
+      gemm(m, f, f3, g_gate_.data() + begin * f3, f3, p(lw.gate_out.weight), g_gh, f, nullptr, false);
+      for (int64_t k = 0; k < m * f; ++k) g_gh[k] *= silu_slope(st.gate_hidden[begin * f + k]);
+      gemm(m, 2 * f, f, g_gh, f, p(lw.gate_in.weight), g_z_.data() + begin * 2 * f, 2 * f, nullptr, false);
     }
-    g_ctx_.assign(n * f3, T(0));
-  }
+    for (int64_t i = begin; i < end; ++i) {
+      const T* gs = g_out + i * wd;
+      const T* gv = gs + f;
+      for (int64_t q = 0; q < f; ++q) {
+        const T avv = gt[i * f3 + q];
+        const T g_dot = gs[q] * gt[i * f3 + f + q];
+        const T g_norm = g_z_[i * 2 * f + f + q] / st.norm[i * f + q];
+        for (int c = 0; c < 3; ++c) {
+          const int64_t p = i * f3 + c * f + q;
+          g_u_[p] = avv * gv[c * f + q] + g_dot * vv[p];
+          g_vv_[p] = g_dot * uv[p] + g_norm * vv[p];
+          g_v1_[p] = gv[c * f + q];
+        }
+        g_s1_[i * f + q] = gs[q] + g_z_[i * 2 * f + q];
+      }
+    }
+    if (m > 0) {
+      gemm(3 * m, f, f, g_u_.data() + begin * f3, f, p(lw.mix_u.weight), g_v1_.data() + begin * f3, f, nullptr, true);
+      gemm(3 * m, f, f, g_vv_.data() + begin * f3, f, p(lw.mix_v.weight), g_v1_.data() + begin * f3, f, nullptr, true);
+    }
+    if (!input_gradient) return;
+    for (int64_t i = begin; i < end_all; ++i) {
+      T* row = g_in + i * wd;
+      if (i < nlocal) {
+        std::copy(g_s1_.data() + i * f, g_s1_.data() + (i + 1) * f, row);
+        std::copy(g_v1_.data() + i * f3, g_v1_.data() + (i + 1) * f3, row + f);
+      } else {
+        std::fill(row, row + wd, T(0));
+      }
+    }
+    std::fill(g_ctx_.data() + begin * f3, g_ctx_.data() + end_all * f3, T(0));
+  });
+  // messages: each block of edge rows sums the gradients it sends to atoms into g_in and the
+  // context's gradient (block 0) or into its own buffer (the others)
   const T* ctx = st.context.data();
   const T* x_in = st.x_in;
-  g_message_.resize(f3);
-  T* g_message = g_message_.data();
-  for (int64_t a = 0; a < rows_; a += chunk_) {
-    const int64_t len = std::min(chunk_, rows_ - a);
-    const T* filters = chunk_filters(l, a, len, false);
-    for (int64_t edge = 0; edge < edges_in_rows(a, len); ++edge) {
-      const int64_t row = row_of(a, edge), k = edge_of(a, edge);
-      const bool first_of_row = k == first_edge(row);
-      const int64_t i = src_[k], j = dst_[k];
-      const T* filt = filters + (row - a) * f3;
-      T* g_filter = g_filters_.data() + (row - a) * f3;  // summed over the row's edges
-      const T* cj = ctx + j * f3;
-      const T* gvi = g_v1_.data() + i * f3;  // gradient of the vector message into atom i
-      const T* gsi = g_s1_.data() + i * f;
-      const T u0 = unit_[3 * k], u1 = unit_[3 * k + 1], u2 = unit_[3 * k + 2];
-      T gu0 = T(0), gu1 = T(0), gu2 = T(0);
-#pragma omp simd reduction(+ : gu0, gu1, gu2)
-      for (int64_t q = 0; q < f; ++q) {
-        const T mvs = cj[2 * f + q] * filt[2 * f + q];
-        gu0 += gvi[q] * mvs;
-        gu1 += gvi[f + q] * mvs;
-        gu2 += gvi[2 * f + q] * mvs;
-        g_message[q] = gsi[q];
-        g_message[2 * f + q] = gvi[q] * u0 + gvi[f + q] * u1 + gvi[2 * f + q] * u2;
-      }
-      g_unit_[3 * k] += gu0;
-      g_unit_[3 * k + 1] += gu1;
-      g_unit_[3 * k + 2] += gu2;
-      if (l > 0) {
-        const T* vj = x_in + j * wd + f;
-        T* gvj = g_in + j * wd + f;
-        for (int64_t q = 0; q < f; ++q) {
-          const T mvv = cj[f + q] * filt[f + q];
-          g_message[f + q] = gvi[q] * vj[q] + gvi[f + q] * vj[f + q] + gvi[2 * f + q] * vj[2 * f + q];
-          gvj[q] += mvv * gvi[q];
-          gvj[f + q] += mvv * gvi[f + q];
-          gvj[2 * f + q] += mvv * gvi[2 * f + q];
-        }
-      } else {
-        for (int64_t q = 0; q < f; ++q) g_message[f + q] = T(0);
-      }
-      if (input_gradient) {
-        T* gcj = g_ctx_.data() + j * f3;
-        for (int64_t q = 0; q < f3; ++q) gcj[q] += g_message[q] * filt[q];
-      }
-      if (first_of_row) {
-        for (int64_t q = 0; q < f3; ++q) g_filter[q] = g_message[q] * cj[q];
-      } else {
-        for (int64_t q = 0; q < f3; ++q) g_filter[q] += g_message[q] * cj[q];
-      }
+  parallel_blocks(row_blocks_, [&](int block) {
+    T* g_in_sum = g_in;
+    T* g_ctx_sum = g_ctx_.data();
+    if (block > 0 && input_gradient) {
+      partial_[block].assign(n * (wd + f3), T(0));
+      g_in_sum = partial_[block].data();
+      g_ctx_sum = g_in_sum + n * wd;
     }
-    // d E / d radial features of the chunk: (len, 3F) x (3F, R + 1)
-    gemm(len, r1_, f3, g_filters_.data(), f3, p(w_.layer[l].filter.weight), g_radial_.data() + a * r1_, r1_,
-         nullptr, true);
-  }
+    T* g_message = g_message_.data() + block * f3;
+    T* g_filters = g_filters_.data() + block * std::min(chunk_, rows_) * f3;
+    const Span rows = block_span(rows_, row_blocks_, block);
+    for (int64_t a = rows.begin; a < rows.end; a += chunk_) {
+      const int64_t len = std::min(chunk_, rows.end - a);
+      const T* filters = chunk_filters(l, a, len, false, block);
+      for (int64_t edge = 0; edge < edges_in_rows(a, len); ++edge) {
+        const int64_t row = row_of(a, edge), k = edge_of(a, edge);
+        const bool first_of_row = k == first_edge(row);
+        const int64_t i = src_[k], j = dst_[k];
+        const T* filt = filters + (row - a) * f3;
+        T* g_filter = g_filters + (row - a) * f3;  // summed over the row's edges
+        const T* cj = ctx + j * f3;
+        const T* gvi = g_v1_.data() + i * f3;  // gradient of the vector message into atom i
+        const T* gsi = g_s1_.data() + i * f;
+        const T u0 = unit_[3 * k], u1 = unit_[3 * k + 1], u2 = unit_[3 * k + 2];
+        T gu0 = T(0), gu1 = T(0), gu2 = T(0);
+#pragma omp simd reduction(+ : gu0, gu1, gu2)
+        for (int64_t q = 0; q < f; ++q) {
+          const T mvs = cj[2 * f + q] * filt[2 * f + q];
+          gu0 += gvi[q] * mvs;
+          gu1 += gvi[f + q] * mvs;
+          gu2 += gvi[2 * f + q] * mvs;
+          g_message[q] = gsi[q];
+          g_message[2 * f + q] = gvi[q] * u0 + gvi[f + q] * u1 + gvi[2 * f + q] * u2;
+        }
+        g_unit_[3 * k] += gu0;
+        g_unit_[3 * k + 1] += gu1;
+        g_unit_[3 * k + 2] += gu2;
+        if (l > 0) {
+          const T* vj = x_in + j * wd + f;
+          T* gvj = g_in_sum + j * wd + f;
+          for (int64_t q = 0; q < f; ++q) {
+            const T mvv = cj[f + q] * filt[f + q];
+            g_message[f + q] = gvi[q] * vj[q] + gvi[f + q] * vj[f + q] + gvi[2 * f + q] * vj[2 * f + q];
+            gvj[q] += mvv * gvi[q];
+            gvj[f + q] += mvv * gvi[f + q];
+            gvj[2 * f + q] += mvv * gvi[2 * f + q];
+          }
+        } else {
+          for (int64_t q = 0; q < f; ++q) g_message[f + q] = T(0);
+        }
+        if (input_gradient) {
+          T* gcj = g_ctx_sum + j * f3;
+          for (int64_t q = 0; q < f3; ++q) gcj[q] += g_message[q] * filt[q];
+        }
+        if (first_of_row) {
+          for (int64_t q = 0; q < f3; ++q) g_filter[q] = g_message[q] * cj[q];
+        } else {
+          for (int64_t q = 0; q < f3; ++q) g_filter[q] += g_message[q] * cj[q];
+        }
+      }
+      // d E / d radial features of the chunk: (len, 3F) x (3F, R + 1)
+      gemm(len, r1_, f3, g_filters, f3, p(w_.layer[l].filter.weight), g_radial_.data() + a * r1_, r1_, nullptr, true);
+    }
+  });
   if (!input_gradient) return;
-  // context = silu(s W_in^T + b_in) W_out^T + b_out, over all n atoms
+  // context = silu(s W_in^T + b_in) W_out^T + b_out, over all n atoms, once the sums of the other
+  // edge blocks are in
   g_h_.resize(n * f);
-  gemm(n, f, f3, g_ctx_.data(), f3, p(lw.context_out.weight), g_h_.data(), f, nullptr, false);
-  for (int64_t k = 0; k < n * f; ++k) g_h_[k] *= silu_slope(st.hidden[k]);
-  gemm(n, f, f, g_h_.data(), f, p(lw.context_in.weight), g_in, wd, nullptr, true);
+  parallel_ranges(threads_, n, ATOM_GRAIN, [&](int64_t begin, int64_t end) {
+    const int64_t m = end - begin;
+    for (int block = 1; block < row_blocks_; ++block) {
+      const T* g_in_part = partial_[block].data();
+      const T* g_ctx_part = g_in_part + n * wd;
+      for (int64_t k = begin * wd; k < end * wd; ++k) g_in[k] += g_in_part[k];
+      for (int64_t k = begin * f3; k < end * f3; ++k) g_ctx_[k] += g_ctx_part[k];
+    }
+    T* g_h = g_h_.data() + begin * f;
+    gemm(m, f, f3, g_ctx_.data() + begin * f3, f3, p(lw.context_out.weight), g_h, f, nullptr, false);
+    for (int64_t k = 0; k < m * f; ++k) g_h[k] *= silu_slope(st.hidden[begin * f + k]);
+    gemm(m, f, f, g_h, f, p(lw.context_in.weight), g_in + begin * wd, wd, nullptr, true);
+  });
 }
 
 template <typename T>
 void PaiNN<T>::edge_gradients(T* g_vectors) const {
-  for (int64_t k = 0; k < e_; ++k) {
-    // the derivative with respect to a row's distance goes to its first edge: a distance moves
-    // the two atoms of both edges alike
-    T g_distance = T(0);
-    if (k < pairs_ || k >= 2 * pairs_) {
-      const int64_t row = k < pairs_ ? k : k - pairs_;
-      const T* grad = g_radial_.data() + row * r1_;
-      const T* slope = radial_slope_.data() + row * r1_;
-      for (int64_t b = 0; b < r1_; ++b) g_distance += grad[b] * slope[b];
+  parallel_ranges(threads_, e_, ROW_GRAIN, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) {
+      // the derivative with respect to a row's distance goes to its first edge: a distance moves
+      // the two atoms of both edges alike
+      T g_distance = T(0);
+      if (k < pairs_ || k >= 2 * pairs_) {
+        const int64_t row = k < pairs_ ? k : k - pairs_;
+        const T* grad = g_radial_.data() + row * r1_;
+        const T* slope = radial_slope_.data() + row * r1_;
+        for (int64_t b = 0; b < r1_; ++b) g_distance += grad[b] * slope[b];
+      }
+      const T* u = unit_.data() + 3 * k;
+      const T* gu = g_unit_.data() + 3 * k;
+      const T radial_part = gu[0] * u[0] + gu[1] * u[1] + gu[2] * u[2];
+      for (int c = 0; c < 3; ++c)
+        g_vectors[3 * k + c] = (gu[c] - radial_part * u[c]) / distance_[k] + g_distance * u[c];
     }
-    const T* u = unit_.data() + 3 * k;
-    const T* gu = g_unit_.data() + 3 * k;
-    const T radial_part = gu[0] * u[0] + gu[1] * u[1] + gu[2] * u[2];
-    for (int c = 0; c < 3; ++c) g_vectors[3 * k + c] = (gu[c] - radial_part * u[c]) / distance_[k] + g_distance * u[c];
-  }
+  });
 }
 
 }  // namespace mlffd

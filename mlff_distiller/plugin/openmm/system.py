@@ -19,7 +19,7 @@ from ...errors import CheckpointError, StructureError, UnsupportedElementError
 from ...export.metadata import build_metadata, load_exported
 from ...export.openmm import openmm_module
 from ...models import load_checkpoint
-from ...models.kernel import resolve_kernel
+from ...models.kernel import resolve_kernel, resolve_threads
 from ...models.student import Student
 from ...structures import check_box_for_cutoff, check_structure, read_structure
 from ...structures import check_positions as check_coordinates
@@ -73,27 +73,41 @@ class OpenMMStructure:
         return self.topology.getPeriodicBoxVectors() is not None
 
 
-def load_force_model(model: ModelSource, dtype: torch.dtype = torch.float64, kernel: str = "auto") -> ForceModel:
+def load_force_model(
+    model: ModelSource, dtype: torch.dtype = torch.float64, kernel: str = "auto", threads: int | None = None
+) -> ForceModel:
     """The OpenMM-target model of a checkpoint (built in ``dtype``), an export (its own dtype) or a Student.
 
     ``kernel`` applies to checkpoints and students (an export keeps the kernel it was written
     with): ``"auto"`` uses the fused C++ kernel on CPU where it builds, ``"portable"`` and
     ``"fused"`` force one (see :func:`mlff_distiller.export.export_openmm`).
 
+    ``threads`` is the fused kernel's thread count (default
+    :func:`~mlff_distiller.models.kernel.default_threads`: ``OMP_NUM_THREADS`` when set, else the
+    cores this process may use), set on the module (``forces.set_threads``). A portable model
+    runs on torch's own threads (``torch.set_num_threads``); a fused file used without this
+    function splits its work over torch's intra-op thread count.
+
     Raises :class:`CheckpointError` for missing, corrupt or foreign files and for exports made for
-    another engine.
+    another engine, :class:`InvalidValueError` for a thread count that is not a whole number from 1
+    to :data:`~mlff_distiller.models.kernel.MAX_THREADS`.
     """
+    threads = resolve_threads(threads)
     if isinstance(model, Student):
-        return _student_force_model(model.to(dtype).eval(), kernel)
-    path = Path(model)
-    if _is_torchscript_archive(path):
+        force_model = _student_force_model(model.to(dtype).eval(), kernel)
+    elif _is_torchscript_archive(path := Path(model)):
         module, metadata = load_exported(path)
         if metadata.get("engine") != "openmm":
             raise CheckpointError(
                 f"{path}: exported for {metadata.get('engine')}, not OpenMM; export it with --engine openmm"
             )
-        return ForceModel(module, metadata)
-    return _student_force_model(load_checkpoint(path, dtype=dtype), kernel, checkpoint=path)
+        force_model = ForceModel(module, metadata)
+    else:
+        force_model = _student_force_model(load_checkpoint(path, dtype=dtype), kernel, checkpoint=path)
+    forces = getattr(force_model.module, "forces", None)
+    if forces is not None and hasattr(forces, "set_threads"):  # fused (and exported by a version with threads)
+        forces.set_threads(threads)
+    return force_model
 
 
 def _student_force_model(student: Student, kernel: str, checkpoint: Path | None = None) -> ForceModel:
