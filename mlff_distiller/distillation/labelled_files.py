@@ -212,7 +212,7 @@ def _format_name(path: Path) -> str:
 
     try:
         return filetype(str(path), guess=True)
-    except Exception:  # noqa: BLE001 -- the file was read; its format's name is only for the report
+    except Exception:  # the file was read; the name of its format only labels the report
         return path.suffix.lstrip(".") or "ASE"
 
 
