@@ -4,7 +4,8 @@ A frame's labels are looked up under the keys MACE, NequIP and ASE write, in ord
 key a frame has wins, and every frame of a file must use the same key):
 
 * energy: :data:`ENERGY_KEYS`; forces: :data:`FORCE_KEYS`; stress (periodic frames, optional):
-  :data:`STRESS_KEYS`.
+  :data:`STRESS_KEYS`, or else stress as -virial/volume from :data:`VIRIAL_KEYS` (MACE's and
+  NequIP's sign convention, as ASE's).
 
 Each key is searched in the frame's ASE calculator results (what ``atoms.get_potential_energy()``
 returns: extended XYZ ``energy=``/``forces``, ``.traj`` and database rows written with a
@@ -36,6 +37,8 @@ ENERGY_KEYS = ("REF_energy", "dft_energy", "DFT_energy", "energy", "total_energy
 FORCE_KEYS = ("REF_forces", "dft_forces", "DFT_forces", "forces", "MACE_forces")
 #: Keys of a periodic frame's stress (Voigt xx yy zz yz xz xy, or a 3x3 tensor), searched in order.
 STRESS_KEYS = ("REF_stress", "dft_stress", "DFT_stress", "stress", "MACE_stress")
+#: Keys of a periodic frame's virial (3x3, eV), read as stress -virial/volume when no stress key is found.
+VIRIAL_KEYS = ("REF_virials", "dft_virials", "DFT_virials", "virials", "virial")
 #: Suffixes read as ASE databases (besides any SQLite file).
 DATABASE_SUFFIXES = {".db", ".json"}
 #: The first bytes of every SQLite file.
@@ -124,6 +127,7 @@ def read_labelled(
         "forces": _file_key(path, stores, FORCE_KEYS, forces_key, "forces"),
         "stress": _file_key(path, periodic, STRESS_KEYS, None, "stress", required=False),
     }
+    virial_key = None if keys["stress"] else _file_key(path, periodic, VIRIAL_KEYS, None, "virial", required=False)
     energy_scale = ENERGY_UNITS[energy_unit]
     force_scale = FORCE_UNITS[force_unit]
     frames = []
@@ -136,6 +140,8 @@ def read_labelled(
         }
         if keys["stress"] in store and atoms.pbc.all():
             labels["stress"] = _stress(store[keys["stress"]], keys["stress"], where) * energy_scale
+        elif virial_key in store and atoms.pbc.all():
+            labels["stress"] = -_stress(store[virial_key], virial_key, where) * energy_scale / atoms.get_volume()
         frames.append(Frame.from_labels(atoms, labels, kind="file", frame_id=index))
     source = {
         "file": path.name,
@@ -144,6 +150,7 @@ def read_labelled(
         "energy_key": keys["energy"],
         "forces_key": keys["forces"],
         "stress_key": keys["stress"],
+        "virial_key": virial_key,
         "energy_unit": energy_unit,
         "force_unit": force_unit,
     }
@@ -168,11 +175,11 @@ def label_units(energy_unit: str | None, force_unit: str | None) -> tuple[str, s
 
 def describe(source: dict) -> str:
     """One line saying which keys of a file were read and in which units."""
-    stress = (
-        f", stress from '{source['stress_key']}' in {source['energy_unit']}/Å³"
-        if source["stress_key"]
-        else ", no stress"
-    )
+    stress = ", no stress"
+    if source["stress_key"]:
+        stress = f", stress from '{source['stress_key']}' in {source['energy_unit']}/Å³"
+    elif source.get("virial_key"):
+        stress = f", stress as -'{source['virial_key']}'/volume, virial in {source['energy_unit']}"
     count = f"{source['frames']} frame{'' if source['frames'] == 1 else 's'}"
     return (
         f"{source['file']}: {count} ({source['format']}); energy from '{source['energy_key']}' "
@@ -281,7 +288,7 @@ def _forces(value, key: str, n_atoms: int, where: str) -> np.ndarray:
 
 
 def _stress(value, key: str, where: str) -> np.ndarray:
-    """Voigt xx yy zz yz xz xy from a Voigt 6-vector (ASE's order) or a 3x3 tensor (flat or not)."""
+    """Voigt xx yy zz yz xz xy from a Voigt 6-vector (ASE's order) or a 3x3 tensor (flat or not); virials alike."""
     array = _numbers(value, key, where)
     if array.size == 6:
         return array.reshape(6)

@@ -136,6 +136,21 @@ def test_mace_stress_as_a_full_tensor_becomes_voigt(tmp_path, rng):
     np.testing.assert_allclose(frame.stress, expected, atol=EXTXYZ_DIGITS)
 
 
+def test_mace_virials_become_stress(tmp_path, rng):
+    (atoms, energy, forces, _), *_ = labelled_frames(rng, count=3, periodic_every=1)
+    virial = rng.normal(size=(3, 3))
+    virial = virial + virial.T
+    atoms.info.update(REF_energy=energy, REF_virials=virial)
+    atoms.arrays["REF_forces"] = forces
+    ase.io.write(tmp_path / "v.extxyz", atoms)
+    dataset = Dataset.load(tmp_path / "v.extxyz", energy_unit="kcal/mol")
+    volume = abs(np.linalg.det(atoms.cell[:]))
+    tensor = -virial / volume * KCAL_PER_MOL_EV  # MACE and NequIP: virial = -stress * volume
+    expected = [tensor[0, 0], tensor[1, 1], tensor[2, 2], tensor[1, 2], tensor[0, 2], tensor[0, 1]]
+    np.testing.assert_allclose(dataset[0].stress, expected, rtol=RECOMPUTED, atol=EXTXYZ_DIGITS)
+    assert "stress as -'REF_virials'/volume, virial in kcal/mol" in dataset.attrs["labels"][0]
+
+
 @pytest.mark.parametrize(
     "energy_unit, force_unit, energy_ev, force_ev_per_a",
     [
