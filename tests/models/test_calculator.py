@@ -9,8 +9,9 @@ from ase import Atoms
 from ase.build import molecule
 from kit import EXACT, FINITE_DIFFERENCE, assert_close, random_box
 
-from mlff_distiller import UnsupportedElementError
+from mlff_distiller import InvalidValueError, UnsupportedElementError
 from mlff_distiller.models import StudentCalculator, save_checkpoint
+from mlff_distiller.models.kernel import default_threads
 
 
 @pytest.mark.parametrize("kernel", ["portable", "fused"])
@@ -22,6 +23,33 @@ def test_molecule_matches_the_student(tiny_student, kernel):
     assert_close(atoms.get_potential_energy(), energy, EXACT, "energy")
     assert_close(atoms.get_forces(), forces, EXACT, "forces")
     assert_close(atoms.get_potential_energies().sum(), energy, EXACT, "per-atom energies sum")
+
+
+def test_threads_of_the_fused_kernel(tiny_student):
+    """Two threads: the eager student's energy and forces still (summation order only); default count from
+    OMP_NUM_THREADS (1 in the tests)."""
+    atoms = molecule("CH3CH2OH")
+    atoms.calc = StudentCalculator(tiny_student, threads=2)
+    assert atoms.calc.threads == 2 and StudentCalculator(tiny_student).threads == default_threads() == 1
+    species = tiny_student.species(atoms.numbers)
+    energy, forces = tiny_student.energy_and_forces(torch.tensor(atoms.positions), species)
+    assert_close(atoms.get_potential_energy(), energy, EXACT, "energy")
+    assert_close(atoms.get_forces(), forces, EXACT, "forces")
+
+
+def test_unknown_keyword_is_refused_naming_the_accepted_ones(tiny_student):
+    with pytest.raises(TypeError, match=r"'thread'.*threads, label, atoms, directory"):
+        StudentCalculator(tiny_student, thread=2)
+    with pytest.raises(InvalidValueError, match="threads"):
+        StudentCalculator(tiny_student, threads=0)
+
+
+def test_ase_keywords_it_accepts(tiny_student, tmp_path):
+    atoms = molecule("H2O")
+    calculator = StudentCalculator(tiny_student, atoms=atoms, label="water", directory=tmp_path)
+    assert atoms.calc is calculator and calculator.directory == str(tmp_path)
+    assert calculator.label == f"{tmp_path}/water"
+    assert np.isfinite(atoms.get_potential_energy())
 
 
 def test_loads_from_a_checkpoint_path(tiny_student, tmp_path):
