@@ -17,7 +17,7 @@ import numpy as np
 from ase import Atoms
 
 from ...elements import check_supported
-from ...errors import MLFFDError, first_line
+from ...errors import CheckpointError, MLFFDError, first_line
 from ...models.calculator import StudentCalculator
 from ...models.committee import force_deviation
 from ...units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
@@ -51,7 +51,13 @@ class CommitteeRecorder:
         self.numbers = np.asarray(numbers, dtype=int)
         self.calculators = []
         for member in members:
-            calculator = StudentCalculator(Path(member))
+            try:
+                calculator = StudentCalculator(Path(member))
+            except CheckpointError as exc:
+                raise CheckpointError(
+                    f"committee member {first_line(exc)}; members are student checkpoints or bundled students "
+                    "(the model that drives the run may be an export)"
+                ) from None
             check_supported(self.numbers, calculator.student.elements, what=f"committee member {member}")
             self.calculators.append(calculator)
 

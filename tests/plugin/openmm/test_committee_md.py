@@ -47,8 +47,8 @@ def _sigma_by_hand(forces: list[np.ndarray]) -> tuple[float, float]:
     return float(sigma.max()), float(sigma.mean())
 
 
-def test_recorded_deviation_equals_numpy_on_the_frames(committee_run):
-    run, members, result = committee_run
+def _recorded_against_numpy(run, members) -> dict:
+    """Check the run's recorded deviation against fresh calculators (organic-ultra-tiny and ``members``); the values."""
     calculators = [StudentCalculator(resolve_model("organic-ultra-tiny"))] + [StudentCalculator(m) for m in members]
     with h5py.File(run / "trajectory.h5md", "r") as handle:
         positions_nm = handle["particles/system/position/value"][:]
@@ -69,6 +69,12 @@ def test_recorded_deviation_equals_numpy_on_the_frames(committee_run):
         largest, mean = _sigma_by_hand(forces)
         assert observables["force_deviation_max"][frame] == pytest.approx(largest, rel=FLOAT32_FIGURES)
         assert observables["force_deviation_mean"][frame] == pytest.approx(mean, rel=FLOAT32_FIGURES)
+    return observables
+
+
+def test_recorded_deviation_equals_numpy_on_the_frames(committee_run):
+    run, members, result = committee_run
+    observables = _recorded_against_numpy(run, members)
     with open(run / "energies.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [float(r["force_deviation_max_eV_per_A"]) for r in rows] == list(observables["force_deviation_max"])
@@ -78,6 +84,19 @@ def test_recorded_deviation_equals_numpy_on_the_frames(committee_run):
     settings = json.loads((run / "settings.json").read_text())
     assert settings["committee"] == [str(m) for m in members] and len(settings["committee_sha256"]) == 2
     assert "max committee force deviation" in result.out
+
+
+def test_an_export_drives_the_run_and_is_refused_as_a_member(tmp_path, mlffd):
+    """The driving model's forces come from OpenMM: an export (float64) gives the checkpoint's deviation."""
+    export = tmp_path / "ultra-tiny.pt"
+    assert mlffd("export", "organic-ultra-tiny", "--engine", "openmm", "-o", export).code == 0
+    run = mlffd("md", "ethanol", "--model", export, *MD[4:], "--committee", "organic-tiny", "-o", tmp_path / "run")
+    assert run.code == 0, run.err
+    _recorded_against_numpy(tmp_path / "run", [resolve_model("organic-tiny")])
+    member = mlffd(*MD, "--committee", export, "-o", tmp_path / "refused")
+    lines = member.err.strip().splitlines()
+    assert member.code == 2 and len(lines) == 1 and f"committee member {export}" in lines[0], member.err
+    assert not (tmp_path / "refused").exists()
 
 
 def test_restart_continues_with_the_committee_and_refuses_another(committee_run, tmp_path, mlffd):
