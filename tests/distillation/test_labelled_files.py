@@ -223,6 +223,12 @@ def write_bad(tmp_path, rng, case):
         path.write_bytes(b"- of Ulm\x00\x00garbage")
     elif case == "empty":
         path.write_text("")
+    elif case == "database without rows":
+        path = tmp_path / "bad.db"
+        with ase.db.connect(path) as database:
+            row = database.write(frames[0])
+        with ase.db.connect(path) as database:
+            del database[row]
     elif case == "element X":
         frames[0].numbers[0] = 0
         ase.io.write(path, frames)
@@ -241,6 +247,7 @@ BAD = {
     "truncated": (DatasetError, "bad.extxyz: cannot read it with ASE"),
     "garbage traj": (DatasetError, "bad.traj: cannot read it with ASE"),
     "empty": (DatasetError, r"bad.extxyz is empty \(0 bytes\)"),
+    "database without rows": (DatasetError, "bad.db: the file holds no frames"),
     "element X": (UnsupportedElementError, "bad.extxyz frame 0: X"),
     "coincident atoms": (StructureError, r"bad.extxyz frame 1: atom 1 \(C\) is 0 Å from atom 0 \(C\).* overlap"),
 }
