@@ -9,16 +9,18 @@ import json
 
 import ase.io
 import h5py
+import jsonschema
 import numpy as np
 import pytest
 from ase import units
 from ase.md.velocitydistribution import thermalize_momenta
 from ase.md.verlet import VelocityVerlet
-from kit import FLOAT32_FIGURES, FRESH_TEACHER
+from kit import EXACT, FLOAT32_FIGURES, FRESH_TEACHER
 
 from mlff_distiller.data import resolve_model, resolve_structure
 from mlff_distiller.models import StudentCalculator
 from mlff_distiller.validation.model_deviation import TRUST_HI_EV_PER_A, TRUST_LO_EV_PER_A
+from mlff_distiller.validation.report import SCHEMA_PATH
 
 DRIVER, MEMBER = "organic-ultra-tiny", "organic-tiny"
 
@@ -120,6 +122,7 @@ def test_validate_committee_on_an_ase_trajectory(ase_trajectory, tmp_path, mlffd
     assert "model_deviation.png" in data["plots"] and (tmp_path / "report" / "model_deviation.png").is_file()
     assert "Model deviation" in (tmp_path / "report" / "report.md").read_text()
     assert not any(row["section"] == "model_deviation" for row in data["verdict"]["criteria"])
+    jsonschema.validate(data, json.loads(SCHEMA_PATH.read_text()))
 
 
 def test_validate_committee_on_openmm_dcd(tmp_path, mlffd):
@@ -200,3 +203,29 @@ def test_plain_runs_have_no_model_deviation_and_committee_needs_the_model(ase_tr
     lines = result.err.strip().splitlines()
     assert result.code == 2 and len(lines) == 1 and "pass it with --model" in lines[0], result.err
     assert not (tmp_path / "b").exists()
+
+
+def test_correlation_pairs_the_teacher_frames_with_their_deviation(rng):
+    """Teacher frames in any order, a frame without a deviation left out, too few frames give no correlation."""
+    from mlff_distiller.validation.model_deviation import correlation_with_teacher
+
+    deviation = {"frames": np.arange(10), "max_deviation": rng.uniform(0.01, 0.3, 10)}
+    deviation["max_deviation"][5] = np.nan
+    student, teacher = rng.normal(size=(5, 4, 3)), rng.normal(size=(5, 4, 3))
+    rmse = np.sqrt(((student - teacher) ** 2).mean(axis=(1, 2)))
+    largest = np.linalg.norm(student - teacher, axis=2).max(axis=1)
+    forces = {
+        "frames": np.array([9, 0, 5, 3, 7]),
+        "student_forces": student,
+        "teacher_forces": teacher,
+        "per_frame_rmse": rmse,
+    }
+    result = correlation_with_teacher(deviation, forces)
+    kept, devi = [0, 1, 3, 4], deviation["max_deviation"][[9, 0, 3, 7]]
+    assert result["n_correlated"] == 4
+    assert result["pearson_rmse"] == pytest.approx(np.corrcoef(devi, rmse[kept])[0, 1], abs=EXACT)
+    assert result["spearman_max_error"] == pytest.approx(
+        np.corrcoef(_ranks(devi), _ranks(largest[kept]))[0, 1], abs=EXACT
+    )
+    two = {**forces, "frames": np.array([9, 0, 5, 5, 5])}
+    assert np.isnan(correlation_with_teacher(deviation, two)["pearson_rmse"])
