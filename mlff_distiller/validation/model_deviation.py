@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 from MDAnalysis.analysis.base import AnalysisBase
 
-from ..errors import TrajectoryError
+from ..errors import InvalidValueError, MLFFDError, TrajectoryError
 from .trajectory import atomic_numbers, frame_atoms
 
 #: DP-GEN's usual ``model_devi_f_trust_lo`` and ``model_devi_f_trust_hi`` (eV/Å).
@@ -49,7 +49,7 @@ class ModelDeviation(AnalysisBase):
     the system).
 
     Results: ``frames``, ``time_ps``, ``max_deviation`` and ``mean_deviation`` (eV/Å, per frame, NaN
-    where not recorded), ``n_members`` (None when read from the file), ``source`` and the figures of
+    where not recorded or where a member refused the frame), ``n_members`` (None when read from the file), ``source`` and the figures of
     :func:`deviation_statistics`. :meth:`correlate` adds the correlation with the teacher's errors.
 
     Parameters
@@ -63,6 +63,8 @@ class ModelDeviation(AnalysisBase):
 
     Raises
     ------
+    InvalidValueError
+        Unless 0 < ``trust_lo`` < ``trust_hi``.
     TrajectoryError
         Without members, for a trajectory that recorded no deviation (or in another unit).
     UnsupportedElementError
@@ -80,7 +82,7 @@ class ModelDeviation(AnalysisBase):
         self._ag = atomgroup.atoms
         super().__init__(self._ag.universe.trajectory, **kwargs)
         if not 0 < trust_lo < trust_hi:
-            raise ValueError(f"trust levels must satisfy 0 < lo < hi, not lo = {trust_lo}, hi = {trust_hi}")
+            raise InvalidValueError(f"trust levels must satisfy 0 < lo < hi, not lo = {trust_lo}, hi = {trust_hi}")
         self.trust_lo, self.trust_hi = float(trust_lo), float(trust_hi)
         self.partial = self._ag.n_atoms < self._ag.universe.atoms.n_atoms
         self.numbers = atomic_numbers(self._ag)
@@ -100,7 +102,10 @@ class ModelDeviation(AnalysisBase):
     def _single_frame(self):
         ts = self._ts
         if self.committee is not None:
-            largest, mean = self.committee.deviation(frame_atoms(self._ag, self.numbers, whole=self.partial))
+            try:
+                largest, mean = self.committee.deviation(frame_atoms(self._ag, self.numbers, whole=self.partial))
+            except MLFFDError:  # a member refusing the frame (atoms too close): no value, as a gap
+                largest = mean = np.nan
         else:
             largest, mean = (float(ts.data.get(name, np.nan)) for name in RECORDED)
         self._rows.append((int(ts.frame), float(ts.time), largest, mean))
