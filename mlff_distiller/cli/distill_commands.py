@@ -3,7 +3,9 @@
 import argparse
 import json
 import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from ..data import resolve_model
@@ -21,11 +23,15 @@ def register(subparsers) -> None:
         "distill",
         help="train a student on labelled datasets (from mlffd sample) and write its checkpoint and reports",
         description=(
-            "Train a student on one or more datasets. Per-element reference energies are fit by least squares "
-            "first, then AdamW minimises energy_weight x mean((ΔE/N)²) + force_weight x mean(ΔF²) "
-            "[+ angular_weight x mean(1 - cos(F_pred, F_ref))], halving the learning rate on validation plateaus "
-            "(with --time-limit: a cosine decay over the budget) and stopping early; the best validation weights are kept and measured on a held-out test split. "
-            "Writes STUDENT.ckpt, STUDENT.log.csv, STUDENT.curve.png, STUDENT.metrics.json and STUDENT.test.h5."
+            "Train a student on one or more datasets (or fine-tune one with --init). Per-element reference energies "
+            "are fit by least squares first, then AdamW minimises energy_weight x mean((ΔE/N)²) + force_weight x "
+            "mean(ΔF²) [+ angular_weight x mean(1 - cos(F_pred, F_ref))] over batches split across --threads "
+            "processes, halving the learning rate on validation plateaus and stopping early; with --time-limit the "
+            "learning rate follows one cosine down to its floor at the end of the budget (or of --epochs, whichever "
+            "comes first). The best validation weights are kept and measured on a held-out test split. "
+            "Writes STUDENT.ckpt, STUDENT.log.csv, STUDENT.curve.png, STUDENT.metrics.json and STUDENT.test.h5; "
+            "STUDENT.training.pt holds the training state after every epoch (removed at the end): after an "
+            "interruption (Ctrl-C, SIGTERM) run the same command with --resume. See docs/training.md."
         ),
     )
     parser.add_argument("data", nargs="+", type=Path, help="dataset files (.h5)")
@@ -33,9 +39,19 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--size",
         choices=SIZES,
-        default="standard",
         metavar="SIZE",
-        help="student size: %(choices)s (default: %(default)s)",
+        help="student size: %(choices)s (default: standard, or the size of --init)",
+    )
+    parser.add_argument(
+        "--init",
+        metavar="CKPT",
+        help="fine-tune this checkpoint or bundled student: its architecture, elements, weights and reference "
+        "energies are the start (refused if the data has elements it lacks)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted training of this -o from its STUDENT.training.pt (same data and options)",
     )
     parser.add_argument(
         "--teacher-student",
@@ -50,12 +66,22 @@ def register(subparsers) -> None:
         metavar="SYMBOL",
         help="elements the student supports (default: those in the data)",
     )
-    parser.add_argument("--epochs", type=COUNT, default=200, help="most passes over the training frames (default: 200)")
+    parser.add_argument(
+        "--epochs",
+        type=COUNT,
+        help="most passes over the training frames (default: 200; no limit with --time-limit)",
+    )
     parser.add_argument(
         "--time-limit",
         type=MINUTES,
         metavar="MINUTES",
-        help="wall-clock budget in minutes: the learning rate decays along a cosine over it, then training stops keeping the best weights",
+        help="wall-clock budget in minutes: the learning rate decays along one cosine to its floor at the end of "
+        "the budget (or of --epochs if given and reached first), then training stops keeping the best weights",
+    )
+    parser.add_argument(
+        "--threads",
+        type=COUNT,
+        help="CPU cores to train on, one process each (default: the cores this process may use, or OMP_NUM_THREADS)",
     )
     parser.add_argument(
         "--energy-weight",
@@ -112,10 +138,15 @@ def register(subparsers) -> None:
 
 def run_distill(args: argparse.Namespace) -> int:
     from ..distillation import TrainingSettings, distill
+    from ..distillation.pipeline import output_paths, size_of
     from ..elements import numbers_from_symbols
+    from ..models import load_checkpoint
 
+    size = args.size
+    if size is None and args.init is not None:
+        size = size_of(load_checkpoint(resolve_model(args.init))) or "standard"
     settings = TrainingSettings(
-        size=args.size,
+        size=size or "standard",
         elements=numbers_from_symbols(distinct(args.elements, "--elements")) if args.elements else None,
         epochs=args.epochs,
         energy_weight=args.energy_weight,
@@ -129,25 +160,56 @@ def run_distill(args: argparse.Namespace) -> int:
         patience=args.patience,
         time_limit_minutes=args.time_limit,
         dtype=args.dtype,
+        threads=args.threads,
     )
     command = "mlffd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[0].endswith("mlffd") else ""
-    provenance = distill(
-        args.data,
-        args.output,
-        settings,
-        teacher_student=args.teacher_student,
-        test_split=args.test_output,
-        command=command,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-    )
+    state = output_paths(args.output, args.test_output)["state"]
+    main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
+    try:
+        provenance = distill(
+            args.data,
+            args.output,
+            settings,
+            teacher_student=args.teacher_student,
+            test_split=args.test_output,
+            command=command,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+            init=args.init,
+            resume=args.resume,
+        )
+    except KeyboardInterrupt as exc:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut this message short
+        how = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        if state.is_file():
+            print(
+                f"mlffd distill: {how}; the training state is in {state}: run the same command with --resume to continue",
+                file=sys.stderr,
+            )
+        else:
+            print(f"mlffd distill: {how} before the first epoch ended; nothing to resume", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     metrics = provenance["test_metrics"]
     print(
-        f"wrote {args.output}: {args.size} student, best epoch {provenance['best_epoch']} of {provenance['epochs_run']}"
+        f"wrote {args.output}: {settings.size} student, best epoch {provenance['best_epoch']} of "
+        f"{provenance['epochs_run']} ({provenance['stopped']})"
     )
     if metrics:
         print(_summary(metrics))
     return 0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the training like Ctrl-C so that it stops the same way."""
+
+
+def _terminated(signum, frame) -> None:
+    raise Terminated()
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

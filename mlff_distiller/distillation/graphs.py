@@ -1,4 +1,9 @@
-"""Frames as one concatenated graph per batch: fixed neighbour edges, offset indices, per-frame sums."""
+"""Frames as one concatenated graph per batch: fixed neighbour edges, offset indices, per-frame sums.
+
+The neighbour edges of a frame are searched once (:func:`frame_graph`); training puts all of its
+frames into one :class:`GraphPool`, from which a batch of any frames is gathered with a few
+vectorised index operations (no per-frame Python in a step).
+"""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -81,6 +86,63 @@ def collate(graphs: Sequence[FrameGraph], dtype: torch.dtype) -> Batch:
         forces=torch.cat([g.forces for g in graphs]).to(dtype),
         numbers=torch.cat([g.numbers for g in graphs]),
     )
+
+
+def _segments(starts: Tensor, counts: Tensor) -> Tensor:
+    """Concatenated ranges ``starts[i] .. starts[i] + counts[i] - 1`` (int64)."""
+    total = int(counts.sum())
+    shift = starts - (torch.cumsum(counts, 0) - counts)
+    return torch.repeat_interleave(shift, counts, output_size=total) + torch.arange(total)
+
+
+class GraphPool:
+    """Frames' graphs concatenated once, in one dtype, from which batches are gathered.
+
+    Parameters
+    ----------
+    graphs : sequence of FrameGraph
+    dtype : torch.dtype
+        Dtype of positions, shifts, energies and forces in the batches.
+    """
+
+    def __init__(self, graphs: Sequence[FrameGraph], dtype: torch.dtype):
+        self.dtype = dtype
+        self.n_atoms = torch.tensor([len(g.species) for g in graphs], dtype=torch.long)
+        self.n_edges = torch.tensor([len(g.src) for g in graphs], dtype=torch.long)
+        self.atom_start = torch.cumsum(self.n_atoms, 0) - self.n_atoms
+        self.edge_start = torch.cumsum(self.n_edges, 0) - self.n_edges
+        empty = torch.zeros(0, dtype=torch.long)
+        self.positions = torch.cat([g.positions for g in graphs]).to(dtype) if graphs else torch.zeros((0, 3))
+        self.species = torch.cat([g.species for g in graphs]) if graphs else empty
+        self.numbers = torch.cat([g.numbers for g in graphs]) if graphs else empty
+        self.forces = torch.cat([g.forces for g in graphs]).to(dtype) if graphs else torch.zeros((0, 3))
+        self.energies = torch.tensor([g.energy for g in graphs], dtype=dtype)
+        self.src = torch.cat([g.src for g in graphs]) if graphs else empty  # frame-local atom indices
+        self.dst = torch.cat([g.dst for g in graphs]) if graphs else empty
+        self.shifts = torch.cat([g.shifts for g in graphs]).to(dtype) if graphs else torch.zeros((0, 3))
+
+    def __len__(self) -> int:
+        return len(self.n_atoms)
+
+    def batch(self, frames: Sequence[int] | Tensor) -> Batch:
+        """One graph of the pool's ``frames`` (indices into the pool), in their order."""
+        frames = torch.as_tensor(frames, dtype=torch.long)
+        counts, edge_counts = self.n_atoms[frames], self.n_edges[frames]
+        atoms = _segments(self.atom_start[frames], counts)
+        edges = _segments(self.edge_start[frames], edge_counts)
+        offsets = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, edge_counts, output_size=len(edges))
+        return Batch(
+            positions=self.positions[atoms],
+            species=self.species[atoms],
+            src=self.src[edges] + offsets,
+            dst=self.dst[edges] + offsets,
+            shifts=self.shifts[edges],
+            frame_of_atom=torch.repeat_interleave(torch.arange(len(frames)), counts, output_size=len(atoms)),
+            n_atoms=counts,
+            energies=self.energies[frames],
+            forces=self.forces[atoms],
+            numbers=self.numbers[atoms],
+        )
 
 
 def predict(student: Student, batch: Batch, training: bool = False) -> list[Tensor]:

@@ -9,9 +9,12 @@ import torch
 
 import numpy as np
 
-from ..errors import MLFFDError
-from ..models import Student, load_checkpoint, read_checkpoint, save_checkpoint
+from ..data import resolve_model
+from ..elements import symbols
+from ..errors import MLFFDError, OverwriteError, UnsupportedElementError
+from ..models import PRESETS, Student, load_checkpoint, read_checkpoint, save_checkpoint
 from ..safe_write import check_output, safe_write
+from . import training_state
 from .dataset import Dataset
 from .graphs import frame_graph, predict_all
 from .outputs import write_learning_curve, write_log, write_metrics
@@ -20,7 +23,9 @@ from .training import TrainingSettings, evaluate, train
 
 def output_paths(checkpoint: str | Path, test_split: str | Path | None = None) -> dict[str, Path]:
     """Files a training run writes next to ``checkpoint``: ``checkpoint``, ``log`` (CSV), ``curve`` (PNG),
-    ``metrics`` (JSON) and ``test_split`` (HDF5 dataset of the test frames)."""
+    ``metrics`` (JSON), ``test_split`` (HDF5 dataset of the test frames) and ``state`` (the training
+    state, written after every epoch and removed when the checkpoint is written; see
+    :mod:`~mlff_distiller.distillation.training_state`)."""
     checkpoint = Path(checkpoint)
     stem = checkpoint.with_suffix("")
     return {
@@ -29,7 +34,46 @@ def output_paths(checkpoint: str | Path, test_split: str | Path | None = None) -
         "curve": Path(f"{stem}.curve.png"),
         "metrics": Path(f"{stem}.metrics.json"),
         "test_split": Path(test_split) if test_split else Path(f"{stem}.test.h5"),
+        "state": Path(f"{stem}.training.pt"),
     }
+
+
+def size_of(student: Student) -> str | None:
+    """The preset size whose architecture ``student`` has (elements aside), or None."""
+    mine = {k: v for k, v in student.config.to_dict().items() if k != "elements"}
+    for name, config in PRESETS.items():
+        if {k: v for k, v in config.to_dict().items() if k != "elements"} == mine:
+            return name
+    return None
+
+
+def starting_student(init: str | Path, dataset: Dataset, settings: TrainingSettings) -> tuple[Student, dict]:
+    """The student a fine-tuning starts from and its record for the provenance (name, weights_sha256, size).
+
+    ``init`` is a checkpoint path or a bundled student's name. Refused in one line when the data has
+    elements the checkpoint lacks, or ``settings`` ask for another size or other elements.
+    """
+    path = resolve_model(str(init))
+    payload = read_checkpoint(path)
+    student = load_checkpoint(path)
+    name = str(init) if not Path(str(init)).is_file() else Path(init).name
+    missing = sorted(set(dataset.elements) - set(student.elements))
+    if missing:
+        raise UnsupportedElementError(
+            f"{name} supports {' '.join(symbols(student.elements))} only, and the data has "
+            f"{' '.join(symbols(missing))}: fine-tune a student that knows every element of the data, or train one "
+            "from scratch"
+        )
+    size = size_of(student)
+    if size is not None and settings.size != size:
+        raise MLFFDError(f"{name} is a {size} student; a fine-tuning keeps its size (not {settings.size})")
+    if settings.elements is not None and sorted(settings.elements) != sorted(student.elements):
+        raise MLFFDError(
+            f"{name} supports {' '.join(symbols(student.elements))}; a fine-tuning keeps its elements "
+            f"(not {' '.join(symbols(settings.elements))})"
+        )
+    record = {"name": name, "weights_sha256": payload["weights_sha256"], "size": size or "custom"}
+    return student, record
 
 
 def label_with_student(dataset: Dataset, student: Student) -> Dataset:
@@ -54,6 +98,8 @@ def distill(
     command: str = "",
     overwrite: bool = False,
     progress: bool = True,
+    init: str | Path | None = None,
+    resume: bool = False,
 ) -> dict:
     """Train a student on dataset files and write its checkpoint and reports.
 
@@ -75,6 +121,14 @@ def distill(
         Replace existing outputs (never an input: see :mod:`~mlff_distiller.safe_write`).
     progress : bool
         Progress bar over epochs.
+    init : path or str, optional
+        Fine-tune: start from this checkpoint (or bundled student's name), keeping its architecture,
+        elements and reference energies (see :func:`starting_student`); recorded in the provenance as
+        ``init`` (name and weights_sha256).
+    resume : bool
+        Continue the interrupted training whose state (``<checkpoint stem>.training.pt``) lies next to
+        ``checkpoint``, with the same data and settings (``threads`` may differ). Without it, an
+        existing state file is refused unless ``overwrite``.
 
     Returns
     -------
@@ -82,9 +136,17 @@ def distill(
         The provenance stored in the checkpoint (teacher, data hash, settings, split, test metrics, ...).
     """
     paths = output_paths(checkpoint, test_split)
-    inputs = [*data, teacher_student]
-    for path in paths.values():  # every refusal before the training starts
-        check_output(path, inputs=inputs, overwrite=overwrite)
+    inputs = [*data, teacher_student, init]
+    if resume and not paths["state"].is_file():
+        raise MLFFDError(f"{paths['state']}: no training state to resume (it is written after each epoch)")
+    if not resume and not overwrite and paths["state"].exists():
+        raise OverwriteError(
+            f"{paths['state']} exists: the state of an interrupted training; continue it with --resume, "
+            "or pass --overwrite to start over"
+        )
+    in_progress = {"state", "log"} if resume else set()  # the interrupted run's own files
+    for name, path in paths.items():  # every refusal before the training starts
+        check_output(path, inputs=inputs, overwrite=overwrite or name in in_progress)
     if paths["test_split"].absolute() in {paths[name].absolute() for name in paths if name != "test_split"}:
         raise MLFFDError(f"the test split {paths['test_split']} would overwrite another output of the run")
     dataset = Dataset.load(data)
@@ -97,14 +159,28 @@ def distill(
         teacher_name = (
             f"student {Path(teacher_student).name} (itself taught by {big.provenance.get('teacher', 'unknown')})"
         )
+    start, parent = (None, None) if init is None else starting_student(init, dataset, settings)
+    run_key = {
+        "teacher_student": None if teacher_student is None else Path(teacher_student).name,
+        "init": None if parent is None else parent["weights_sha256"],
+    }
     started = time.perf_counter()
-    history = []
+    history = training_state.saved_history(paths["state"]) if resume else []
 
     def log(row: dict) -> None:
         history.append(row)
         safe_write(paths["log"], lambda staged: write_log(staged, history), inputs=inputs, overwrite=True)
 
-    result = train(dataset, settings, progress=progress, on_epoch=log)
+    result = train(
+        dataset,
+        settings,
+        student=start,
+        progress=progress,
+        on_epoch=log,
+        state_path=paths["state"],
+        resume=resume,
+        run_key=run_key,
+    )
     test = dataset.subset(result.split["test"])
     test.attrs = {**dataset.attrs, "split_of": data_hash, "split_seed": settings.seed}
     safe_write(paths["test_split"], test.save, inputs=inputs, overwrite=overwrite)
@@ -125,8 +201,15 @@ def distill(
         "test_metrics": result.test_metrics,
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
-        "training_seconds": round(time.perf_counter() - started, 1),
+        "stopped": result.stopped,
+        "training_seconds": round(
+            result.history[-1]["seconds"] if result.history else time.perf_counter() - started, 1
+        ),
     }
+    if parent is not None:
+        provenance["init"] = parent
+    if resume:
+        provenance["resumed"] = True
     if teacher_student is not None and result.split["test"]:
         provenance["test_metrics_vs_original_teacher"] = evaluate(
             result.student, reference.subset(result.split["test"])
@@ -147,4 +230,5 @@ def distill(
         )
     metrics = {key: provenance[key] for key in provenance if key.startswith("test_metrics")}
     safe_write(paths["metrics"], lambda staged: write_metrics(staged, metrics), inputs=inputs, overwrite=overwrite)
+    paths["state"].unlink(missing_ok=True)  # the checkpoint is whole: nothing left to resume
     return provenance
