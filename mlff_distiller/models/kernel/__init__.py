@@ -14,8 +14,8 @@ after that: ``mlffd`` and :mod:`mlff_distiller.plugin` do it for you; a plain sc
 ``mlff_distiller.load_kernel()`` before ``TorchForce``/``torch.jit.load``.
 
 Threads: both operators take a ``threads`` argument and split the network's per-atom and per-edge
-work over that many OpenMP threads (0: torch's intra-op thread count, ``torch.get_num_threads()``).
-The kernel is compiled with ``-fopenmp`` and so shares torch's OpenMP runtime. A given thread
+work over that many threads: the calling thread and workers it keeps, which spin briefly and then
+sleep between calls (0: torch's intra-op thread count, ``torch.get_num_threads()``). A given thread
 count gives the same numbers on every call; another count sums a few terms in another order
 (relative differences of order 1e-13 in float64, 1e-5 in float32). :func:`default_threads` is
 what the package uses when no count is given.
@@ -61,7 +61,7 @@ def compile_command(output: Path) -> list[str]:
     """The g++ command line that builds the kernel into ``output``, for this CPU (see
     :func:`~mlff_distiller.compiler.native_flags`)."""
     compiler = os.environ.get("CXX", "g++")
-    return [compiler, *native_flags(), "-fopenmp", "-fPIC", "-shared", str(SOURCE), "-o", str(output), *torch_flags()]
+    return [compiler, *native_flags(), "-fPIC", "-shared", str(SOURCE), "-o", str(output), *torch_flags()]
 
 
 def build_kernel(force: bool = False, verbose: bool = False) -> Path:

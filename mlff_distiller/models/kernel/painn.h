@@ -62,7 +62,7 @@ inline void sine_basis(T r, T frequency, T& value, T& slope) {
 }
 
 // Fewest atoms, and edge rows, per block of work: a thread started for less costs more than it saves.
-constexpr int64_t ATOM_GRAIN = 16;
+constexpr int64_t ATOM_GRAIN = 8;
 constexpr int64_t ROW_GRAIN = 32;
 
 // A student's network, evaluated one layer at a time. Keep one object to reuse its buffers.

@@ -5,8 +5,8 @@
 // The network (painn.h), its named weights (weights.h) and the loop over its layers (driver.h) are
 // shared with the LAMMPS pair style; this file runs all layers in one call, with no exchange
 // between them, and finds the pairs of small systems. The network's work is split over the
-// operators' `threads` argument (0: torch's intra-op thread count, at::get_num_threads()), by
-// OpenMP (threads.h; this file is compiled with -fopenmp against torch's own OpenMP runtime).
+// operators' `threads` argument (0: torch's intra-op thread count, at::get_num_threads()) on the
+// calling thread and workers it keeps (threads.h).
 //
 // Built on first use by mlff_distiller/models/kernel/__init__.py; registered as torch.ops.mlffd.
 
