@@ -128,3 +128,33 @@ def test_member_without_an_element_of_the_structure_is_refused_before_the_run(ma
     assert result.code == 2 and len(lines) == 1 and "Traceback" not in result.err, result.err
     assert f"committee member {member} does not support element(s) C" in lines[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_periodic_box_deviation_equals_numpy(make_checkpoint, tmp_path, mlffd):
+    """A water box: members see the frame's box (minimum image), as a fresh calculator with the stored edges does."""
+    member = make_checkpoint("tiny", elements=["H", "O"], name="water-member.ckpt")
+    run = tmp_path / "run"
+    result = mlffd(
+        "md", "water-32", "--model", "water-standard", "--committee", member, "--time", "0.002",
+        "--report-interval", "2", "--quiet", "-o", run,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    calculators = [StudentCalculator(resolve_model("water-standard")), StudentCalculator(member)]
+    numbers = ase.io.read(resolve_structure("water-32")).numbers
+    with h5py.File(run / "trajectory.h5md", "r") as handle:
+        positions_nm = handle["particles/system/position/value"][:]
+        edges_nm = handle["particles/system/box/edges/value"][:]
+        recorded = (
+            handle["observables/force_deviation_max/value"][:],
+            handle["observables/force_deviation_mean/value"][:],
+        )
+    assert len(positions_nm) == 3
+    for frame, (positions, edges) in enumerate(zip(positions_nm, edges_nm, strict=True)):
+        atoms = Atoms(numbers=numbers, positions=positions * 10.0, cell=edges * 10.0, pbc=True)
+        forces = []
+        for calculator in calculators:
+            calculator.calculate(atoms, ["forces"])
+            forces.append(calculator.results["forces"].copy())
+        largest, mean = _sigma_by_hand(forces)
+        assert recorded[0][frame] == pytest.approx(largest, rel=FLOAT32_FIGURES)
+        assert recorded[1][frame] == pytest.approx(mean, rel=FLOAT32_FIGURES)
