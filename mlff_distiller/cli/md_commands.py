@@ -150,7 +150,8 @@ def register(subparsers) -> None:
         help="extra student checkpoints or bundled students: with --model they form a committee whose largest "
         "and mean per-atom force deviation (eV/Å) is recorded at every frame (observables/force_deviation_max "
         "and _mean, energies.csv), a teacher-free error estimate (see docs/validation.md); --committee B gives "
-        "two members. Costs one evaluation per member per frame, none per step",
+        "two members. Costs one evaluation per member per frame, none per step. --restart continues with the run's "
+        "committee and refuses another",
     )
     md.add_argument("-o", "--output", type=Path, metavar="RUN_DIR", help="run directory to write")
     md.add_argument("--overwrite", action="store_true", help="replace an existing run directory's files")
