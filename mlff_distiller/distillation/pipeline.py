@@ -13,6 +13,7 @@ from ..data import resolve_model
 from ..elements import symbols
 from ..errors import MLFFDError, OverwriteError, UnsupportedElementError
 from ..models import PRESETS, Student, load_checkpoint, read_checkpoint, save_checkpoint
+from ..models.checkpoint import weights_sha256
 from ..safe_write import check_output, safe_write
 from . import training_state
 from .dataset import Dataset
@@ -72,7 +73,7 @@ def starting_student(init: str | Path, dataset: Dataset, settings: TrainingSetti
             f"{name} supports {' '.join(symbols(student.elements))}; a fine-tuning keeps its elements "
             f"(not {' '.join(symbols(settings.elements))})"
         )
-    record = {"name": name, "weights_sha256": payload["weights_sha256"], "size": size or "custom"}
+    record = {"name": name, "weights_sha256": weights_sha256(payload["state_dict"]), "size": size or "custom"}
     return student, record
 
 
