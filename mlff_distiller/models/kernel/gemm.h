@@ -4,8 +4,8 @@
 // Products with few rows (a molecule's atoms) run on the register-tiled loops below: a BLAS call
 // repacks its B matrix every time, which costs as much as the product when there are only a few
 // dozen rows. Larger products go to BLAS (at::mm), except double ones in the LAMMPS plugin (see
-// blas_allowed) and those of a block running beside others (threads.h), which take the loops
-// below on their own thread.
+// blas_allowed), and those of a block running beside others (threads.h) unless that BLAS is MKL,
+// which can be held to the block's thread.
 
 #pragma once
 
@@ -102,7 +102,7 @@ void gemm(int64_t m, int64_t n, int64_t k, const typename Exactly<T>::type* a, i
           const typename Exactly<T>::type* b, T* c, int64_t ldc, const typename Exactly<T>::type* bias,
           bool accumulate) {
   if (m == 0 || n == 0) return;
-  if (blas_allowed<T>() && m >= BLAS_MIN_ROWS && !detail::in_shared_work()) {
+  if (blas_allowed<T>() && m >= BLAS_MIN_ROWS && (MKL_Set_Num_Threads_Local || !detail::in_shared_work())) {
     const auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
     at::Tensor a_t = at::from_blob(const_cast<T*>(a), {m, k}, {lda, 1}, options);
     at::Tensor b_t = at::from_blob(const_cast<T*>(b), {k, n}, options);

@@ -11,8 +11,9 @@
 // times (milliseconds) at each before sleeping. On a machine whose cores are shared with other
 // processes a thread waits for a descheduled partner at every join: two threads were 10-30x slower
 // than one on a 21-atom molecule. Here a waiting thread spins about 50 µs, then sleeps.
-// While blocks run on several threads, products take the kernel's own loops, not BLAS (gemm.h),
-// which would start threads of its own under each block.
+// While blocks run on several threads, each thread holds MKL (torch's BLAS on x86) to itself
+// through MKL's thread-local setting; where torch has another BLAS, products take the kernel's
+// own loops instead (gemm.h): a BLAS would start threads of its own under each block.
 
 #pragma once
 
@@ -28,6 +29,10 @@
 #include <mutex>
 #include <thread>
 #include <vector>
+
+// MKL's thread count for the calling thread only (0: back to the global one); returns the previous
+// one. Null where torch is built without MKL.
+extern "C" int MKL_Set_Num_Threads_Local(int) __attribute__((weak));
 
 namespace mlffd {
 
@@ -52,11 +57,24 @@ inline int block_count(int threads, int64_t count, int64_t grain) {
 
 namespace detail {
 
-// Whether this thread is running one of several blocks (gemm.h then keeps off BLAS).
+// Whether this thread is running one of several blocks.
 inline bool& in_shared_work() {
   thread_local bool shared = false;
   return shared;
 }
+
+// Marks this thread as running one of several blocks, and holds MKL to it, while it lives.
+class SharedWork {
+ public:
+  SharedWork() : mkl_(MKL_Set_Num_Threads_Local ? MKL_Set_Num_Threads_Local(1) : 0) { in_shared_work() = true; }
+  ~SharedWork() {
+    in_shared_work() = false;
+    if (MKL_Set_Num_Threads_Local) MKL_Set_Num_Threads_Local(mkl_);
+  }
+
+ private:
+  int mkl_;
+};
 
 // Spins about 50 µs for done() to hold, then sleeps on ready until it does.
 template <typename Done>
@@ -99,9 +117,10 @@ class Pool {
       generation_.fetch_add(1);
     }
     start_.notify_all();
-    in_shared_work() = true;
-    body(0);
-    in_shared_work() = false;
+    {
+      SharedWork shared;
+      body(0);
+    }
     await(mutex_, finished_, [this] { return pending_.load() == 0; });
   }
 
@@ -120,9 +139,10 @@ class Pool {
         blocks = blocks_;
       }
       if (index < blocks) {
-        in_shared_work() = true;
-        (*body)(index);
-        in_shared_work() = false;
+        {
+          SharedWork shared;
+          (*body)(index);
+        }
         if (pending_.fetch_sub(1) == 1) {
           std::lock_guard<std::mutex> lock(mutex_);  // the caller may be going to sleep
           finished_.notify_one();
