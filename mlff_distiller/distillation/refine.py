@@ -474,6 +474,8 @@ class _Run:
         return [stored[r["frame_id"]] for r in wanted if r["frame_id"] in stored]
 
     def _train(self, index: int, folder: Path) -> list[Student]:
+        if not _has_frames(self.folder / DATASET):  # nothing labelled yet (no seed data, every label failed)
+            return self.members
         dataset = Dataset.load(self.folder / DATASET)
         members = []
         for k, member in enumerate(self.members):
@@ -519,7 +521,7 @@ class _Run:
 
     def _report(self) -> dict:
         heldout = self._heldout()
-        dataset = Dataset.load(self.folder / DATASET)
+        dataset = Dataset.load(self.folder / DATASET) if _has_frames(self.folder / DATASET) else Dataset()
         initial = load_checkpoint(self.folder / "rounds" / "round-00" / "member-0.ckpt")
         report = {
             "settings": asdict(self.settings),

@@ -347,3 +347,46 @@ def test_select_by_teacher(seed, tmp_path):
 def _frames(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     with h5py.File(path, "r") as handle:
         return handle["positions"][:], handle["forces"][:], handle["energies"][:]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_with_143_and_resume_continues(tmp_path):
+    """A real SIGTERM while the student explores: MDRun stops cleanly, mlffd refine exits 143 with one line,
+    the finished stages stay, and --resume finishes the round."""
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "run"
+    args = [sys.executable, "-m", "mlff_distiller.cli", "refine", MOLECULE, "--model", "organic-ultra-tiny"]
+    args += ["--select", "teacher", "--rounds", "1", "--temperatures", "300", "--trajectories", "1", "--time", "0.5"]
+    args += [
+        "--frame-interval",
+        "100",
+        "--heldout",
+        "2",
+        "--epochs",
+        "2",
+        "--workers",
+        "1",
+        "--quiet",
+        "-o",
+        str(folder),
+    ]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    trajectory = folder / "rounds/round-01/md/s0-300K-0/trajectory.h5md"
+    deadline = time.monotonic() + 300
+    while not trajectory.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 143, err
+    ours = [line for line in err.splitlines() if line.startswith("mlffd refine:")]  # besides a kernel build note
+    assert len(ours) == 1 and "terminated" in ours[0] and "--resume" in ours[0]
+    state = json.loads((folder / "state.json").read_text())
+    assert state["committee"] and not any("train" in row["stages"] for row in state["rounds"])
+    resumed = subprocess.run(args + ["--resume"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (
+        json.loads((folder / "refine.json").read_text())["rounds"][0]["explored"] == 10
+    )  # 0.5 ps of 0.5 fs steps, a frame every 100
