@@ -53,6 +53,7 @@ _SOURCES: dict[str, str] = {
         [
             "EnergyDrift",
             "ForceFidelity",
+            "ModelDeviation",
             "Stability",
             "StructureComparison",
             "Thresholds",
@@ -68,7 +69,10 @@ _SOURCES: dict[str, str] = {
         ".plugin.openmm",
     ),
     "compare_engines": ".validation.consistency",
-    **dict.fromkeys(["Dataset", "SamplingSettings", "TrainingSettings", "distill", "sample", "train"], ".distillation"),
+    **dict.fromkeys(
+        ["Dataset", "SamplingSettings", "TrainingSettings", "distill", "label_configurations", "sample", "train"],
+        ".distillation",
+    ),
     **dict.fromkeys(["bundled_structure", "bundled_student"], ".data"),
 }
 
