@@ -145,7 +145,8 @@ def distill(
             f"{paths['state']} exists: the state of an interrupted training; continue it with --resume, "
             "or pass --overwrite to start over"
         )
-    in_progress = {"state", "log"} if resume else set()  # the interrupted run's own files
+    # on resume every output but the checkpoint may be the interrupted run's own (the checkpoint is written last)
+    in_progress = set(paths) - {"checkpoint"} if resume else set()
     for name, path in paths.items():  # every refusal before the training starts
         check_output(path, inputs=inputs, overwrite=overwrite or name in in_progress)
     if paths["test_split"].absolute() in {paths[name].absolute() for name in paths if name != "test_split"}:
