@@ -398,7 +398,7 @@ def train(
                             stopped = "time limit"
                             break
                     frames = order[begin : begin + settings.batch_size]
-                    parts = split_frames(frames, pool_atoms, workers)
+                    parts = split_frames(frames, pool_atoms, helpers.count + 1)
                     n_atoms = int(pool_atoms[frames].sum())
                     optimizer.zero_grad()
                     helpers.start(parts[1:], len(frames), n_atoms)

@@ -14,6 +14,7 @@ share the cores), while processes meet once per step.
 """
 
 import copy
+import multiprocessing
 import signal
 import sys
 from collections.abc import Sequence
@@ -44,7 +45,7 @@ class StepWorkers:
     settings : TrainingSettings
         Loss weights.
     count : int
-        Number of helper processes.
+        Number of helper processes (none in a daemonic process, which may not have children).
     """
 
     def __init__(self, student: Student, pool: GraphPool, settings, count: int):
@@ -54,6 +55,8 @@ class StepWorkers:
         self.pending: list = []
 
     def __enter__(self) -> "StepWorkers":
+        if multiprocessing.current_process().daemon:  # a daemonic process may not have children: train alone
+            self.count = 0
         if self.count <= 0:
             return self
         # fork: the helpers inherit the model and the frames (nothing to pickle, no re-import of a

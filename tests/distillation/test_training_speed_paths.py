@@ -96,3 +96,12 @@ def test_with_epochs_and_a_time_limit_the_schedule_ends_at_whichever_comes_first
     assert result.stopped == "epochs" and len(result.history) == 3
     lrs = [row["lr"] for row in result.history]
     assert lrs[0] > lrs[1] > lrs[2] == pytest.approx(1e-5)
+
+
+def test_a_daemonic_process_trains_alone(small_data, monkeypatch):
+    """A daemonic process may not start helpers (e.g. a worker of a multiprocessing pool): it trains alone."""
+    import multiprocessing
+
+    monkeypatch.setattr(multiprocessing.current_process(), "daemon", True)
+    result = train(small_data, settings(epochs=1, threads=2), progress=False)
+    assert len(result.history) == 1
