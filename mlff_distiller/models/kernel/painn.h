@@ -61,7 +61,7 @@ inline void sine_basis(T r, T frequency, T& value, T& slope) {
   slope = (frequency * std::cos(angle) - value) / r;
 }
 
-// Fewest atoms, and edge rows, per block of work: a thread started for less costs more than it saves.
+// Fewest atoms, and edge rows, per block of work: waking a thread for less costs more than it saves.
 constexpr int64_t ATOM_GRAIN = 8;
 constexpr int64_t ROW_GRAIN = 32;
 
@@ -80,10 +80,18 @@ class PaiNN {
   PaiNN() = default;
   // The network to evaluate: weights checked by read_weights (weights.h) in the dtype T, cutoff
   // (Å), and the epsilon under the square root of vector norms (NORM_EPSILON of painn.py). The
-  // buffers of earlier evaluations are kept.
+  // buffers of earlier evaluations are kept, and so is the first layer's context of each species
+  // when the embedding and that layer's context weights are the very tensors of the last call
+  // (weights are constants: a module calls with the same ones each time).
   void set_weights(Weights weights, double cutoff, double norm_epsilon) {
     TORCH_CHECK(weights.embedding.scalar_type() == c10::CppTypeToScalarType<T>::value,
                 "mlffd: the network's weights are not in the dtype it computes in");
+    const bool same_context = !w_.layer.empty() && weights.embedding.is_same(w_.embedding) &&
+                              weights.layer[0].context_in.weight_t.is_same(w_.layer[0].context_in.weight_t) &&
+                              weights.layer[0].context_in.bias.is_same(w_.layer[0].context_in.bias) &&
+                              weights.layer[0].context_out.weight_t.is_same(w_.layer[0].context_out.weight_t) &&
+                              weights.layer[0].context_out.bias.is_same(w_.layer[0].context_out.bias);
+    if (!same_context) species_context_.clear();
     w_ = std::move(weights);
     layers_ = w_.layers;
     cutoff_ = T(cutoff);
@@ -92,17 +100,15 @@ class PaiNN {
     r1_ = w_.basis + 1;
     h_ = w_.hidden;
     state_.resize(layers_);
-    species_context_.clear();
   }
 
-  // Threads to split the work of the next evaluations over (1: none started), from 1 to
-  // MAX_THREADS; takes effect at the next set_edges.
+  // Threads to split the work of the next evaluations over (1: the caller's alone), from 1 to
+  // MAX_THREADS; set before an evaluation's set_edges.
   void set_threads(int threads) {
     TORCH_CHECK(threads >= 1 && threads <= MAX_THREADS, "mlffd: threads must be from 1 to ", MAX_THREADS, ", not ",
                 threads);
     threads_ = threads;
   }
-  int threads() const { return threads_; }
 
   int64_t layers() const { return layers_; }
   int64_t species_count() const { return w_.species; }

@@ -25,6 +25,9 @@
 
 namespace {
 
+// Fewest edges per block of the force sums (a few additions each).
+constexpr int64_t EDGE_GRAIN = 4096;
+
 // The thread count an operator was given: 0 is torch's intra-op count; checked.
 int thread_count(int64_t threads) {
   TORCH_CHECK(threads >= 0 && threads <= mlffd::MAX_THREADS, "mlffd: threads must be from 1 to ", mlffd::MAX_THREADS,
@@ -54,7 +57,7 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
   // forces = -(sum of d E / d vector over edges into an atom - over edges out of it), each block
   // of edges summing into its own forces, added up in block order
   const T* g_vectors = driver.edge_gradients().data();
-  const int blocks = mlffd::block_count(threads, e, 4096);
+  const int blocks = mlffd::block_count(threads, e, EDGE_GRAIN);
   at::Tensor sums_t = at::zeros({blocks, n, 3}, options);
   T* sums = sums_t.data_ptr<T>();
   mlffd::parallel_blocks(blocks, [&](int b) {
