@@ -9,7 +9,9 @@ Blocks of calls (each at least ``--block`` seconds) alternate between the thread
 ``--rounds`` rounds, and each count's best block is reported: wall time per call, and the process's
 CPU time per call (all threads). Other processes on the same cores slow the threaded runs most (a
 block waits for its slowest thread): the load average is printed before and after; compare ratios
-only from a quiet machine.
+only from a quiet machine. On a busy one, the last column estimates the ratio the threads would
+give alone: CPU time of the first count over that of the last spread evenly over its threads
+(time a thread spends waiting for a partner that has no core counts as CPU only while it spins).
 
     python benchmarks/threads.py [--threads 1 2] [--rounds 5] [--block 0.5] [--dtype float64]
 """
@@ -65,7 +67,7 @@ def main() -> None:
     print(f"cores available: {len(os.sched_getaffinity(0))}; load average before: {os.getloadavg()[0]:.1f}")
     header = f"{'system':<11} {'atoms':>5} {'student':<17}"
     header += "".join(f" {f'{t} thr ms (cpu)':>17}" for t in args.threads)
-    header += f" {f'{args.threads[0]}/{args.threads[-1]}':>6} {'target':>7}"
+    header += f" {f'{args.threads[0]}/{args.threads[-1]}':>6} {'target':>7} {'if alone':>8}"
     print(header)
     for name, student_name, structure, repeats, target in SYSTEMS:
         module, inputs, atoms = module_and_inputs(student_name, structure, repeats, dtype)
@@ -77,8 +79,10 @@ def main() -> None:
                 best[threads] = min(best[threads], time_block(module, inputs, args.block))
         line = f"{name:<11} {atoms:>5} {student_name:<17}"
         line += "".join(f" {best[t][0] * 1e3:>8.2f} ({best[t][1] * 1e3:>6.2f})" for t in args.threads)
-        ratio = best[args.threads[0]][0] / best[args.threads[-1]][0]
-        print(line + f" {ratio:>5.2f}x {f'>={target}x':>7}", flush=True)
+        first, last = args.threads[0], args.threads[-1]
+        ratio = best[first][0] / best[last][0]
+        alone = (best[first][1] / first) / (best[last][1] / last)
+        print(line + f" {ratio:>5.2f}x {f'>={target}x':>7} {alone:>7.2f}x", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.1f} (above 0 means other processes shared the cores)")
 
 
