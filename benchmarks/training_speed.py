@@ -17,7 +17,9 @@ The frames are the real GFN2-xTB-labelled aspirin frames (C9H8O4) of the bundled
   may use, precollated batches of the default size, float32).
 
 The two alternate (before, after, before, after, ...) and the best of ``--rounds`` is reported,
-since other jobs may share the machine.
+since other jobs may share the machine; each run also reports the cores it actually got (CPU
+seconds of the training process and its helpers over the run's wall-clock seconds, validation
+included): on a shared machine that, not the code, often sets the rate.
 
     python benchmarks/training_speed.py [--sizes standard tiny ultra-tiny] [--rounds 2] [--json out.json]
 """
@@ -27,6 +29,7 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -82,12 +85,14 @@ def timed(module, dataset: Dataset, settings, **kwargs) -> dict:
         return row
 
     module._validate = timed_validate
+    cpu_before = _cpu_seconds()
     try:
         started = time.perf_counter()
         result = module.train(dataset, settings, progress=False, **kwargs)
     finally:
         module._validate = validate
     total = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu_before
     starts = [t for kind, t in marks if kind == "start"]
     ends = [t for kind, t in marks if kind == "end"]
     steps = sum(starts[i] - ends[i - 1] for i in range(1, len(starts)))
@@ -97,8 +102,16 @@ def timed(module, dataset: Dataset, settings, **kwargs) -> dict:
         "frames": frames,
         "step_seconds": steps,
         "total_seconds": total,
+        "cpu_seconds": cpu,
+        "cpu_share": cpu / total,
         "epochs": len(result.history),
     }
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds used by this process and its finished children (the training helpers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main() -> None:
@@ -125,7 +138,8 @@ def main() -> None:
             b, a = runs[size]["before"][-1], runs[size]["after"][-1]
             print(
                 f"round {round_ + 1} {size}: before {b['frame_gradients_per_s']:.1f}, "
-                f"after {a['frame_gradients_per_s']:.1f} frame-gradients/s",
+                f"after {a['frame_gradients_per_s']:.1f} frame-gradients/s "
+                f"(cores used: before {b['cpu_share']:.2f}, after {a['cpu_share']:.2f})",
                 flush=True,
             )
 
