@@ -118,9 +118,13 @@ def test_zero_threads_is_torchs_intra_op_count(tiny_student, rng):
 
 @pytest.mark.parametrize("threads", [-1, MAX_THREADS + 1])
 def test_operators_refuse_thread_counts_out_of_range(tiny_student, threads):
+    """The C++ bound is the Python one: MAX_THREADS itself runs (two atoms: one block, no worker started)."""
     positions = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]], dtype=torch.float64)
+    species = torch.tensor([0, 1])
     with pytest.raises(RuntimeError, match="threads must be from 1 to"):
-        all_pairs(tiny_student, positions, torch.tensor([0, 1]), None, threads)
+        all_pairs(tiny_student, positions, species, None, threads)
+    one = all_pairs(tiny_student, positions, species, None, 1)
+    assert torch.equal(all_pairs(tiny_student, positions, species, None, MAX_THREADS)[1], one[1])
 
 
 def test_scripted_module_takes_its_count_from_set_threads(tiny_student, rng):
@@ -159,3 +163,19 @@ def test_openmm_model_gets_its_thread_count(tiny_student):
     assert load_force_model(tiny_student, kernel="fused").module.forces.threads == default_threads()
     with pytest.raises(InvalidValueError, match="threads"):
         load_force_model(tiny_student, kernel="fused", threads=0)
+
+
+def test_forked_process_starts_its_own_workers(tiny_student, rng):
+    """A child forked after the parent's workers started (multiprocessing's fork) has none of them: it
+    must start its own rather than wait for threads that do not exist in it."""
+    positions, species, cell = structure("triclinic-box", tiny_student, rng)
+    parent = all_pairs(tiny_student, positions, species, cell, 2)[1]
+    pid = os.fork()
+    if pid == 0:  # the child: exit code 0 when it computes the parent's forces, never back into pytest
+        code = 1
+        try:
+            code = 0 if torch.equal(all_pairs(tiny_student, positions, species, cell, 2)[1], parent) else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
