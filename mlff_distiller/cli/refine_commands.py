@@ -131,8 +131,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--train-minutes",
         type=MINUTES,
-        default=2.0,
-        help="training budget of each member per round in minutes (default: 2)",
+        help="wall-clock budget of each member's training per round in minutes (default: none, --epochs decide: "
+        "reproducible, also across a resume)",
     )
     parser.add_argument("--epochs", type=COUNT, default=200, help="most epochs per member and round (default: 200)")
     parser.add_argument("--lr", type=LEARNING_RATE, default=5e-4, help="fine-tuning learning rate (default: 5e-4)")

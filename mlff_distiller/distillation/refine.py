@@ -115,8 +115,9 @@ def refine(
         The run folder.
     settings : RefineSettings
     model : str or Path, optional
-        The student to refine (checkpoint); committee member 0. Without it, every member is trained
-        from scratch on ``data`` (size ``settings.size``).
+        The student to refine (checkpoint): every committee member is it fine-tuned on ``data`` with
+        its own seed (:mod:`.refine_committee`), member 0 drives the exploration. Without it, every
+        member is trained from scratch on ``data`` (size ``settings.size``).
     data : sequence of paths
         Seed datasets (:meth:`Dataset.load`), copied into the run's dataset. Selection by committee
         needs them (the members are trained on them).

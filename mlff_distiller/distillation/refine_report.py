@@ -75,7 +75,7 @@ def markdown(report: dict) -> str:
     initial, final = report.get("initial_heldout_force_rmse"), report.get("final_heldout_force_rmse")
     lines += [
         "",
-        f"On all {report.get('heldout_frames', 0)} held-out frames: initial model {_cell(initial, '{:.4f}')} eV/Å, "
+        f"On all {report.get('heldout_frames', 0)} held-out frames: the student of round 0 {_cell(initial, '{:.4f}')} eV/Å, "
         f"final model {_cell(final, '{:.4f}')} eV/Å.",
         "",
         f"Dataset: {report['dataset']['frames']} frames ({report['dataset']['added']} added by this run), "

@@ -76,7 +76,8 @@ class RefineSettings:
     size : str
         Student size when the committee is trained from the data alone (no ``model``).
     train_minutes : float, optional
-        Wall-clock budget of each member's training per round, in minutes (None: ``epochs`` only).
+        Wall-clock budget of each member's training per round, in minutes. None (the default):
+        ``epochs`` alone decide, so that a run, resumed or not, gives the same students on any machine.
     epochs : int
         Most epochs of each member's training per round.
     lr : float
@@ -111,7 +112,7 @@ class RefineSettings:
     heldout_per_round: int = 10
     workers: int = field(default_factory=available_cores)
     size: str = "tiny"
-    train_minutes: float | None = 2.0
+    train_minutes: float | None = None
     epochs: int = 200
     lr: float = 5e-4
     batch_size: int = 16

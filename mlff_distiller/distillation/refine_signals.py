@@ -11,8 +11,6 @@ import signal
 import threading
 from collections.abc import Iterator
 
-from ..plugin.openmm.stops import STOPS
-
 
 class Interrupted(Exception):
     """The run was stopped by a signal; its state is kept.
@@ -26,6 +24,8 @@ class Interrupted(Exception):
     """
 
     def __init__(self, number: int, where: str = ""):
+        from ..plugin.openmm.stops import STOPS  # (OpenMM loads with its package: not before a run needs it)
+
         self.signal = number
         self.reason, self.exit_code = STOPS[number]
         super().__init__(f"{self.reason}{' ' + where if where else ''} ({signal.Signals(number).name})")
@@ -41,6 +41,8 @@ class StopOnSignal:
     @contextlib.contextmanager
     def catching(self) -> Iterator["StopOnSignal"]:
         """Install the handlers for the block (main thread only; signals a process ignores stay ignored)."""
+        from ..plugin.openmm.stops import STOPS
+
         if threading.current_thread() is not threading.main_thread():
             yield self
             return

@@ -165,7 +165,7 @@ def refined(seed, tmp_path_factory):
     args = [str(a) for k, v in options.items() for a in (k, *(v if isinstance(v, list) else [v]))]
     result = run_mlffd(
         "refine", MOLECULE, "--model", "organic-ultra-tiny", "--data", seed, "-o", folder, "--rounds", "2",
-        "--time", "0.1", "--trust", "0.02", "5", "--workers", "2", "--train-minutes", "0.5", *args,
+        "--time", "0.1", "--trust", "0.02", "5", "--workers", "2", *args,
     )  # fmt: skip
     assert result.code == 0, result.err
     return folder, result
@@ -249,7 +249,8 @@ def test_committee_disagrees_where_data_is_missing(refined, seed):
         unknown.append(committee.deviation(atoms)[0])
     assert np.median(unknown) > 1.5 * np.median(known)
     scores = np.array(known + unknown)
-    chosen = select_frames(scores, np.zeros(len(scores), dtype=int), np.median(unknown), 10.0, 24, 1, 24)
+    low = np.nextafter(max(known), np.inf)  # a trust window starting just above every seed frame's deviation
+    chosen = select_frames(scores, np.zeros(len(scores), dtype=int), low, 10.0, len(scores), 1, len(scores))
     assert len(chosen) > 0 and np.all(chosen >= len(known))
 
 
@@ -272,9 +273,7 @@ def test_existing_output_refused_without_overwrite(refined, seed, mlffd, tmp_pat
 
 @pytest.mark.slow
 def test_resume_after_interruption_gives_the_same_frames(seed, tmp_path):
-    settings = RefineSettings(
-        rounds=2, workers=1, train_minutes=None, **{**SMALL, "temperatures": [600.0], "epochs": 8}
-    )
+    settings = RefineSettings(rounds=2, workers=1, **{**SMALL, "temperatures": [600.0], "epochs": 8})
     model = resolve_model("organic-ultra-tiny")
 
     def stop_after_labelling(round_index: int, stage: str) -> None:
@@ -312,7 +311,7 @@ def test_resume_after_interruption_gives_the_same_frames(seed, tmp_path):
             expected = pytest.approx(b[key], rel=SCF_START_FORCES) if isinstance(b[key], float) else b[key]
             assert a[key] == expected, key
     with pytest.raises(MLFFDError, match="other"):
-        changed = RefineSettings(rounds=2, workers=1, train_minutes=None, **{**SMALL, "temperatures": [300.0]})
+        changed = RefineSettings(rounds=2, workers=1, **{**SMALL, "temperatures": [300.0]})
         refine([MOLECULE], tmp_path / "a", changed, model=model, data=[seed], resume=True, progress=False)
 
 
