@@ -222,7 +222,9 @@ class _Run:
             for key in identity["settings"]
             if key not in RESUMABLE_CHANGES and previous["settings"].get(key) != identity["settings"][key]
         ]
-        changed += [key for key in ("model_sha256", "data", "structures") if previous.get(key) != identity[key]]
+        changed += [key for key in ("model_sha256", "structures") if previous.get(key) != identity[key]]
+        if [d["hash"] for d in previous.get("data", [])] != [d["hash"] for d in identity["data"]]:
+            changed.append("data")  # by content: the same files may be named from another folder
         if changed:
             raise MLFFDError(
                 f"{self.folder} was made with other {', '.join(changed)}; resume it with the same ones, "

@@ -107,7 +107,12 @@ def _plot(path: Path, report: dict) -> None:
     rounds = [row["round"] for row in rows]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(rounds, [_nan(row.get("heldout_force_rmse")) for row in rows], "o-", label="model that explored")
-    left.plot(rounds, [_nan(row.get("heldout_force_rmse_after")) for row in rows], "s--", label="after retraining")
+    left.plot(
+        rounds,
+        [_nan(row.get("heldout_force_rmse_after")) for row in rows],
+        "s--",
+        label="after retraining (all held-out so far)",
+    )
     left.axhline(report["settings"]["target_force_rmse"], color="grey", linestyle=":", label="target")
     left.set_xlabel("round")
     left.set_ylabel("held-out force RMSE (eV/Å)")
