@@ -44,6 +44,7 @@ EXERCISED_BY = {
     "sample": ("distillation/test_sampling.py", '"sample"'),
     "distill": ("distillation/test_training.py", '"distill"'),
     "evaluate": ("distillation/test_training.py", '"evaluate"'),
+    "refine": ("distillation/test_refine.py", '"refine"'),
     "check-engines": ("validation/test_check_engines.py", '"check-engines"'),
     "lammps": ("plugin/lammps/test_lammps_cli.py", '"lammps"'),
     "bench": ("benchmark/test_bench_run.py", "run_plan"),

@@ -5,6 +5,8 @@ from .labelled_files import read_configurations, read_labelled
 from .labelling import label_configurations
 from .metrics import accuracy, force_metrics
 from .pipeline import distill, label_with_student, output_paths
+from .refine import RefineResult, refine
+from .refine_settings import RefineSettings
 from .sampling import SamplingSettings, harmonic_modes, sample
 from .training import TrainingResult, TrainingSettings, build_student, evaluate, fit_reference_energies, train
 
@@ -12,6 +14,8 @@ __all__ = [
     "Dataset",
     "DatasetError",
     "Frame",
+    "RefineResult",
+    "RefineSettings",
     "SamplingSettings",
     "TrainingResult",
     "TrainingSettings",
@@ -27,6 +31,7 @@ __all__ = [
     "output_paths",
     "read_configurations",
     "read_labelled",
+    "refine",
     "sample",
     "train",
 ]
