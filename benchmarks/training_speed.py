@@ -120,13 +120,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved before/after rounds (default: 2)")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per run; the first is not timed (default: 4)")
     parser.add_argument("--repeat", type=int, default=4, help="copies of each aspirin frame (default: 4)")
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="also time today's path with --threads 1 (separates the code path from the second core)",
+    )
     parser.add_argument("--json", type=Path, help="also write the measurements here")
     args = parser.parse_args()
 
     dataset = aspirin_frames(args.repeat)
     before = load_before()
     common = dict(epochs=args.epochs, val_fraction=0.05, test_fraction=0.0, patience=1000, seed=0)
-    runs = {size: {"before": [], "after": []} for size in args.sizes}
+    runs = {size: {"before": [], "after": [], "after, 1 process": []} for size in args.sizes}
     for round_ in range(args.rounds):
         for size in args.sizes:
             torch.set_num_threads(1)  # the recipe's OMP_NUM_THREADS=1
@@ -135,6 +140,16 @@ def main() -> None:
             torch.set_num_threads(available_cores())
             new = TrainingSettings(size=size, **common)
             runs[size]["after"].append(timed(sys.modules["mlff_distiller.distillation.training"], dataset, new))
+            if args.one_process:
+                alone = TrainingSettings(size=size, threads=1, **common)
+                runs[size]["after, 1 process"].append(
+                    timed(sys.modules["mlff_distiller.distillation.training"], dataset, alone)
+                )
+                print(
+                    f"round {round_ + 1} {size}: after, 1 process "
+                    f"{runs[size]['after, 1 process'][-1]['frame_gradients_per_s']:.1f} frame-gradients/s",
+                    flush=True,
+                )
             b, a = runs[size]["before"][-1], runs[size]["after"][-1]
             print(
                 f"round {round_ + 1} {size}: before {b['frame_gradients_per_s']:.1f}, "
@@ -165,6 +180,10 @@ def main() -> None:
         best_after = max(r["frame_gradients_per_s"] for r in runs[size]["after"])
         table[size] = {"before": best_before, "after": best_after, "ratio": best_after / best_before}
         print(f"{size:<12}{best_before:>20.1f}{best_after:>20.1f}{best_after / best_before:>13.2f}x")
+        if runs[size]["after, 1 process"]:
+            alone = max(r["frame_gradients_per_s"] for r in runs[size]["after, 1 process"])
+            table[size]["after, 1 process"] = alone
+            print(f"{'':<12}{'after, 1 process:':>20}{alone:>20.1f}{alone / best_before:>13.2f}x")
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other jobs may share the cores)")
     if args.json:
         args.json.write_text(
