@@ -178,4 +178,8 @@ SECONDS = Rule("time in s", low=0.0, low_open=True)
 #: A wall-clock budget that may be zero (0: skip what it pays for), seconds.
 SECONDS_OR_NONE = Rule("time in s", low=0.0)
 #: A memory limit, GB.
+#: The most threads a kernel call may split its work over (``MAX_THREADS`` of the kernel's ``threads.h``).
+MAX_THREADS = 1024
+#: Threads of the fused kernel (``mlffd md --threads``, ``StudentCalculator(threads=...)``).
+THREADS = Rule("number of threads", integer=True, low=1, high=MAX_THREADS)
 GIGABYTES = Rule("memory in GB", low=0.0, low_open=True)

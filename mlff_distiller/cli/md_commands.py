@@ -13,6 +13,7 @@ from ..inputs import (
     SEED,
     STEPS,
     TEMPERATURE_K,
+    THREADS,
     TIME_PS,
     TIMESTEP_FS,
     WARMUP_PS,
@@ -113,6 +114,13 @@ def register(subparsers) -> None:
         help="how a checkpoint's student computes on CPU: fused (one compiled C++ kernel, built once on first use), "
         "portable (TorchScript operations) or auto (fused where it compiles; default). Exports keep their own",
     )
+    md.add_argument(
+        "--threads",
+        type=THREADS,
+        metavar="N",
+        help="CPU threads of the fused kernel (and of OpenMM's CPU platform); forces equal one thread's up to "
+        "summation order (default: OMP_NUM_THREADS when set, else the cores this process may use)",
+    )
     md.add_argument("--minimize", action="store_true", help="minimise the energy before the first step")
     md.add_argument(
         "--seed",
@@ -171,7 +179,7 @@ def run_md(args: argparse.Namespace) -> int:
             raise SimulationError(
                 "--restart takes its structure, model and --equilibrate from RUN_DIR; do not give them"
             )
-        run = MDRun.restart(args.restart, time=args.time, committee=args.committee)
+        run = MDRun.restart(args.restart, time=args.time, committee=args.committee, threads=args.threads)
     else:
         if not args.structure or not args.model or args.output is None:
             raise SimulationError("give STRUCTURE, --model and -o RUN_DIR (or --restart RUN_DIR)")
@@ -197,6 +205,7 @@ def run_md(args: argparse.Namespace) -> int:
             teacher=args.teacher,
             audit_max_rmse=args.audit_max_rmse,
             committee=[str(m) for m in args.committee] if args.committee else None,
+            threads=args.threads,
         )
         run = MDRun(settings, args.output, overwrite=args.overwrite)
     result = run.run(progress=not args.quiet)

@@ -22,7 +22,6 @@ what the package uses when no count is given.
 """
 
 import hashlib
-import numbers
 import os
 import sys
 import warnings
@@ -30,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ...compiler import BuildError, build_library, cache_root, cpu_signature, native_flags, torch_flags
-from ...errors import InvalidValueError
+from ...inputs import MAX_THREADS, THREADS
 
 #: The C++ source of the kernel, shipped as package data, and the headers it shares with the
 #: LAMMPS pair style (the network, its weights, its small matrix products, the driver), all in
@@ -42,8 +41,6 @@ LIBRARY_NAME = "libmlffd_kernel.so"
 #: How an exported model computes forces on CPU: TorchScript operations that run wherever
 #: torch does, or the fused C++ kernel of this package.
 KERNELS = ("portable", "fused")
-#: The most threads the kernel accepts (``MAX_THREADS`` of ``threads.h``).
-MAX_THREADS = 1024
 
 
 class KernelBuildError(BuildError):
@@ -122,17 +119,12 @@ def default_threads() -> int:
 
 
 def resolve_threads(threads: int | None) -> int:
-    """``threads`` checked (a whole number from 1 to :data:`MAX_THREADS`), or :func:`default_threads` for None.
+    """``threads`` checked by the rule :data:`~mlff_distiller.inputs.THREADS` (a whole number from 1 to
+    :data:`~mlff_distiller.inputs.MAX_THREADS`), or :func:`default_threads` for None.
 
     Raises
     ------
     InvalidValueError
         For anything else (0, negative, fractional, too many).
     """
-    if threads is None:
-        return default_threads()
-    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or not 1 <= threads <= MAX_THREADS:
-        raise InvalidValueError(
-            f"threads = {threads!r} is not accepted; give a whole number of threads from 1 to {MAX_THREADS}"
-        )
-    return int(threads)
+    return default_threads() if threads is None else THREADS.check(threads, "threads")

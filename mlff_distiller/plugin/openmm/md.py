@@ -78,11 +78,14 @@ class MDRun:
         self._prepare(structure_to_openmm(settings.structure, seed=settings.seed))
 
     @classmethod
-    def restart(cls, run_dir: str | Path, time: float | None = None, committee=None) -> "MDRun":
+    def restart(
+        cls, run_dir: str | Path, time: float | None = None, committee=None, threads: int | None = None
+    ) -> "MDRun":
         """Continue the run in ``run_dir`` from its last checkpoint, in either phase.
 
         ``time`` is the new production time in ps (default: as first requested); the warm-up
         keeps its length. ``committee`` (checkpoint paths) must be the run's own, or None.
+        ``threads`` replaces the recorded thread count (the physics does not depend on it).
         """
         run_dir = Path(run_dir)
         for name in (SETTINGS, CHECKPOINT, TOPOLOGY, TRAJECTORY):
@@ -91,6 +94,8 @@ class MDRun:
         settings, data = MDSettings.read(run_dir / SETTINGS)
         if time is not None:
             settings.time = time
+        if threads is not None:
+            settings.threads = threads
         settings.check()
         check_restart_trajectory(run_dir / TRAJECTORY)
         check_restart_models(run_dir, settings, data, committee)
@@ -104,9 +109,9 @@ class MDRun:
         self.structure = structure
         check_positions(structure.positions, str(s.structure))
         self.numbers = np.array([atom.element.atomic_number for atom in structure.topology.atoms()])
-        self.platform, properties = select_platform(s.platform, s.precision, model_only=True)
+        self.platform, properties = select_platform(s.platform, s.precision, model_only=True, threads=s.threads)
         dtype = torch.float64 if s.precision == "double" else torch.float32
-        self.force_model = load_force_model(s.model, dtype, kernel=s.kernel)
+        self.force_model = load_force_model(s.model, dtype, kernel=s.kernel, threads=s.threads)
         self.system = build_system(
             structure,
             self.force_model,

@@ -14,6 +14,7 @@ from ...inputs import (
     SEED,
     STEPS,
     TEMPERATURE_K,
+    THREADS,
     TIME_PS,
     TIMESTEP_FS,
     WARMUP_PS,
@@ -75,6 +76,10 @@ class MDSettings:
     committee : list of str, optional
         Extra student checkpoints that, with ``model``, form a committee whose per-frame maximum
         and mean force deviation (eV/Å) the run records (:mod:`.committee_recorder`).
+    threads : int, optional
+        CPU threads of the fused kernel and of OpenMM's CPU platform; default
+        (:func:`~mlff_distiller.models.kernel.default_threads`): ``OMP_NUM_THREADS`` when set, else
+        the cores this process may use. Results equal one thread's up to summation order.
     """
 
     structure: str
@@ -99,6 +104,7 @@ class MDSettings:
     teacher: str | None = None
     audit_max_rmse: float | None = None
     committee: list[str] | None = None
+    threads: int | None = None
 
     @property
     def steps(self) -> int:
@@ -136,6 +142,8 @@ class MDSettings:
         ]
         if self.audit_max_rmse is not None:
             checks.append((FORCE_EV_PER_A, self.audit_max_rmse, "audit_max_rmse"))
+        if self.threads is not None:
+            checks.append((THREADS, self.threads, "threads"))
         problems = inputs.problems(checks)
         if not problems:  # relations between accepted numbers
             problems = self._relations()

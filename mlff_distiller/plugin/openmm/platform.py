@@ -24,7 +24,7 @@ def available_platforms() -> list[str]:
 
 
 def select_platform(
-    name: str = "auto", precision: str = "mixed", model_only: bool = False
+    name: str = "auto", precision: str = "mixed", model_only: bool = False, threads: int | None = None
 ) -> tuple[openmm.Platform, dict[str, str]]:
     """The OpenMM platform called ``name`` (or the fastest available for ``"auto"``) and its properties.
 
@@ -35,10 +35,12 @@ def select_platform(
     precision : str
         ``"single"``, ``"mixed"`` or ``"double"``; sets the ``Precision`` property of CUDA and
         OpenCL. CPU and Reference have no such property (Reference always integrates in double);
-        CPU gets ``Threads`` equal to torch's thread count.
+        CPU gets ``Threads`` equal to ``threads``, or torch's thread count when None.
     model_only : bool
         The System's only forces are the student's (as :func:`build_system` makes them): without
         a GPU, ``"auto"`` then picks Reference over CPU (see :data:`MODEL_ONLY_PREFERENCE`).
+    threads : int, optional
+        Threads of the CPU platform (default: torch's thread count).
 
     Raises
     ------
@@ -57,5 +59,5 @@ def select_platform(
         )
     properties = {"Precision": precision} if name in ("CUDA", "OpenCL") else {}
     if name == "CPU":  # share torch's thread budget (OMP_NUM_THREADS) instead of one OpenMM thread per core
-        properties["Threads"] = str(torch.get_num_threads())
+        properties["Threads"] = str(threads or torch.get_num_threads())
     return openmm.Platform.getPlatformByName(name), properties
