@@ -163,7 +163,7 @@ def register(subparsers) -> None:
 
 
 def run_refine(args: argparse.Namespace) -> int:
-    from ..distillation.refine import refine
+    from ..distillation.refine_loop import refine
     from ..distillation.refine_settings import RefineSettings, available_cores
     from ..distillation.refine_signals import Interrupted
 

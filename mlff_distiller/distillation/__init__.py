@@ -5,7 +5,7 @@ from .labelled_files import read_configurations, read_labelled
 from .labelling import label_configurations
 from .metrics import accuracy, force_metrics
 from .pipeline import distill, label_with_student, output_paths
-from .refine import RefineResult, refine
+from .refine_loop import RefineResult, refine
 from .refine_settings import RefineSettings
 from .sampling import SamplingSettings, harmonic_modes, sample
 from .training import TrainingResult, TrainingSettings, build_student, evaluate, fit_reference_energies, train

@@ -19,7 +19,7 @@ from kit import FRESH_TEACHER, SCF_START_FORCES, SCF_START_FORCES_ABS
 
 from mlff_distiller.data import resolve_model
 from mlff_distiller.distillation import SamplingSettings, sample
-from mlff_distiller.distillation.refine import refine
+from mlff_distiller.distillation.refine_loop import refine
 from mlff_distiller.distillation.refine_select import (
     heldout_frames,
     largest_force_error,
@@ -127,7 +127,7 @@ def test_signals_become_interrupted_after_critical_writes():
 
 
 def test_cli_reports_an_interruption_in_one_line(monkeypatch, mlffd, tmp_path):
-    import mlff_distiller.distillation.refine as module
+    import mlff_distiller.distillation.refine_loop as module
 
     def stopped(*args, **kwargs):
         raise Interrupted(signal.SIGTERM, "in round 1")
