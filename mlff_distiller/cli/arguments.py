@@ -50,3 +50,19 @@ def distinct(values: list, option: str) -> list:
     if repeated:
         raise MLFFDError(f"{option} lists {', '.join(map(str, repeated))} more than once")
     return values
+
+
+def add_label_units(parser: argparse.ArgumentParser) -> None:
+    """``--energy-unit`` and ``--force-unit``: the units of labelled files ASE reads (extended XYZ, ``.traj``,
+    ASE databases); this package's HDF5 datasets are always eV and eV/Å."""
+    parser.add_argument(
+        "--energy-unit",
+        metavar="UNIT",
+        help="unit of the energies in extended XYZ, .traj or ASE database files: eV, meV, kcal/mol, kJ/mol, "
+        "Hartree (default: eV, as ASE writes)",
+    )
+    parser.add_argument(
+        "--force-unit",
+        metavar="UNIT",
+        help="unit of their forces: eV/Å, meV/Å, kcal/mol/Å, kJ/mol/Å, kJ/mol/nm, Hartree/Bohr (default: eV/Å)",
+    )

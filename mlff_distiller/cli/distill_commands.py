@@ -11,7 +11,7 @@ from pathlib import Path
 from ..data import resolve_model
 from ..inputs import COUNT, FRACTION_BELOW_ONE, LEARNING_RATE, LOSS_WEIGHT, MINUTES, PATIENCE, SEED
 from . import LazyChoices
-from .arguments import distinct, element
+from .arguments import add_label_units, distinct, element
 
 ORDER = 20
 
@@ -34,7 +34,13 @@ def register(subparsers) -> None:
             "interruption (Ctrl-C, SIGTERM) run the same command with --resume. See docs/training.md."
         ),
     )
-    parser.add_argument("data", nargs="+", type=Path, help="dataset files (.h5)")
+    parser.add_argument(
+        "data",
+        nargs="+",
+        type=Path,
+        help="labelled data: datasets of mlffd sample (.h5), extended XYZ, ASE .traj or ASE database files "
+        "(docs/datasets.md)",
+    )
     parser.add_argument("-o", "--output", required=True, type=Path, help="student checkpoint to write (.ckpt)")
     parser.add_argument(
         "--size",
@@ -120,6 +126,7 @@ def register(subparsers) -> None:
         help="training arithmetic; float32 is about 1.2-2x faster on CPU (default: float32; checkpoints are float64)",
     )
     parser.add_argument("--test-output", type=Path, help="where to write the test frames (default: STUDENT.test.h5)")
+    add_label_units(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run_distill)
@@ -130,7 +137,10 @@ def register(subparsers) -> None:
         description="Evaluate a student checkpoint on dataset files and print (or write) its accuracy against their labels.",
     )
     evaluate.add_argument("checkpoint", type=resolve_model, help="student checkpoint (.ckpt) or bundled student")
-    evaluate.add_argument("data", nargs="+", type=Path, help="dataset files (.h5)")
+    evaluate.add_argument(
+        "data", nargs="+", type=Path, help="labelled data: .h5 datasets, extended XYZ, ASE .traj or database files"
+    )
+    add_label_units(evaluate)
     evaluate.add_argument("--json", type=Path, help="also write the metrics to this JSON file")
     evaluate.add_argument("--overwrite", action="store_true", help="replace an existing JSON file")
     evaluate.set_defaults(func=run_evaluate)
@@ -178,6 +188,8 @@ def run_distill(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             init=args.init,
             resume=args.resume,
+            energy_unit=args.energy_unit,
+            force_unit=args.force_unit,
         )
     except KeyboardInterrupt as exc:
         if main_thread:
@@ -220,7 +232,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     inputs = [args.checkpoint, *args.data]
     if args.json:
         check_output(args.json, inputs=inputs, overwrite=args.overwrite)
-    metrics = evaluate(load_checkpoint(args.checkpoint), Dataset.load(args.data))
+    data = Dataset.load(args.data, energy_unit=args.energy_unit, force_unit=args.force_unit)
+    metrics = evaluate(load_checkpoint(args.checkpoint), data)
     print(_summary(metrics))
     for name, row in metrics["per_molecule"].items():
         print(

@@ -101,13 +101,16 @@ def distill(
     progress: bool = True,
     init: str | Path | None = None,
     resume: bool = False,
+    energy_unit: str | None = None,
+    force_unit: str | None = None,
 ) -> dict:
     """Train a student on dataset files and write its checkpoint and reports.
 
     Parameters
     ----------
     data : sequence of paths
-        HDF5 datasets (see :class:`~mlff_distiller.distillation.Dataset`).
+        Datasets (HDF5) or labelled files ASE reads (extended XYZ, ``.traj``, ASE databases); see
+        :meth:`~mlff_distiller.distillation.Dataset.load`.
     checkpoint : path
         Student checkpoint to write; the log, curve, metrics and test split go next to it (see :func:`output_paths`).
     settings : TrainingSettings
@@ -126,6 +129,8 @@ def distill(
         Fine-tune: start from this checkpoint (or bundled student's name), keeping its architecture,
         elements and reference energies (see :func:`starting_student`); recorded in the provenance as
         ``init`` (name and weights_sha256).
+    energy_unit, force_unit : str, optional
+        Units of the energies and forces in the ASE-readable files (default eV and eV/Å).
     resume : bool
         Continue the interrupted training whose state (``<checkpoint stem>.training.pt``) lies next to
         ``checkpoint``, with the same data and settings (``threads`` may differ). Without it, an
@@ -151,7 +156,7 @@ def distill(
         check_output(path, inputs=inputs, overwrite=overwrite or name in in_progress)
     if paths["test_split"].absolute() in {paths[name].absolute() for name in paths if name != "test_split"}:
         raise MLFFDError(f"the test split {paths['test_split']} would overwrite another output of the run")
-    dataset = Dataset.load(data)
+    dataset = Dataset.load(data, energy_unit=energy_unit, force_unit=force_unit)
     data_hash = dataset.content_hash()
     teacher_name = str(dataset.attrs.get("teacher", "unknown"))
     reference = dataset
@@ -188,7 +193,13 @@ def distill(
     safe_write(paths["test_split"], test.save, inputs=inputs, overwrite=overwrite)
     provenance = {
         "teacher": teacher_name,
-        "data": [{"file": Path(p).name, "hash": Dataset.load(p).content_hash()} for p in data],
+        "data": [
+            {
+                "file": Path(p).name,
+                "hash": Dataset.load(p, energy_unit=energy_unit, force_unit=force_unit).content_hash(),
+            }
+            for p in data
+        ],
         "data_hash": data_hash,
         "command": command,
         "settings": asdict(settings),

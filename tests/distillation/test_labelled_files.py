@@ -302,3 +302,36 @@ def test_distill_trains_on_an_extended_xyz_file(tmp_path, rng, mlffd):
         assert frame.energy == pytest.approx(energy, abs=EXTXYZ_DIGITS)
         np.testing.assert_allclose(frame.forces, forces, atol=EXTXYZ_DIGITS)
         np.testing.assert_allclose(frame.positions, atoms.positions, atol=EXTXYZ_DIGITS)
+
+
+def test_distill_and_evaluate_convert_the_units_given(tmp_path, rng, mlffd, make_checkpoint):
+    frames = labelled_frames(rng, count=10)
+    images = []
+    for atoms, energy, forces, _ in frames:  # the same numbers, stored in kcal/mol and kcal/mol/Å
+        atoms = atoms.copy()
+        atoms.info["energy"], atoms.arrays["forces"] = energy / KCAL_PER_MOL_EV, forces / KCAL_PER_MOL_EV
+        images.append(atoms)
+    ase.io.write(tmp_path / "kcal.extxyz", images)
+    units = ("--energy-unit", "kcal/mol", "--force-unit", "kcal/mol/Å")
+    result = mlffd(
+        "distill", tmp_path / "kcal.extxyz", *units, "-o", tmp_path / "s.ckpt", "--epochs", "1", "--size", "ultra-tiny"
+    )
+    assert result.code == 0, result.err
+    assert "energy from 'energy' in kcal/mol, forces from 'forces' in kcal/(mol·Å)" in result.err
+    for frame in Dataset.load(tmp_path / "s.test.h5").frames:
+        _, energy, forces, _ = frames[frame.frame_id]
+        assert frame.energy == pytest.approx(energy, rel=EXTXYZ_DIGITS)
+        np.testing.assert_allclose(frame.forces, forces, rtol=EXTXYZ_DIGITS, atol=EXTXYZ_DIGITS)
+    student = make_checkpoint("ultra-tiny", elements=["H", "C", "N", "O"])
+    ev = tmp_path / "ev.extxyz"
+    ase.io.write(ev, list(_in_ev(frames)))
+    plain, converted = (mlffd("evaluate", student, ev), mlffd("evaluate", student, tmp_path / "kcal.extxyz", *units))
+    assert plain.code == converted.code == 0, plain.err + converted.err
+    assert plain.out.splitlines()[0] == converted.out.splitlines()[0]
+
+
+def _in_ev(frames):
+    for atoms, energy, forces, _ in frames:
+        atoms = atoms.copy()
+        atoms.info["energy"], atoms.arrays["forces"] = energy, forces
+        yield atoms
