@@ -95,9 +95,15 @@ def openmm_platform_name(platform: str) -> str:
 
 
 def openmm_md(
-    student: Student, atoms: Atoms, timestep_fs: float, platform: str = "auto", kernel: str = "auto"
+    student: Student,
+    atoms: Atoms,
+    timestep_fs: float,
+    platform: str = "auto",
+    kernel: str = "auto",
+    threads: int | None = None,
 ) -> Advance:
-    """OpenMM NVE (``VerletIntegrator``) with the student as its only force.
+    """OpenMM NVE (``VerletIntegrator``) with the student as its only force, the fused kernel (and OpenMM's
+    CPU platform) on ``threads`` threads (default: :func:`~mlff_distiller.models.kernel.default_threads`).
 
     ``platform`` is ``"auto"`` (CUDA where a GPU and the cuda12 extras are present, else Reference),
     ``"CUDA"``, ``"CPU"`` or ``"Reference"``.
@@ -110,8 +116,8 @@ def openmm_md(
     platform = openmm_platform_name(platform)
     structure = structure_to_openmm(atoms)
     dtype = student.network.energy_scale.dtype
-    system = build_system(structure, load_force_model(student, dtype, kernel=kernel), dtype=dtype)
-    openmm_platform, properties = select_platform(platform, model_only=True)
+    system = build_system(structure, load_force_model(student, dtype, kernel=kernel, threads=threads), dtype=dtype)
+    openmm_platform, properties = select_platform(platform, model_only=True, threads=threads)
     integrator = openmm.VerletIntegrator(timestep_fs * unit.femtoseconds)
     context = openmm.Context(system, integrator, openmm_platform, properties)
     context.setPositions(structure.positions)
@@ -144,9 +150,12 @@ def ase_md(calculator, atoms: Atoms, timestep_fs: float, seed: int = 0) -> Advan
     return advance
 
 
-def student_ase_md(student: Student, atoms: Atoms, timestep_fs: float, kernel: str = "auto") -> Advance:
-    """ASE ``VelocityVerlet`` driving :class:`~mlff_distiller.models.StudentCalculator` (the student's dtype)."""
-    calculator = StudentCalculator(student, dtype=student.network.energy_scale.dtype, kernel=kernel)
+def student_ase_md(
+    student: Student, atoms: Atoms, timestep_fs: float, kernel: str = "auto", threads: int | None = None
+) -> Advance:
+    """ASE ``VelocityVerlet`` driving :class:`~mlff_distiller.models.StudentCalculator` (the student's dtype) on
+    ``threads`` threads (default: the calculator's)."""
+    calculator = StudentCalculator(student, dtype=student.network.energy_scale.dtype, kernel=kernel, threads=threads)
     return ase_md(calculator, atoms, timestep_fs)
 
 

@@ -63,7 +63,7 @@ class BenchmarkPlan:
         How the students compute on CPU in OpenMM, bare and ASE: ``"auto"`` (the fused C++ kernel
         where it compiles), ``"fused"`` or ``"portable"`` (TorchScript operations).
     threads : int
-        torch threads and teacher OpenMP threads (LAMMPS: one per rank).
+        threads of torch, of the fused kernel (OpenMM and ASE) and of the teacher (LAMMPS: one per rank).
     rounds : int
         Timed blocks per contender, interleaved across contenders; the median is reported.
     block_seconds : float
@@ -284,9 +284,9 @@ def _prepare(plan, engine, model, ranks, atoms, students, folder: Path) -> Advan
         device = "cuda" if openmm_platform_name(plan.platform) == "CUDA" else "cpu"
         return bare_model(students[model], atoms, device, plan.kernel)
     if engine == "openmm":
-        return openmm_md(students[model], atoms, plan.timestep_fs, plan.platform, plan.kernel)
+        return openmm_md(students[model], atoms, plan.timestep_fs, plan.platform, plan.kernel, plan.threads)
     if engine == "ase":
-        return student_ase_md(students[model], atoms, plan.timestep_fs, plan.kernel)
+        return student_ase_md(students[model], atoms, plan.timestep_fs, plan.kernel, plan.threads)
     if engine == "lammps":
         return LammpsMD(students[model], atoms, plan.timestep_fs, ranks, folder)
     return teacher_ase_md(model, atoms, plan.timestep_fs, plan.threads)

@@ -85,7 +85,11 @@ def register(subparsers) -> None:
     )
     bench.add_argument("--precision", choices=["float32", "float64"], help="student dtype (default: float32)")
     bench.add_argument("--timestep", type=TIMESTEP_FS, metavar="FS", help="MD time step in fs (default: 0.5)")
-    bench.add_argument("--threads", type=COUNT, help="torch and teacher threads (default: 1)")
+    bench.add_argument(
+        "--threads",
+        type=COUNT,
+        help="threads of torch, the fused kernel, OpenMM's CPU platform and the teacher (default: 1)",
+    )
     bench.add_argument("--rounds", type=COUNT, help="interleaved timed blocks per contender (default: 3)")
     bench.add_argument("--block", type=SECONDS, metavar="S", help="seconds per timed block (default: 2)")
     bench.add_argument(
