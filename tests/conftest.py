@@ -15,7 +15,7 @@ import pytest
 
 torch.set_num_threads(1)
 
-from kit import CliResult, run_mlffd
+from kit import CliResult, randomise_buffers, run_mlffd
 
 from mlff_distiller.data import resolve_model, student_names
 from mlff_distiller.elements import numbers_from_symbols
@@ -34,7 +34,7 @@ def make_checkpoint(tmp_path) -> Callable[..., Path]:
 
     ``make_checkpoint("tiny")``: a size of :data:`mlff_distiller.models.PRESETS` with seeded random
     weights (float64 on file, as every checkpoint) and the trained-like energy scale and reference
-    energies of :func:`_randomise_buffers`; ``elements`` (symbols) and ``seed`` change it.
+    energies of :func:`kit.randomise_buffers`; ``elements`` (symbols) and ``seed`` change it.
     ``make_checkpoint("organic-ultra-tiny")``: a copy of a bundled student (no other option applies).
     ``name``: the file name in ``tmp_path``.
     """
@@ -46,7 +46,7 @@ def make_checkpoint(tmp_path) -> Callable[..., Path]:
         overrides = {"elements": numbers_from_symbols(list(elements))} if elements else {}
         torch.manual_seed(seed)
         student = Student(preset(size, **overrides)).double().eval()
-        _randomise_buffers(student)
+        randomise_buffers(student)
         return save_checkpoint(student, path, provenance={"origin": "random weights", "seed": seed, "size": size})
 
     return make
@@ -62,7 +62,7 @@ def any_student(request) -> Student:
     """Each preset with seeded random weights, float64, eval mode."""
     torch.manual_seed(7)
     student = Student(preset(request.param)).double().eval()
-    _randomise_buffers(student)
+    randomise_buffers(student)
     return student
 
 
@@ -70,12 +70,5 @@ def any_student(request) -> Student:
 def tiny_student() -> Student:
     torch.manual_seed(3)
     student = Student(preset("tiny")).double().eval()
-    _randomise_buffers(student)
+    randomise_buffers(student)
     return student
-
-
-def _randomise_buffers(student: Student) -> None:
-    """Give the energy scale and reference energies non-trivial values, as after training."""
-    with torch.no_grad():
-        student.network.energy_scale.fill_(0.7)
-        student.network.reference_energies.copy_(torch.linspace(-13.0, -2.0, len(student.elements)))

@@ -22,8 +22,7 @@ def committee_run(tmp_path_factory):
     """A 20-step ethanol run of organic-ultra-tiny with organic-tiny and a seeded random tiny student as committee."""
     import torch
 
-    from conftest import _randomise_buffers
-    from kit import run_mlffd
+    from kit import randomise_buffers, run_mlffd
 
     from mlff_distiller.elements import numbers_from_symbols
     from mlff_distiller.models import Student, preset, save_checkpoint
@@ -31,7 +30,7 @@ def committee_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("committee")
     torch.manual_seed(11)
     student = Student(preset("tiny", elements=numbers_from_symbols(["H", "C", "N", "O"]))).double().eval()
-    _randomise_buffers(student)
+    randomise_buffers(student)
     random_member = save_checkpoint(student, root / "random-tiny.ckpt")
     members = [resolve_model("organic-tiny"), random_member]
     result = run_mlffd(*MD, "--committee", *members, "-o", root / "run")
