@@ -69,14 +69,19 @@ class Interaction(nn.Module):
         src, dst : Tensor, shape (E,), int64
             Edges: ``src`` receives from ``dst``.
         first : bool
-            True for the first block, whose incoming ``v`` is zero (its vector-vector message is skipped).
+            True for the first block, whose incoming ``v`` is zero: its vector-vector third of the
+            context and filter is never computed.
         """
         f = self.features
         context = self.context(s)
+        weight = self.envelope_filter_weight()
+        if first:  # no vector-vector message: only the scalar and vector-scalar thirds
+            context = torch.cat([context[:, :f], context[:, 2 * f :]], dim=1)
+            weight = torch.cat([weight[:f], weight[2 * f :]])
         n_edges = src.shape[0]
         chunk = max(1024, self.edge_chunk_bytes // (3 * f * s.element_size()))
         if n_edges <= chunk or not s.is_cpu:  # GPUs gain nothing from chunks, only more launches
-            ms, vector_message = self.messages(v, context, radial, unit, dst, first)
+            ms, vector_message = self.messages(v, context, weight, radial, unit, dst, first)
             s = s.index_add(0, src, ms)
             v = v.index_add(1, src, vector_message)
         else:  # chunks of edges small enough to stay in cache from one operation to the next
@@ -87,7 +92,7 @@ class Interaction(nn.Module):
             s_sum = s.clone()
             v_sum = v.clone()
             for k in range(len(radials)):
-                ms, vector_message = self.messages(v, context, radials[k], units[k], targets[k], first)
+                ms, vector_message = self.messages(v, context, weight, radials[k], units[k], targets[k], first)
                 s_sum.index_add_(0, sources[k], ms)
                 v_sum.index_add_(1, sources[k], vector_message)
             s, v = s_sum, v_sum
@@ -101,33 +106,27 @@ class Interaction(nn.Module):
         return [s, v]
 
     def messages(
-        self, v: Tensor, context: Tensor, radial: Tensor, unit: Tensor, dst: Tensor, first: bool
+        self, v: Tensor, context: Tensor, weight: Tensor, radial: Tensor, unit: Tensor, dst: Tensor, first: bool
     ) -> list[Tensor]:
-        """Scalar (E, F) and vector (3, E, F) messages along edges from ``dst``; ``context`` is ``context(s)``."""
-        message = context.index_select(0, dst) * self.envelope_filter(radial)
-        ms, mvv, mvs = torch.split(message, self.features, dim=1)
-        vector_message = mvs * unit
-        if not first:
-            vector_message = vector_message + mvv * v.index_select(1, dst)
-        return [ms, vector_message]
+        """Scalar (E, F) and vector (3, E, F) messages along edges from ``dst``.
 
-    def envelope_filter(self, radial: Tensor) -> Tensor:
-        """``filter(basis) * envelope`` as one product: the envelope column carries the bias.
-
-        Parameters
-        ----------
-        radial : Tensor, shape (E, n_rbf + 1)
-            See :meth:`PaiNN.radial_features`.
-
-        Returns
-        -------
-        Tensor, shape (E, 3F)
+        ``context`` is ``context(s)`` and ``weight`` the map of :meth:`envelope_filter_weight`, both
+        without their vector-vector third when ``first``. The scalar message is made contiguous:
+        ``index_add`` of a strided source is several times slower.
         """
-        return torch.nn.functional.linear(radial, self.envelope_filter_weight())
+        message = context.index_select(0, dst) * torch.nn.functional.linear(radial, weight)
+        if first:
+            ms, mvs = torch.split(message, self.features, dim=1)
+            return [ms.contiguous(), mvs * unit]
+        ms, mvv, mvs = torch.split(message, self.features, dim=1)
+        return [ms.contiguous(), torch.addcmul(mvs * unit, mvv, v.index_select(1, dst))]
 
     def envelope_filter_weight(self) -> Tensor:
-        """The filter's weight with its bias as a last column, (3F, n_rbf + 1): the map of
-        :meth:`envelope_filter`."""
+        """The filter's weight with its bias as a last column, (3F, n_rbf + 1).
+
+        ``linear(radial, envelope_filter_weight())`` is ``filter(basis) * envelope`` as one product
+        of the radial features (:meth:`PaiNN.radial_features`): the envelope column carries the bias.
+        """
         return torch.cat([self.filter.weight, self.filter.bias.unsqueeze(1)], dim=1)
 
 
@@ -184,7 +183,7 @@ class PaiNN(nn.Module):
         """Radial basis times envelope, with the envelope itself as a last column.
 
         Every block's ``filter(basis) * envelope`` is a single linear map of these features
-        (:meth:`Interaction.envelope_filter`), which saves a bias addition and an envelope
+        (:meth:`Interaction.envelope_filter_weight`), which saves a bias addition and an envelope
         multiplication on an (E, 3F) tensor per block, forward and backward.
 
         Parameters
