@@ -119,7 +119,7 @@ class Interaction(nn.Module):
             ms, mvs = torch.split(message, self.features, dim=1)
             return [ms.contiguous(), mvs * unit]
         ms, mvv, mvs = torch.split(message, self.features, dim=1)
-        return [ms.contiguous(), torch.addcmul(mvs * unit, mvv, v.index_select(1, dst))]
+        return [ms.contiguous(), mvs * unit + mvv * v.index_select(1, dst)]
 
     def envelope_filter_weight(self) -> Tensor:
         """The filter's weight with its bias as a last column, (3F, n_rbf + 1).
