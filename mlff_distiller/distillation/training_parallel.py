@@ -147,7 +147,7 @@ class StepWorkers:
 
 def _serve(connection, student: Student, pool: GraphPool, settings, weights, gradients) -> None:
     """A helper's loop: receive a share, load the weights, write the gradient of its loss, reply with the loss."""
-    from .training import batch_loss
+    from .training import add_loss_gradient, batch_loss
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the training process, which stops us
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the handler a forked helper inherits
@@ -169,7 +169,7 @@ def _serve(connection, student: Student, pool: GraphPool, settings, weights, gra
             for parameter in parameters:
                 parameter.grad = None
             loss = batch_loss(student, pool.batch(frames), settings, frames_total, atoms_total)
-            loss.backward()
+            add_loss_gradient(loss, parameters)
             offset = 0
             for parameter in parameters:
                 n = parameter.numel()
