@@ -217,9 +217,7 @@ class Dataset:
 
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
         units = label_units(energy_unit, force_unit)
-        frames: list[Frame] = []
-        attrs: dict = {}
-        labels: list[str] = []
+        parts = []
         for path in paths:
             path = Path(path)
             if not path.is_file():
@@ -230,18 +228,24 @@ class Dataset:
                         f"{path} is a dataset of this package, in eV and eV/Å; energy and force units "
                         f"({units[0]}, {units[1]}) apply to extended XYZ, .traj and ASE database files only"
                     )
-                file_frames, file_attrs = _read(path)
+                part = cls(*_read(path), path)
             else:
-                foreign = read_labelled(path, *units, energy_key=energy_key, forces_key=forces_key)
-                file_frames, file_attrs = foreign.frames, foreign.attrs
-                labels.extend(file_attrs["labels"])
-            if not file_frames:
+                part = read_labelled(path, *units, energy_key=energy_key, forces_key=forces_key)
+            if not part.frames:
                 raise DatasetError(f"{path}: the dataset has no labelled frames")
-            frames.extend(file_frames)
-            attrs = attrs or file_attrs
+            parts.append(part)
+        return cls.concatenate(parts)
+
+    @classmethod
+    def concatenate(cls, parts: Sequence["Dataset"]) -> "Dataset":
+        """The frames of ``parts`` in order, with the first part's metadata and the parts' ``labels`` lines
+        (how the labels of each file ASE read were found: keys and units), each once."""
+        attrs = dict(parts[0].attrs) if parts else {}
+        labels = list(dict.fromkeys(line for part in parts for line in part.attrs.get("labels", [])))
         if labels:
-            attrs = {**attrs, "labels": labels}
-        return cls(frames, attrs, Path(paths[0]) if len(paths) == 1 else None)
+            attrs["labels"] = labels
+        frames = [frame for part in parts for frame in part.frames]
+        return cls(frames, attrs, parts[0].path if len(parts) == 1 else None)
 
     def save(self, path: str | Path) -> Path:
         """Write all frames to a new file ``path`` (replacing it)."""

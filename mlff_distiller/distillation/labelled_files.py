@@ -44,9 +44,6 @@ DATABASE_SUFFIXES = {".db", ".json"}
 #: The first bytes of every SQLite file.
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
-#: (file, description) pairs already printed.
-_printed: set[tuple[str, str]] = set()
-
 
 def read_configurations(path: str | Path) -> list[Atoms]:
     """Every frame of an ASE-readable file (extended XYZ, ``.traj``, ASE database, PDB, ...) as ase.Atoms.
@@ -155,9 +152,7 @@ def read_labelled(
         "force_unit": force_unit,
     }
     description = describe(source)
-    if (str(path.resolve()), description) not in _printed:  # once per process: callers may read a file twice
-        _printed.add((str(path.resolve()), description))
-        print(f"mlffd: {description}", file=sys.stderr)
+    print(f"mlffd: {description}", file=sys.stderr)
     attrs = {"teacher": f"labels of {path.name}", "source": source, "labels": [description]}
     return Dataset(frames, attrs, path)
 

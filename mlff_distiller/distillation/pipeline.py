@@ -156,7 +156,8 @@ def distill(
         check_output(path, inputs=inputs, overwrite=overwrite or name in in_progress)
     if paths["test_split"].absolute() in {paths[name].absolute() for name in paths if name != "test_split"}:
         raise MLFFDError(f"the test split {paths['test_split']} would overwrite another output of the run")
-    dataset = Dataset.load(data, energy_unit=energy_unit, force_unit=force_unit)
+    files = [Dataset.load(path, energy_unit=energy_unit, force_unit=force_unit) for path in data]
+    dataset = Dataset.concatenate(files)
     data_hash = dataset.content_hash()
     teacher_name = str(dataset.attrs.get("teacher", "unknown"))
     reference = dataset
@@ -193,13 +194,7 @@ def distill(
     safe_write(paths["test_split"], test.save, inputs=inputs, overwrite=overwrite)
     provenance = {
         "teacher": teacher_name,
-        "data": [
-            {
-                "file": Path(p).name,
-                "hash": Dataset.load(p, energy_unit=energy_unit, force_unit=force_unit).content_hash(),
-            }
-            for p in data
-        ],
+        "data": [{"file": Path(p).name, "hash": part.content_hash()} for p, part in zip(data, files, strict=True)],
         "data_hash": data_hash,
         "command": command,
         "settings": asdict(settings),

@@ -179,11 +179,15 @@ class _Run:
 
         self.stops = stops
         inputs = [self.model, *self.data, *(s for s in self.structure_texts if Path(s).exists())]
+        self.seed_parts = [Dataset.load(path) for path in self.data]
         identity = {
             "settings": asdict(self.settings),
             "model": str(self.model) if self.model else None,
             "model_sha256": file_sha256(self.model) if self.model else None,
-            "data": [{"file": str(p), "hash": Dataset.load(p).content_hash()} for p in self.data],
+            "data": [
+                {"file": str(p), "hash": part.content_hash()}
+                for p, part in zip(self.data, self.seed_parts, strict=True)
+            ],
             "structures": self.structure_texts,
         }
         if self.model is not None:
@@ -254,7 +258,7 @@ class _Run:
 
     def _datasets(self) -> None:
         if not (self.folder / DATASET).is_file():
-            seed = Dataset.load(self.data) if self.data else Dataset(attrs={"teacher": self.teacher.name})
+            seed = Dataset.concatenate(self.seed_parts) if self.data else Dataset(attrs={"teacher": self.teacher.name})
             seed.attrs = {**seed.attrs, "refined_by": "mlffd refine", "refine_teacher": self.teacher.name}
             safe_write(self.folder / DATASET, seed.save, overwrite=True)
             self.state["seed_frames"] = len(seed)
