@@ -1,0 +1,227 @@
+"""How close the fused kernel comes to the machine: floating-point operations of a step, and peaks.
+
+:func:`step_flops_from_counts` counts the floating-point operations of one energy-and-forces
+evaluation by the fused C++ kernel (``mlff_distiller/models/kernel``: ``painn.h``,
+``painn_reverse.h``, ``painn_forces.cpp``) from the architecture and the numbers of atoms and
+edges; :func:`step_flops` counts the edges of a structure as the kernel finds them.
+:func:`measure_peak_gflops` and :func:`measure_copy_bandwidth` measure what one core can do (a large
+single-precision matrix product, a large copy), so that a step's achieved GFLOP/s and bytes per
+second can be read as fractions of the machine.
+"""
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ase import Atoms
+
+from ..models import Student, StudentConfig
+
+#: The kernel keeps each layer's filters from forward to reverse when all of them fit in this many
+#: bytes (``set_edges`` in painn.h); otherwise the reverse pass computes them again.
+KEPT_FILTER_BYTES = 8 << 20
+
+#: Operations counted for one call of an element-wise function (each as written in painn.h):
+#: sigmoid = exp, add, divide; silu = sigmoid and a product; its slope = sigmoid and four more.
+SILU = 4
+SILU_SLOPE = 7
+#: The cosine envelope and its slope at one distance (division, two products with the distance,
+#: cosine, sine, five more), and one sine basis function, its slope and their products with the
+#: envelope (sine, cosine, two divisions, seven more).
+ENVELOPE = 9
+BASIS = 11
+
+
+@dataclass
+class StepFlops:
+    """Floating-point operations of one energy-and-forces evaluation (a multiply and an add count
+    separately; a fused multiply-add counts 2).
+
+    Attributes
+    ----------
+    forward : float
+        Energies: edge geometry and radial features, every layer's messages and update, the
+        readout's energy.
+    reverse : float
+        Forces: the readout's gradient, every layer's reverse pass, the edge gradients and their
+        sum into forces.
+    matmul : float
+        The part of ``forward + reverse`` in dense matrix products (2 m n k each).
+    """
+
+    forward: float
+    reverse: float
+    matmul: float
+
+    @property
+    def total(self) -> float:
+        """Operations of the whole evaluation, forward and reverse."""
+        return self.forward + self.reverse
+
+    @property
+    def elementwise(self) -> float:
+        """Operations outside dense matrix products: per-edge and per-atom loops."""
+        return self.total - self.matmul
+
+
+def step_flops_from_counts(
+    config: StudentConfig, n_atoms: int, n_edges: int, paired: bool = True, itemsize: int = 4
+) -> StepFlops:
+    """Floating-point operations of one evaluation by the fused kernel, on one thread.
+
+    Counted as the kernel computes them (painn.h, painn_reverse.h, painn_forces.cpp): every matrix
+    product as 2 m n k (its bias or accumulated initial value free, the zero lanes its own loops
+    pad narrow panels with not counted), and every arithmetic operation of the per-edge and
+    per-atom loops once per iteration, as written (a product the source repeats in an inner loop
+    counts each time). Square roots, divisions, exponentials, sines and cosines count 1 each;
+    copies, fills, negations and index arithmetic count 0. Not counted: the first layer's context,
+    which the kernel computes once per species and keeps between calls; the neighbour search; the
+    sums of per-thread partial buffers (none on one thread).
+
+    Parameters
+    ----------
+    config : StudentConfig
+        The architecture: F ``features``, R ``n_rbf``, L ``layers`` (the readout has F // 2
+        hidden features).
+    n_atoms : int
+        Atoms N, all of them receivers of edges.
+    n_edges : int
+        Directed edges E (each neighbour pair within the cutoff twice, once in each direction).
+    paired : bool
+        Whether the edges come in pairs, edge k + E / 2 being edge k reversed, as the kernel's own
+        neighbour search makes them: the two share their radial features and filters, computed
+        once per pair (E / 2 rows); otherwise once per edge (E rows).
+    itemsize : int
+        Bytes per number (4: float32, 8: float64); decides whether the filters are kept from
+        forward to reverse or computed twice.
+
+    Returns
+    -------
+    StepFlops
+    """
+    f, r1, layers, h = config.features, config.n_rbf + 1, config.layers, config.features // 2
+    n, e = n_atoms, n_edges
+    pairs = e // 2 if paired else 0
+    rows = e - pairs  # distinct distances: radial features and filters are computed per row
+    kept = rows * 3 * f * layers * itemsize <= KEPT_FILTER_BYTES
+    filters = 2 * rows * 3 * f * r1  # one layer's (rows x R + 1) (R + 1 x 3F) product
+
+    # forward
+    geometry = e * (6 + 3) + rows * (ENVELOPE + BASIS * config.n_rbf)  # distance, unit; radial
+    context_mm = 2 * n * f * f + 2 * n * 3 * f * f  # layers after the first
+    context_ew = n * f * SILU
+    update_mm = 2 * (2 * 3 * n * f * f) + 2 * n * 2 * f * f + 2 * n * 3 * f * f  # mix_u, mix_v; gate
+    update_ew = n * f * (13 + SILU + 9)  # norm and dot; gate's silu; new s and v
+    messages_first = e * (2 * f + 9 * f)  # scalar; vector-scalar only (the input's v is zero)
+    messages = e * (2 * f + 18 * f)
+    readout_mm = 2 * n * f * h
+    readout_ew = n * (h * (SILU + 2) + 2)  # silu, weight, sum; energy scale and reference
+    forward_mm = layers * (filters + update_mm) + (layers - 1) * context_mm + readout_mm
+    forward_ew = (
+        geometry
+        + layers * update_ew
+        + (layers - 1) * context_ew
+        + messages_first
+        + (layers - 1) * messages
+        + readout_ew
+    )
+
+    # reverse
+    readout_back_mm = 2 * n * h * f
+    readout_back_ew = n * h * (SILU_SLOPE + 2)  # slope, weight, energy scale
+    update_back_mm = 2 * n * 3 * f * f + 2 * n * f * 2 * f + 2 * (2 * 3 * n * f * f)  # gate_out, gate_in; mixes
+    update_back_ew = n * f * (7 + SILU_SLOPE + 1 + 21)  # gate gradients; silu slope; u, v_v, s1 gradients
+    context_back_mm = 2 * n * f * 3 * f + 2 * n * f * f
+    context_back_ew = n * f * (SILU_SLOPE + 1)
+    filter_back_mm = filters * (1 if kept else 2)  # d E / d radial, and the filters again unless kept
+    # per edge: unit gradient and vector-scalar message; vector-vector message and neighbour's v
+    # gradient, context gradient (layers after the first); filter gradient, set by a row's first
+    # edge and added to by its second
+    edge_back_first = e * (12 * f + 3)
+    edge_back = e * (12 * f + 3 + 12 * f + 6 * f)
+    filter_gradient = rows * 3 * f + pairs * 6 * f
+    edge_gradients = rows * 2 * r1 + e * (5 + 15) + e * 6  # distance, unit gradients; forces
+    reverse_mm = readout_back_mm + layers * (update_back_mm + filter_back_mm) + (layers - 1) * context_back_mm
+    reverse_ew = (
+        readout_back_ew
+        + layers * (update_back_ew + filter_gradient)
+        + (layers - 1) * context_back_ew
+        + edge_back_first
+        + (layers - 1) * edge_back
+        + edge_gradients
+    )
+    return StepFlops(
+        forward=float(forward_mm + forward_ew),
+        reverse=float(reverse_mm + reverse_ew),
+        matmul=float(forward_mm + reverse_mm),
+    )
+
+
+def count_edges(student: Student, atoms: Atoms) -> int:
+    """Directed edges (both directions of every pair, periodic images included) closer than the
+    student's cutoff in ``atoms``, found by the student's own neighbour search
+    (:func:`~mlff_distiller.models.neighbors.neighbor_list`)."""
+    dtype = torch.float64
+    positions = torch.tensor(atoms.positions, dtype=dtype)
+    cell = torch.tensor(atoms.cell.array, dtype=dtype)
+    pbc = torch.tensor(atoms.pbc, dtype=torch.bool)
+    with torch.no_grad():
+        src, _, _ = student.edges(positions, cell, pbc)
+    return int(src.shape[0])
+
+
+def step_flops(student: Student, atoms: Atoms) -> StepFlops:
+    """Floating-point operations of one evaluation of ``student`` on ``atoms`` by the fused kernel.
+
+    The edges are counted by :func:`count_edges` and come in pairs, as the kernel makes them; the
+    student's dtype decides whether filters are kept (see :func:`step_flops_from_counts`).
+    """
+    itemsize = next(student.parameters()).element_size()
+    return step_flops_from_counts(student.config, len(atoms), count_edges(student, atoms), True, itemsize)
+
+
+def _best_rate(work: float, run, seconds: float) -> float:
+    """``work`` divided by the fastest of repeated calls of ``run`` (after one warm-up), repeated
+    for about ``seconds`` (at least three times)."""
+    run()
+    best = math.inf
+    deadline = time.perf_counter() + seconds
+    repeats = 0
+    while repeats < 3 or time.perf_counter() < deadline:
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+        repeats += 1
+    return work / best
+
+
+def measure_peak_gflops(threads: int = 1, seconds: float = 1.0, size: int = 1536) -> float:
+    """The core's measured peak: GFLOP/s of a large float32 matrix product (``torch.mm``, ``size``
+    square, 2 size³ operations), the best of repetitions over about ``seconds``, on ``threads``
+    threads (torch's thread count is restored afterwards)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        generator = torch.Generator().manual_seed(0)
+        a = torch.rand(size, size, generator=generator)
+        b = torch.rand(size, size, generator=generator)
+        out = torch.empty(size, size)
+        return _best_rate(2.0 * size**3, lambda: torch.mm(a, b, out=out), seconds) / 1e9
+    finally:
+        torch.set_num_threads(previous)
+
+
+def measure_copy_bandwidth(threads: int = 1, seconds: float = 0.5, megabytes: int = 256) -> float:
+    """Memory bandwidth in GB/s of copying a ``megabytes`` float32 tensor into another (bytes read
+    plus bytes written, per second; far larger than any cache), the best of repetitions over about
+    ``seconds``, on ``threads`` threads (restored afterwards)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        source = torch.ones(megabytes * (1 << 20) // 4)
+        target = torch.empty_like(source)
+        return _best_rate(2.0 * source.numel() * 4, lambda: target.copy_(source), seconds) / 1e9
+    finally:
+        torch.set_num_threads(previous)
