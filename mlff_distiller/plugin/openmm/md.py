@@ -149,6 +149,39 @@ class MDRun:
             When the model gives a non-finite energy or forces at step 0, before any dynamics: a
             fault of the model or of the input structure (``summary.json`` says so too).
         """
+        stops = StopRequests()
+        with stops.catching():
+            self.begin(progress, stops)
+            try:
+                self.advance(self.settings.steps)
+            except KeyboardInterrupt:  # a second signal: stop at once, still writing the summary
+                self.end(interrupted=True)
+                raise
+            except Exception:
+                self._close()
+                raise
+        return self.end()
+
+    def begin(self, progress: bool = True, stops: StopRequests | None = None) -> None:
+        """Open the run directory and start the run: record frame 0 of a new run, or load a restart's checkpoint.
+
+        Then :meth:`advance` takes its steps and :meth:`end` closes it (:meth:`run` does all three).
+
+        Parameters
+        ----------
+        progress : bool
+            Show a progress bar (tqdm) while advancing.
+        stops : StopRequests, optional
+            The signals that stop the run cleanly (see :meth:`run`); default: none.
+
+        Raises
+        ------
+        SimulationError
+            As :meth:`run`, for a non-finite model output at step 0 (the run is then ended).
+        """
+        from tqdm import tqdm
+
+        s = self.settings
         self.run_dir.mkdir(parents=True, exist_ok=True)
         observables = self._observables()
         if self.restarting:
@@ -159,24 +192,100 @@ class MDRun:
                     f"{self.run_dir / CHECKPOINT} is not a checkpoint OpenMM can load ({_last_line(exc)}); "
                     "the run cannot be restarted (start a new one with -o)"
                 ) from None
-            start = self.context.getState().getStepCount()
-            keep = start
+            self.step = self.context.getState().getStepCount()
+            keep = self.step
         else:
-            start, keep = 0, None
+            self.step, keep = 0, None
             self._start_new_run()
-        self._write_settings(start)
-        trajectory = H5MDTrajectory(
+        self._write_settings(self.step)
+        self._start, self._begin = self.step, wallclock.perf_counter()
+        self._audits, self._deviations = [], []
+        self._stops = stops or StopRequests()
+        self._last_frame, self._reason, self._message = None, "completed", f"completed {s.steps} steps"
+        self._trajectory = H5MDTrajectory(
             self.run_dir / TRAJECTORY, len(self.numbers), self.structure.periodic, observables, keep
         )
-        table = EnergyTable(self.run_dir / ENERGIES, observables, keep)
-        self._audits, self._deviations = [], []
-        self._stops = StopRequests()
-        try:
-            with self._stops.catching():
-                return self._loop(start, trajectory, table, progress)
-        finally:
-            trajectory.close()
-            table.close()
+        self._table = EnergyTable(self.run_dir / ENERGIES, observables, keep)
+        self._bar = tqdm(
+            total=s.steps, initial=self.step, unit="step", disable=not progress, dynamic_ncols=True, mininterval=0.5
+        )
+        if not self.restarting:
+            self._first_frame()
+
+    @property
+    def running(self) -> bool:
+        """Whether the begun run can take more steps: not at its requested total, not stopped."""
+        return self._reason == "completed" and self.step < self.settings.steps and self._stops.signal is None
+
+    def advance(self, steps: int) -> bool:
+        """Take up to ``steps`` more steps of the begun run, writing frames, audits and checkpoints at its intervals.
+
+        Stops early at the requested total, on a physical stop or engine error, or on a stop
+        signal; successive calls continue the run as one call with their total would.
+
+        Returns
+        -------
+        bool
+            :attr:`running`: False once the run has ended (then :meth:`end` says why).
+        """
+        s = self.settings
+        target = min(self.step + steps, s.steps)
+        while self.step < target and self.running:
+            chunk = min(s.report_interval - self.step % s.report_interval, target - self.step)
+            reports = (self.step + chunk) % s.report_interval == 0 or self.step + chunk == s.steps
+            try:
+                self.phases.step(self.step, chunk)
+                frame = self._frame(self.step + chunk) if reports else None
+            except openmm.OpenMMException as exc:
+                self._reason = "engine error"
+                self._message = (
+                    f"stopped after step {self.step}: OpenMM or the model failed within the next {chunk} steps "
+                    f"({_last_line(exc)})"
+                )
+                break
+            self.step += chunk
+            self._bar.update(chunk)
+            if frame is not None:
+                self._report(frame)
+        return self.running
+
+    def _report(self, frame: dict) -> None:
+        """Record a frame, checkpoint at the checkpoint interval and the end, update the progress bar."""
+        s, step = self.settings, frame["step"]
+        self._last_frame = frame
+        self._reason, self._message = self._record(frame)
+        if self._reason == "completed" and (step % s.checkpoint_interval == 0 or step == s.steps):
+            self._save_checkpoint()
+        if self._bar.disable:
+            return
+        elapsed = wallclock.perf_counter() - self._begin
+        postfix = {
+            "phase": self.phases.label(step),
+            "ns/day": f"{ns_per_day(step - self._start, s.timestep, elapsed):.2f}",
+            "T": f"{frame['temperature']:.0f}K",
+            "E": f"{frame['total_energy']:.4f}eV",
+        }
+        if self._audits:
+            postfix["audit"] = f"{self._audits[-1]:.3f}eV/A"
+        if self.committee is not None:
+            postfix["devi"] = f"{frame['force_deviation_max']:.3f}eV/A"
+        self._bar.set_postfix(postfix, refresh=False)
+
+    def end(self, interrupted: bool = False) -> MDResult:
+        """End the begun run: checkpoint a signalled stop, close the files, write ``summary.json``.
+
+        ``interrupted``: the run is abandoned mid-step (a second signal), as stop reason ``interrupted``.
+        """
+        step = self.step
+        reason, message = self._reason, self._message
+        if interrupted:
+            reason, message = "interrupted", f"interrupted after step {step}"
+        elif self._stops.signal is not None and reason == "completed" and step < self.settings.steps:
+            self._save_checkpoint()  # the frame of this step is written: a restart continues from it
+            reason = self._stops.reason
+            message = f"{reason} after step {step} ({signal.Signals(self._stops.signal).name}); checkpoint saved"
+        self._close()
+        return self._finish(reason, message, self._start, step, self._begin, self._last_frame)
 
     def _observables(self) -> list[str]:
         """Names of the per-frame observables this run writes (see docs/trajectory-format.md)."""
@@ -191,94 +300,54 @@ class MDRun:
         return observables
 
     def _start_new_run(self) -> None:
-        s = self.settings
         for name in (CHECKPOINT, SUMMARY):  # an overwritten run's restart point must not survive
             (self.run_dir / name).unlink(missing_ok=True)
+        self.set_initial_state()
+        with open(self.run_dir / TOPOLOGY, "w") as handle:
+            app.PDBFile.writeFile(
+                self.structure.topology, self.structure.positions * NM_TO_ANGSTROM * unit.angstrom, handle
+            )
+
+    def set_initial_state(self) -> None:
+        """Put a new run's step-0 state in the Context, writing nothing: the structure's positions (energy-minimised
+        with ``minimize``) and Maxwell-Boltzmann velocities at the temperature, from the seed.
+
+        :meth:`begin` does this for a new run; stepping :attr:`phases` from here without
+        :meth:`begin` gives the same trajectory with no reporting (no frames, checkpoints or stops).
+        """
+        s = self.settings
         self.context.setPositions(self.structure.positions)
         if s.minimize:
             openmm.LocalEnergyMinimizer.minimize(self.context)
         self.context.setVelocities(maxwell_boltzmann_velocities(self.masses, s.temperature, s.seed, self.dof))
-        app.PDBFile.writeFile(
-            self.structure.topology,
-            self.structure.positions * NM_TO_ANGSTROM * unit.angstrom,
-            open(self.run_dir / TOPOLOGY, "w"),
-        )
 
-    def _loop(self, start: int, trajectory: H5MDTrajectory, table: EnergyTable, progress: bool) -> MDResult:
-        from tqdm import tqdm
+    def _close(self) -> None:
+        self._bar.close()
+        self._trajectory.close()
+        self._table.close()
 
-        s = self.settings
-        total = s.steps
-        step = start
-        begin = wallclock.perf_counter()
-        reason, message = "completed", f"completed {total} steps"
-        frame = None
-        bar = tqdm(total=total, initial=start, unit="step", disable=not progress, dynamic_ncols=True, mininterval=0.5)
-        try:
-            if start == 0 and not self.restarting:
-                frame, reason, message = self._first_frame(trajectory, table, begin)
-            while step < total and reason == "completed" and self._stops.signal is None:
-                chunk = min(s.report_interval - step % s.report_interval, total - step)
-                try:
-                    self.phases.step(step, chunk)
-                    frame = self._frame(step + chunk)
-                except openmm.OpenMMException as exc:
-                    reason = "engine error"
-                    message = (
-                        f"stopped after step {step}: OpenMM or the model failed within the next {chunk} steps "
-                        f"({_last_line(exc)})"
-                    )
-                    break
-                step += chunk
-                reason, message = self._record(frame, trajectory, table)
-                if reason == "completed" and (step % s.checkpoint_interval == 0 or step == total):
-                    self._save_checkpoint()
-                bar.update(chunk)
-                elapsed = wallclock.perf_counter() - begin
-                postfix = {
-                    "phase": self.phases.label(step),
-                    "ns/day": f"{ns_per_day(step - start, s.timestep, elapsed):.2f}",
-                    "T": f"{frame['temperature']:.0f}K",
-                    "E": f"{frame['total_energy']:.4f}eV",
-                }
-                if self._audits:
-                    postfix["audit"] = f"{self._audits[-1]:.3f}eV/A"
-                if self.committee is not None:
-                    postfix["devi"] = f"{frame['force_deviation_max']:.3f}eV/A"
-                bar.set_postfix(postfix, refresh=False)
-            if self._stops.signal is not None and reason == "completed" and step < total:
-                self._save_checkpoint()  # the frame of this step is written: a restart continues from it
-                reason = self._stops.reason
-                message = f"{reason} after step {step} ({signal.Signals(self._stops.signal).name}); checkpoint saved"
-        except KeyboardInterrupt:
-            reason, message = "interrupted", f"interrupted after step {step}"
-            self._finish(reason, message, start, step, begin, frame)
-            raise
-        finally:
-            bar.close()
-        return self._finish(reason, message, start, step, begin, frame)
+    def _first_frame(self) -> None:
+        """Record frame 0 and checkpoint it (step 0 is on every interval), so that a run killed early restarts.
 
-    def _first_frame(self, trajectory: H5MDTrajectory, table: EnergyTable, begin: float) -> tuple[dict, str, str]:
-        """Record frame 0 and checkpoint it: (frame, stop reason, message) as :meth:`_record`.
-
-        A non-finite model output there is a model or input fault (:class:`SimulationError`).
+        A non-finite model output there is a model or input fault: the run ends, and
+        :class:`SimulationError` says so.
         """
         try:
             frame = self._frame(0)
-            reason, message = self._record(frame, trajectory, table)
         except openmm.OpenMMException as exc:
             frame, reason = None, f"the model failed ({_last_line(exc)})"
+        else:
+            self._report(frame)
+            reason = self._reason
         if reason != "completed" and (frame is None or reason == "non-finite energy"):
             what = reason if frame is None else "the model gives a non-finite energy or forces"
             message = (
                 f"{what} at step 0, before any dynamics: a fault of the model ({self.settings.model}) or of the "
                 f"input structure ({self.settings.structure}, e.g. atoms on top of each other), not an explosion"
             )
-            self._finish("model or input fault", message, 0, 0, begin, None)
+            self._last_frame, self._reason, self._message = None, "model or input fault", message
+            self.end()
             raise SimulationError(message)
-        if reason == "completed":
-            self._save_checkpoint()  # so that a run killed before its first checkpoint interval restarts
-        return frame, reason, message
 
     def _frame(self, step: int) -> dict:
         state = self.context.getState(getPositions=True, getVelocities=True, getForces=True, getEnergy=True)
@@ -304,7 +373,7 @@ class MDRun:
             "equilibration": int(self.phases.phase(step) == EQUILIBRATION),
         }
 
-    def _record(self, frame: dict, trajectory: H5MDTrajectory, table: EnergyTable):
+    def _record(self, frame: dict) -> tuple[str, str]:
         """Write a finite frame; return (stop reason, message)."""
         s, step = self.settings, frame["step"]
         finite = [frame["potential_energy"], frame["positions"], frame["forces"]]
@@ -320,10 +389,10 @@ class MDRun:
             deviation = self.committee.deviation(frame["positions"], frame["box"], frame["forces"])
             frame["force_deviation_max"], frame["force_deviation_mean"] = deviation
             self._deviations.append(deviation[0])
-        trajectory.append(
+        self._trajectory.append(
             step, frame["time"], frame["positions"], frame["velocities"], frame["forces"], frame["box"], frame
         )
-        table.append(step, frame["time"], frame)
+        self._table.append(step, frame["time"], frame)
         if frame["temperature"] > s.temperature_limit:
             return "temperature limit", (
                 f"stopped at step {step}: temperature {frame['temperature']:.0f} K exceeds the limit {s.temperature_limit:.0f} K"
