@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -56,19 +57,25 @@ def benchmark_student(size: str, dtype: torch.dtype, seed: int = 0, molecule: bo
     return student
 
 
-def bare_model(student: Student, atoms: Atoms, device: str = "cpu", kernel: str = "auto") -> Advance:
+def bare_model(
+    student: Student, atoms: Atoms, device: str = "cpu", kernel: str = "auto", threads: int | None = None
+) -> Advance:
     """Energy and forces from the module OpenMM's ``TorchForce`` runs (nm in, kJ/mol out), positions fixed.
 
     The module is the one :func:`openmm_md` runs with the same ``kernel`` (see
-    :func:`~mlff_distiller.models.kernel.resolve_kernel`), frozen (weights folded in as constants)
-    as openmm-torch does before running it. ``device`` is ``"cpu"`` or ``"cuda"`` (where the CUDA
+    :func:`~mlff_distiller.models.kernel.resolve_kernel`) and ``threads`` (the fused kernel's; default:
+    torch's intra-op thread count at each call), frozen (weights folded in as constants) as
+    openmm-torch does before running it. ``device`` is ``"cpu"`` or ``"cuda"`` (where the CUDA
     platform would run it).
     """
     from ..export.openmm import openmm_module
-    from ..models.kernel import resolve_kernel
+    from ..models.kernel import resolve_kernel, resolve_threads
 
     numbers = [int(z) for z in atoms.numbers]
-    scripted = openmm_module(student, numbers, periodic=bool(atoms.pbc.all()), kernel=resolve_kernel(kernel))
+    kernel = resolve_kernel(kernel)
+    scripted = openmm_module(student, numbers, periodic=bool(atoms.pbc.all()), kernel=kernel)
+    if kernel == "fused" and threads is not None:  # set before freezing folds it in
+        scripted.forces.set_threads(resolve_threads(threads))
     module = torch.jit.freeze(scripted.to(device))
     positions = torch.tensor(atoms.positions / 10.0, dtype=torch.float64, device=device)
     box = torch.tensor(np.asarray(atoms.cell) / 10.0, dtype=torch.float64, device=device) if atoms.pbc.all() else None
@@ -160,12 +167,19 @@ def student_ase_md(
 
 
 def teacher_ase_md(name: str, atoms: Atoms, timestep_fs: float, threads: int) -> Advance:
-    """ASE ``VelocityVerlet`` driving the teacher ``name`` (``"gfn2-xtb"``, ``"sevenn-0"``) directly, no cache."""
+    """ASE ``VelocityVerlet`` driving the teacher ``name`` (``"gfn2-xtb"``, ``"sevenn-0"``) directly, no cache.
+
+    GFN2-xTB gets ``threads`` OpenMP threads; SevenNet-0 computes on torch's intra-op threads, which
+    the caller sets (``torch.set_num_threads``). SevenNet's warning that no tensor-product
+    accelerator is enabled (its accelerators are GPU libraries) is silenced here.
+    """
     from ..teachers import load_teacher
 
     options = {"threads": threads} if name == "gfn2-xtb" else {}
     try:
-        teacher = load_teacher(name, **options)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="No tensor product accelerator", category=UserWarning)
+            teacher = load_teacher(name, **options)
     except MLFFDError as exc:
         raise ContenderUnavailable(str(exc)) from exc
     teacher.check_elements(atoms.numbers)

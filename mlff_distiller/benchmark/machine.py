@@ -35,7 +35,7 @@ def package_versions() -> dict[str, str]:
 def machine_info() -> dict:
     """The machine and software a benchmark ran with, as a JSON-ready dict.
 
-    Keys: ``cpu``, ``cores`` (logical CPUs), ``gpu`` (CUDA device name or None), ``torch_threads``,
+    Keys: ``cpu``, ``cores`` (logical CPUs), ``usable_cores`` (those this process may run on), ``gpu`` (CUDA device name or None), ``torch_threads``,
     ``omp_num_threads`` (environment), ``load_average_1min`` (at the time of the call), ``python``,
     ``platform``, ``date_utc`` and ``versions``.
     """
@@ -44,6 +44,7 @@ def machine_info() -> dict:
     return {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "torch_threads": torch.get_num_threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),

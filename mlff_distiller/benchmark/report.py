@@ -7,10 +7,25 @@ from pathlib import Path
 from ..safe_write import safe_write_text, staged_file
 from .suite import BenchmarkResult
 from .targets import check_targets
+from .timing import Measurement
 
 #: File names of the plots, inside the image folder.
 SPEEDUP_PLOT = "bench_speedup.png"
 SCALING_PLOT = "bench_scaling.png"
+
+
+#: What each teacher is, in the report's words.
+TEACHER_NOTES = {
+    "gfn2-xtb": "GFN2-xTB (tblite): semi-empirical tight binding, the students' teacher; its OpenMP threads.",
+    "sevenn-0": "SevenNet-0 (`sevenn` extra, weights in its wheel, 842,623 parameters): a foundation MLIP, what a "
+    "user would otherwise run; on torch's threads, without a tensor-product accelerator (those are GPU libraries).",
+}
+#: How the thread table is read.
+THREADS_TEXT = (
+    "A contender's step time at the fewest threads over its step time at more, in the same run (rounds "
+    "interleaved). The fused kernel (bare, OpenMM, ASE) splits its per-atom and per-edge work over the threads; "
+    "ASE's integrator and OpenMM's Reference platform stay serial; LAMMPS scales by MPI ranks (see the targets)."
+)
 
 
 def _number(value: float | None) -> str:
@@ -19,12 +34,26 @@ def _number(value: float | None) -> str:
     return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
+def _teachers(result: BenchmarkResult) -> list[str]:
+    """The teachers the plan ran."""
+    return [t for t in result.plan["teachers"] if "teacher" in result.plan["engines"]]
+
+
+def _speedup(result: BenchmarkResult, m: Measurement, teacher: str) -> float | None:
+    """The teacher's step over the student contender ``m``'s, on the same system at the same thread count."""
+    reference = result.find(m.system, "teacher", teacher, threads=m.threads)
+    if m.engine == "teacher" or not m.ok or reference is None or not reference.ok:
+        return None
+    return reference.ms_per_step / m.ms_per_step
+
+
 def measurement_table(result: BenchmarkResult) -> str:
-    """Markdown table: system, atoms, contender, ms/step, ns/day, µs/atom/step, speed-up over each teacher, status.
+    """Markdown table: system, atoms, contender, ms/step, ns/day, µs/atom/step, speed-up over each teacher
+    (at the contender's thread count), status.
 
     Contenders the plan did not ask for on a system (e.g. LAMMPS outside ``--lammps-systems``) are left out.
     """
-    teachers = [t for t in result.plan["teachers"] if "teacher" in result.plan["engines"]]
+    teachers = _teachers(result)
     header = (
         ["system", "atoms", "contender", "ms/step", "ns/day", "µs/atom/step"]
         + [f"× {t}" for t in teachers]
@@ -34,11 +63,7 @@ def measurement_table(result: BenchmarkResult) -> str:
     for m in result.measurements:
         if "not planned" in m.status:
             continue
-        speedups = []
-        for teacher in teachers:
-            reference = result.find(m.system, "teacher", teacher)
-            ok = m.ok and reference is not None and reference.ok and m.engine != "teacher"
-            speedups.append(_number(reference.ms_per_step / m.ms_per_step) if ok else "-")
+        speedups = [_number(_speedup(result, m, teacher)) for teacher in teachers]
         cells = [
             m.system,
             str(m.atoms),
@@ -49,6 +74,75 @@ def measurement_table(result: BenchmarkResult) -> str:
         ]
         lines.append("| " + " | ".join(cells + speedups + [m.status]) + " |")
     return "\n".join(lines)
+
+
+def teacher_table(result: BenchmarkResult, teacher: str) -> str | None:
+    """Markdown table of the speed-up over ``teacher`` of each student size, engine and thread count
+    (rows) on each system where the teacher was measured (columns), the teacher's own ms/step first;
+    None when the teacher was measured nowhere."""
+    systems = list(
+        dict.fromkeys(m.system for m in result.measurements if m.engine == "teacher" and m.model == teacher and m.ok)
+    )
+    if not systems:
+        return None
+    header = ["student", "engine", "threads"] + systems
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for threads in result.thread_counts:
+        cells = [
+            _number(m.ms_per_step) if (m := result.find(s, "teacher", teacher, threads=threads)) else "-"
+            for s in systems
+        ]
+        lines.append(f"| ({teacher}, ms/step) | ase | {threads} | " + " | ".join(cells) + " |")
+    rows = dict.fromkeys((m.model, m.engine, m.ranks, m.threads) for m in result.measurements if m.engine != "teacher")
+    for size in result.plan["sizes"]:
+        for model, engine, ranks, threads in rows:
+            if model != size:
+                continue
+            cells = [
+                _number(_speedup(result, m, teacher)) if (m := result.find(s, engine, model, ranks, threads)) else "-"
+                for s in systems
+            ]
+            if any(cell != "-" for cell in cells):
+                engine_text = f"{engine} ({ranks} ranks)" if ranks > 1 else engine
+                lines.append(f"| {size} | {engine_text} | {threads} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def thread_table(result: BenchmarkResult) -> str | None:
+    """Markdown table of the thread scaling: a contender's step at the plan's fewest threads over its step
+    at each other count, per model and engine (rows) and system (columns); None for one thread count."""
+    base, *others = result.thread_counts
+    if not others:
+        return None
+    systems = list(dict.fromkeys(m.system for m in result.measurements))
+    header = ["model", "engine", "threads"] + systems
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = dict.fromkeys((m.model, m.engine) for m in result.measurements if m.engine != "lammps")
+    for model, engine in rows:
+        for threads in others:
+            cells = []
+            for system in systems:
+                one = result.find(system, engine, model, threads=base)
+                many = result.find(system, engine, model, threads=threads)
+                ok = one is not None and many is not None and one.ok and many.ok
+                cells.append(_number(one.ms_per_step / many.ms_per_step) if ok else "-")
+            if any(cell != "-" for cell in cells):
+                lines.append(f"| {model} | {engine} | {threads} over {base} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def teacher_sections(result: BenchmarkResult) -> list[str]:
+    """A report section per measured teacher: :func:`teacher_table` and what the teacher is."""
+    sections = []
+    for teacher in _teachers(result):
+        table = teacher_table(result, teacher)
+        if table:
+            note = TEACHER_NOTES.get(teacher, "")
+            sections.append(
+                f"## × {teacher}\n\nThe teacher's ASE MD step time over the student's, on the same system at "
+                f"the same thread count. {note}\n\n{table}"
+            )
+    return sections
 
 
 def target_table(result: BenchmarkResult) -> str:
@@ -63,13 +157,15 @@ def target_table(result: BenchmarkResult) -> str:
 
 def machine_table(machine: dict, plan: dict) -> str:
     """Markdown table of the machine, threads, settings and versions."""
+    threads = plan["threads"] if isinstance(plan["threads"], list) else [plan["threads"]]
+    usable = f", {machine['usable_cores']} usable by this process" if "usable_cores" in machine else ""
     rows = [
-        ("CPU", f"{machine['cpu']}, {machine['cores']} logical cores"),
+        ("CPU", f"{machine['cpu']}, {machine['cores']} logical cores{usable}"),
         ("GPU", machine["gpu"] or "none"),
         (
             "threads",
-            f"torch {machine['torch_threads']}, OMP_NUM_THREADS={machine['omp_num_threads']}, "
-            f"teacher {plan['threads']}, LAMMPS 1 per rank",
+            f"each contender at {' and '.join(map(str, sorted(threads)))} (torch, fused kernel, OpenMM CPU "
+            f"platform, teachers); LAMMPS 1 per rank; OMP_NUM_THREADS={machine['omp_num_threads']}",
         ),
         ("load average (1 min, at the end)", str(machine["load_average_1min"])),
         ("student precision / time step", f"{plan['precision']} / {plan['timestep_fs']} fs"),
@@ -78,7 +174,11 @@ def machine_table(machine: dict, plan: dict) -> str:
             "OpenMM platform",
             plan["platform"] + (" (Reference here)" if plan["platform"] == "auto" and not machine["gpu"] else ""),
         ),
-        ("timed blocks per contender", f"{plan['rounds']} of ~{plan['block_seconds']} s, interleaved; median reported"),
+        (
+            "timed blocks per contender",
+            f"{plan['rounds']} of ~{plan['block_seconds']} s, interleaved; median reported"
+            + (f"; teachers: the first {plan['teacher_rounds']}" if plan.get("teacher_rounds") else ""),
+        ),
         ("date", machine["date_utc"]),
         ("versions", ", ".join(f"{name} {version}" for name, version in machine["versions"].items())),
     ]
@@ -93,32 +193,51 @@ def print_result(result: BenchmarkResult, json_path: Path | None = None) -> None
 
 
 def plot_speedups(result: BenchmarkResult, path: Path) -> Path | None:
-    """Bar chart of every student contender's speed-up over the first measured teacher, per system (log scale)."""
+    """Bar charts of every student contender's speed-up over each measured teacher (one panel per teacher),
+    per system, at the contender's thread count (log scale)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    teacher_steps = {m.system: m for m in result.measurements if m.engine == "teacher" and m.ok}
-    systems = [s for s in dict.fromkeys(m.system for m in result.measurements) if s in teacher_steps]
-    contenders = list(dict.fromkeys(m.contender for m in result.measurements if m.engine not in ("teacher", "bare")))
-    if not systems or not contenders:
+    panels = []
+    for teacher in _teachers(result):
+        systems = list(
+            dict.fromkeys(
+                m.system for m in result.measurements if m.engine == "teacher" and m.model == teacher and m.ok
+            )
+        )
+        contenders = [m for m in result.measurements if m.system in systems and m.engine not in ("teacher", "bare")]
+        if contenders:
+            panels.append((teacher, systems, list(dict.fromkeys(m.contender for m in contenders))))
+    if not panels:
         return None
-    figure, axes = plt.subplots(figsize=(max(6.0, 1.2 * len(systems) * len(contenders) / 3), 4.5))
-    width = 0.8 / len(contenders)
-    for index, contender in enumerate(contenders):
-        heights = []
-        for system in systems:
-            m = next((x for x in result.measurements if x.system == system and x.contender == contender and x.ok), None)
-            heights.append(teacher_steps[system].ms_per_step / m.ms_per_step if m else 0.0)
-        axes.bar([k + index * width for k in range(len(systems))], heights, width, label=contender)
-    axes.set_xticks([k + 0.4 - width / 2 for k in range(len(systems))])
-    axes.set_xticklabels([f"{s}\n({teacher_steps[s].model}: {teacher_steps[s].ms_per_step:.3g} ms)" for s in systems])
-    axes.set_yscale("log")
-    axes.axhline(1.0, color="black", linewidth=0.8)
-    axes.set_ylabel("speed-up over the teacher per MD step")
-    axes.legend(fontsize=7, ncol=2)
-    axes.set_title("Students over the teacher (ASE MD), same machine, same run")
+    names = list(dict.fromkeys(name for _, _, contenders in panels for name in contenders))
+    colours = {name: plt.get_cmap("tab20")(index % 20) for index, name in enumerate(names)}
+    bars = max(len(systems) * len(contenders) for _, systems, contenders in panels)
+    figure, axes = plt.subplots(len(panels), 1, figsize=(max(7.0, bars / 3), 4.5 * len(panels)), squeeze=False)
+    for axis, (teacher, systems, contenders) in zip(axes[:, 0], panels, strict=True):
+        width = 0.8 / len(contenders)
+        for index, contender in enumerate(contenders):
+            heights = []
+            for system in systems:
+                m = next((x for x in result.measurements if x.system == system and x.contender == contender), None)
+                heights.append((_speedup(result, m, teacher) or 0.0) if m else 0.0)
+            x = [k + index * width for k in range(len(systems))]
+            axis.bar(x, heights, width, label=contender, color=colours[contender])
+        one_thread = [result.find(system, "teacher", teacher) for system in systems]
+        axis.set_xticks([k + 0.4 - width / 2 for k in range(len(systems))])
+        axis.set_xticklabels(
+            [
+                f"{s}\n({m.ms_per_step:.3g} ms, 1 thread)" if m and m.ok else s
+                for s, m in zip(systems, one_thread, strict=True)
+            ]
+        )
+        axis.set_yscale("log")
+        axis.axhline(1.0, color="black", linewidth=0.8)
+        axis.set_ylabel(f"speed-up over {teacher} per MD step")
+        axis.legend(fontsize=6, ncol=2)
+        axis.set_title(f"Students over {teacher} (ASE MD), same threads, same run", fontsize=10)
     figure.tight_layout()
     return _save(figure, path)
 
@@ -198,6 +317,8 @@ def write_report(result: BenchmarkResult, markdown: Path, images: Path, command:
         "(systems, sizes, engines, time and memory budgets, `--quick`).",
         "## Machine\n\n" + machine_table(result.machine, result.plan),
         "## Targets\n\n" + target_table(result),
+        *teacher_sections(result),
+        *([f"## Threads\n\n{THREADS_TEXT}\n\n{threads}"] if (threads := thread_table(result)) else []),
         "## Plots\n\n" + (links or "(nothing to plot)"),
         "## All measurements\n\n" + measurement_table(result),
     ]

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..errors import MLFFDError
+from ..inputs import THREADS
 from .contenders import (
     ContenderUnavailable,
     LammpsMD,
@@ -27,10 +28,11 @@ from .timing import Advance, Measurement, steps_for
 #: Engines a plan can name, in the order they are run and reported.
 ENGINES = ("bare", "openmm", "ase", "lammps", "teacher")
 
-#: How each kind of contender's cost grows with the number of atoms (for skipping what would be too slow).
-#: GFN2-xTB builds and diagonalises N x N matrices (between N**2 and N**3 at these sizes); students
-#: scale linearly with a cell list.
-SCALING_EXPONENTS = {"teacher": 2.0}
+#: How each teacher's cost grows with the number of atoms (for skipping what would be too slow):
+#: GFN2-xTB builds and diagonalises N x N matrices (between N**2 and N**3 at these sizes); SevenNet-0
+#: went from 1.29 s on 96 water atoms to 22.8 s on 768 (one thread). Students scale linearly with a
+#: cell list, as does any teacher not named here.
+SCALING_EXPONENTS = {"gfn2-xtb": 2.0, "sevenn-0": 1.4}
 
 
 @dataclass
@@ -62,10 +64,16 @@ class BenchmarkPlan:
     kernel : str
         How the students compute on CPU in OpenMM, bare and ASE: ``"auto"`` (the fused C++ kernel
         where it compiles), ``"fused"`` or ``"portable"`` (TorchScript operations).
-    threads : int
-        threads of torch, of the fused kernel (OpenMM and ASE) and of the teacher (LAMMPS: one per rank).
+    threads : list of int
+        Thread counts: every contender but LAMMPS (one thread per rank) is measured at each, in the
+        same interleaved rounds. Threads of torch, of the fused kernel (bare, OpenMM and ASE), of
+        OpenMM's CPU platform and of the teachers (GFN2-xTB's OpenMP, SevenNet-0's torch).
     rounds : int
         Timed blocks per contender, interleaved across contenders; the median is reported.
+    teacher_rounds : int, optional
+        Timed blocks per teacher (default: ``rounds``): teachers are timed in the first
+        ``teacher_rounds`` rounds only, still interleaved with the students. Saves most of a run's
+        time when a teacher step takes tens of seconds.
     block_seconds : float
         Target duration of one timed block, s.
     budget_seconds : float
@@ -91,8 +99,9 @@ class BenchmarkPlan:
     precision: str = "float32"
     platform: str = "auto"
     kernel: str = "auto"
-    threads: int = 1
+    threads: list[int] = field(default_factory=lambda: [1])
     rounds: int = 3
+    teacher_rounds: int | None = None
     block_seconds: float = 2.0
     budget_seconds: float = 120.0
     teacher_budget_seconds: float = 600.0
@@ -116,8 +125,16 @@ class BenchmarkPlan:
             raise MLFFDError(f"unknown kernel '{self.kernel}'; choose auto, fused or portable")
         if self.precision not in ("float32", "float64"):
             raise MLFFDError(f"unknown precision '{self.precision}'; choose float32 or float64")
-        if min(self.timestep_fs, self.block_seconds, self.budget_seconds, self.threads, self.rounds) <= 0:
-            raise MLFFDError("time step, block, budget, threads and rounds must be positive")
+        if min(self.timestep_fs, self.block_seconds, self.budget_seconds, self.rounds, self.teacher_rounds or 1) <= 0:
+            raise MLFFDError("time step, block, budget and rounds must be positive")
+        for count in self.threads:
+            THREADS.check(count, "threads")
+        if not self.threads or len(set(self.threads)) < len(self.threads):
+            raise MLFFDError(f"threads must be distinct thread counts, not {self.threads}")
+
+    def rounds_of(self, engine: str) -> int:
+        """Timed blocks of a contender of ``engine``."""
+        return min(self.rounds, self.teacher_rounds or self.rounds) if engine == "teacher" else self.rounds
 
 
 #: A plan that runs in seconds: the smallest student, aspirin and the 96-atom box, no LAMMPS.
@@ -149,34 +166,43 @@ class BenchmarkResult:
     def from_dict(cls, data: dict) -> "BenchmarkResult":
         return cls(data["machine"], data["plan"], [Measurement.from_dict(m) for m in data["measurements"]])
 
-    def find(self, system: str, engine: str, model: str, ranks: int = 1) -> Measurement | None:
+    @property
+    def thread_counts(self) -> list[int]:
+        """The plan's thread counts, in increasing order (``[1]`` for results saved before they were recorded)."""
+        threads = self.plan.get("threads", 1)
+        return sorted(threads) if isinstance(threads, list) else [threads]
+
+    def find(self, system: str, engine: str, model: str, ranks: int = 1, threads: int = 1) -> Measurement | None:
         """The measurement of one contender on one system, if it was attempted."""
         for m in self.measurements:
-            if (m.system, m.engine, m.model, m.ranks) == (system, engine, model, ranks):
+            if (m.system, m.engine, m.model, m.ranks, m.threads) == (system, engine, model, ranks, threads):
                 return m
         return None
 
 
-def _contenders(plan: BenchmarkPlan) -> list[tuple[str, str, int]]:
-    """``(engine, model, ranks)`` of every contender of the plan, in report order."""
+def _contenders(plan: BenchmarkPlan) -> list[tuple[str, str, int, int]]:
+    """``(engine, model, ranks, threads)`` of every contender of the plan, in report order (LAMMPS: one
+    thread per rank, measured once)."""
+    threads = sorted(plan.threads)
     found = []
     for engine in ENGINES:
         if engine not in plan.engines:
             continue
         if engine == "teacher":
-            found += [(engine, name, 1) for name in plan.teachers]
+            found += [(engine, name, 1, t) for name in plan.teachers for t in threads]
         elif engine == "lammps":
-            found += [(engine, size, ranks) for size in plan.sizes for ranks in plan.lammps_ranks]
+            found += [(engine, size, ranks, 1) for size in plan.sizes for ranks in plan.lammps_ranks]
         else:
-            found += [(engine, size, 1) for size in plan.sizes]
+            found += [(engine, size, 1, t) for size in plan.sizes for t in threads]
     return found
 
 
 def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None) -> BenchmarkResult:
     """Measure every contender of ``plan`` on every system, smallest system first.
 
-    On each system the contenders are set up and warmed up, then timed in ``plan.rounds``
-    interleaved blocks, so that a change in the machine's load hits all of them alike. A
+    On each system the contenders (each at each of ``plan.threads``) are set up and warmed up, then
+    timed in ``plan.rounds`` interleaved blocks, so that a change in the machine's load hits all of
+    them alike; torch's thread count is set to the contender's before each of its blocks. A
     contender whose cost, extrapolated from the previous system, would exceed the budget, whose
     estimated memory exceeds the limit, or which cannot run here, is recorded as skipped with
     the reason; one that raises is recorded as failed.
@@ -190,10 +216,9 @@ def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None)
     """
     plan.check()
     progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
-    torch.set_num_threads(plan.threads)
     dtype = torch.float32 if plan.precision == "float32" else torch.float64
     systems = sorted(plan.systems, key=lambda name: len(benchmark_system(name)))
-    last: dict[tuple[str, str, int], tuple[int, float]] = {}  # contender -> (atoms, seconds per step)
+    last: dict[tuple, tuple[int, float]] = {}  # contender -> (atoms, seconds per step)
     measurements: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="mlffd-bench-") as scratch:
         for name in systems:
@@ -202,48 +227,51 @@ def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None)
             students = {size: benchmark_student(size, dtype, plan.seed, molecule) for size in plan.sizes}
             progress(f"{name}: {len(atoms)} atoms")
             timed: list[tuple[Measurement, Advance, int]] = []
-            estimates: dict[tuple[str, str, int], float] = {}  # this system's warm-up estimates, s/step
-            for engine, model, ranks in _contenders(plan):
-                measurement = Measurement(name, len(atoms), engine, model, ranks, plan.timestep_fs)
+            estimates: dict[tuple, float] = {}  # this system's warm-up estimates, s/step
+            for engine, model, ranks, threads in _contenders(plan):
+                measurement = Measurement(name, len(atoms), engine, model, ranks, plan.timestep_fs, threads=threads)
                 measurements.append(measurement)
-                reason = _skip_reason(plan, engine, model, ranks, name, atoms, students, last, estimates)
+                key = (engine, model, ranks, threads)
+                reason = _skip_reason(plan, key, name, atoms, students, last, estimates)
                 if reason:
                     measurement.status = f"skipped: {reason}"
                     progress(f"  {measurement.contender}: {measurement.status}")
                     continue
                 try:
-                    advance = _prepare(plan, engine, model, ranks, atoms, students, Path(scratch) / f"{engine}-{model}")
+                    torch.set_num_threads(threads)
+                    folder = Path(scratch) / f"{engine}-{model}"
+                    advance = _prepare(plan, engine, model, ranks, threads, atoms, students, folder)
                     seconds = _warm_up(advance, engine, plan.block_seconds)
-                    estimates[(engine, model, ranks)] = seconds
+                    estimates[key] = seconds
                 except ContenderUnavailable as exc:
                     measurement.status = f"skipped: {exc}"
                     progress(f"  {measurement.contender}: {measurement.status}")
                     continue
                 except Exception as exc:  # a contender that breaks must not stop the others
-                    measurement.status = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                    measurement.status = f"failed: {_first_line(exc)}"
                     progress(f"  {measurement.contender}: {measurement.status}")
                     continue
                 block = plan.block_seconds if engine != "lammps" else max(plan.block_seconds, 2.0)
                 steps = steps_for(seconds, block, plan.max_steps)
                 timed.append((measurement, advance, steps))
                 progress(
-                    f"  {measurement.contender}: ready, ~{seconds * 1e3:.1f} ms/step, {plan.rounds} blocks of {steps} steps"
+                    f"  {measurement.contender}: ready, ~{seconds * 1e3:.1f} ms/step, "
+                    f"{plan.rounds_of(engine)} blocks of {steps} steps"
                 )
-            for _ in range(plan.rounds):
+            for round_index in range(plan.rounds):
                 for measurement, advance, steps in timed:
+                    if round_index >= plan.rounds_of(measurement.engine) or measurement.status != "ok":
+                        continue
                     try:
+                        torch.set_num_threads(measurement.threads)
                         measurement.seconds_per_step.append(advance(steps) / steps)
                         measurement.steps += steps
                     except Exception as exc:
-                        measurement.status = (
-                            f"failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                        )
+                        measurement.status = f"failed: {_first_line(exc)}"
             for measurement, _, _ in timed:
                 if measurement.ok:
-                    last[(measurement.engine, measurement.model, measurement.ranks)] = (
-                        measurement.atoms,
-                        min(measurement.seconds_per_step),
-                    )
+                    key = (measurement.engine, measurement.model, measurement.ranks, measurement.threads)
+                    last[key] = (measurement.atoms, min(measurement.seconds_per_step))
                     progress(
                         f"  {measurement.contender}: {measurement.ms_per_step:.3f} ms/step, "
                         f"{measurement.us_per_atom_step:.2f} us/atom/step, {measurement.ns_per_day:.3f} ns/day"
@@ -254,12 +282,20 @@ def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None)
     return BenchmarkResult(machine_info(), asdict(plan), measurements)
 
 
-def _skip_reason(plan, engine, model, ranks, name, atoms, students, last, estimates) -> str | None:
-    """Why a contender should not run on system ``name`` (not planned, too big or too slow), or None.
+def _first_line(exc: Exception) -> str:
+    """``"TypeName: first line of the message"``."""
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def _skip_reason(plan, key, name, atoms, students, last, estimates) -> str | None:
+    """Why the contender ``key`` = ``(engine, model, ranks, threads)`` should not run on system ``name``
+    (not planned, too big or too slow), or None.
 
     The cost is extrapolated from the contender's last system (:data:`SCALING_EXPONENTS`) or,
-    for a contender new at this size, taken from the bare model's warm-up on this system.
+    for a contender new at this size, taken from the bare model's warm-up on this system at the
+    same thread count.
     """
+    engine, model, _, threads = key
     if engine == "lammps" and plan.lammps_systems is not None and name not in plan.lammps_systems:
         return "LAMMPS not planned on this system (--lammps-systems)"
     if engine != "teacher":
@@ -267,29 +303,30 @@ def _skip_reason(plan, engine, model, ranks, name, atoms, students, last, estima
         memory = estimated_memory_gb(student, estimated_edges(atoms, student.cutoff))
         if memory > plan.memory_limit_gb:
             return f"needs ~{memory:.0f} GB (limit {plan.memory_limit_gb:g} GB)"
-    previous = last.get((engine, model, ranks))
-    predicted = estimates.get(("bare", model, 1))
+    previous = last.get(key)
+    predicted = estimates.get(("bare", model, 1, threads))
     if previous is not None:
         previous_atoms, seconds = previous
-        predicted = seconds * (len(atoms) / previous_atoms) ** SCALING_EXPONENTS.get(engine, 1.0)
+        exponent = SCALING_EXPONENTS.get(model, 1.0) if engine == "teacher" else 1.0
+        predicted = seconds * (len(atoms) / previous_atoms) ** exponent
     budget = plan.teacher_budget_seconds if engine == "teacher" else plan.budget_seconds
-    if predicted is not None and predicted * (plan.rounds + 1) > budget:
+    if predicted is not None and predicted * (plan.rounds_of(engine) + 1) > budget:
         return f"too slow (~{predicted:.3g} s/step predicted; budget {budget:g} s)"
     return None
 
 
-def _prepare(plan, engine, model, ranks, atoms, students, folder: Path) -> Advance:
+def _prepare(plan, engine, model, ranks, threads, atoms, students, folder: Path) -> Advance:
     """The :data:`Advance` of one contender on ``atoms``."""
     if engine == "bare":
         device = "cuda" if openmm_platform_name(plan.platform) == "CUDA" else "cpu"
-        return bare_model(students[model], atoms, device, plan.kernel)
+        return bare_model(students[model], atoms, device, plan.kernel, threads)
     if engine == "openmm":
-        return openmm_md(students[model], atoms, plan.timestep_fs, plan.platform, plan.kernel, plan.threads)
+        return openmm_md(students[model], atoms, plan.timestep_fs, plan.platform, plan.kernel, threads)
     if engine == "ase":
-        return student_ase_md(students[model], atoms, plan.timestep_fs, plan.kernel, plan.threads)
+        return student_ase_md(students[model], atoms, plan.timestep_fs, plan.kernel, threads)
     if engine == "lammps":
         return LammpsMD(students[model], atoms, plan.timestep_fs, ranks, folder)
-    return teacher_ase_md(model, atoms, plan.timestep_fs, plan.threads)
+    return teacher_ase_md(model, atoms, plan.timestep_fs, threads)
 
 
 def _warm_up(advance: Advance, engine: str, block_seconds: float) -> float:

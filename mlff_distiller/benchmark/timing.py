@@ -33,6 +33,9 @@ class Measurement:
         MD steps timed in all blocks together.
     status : str
         ``"ok"``, ``"skipped: <reason>"`` or ``"failed: <reason>"``.
+    threads : int
+        Threads of torch, the fused kernel, OpenMM's CPU platform and the teacher (LAMMPS: 1 per
+        rank). Results saved before threads were recorded load with 1.
     """
 
     system: str
@@ -44,6 +47,7 @@ class Measurement:
     seconds_per_step: list[float] = field(default_factory=list)
     steps: int = 0
     status: str = "ok"
+    threads: int = 1
 
     @property
     def ok(self) -> bool:
@@ -51,9 +55,11 @@ class Measurement:
 
     @property
     def contender(self) -> str:
-        """Engine and model in words, e.g. ``"openmm standard"`` or ``"lammps tiny (2 ranks)"``."""
+        """Engine and model in words, e.g. ``"openmm standard"``, ``"lammps tiny (2 ranks)"`` or
+        ``"ase tiny (2 threads)"``."""
         label = f"{self.engine} {self.model}"
-        return f"{label} ({self.ranks} ranks)" if self.ranks > 1 else label
+        label += f" ({self.ranks} ranks)" if self.ranks > 1 else ""
+        return label + (f" ({self.threads} threads)" if self.threads > 1 else "")
 
     @property
     def ms_per_step(self) -> float | None:

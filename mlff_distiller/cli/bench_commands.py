@@ -7,7 +7,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from ..inputs import COUNT, GIGABYTES, SECONDS, TIMESTEP_FS
+from ..inputs import COUNT, GIGABYTES, SECONDS, THREADS, TIMESTEP_FS
 from . import LazyChoices
 
 ORDER = 70
@@ -18,15 +18,17 @@ ENGINES = LazyChoices("..benchmark", "ENGINES")
 
 DESCRIPTION = """\
 Time MD steps of the students (each size) in OpenMM, LAMMPS (1 and 2 MPI ranks) and ASE, the bare
-model (forward + backward), and the teacher driving ASE MD, on aspirin and water boxes of 96 to
-24,576 atoms. Everything is measured in one run, contenders interleaved, and reported as ms/step,
-ns/day at the time step and µs/atom/step, with speed-ups over the teacher, the project's speed
-targets (ratios), the machine, threads and versions. Contenders that would exceed the time budget
-or the memory limit on a system are recorded as skipped, with the reason.
+model (forward + backward), and the teachers driving ASE MD (GFN2-xTB, and SevenNet-0, a foundation
+MLIP, with the sevenn extra), on aspirin and water boxes of 96 to 24,576 atoms, at one or more
+thread counts (--threads 1 2). Everything is measured in one run, contenders interleaved, and
+reported as ms/step, ns/day at the time step and µs/atom/step, with speed-ups over each teacher at
+the same thread count, the thread scaling, the project's speed targets (ratios), the machine,
+threads and versions. Contenders that would exceed the time budget or the memory limit on a system
+are recorded as skipped, with the reason.
 
-Writes a Markdown report (-o) and two PNG plots (--images): speed-up over the teacher per system,
+Writes a Markdown report (-o) and two PNG plots (--images): speed-up over each teacher per system,
 and µs/atom/step against atoms (log-log). A full run takes 30-60 minutes on 2 cores; --quick runs
-a tiny configuration in seconds. Set OMP_NUM_THREADS=1 (or --threads) for comparable figures.
+a tiny configuration in seconds. Set OMP_NUM_THREADS=1 for comparable figures.
 """
 
 
@@ -87,10 +89,19 @@ def register(subparsers) -> None:
     bench.add_argument("--timestep", type=TIMESTEP_FS, metavar="FS", help="MD time step in fs (default: 0.5)")
     bench.add_argument(
         "--threads",
-        type=COUNT,
-        help="threads of torch, the fused kernel, OpenMM's CPU platform and the teacher (default: 1)",
+        nargs="+",
+        type=THREADS,
+        metavar="N",
+        help="thread counts of torch, the fused kernel, OpenMM's CPU platform and the teachers: every contender "
+        "but LAMMPS is measured at each, in the same run (default: 1)",
     )
     bench.add_argument("--rounds", type=COUNT, help="interleaved timed blocks per contender (default: 3)")
+    bench.add_argument(
+        "--teacher-rounds",
+        type=COUNT,
+        metavar="N",
+        help="timed blocks per teacher, the first N rounds (default: --rounds)",
+    )
     bench.add_argument("--block", type=SECONDS, metavar="S", help="seconds per timed block (default: 2)")
     bench.add_argument(
         "--budget",
@@ -130,6 +141,7 @@ def run_bench(args: argparse.Namespace) -> int:
             "timestep_fs": args.timestep,
             "threads": args.threads,
             "rounds": args.rounds,
+            "teacher_rounds": args.teacher_rounds,
             "block_seconds": args.block,
             "budget_seconds": args.budget,
             "teacher_budget_seconds": args.teacher_budget,

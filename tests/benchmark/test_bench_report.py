@@ -24,6 +24,14 @@ def synthetic_result() -> BenchmarkResult:
         ("water-6144", 6144, "lammps", "standard", 2, 1.0),
     ]
     measurements = [Measurement(s, n, e, m, r, 0.5, [t, t * 1.1, t * 0.9], 3) for s, n, e, m, r, t in rows]
+    threaded = [  # (system, atoms, engine, model, s/step on 1 thread, on 2)
+        ("aspirin", 21, "bare", "standard", 0.004, 0.0032),
+        ("water-1536", 1536, "bare", "standard", 1.5, 0.8),
+        ("water-1536", 1536, "ase", "standard", 1.6, 1.2),
+    ]
+    for s, n, e, m, one, two in threaded:
+        measurements += [Measurement(s, n, e, m, 1, 0.5, [t], 1, threads=k) for k, t in ((1, one), (2, two))]
+    measurements.append(Measurement("water-1536", 1536, "openmm", "standard", 1, 0.5, [0.9], 1, threads=2))
     measurements.append(
         Measurement("water-768", 768, "teacher", "gfn2-xtb", status="skipped: too slow (~500 s/step predicted)")
     )
@@ -40,7 +48,7 @@ def synthetic_result() -> BenchmarkResult:
         "date_utc": "2026-01-01 00:00 UTC",
         "versions": {"torch": "2.9.1"},
     }
-    plan = BenchmarkPlan(sizes=["standard", "ultra-tiny"], teachers=["gfn2-xtb"])
+    plan = BenchmarkPlan(sizes=["standard", "ultra-tiny"], teachers=["gfn2-xtb"], threads=[1, 2])
     from dataclasses import asdict
 
     return BenchmarkResult(machine, asdict(plan), measurements)
@@ -66,6 +74,11 @@ def test_targets_are_ratios_of_one_run():
     assert values["OpenMM over ASE driving the same student"] == (pytest.approx(3.0), "met")
     assert values["µs/atom/step spread"] == (pytest.approx(2.0), "missed")
     assert values["LAMMPS 2 ranks over 1 rank"] == (pytest.approx(2.0), "met")
+    water = checks["2 threads over 1, standard, water-1536 (fused kernel)"]
+    assert (water.value, water.verdict) == (pytest.approx(1.536 / 0.9), "met")  # openmm, worse than bare's 1.875
+    assert "ase 1.33 (not counted)" in water.detail
+    aspirin = checks["2 threads over 1, standard, aspirin (fused kernel)"]
+    assert (aspirin.value, aspirin.verdict) == (pytest.approx(0.004 / 0.0032), "missed")
 
 
 def test_ratios_show_their_range_over_the_rounds():

@@ -1,0 +1,102 @@
+"""``mlffd bench`` with SevenNet-0 and two thread counts on a tiny configuration: the report's ratios are
+the ratios of the medians in its JSON, computed here; results saved before threads were recorded render."""
+
+import json
+import statistics
+import warnings
+from pathlib import Path
+
+import pytest
+
+from mlff_distiller.benchmark import benchmark_system
+from mlff_distiller.benchmark.contenders import teacher_ase_md
+from mlff_distiller.teachers import load_teacher
+
+#: The report prints 3 significant digits: half a unit of the third, relative.
+PRINTED_3G = 5e-3
+OLD_RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results.json"
+
+
+def section_table(text: str, heading: str) -> list[dict[str, str]]:
+    """The rows of the table under the Markdown heading ``heading``, as {column header: cell}."""
+    body = text.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in body.splitlines() if line.startswith("|")]
+    return [dict(zip(rows[0], row, strict=True)) for row in rows[2:]]
+
+
+def median_ms(saved: dict, system: str, engine: str, model: str, threads: int) -> float:
+    """Median over blocks of the saved seconds per step of one contender, in ms."""
+    (row,) = [
+        m
+        for m in saved["measurements"]
+        if (m["system"], m["engine"], m["model"], m.get("threads", 1)) == (system, engine, model, threads)
+    ]
+    return 1e3 * statistics.median(row["seconds_per_step"])
+
+
+def number(cell: str) -> float:
+    return float(cell.replace(",", ""))
+
+
+def test_bench_runs_sevenn_at_two_thread_counts(tmp_path, mlffd):
+    pytest.importorskip("sevenn")
+    report, saved = tmp_path / "bench.md", tmp_path / "results.json"
+    run = mlffd(
+        "bench", "--quick", "--systems", "aspirin", "--teachers", "sevenn-0", "--threads", "1", "2",
+        "--rounds", "1", "--block", "0.05", "--teacher-budget", "30", "--json", saved, "-o", report,
+    )  # fmt: skip
+    assert run.code == 0, run.err
+    data = json.loads(saved.read_text())
+    measured = {(m["engine"], m["model"], m["threads"]): m["status"] for m in data["measurements"]}
+    engines = [("bare", "ultra-tiny"), ("openmm", "ultra-tiny"), ("ase", "ultra-tiny"), ("teacher", "sevenn-0")]
+    assert measured == {(e, m, t): "ok" for e, m in engines for t in (1, 2)}
+    text = report.read_text()
+
+    ratios = {
+        (r["student"], r["engine"], r["threads"]): number(r["aspirin"]) for r in section_table(text, "## × sevenn-0")
+    }
+    for engine in ("bare", "openmm", "ase"):
+        for threads in (1, 2):
+            expected = median_ms(data, "aspirin", "teacher", "sevenn-0", threads)
+            expected /= median_ms(data, "aspirin", engine, "ultra-tiny", threads)
+            assert ratios["ultra-tiny", engine, str(threads)] == pytest.approx(expected, rel=PRINTED_3G)
+
+    scaling = {(r["model"], r["engine"]): number(r["aspirin"]) for r in section_table(text, "## Threads")}
+    assert set(scaling) == {(model, engine) for engine, model in engines}
+    for engine, model in engines:
+        expected = median_ms(data, "aspirin", engine, model, 1) / median_ms(data, "aspirin", engine, model, 2)
+        assert scaling[model, engine] == pytest.approx(expected, rel=PRINTED_3G)
+
+    rows = {r["contender"]: r for r in section_table(text, "## All measurements")}
+    expected = median_ms(data, "aspirin", "teacher", "sevenn-0", 2) / median_ms(
+        data, "aspirin", "openmm", "ultra-tiny", 2
+    )
+    assert number(rows["openmm ultra-tiny (2 threads)"]["× sevenn-0"]) == pytest.approx(expected, rel=PRINTED_3G)
+    assert "| threads | each contender at 1 and 2" in text
+
+
+def test_results_saved_before_threads_still_render(tmp_path, mlffd):
+    saved = json.loads(OLD_RESULTS.read_text())
+    assert all("threads" not in m for m in saved["measurements"]) and saved["plan"]["threads"] == 1
+    report = tmp_path / "old.md"
+    assert mlffd("bench", "--from-json", OLD_RESULTS, "-o", report).code == 0
+    text = report.read_text()
+    assert "threads)" not in text and "## Threads" not in text
+    assert "| threads | each contender at 1 (" in text
+    gfn2 = {(r["student"], r["engine"], r["threads"]): r for r in section_table(text, "## × gfn2-xtb")}
+    expected = median_ms(saved, "water-192", "teacher", "gfn2-xtb", 1)
+    expected /= median_ms(saved, "water-192", "openmm", "standard", 1)
+    assert number(gfn2["standard", "openmm", "1"]["water-192"]) == pytest.approx(expected, rel=PRINTED_3G)
+
+
+def test_sevenn_warning_is_silenced_where_the_bench_builds_it():
+    pytest.importorskip("sevenn")
+    aspirin = benchmark_system("aspirin")
+    with warnings.catch_warnings(record=True) as direct:
+        warnings.simplefilter("always")
+        load_teacher("sevenn-0")
+    with warnings.catch_warnings(record=True) as bench:
+        warnings.simplefilter("always")
+        teacher_ase_md("sevenn-0", aspirin, 0.5, threads=1)
+    assert any("tensor product accelerator" in str(w.message) for w in direct)
+    assert not any("tensor product accelerator" in str(w.message) for w in bench)
