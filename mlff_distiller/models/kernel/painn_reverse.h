@@ -131,6 +131,7 @@ void PaiNN<T>::reverse(int64_t l, const T* g_out, T* g_in) {
         if (l > 0) {
           const T* vj = x_in + j * wd + f;
           T* gvj = g_in_sum + j * wd + f;
+#pragma omp simd
           for (int64_t q = 0; q < f; ++q) {
             const T mvv = cj[f + q] * filt[f + q];
             g_message[f + q] = gvi[q] * vj[q] + gvi[f + q] * vj[f + q] + gvi[2 * f + q] * vj[2 * f + q];
