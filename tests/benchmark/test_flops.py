@@ -6,12 +6,19 @@ import math
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+import pytest
 from ase.neighborlist import neighbor_list
 
 from mlff_distiller.benchmark import benchmark_system
 from mlff_distiller.benchmark.flops import (
+    PHASES,
+    KernelProfile,
+    StepFlops,
+    bound_summary,
     measure_copy_bandwidth,
     measure_peak_gflops,
+    profile_kernel,
+    step_bytes_from_counts,
     step_flops,
     step_flops_from_counts,
 )
@@ -51,8 +58,7 @@ def test_hand_count_of_two_atoms():
     )
     forward_elementwise = (
         2 * 9  # distance (3 products, 2 sums, square root) and unit vector (3 divisions) per edge
-        + 9
-        + 11  # envelope, one basis function, of the one row
+        + (9 + 11)  # envelope, one basis function, of the one row
         + 2 * 11 * 2  # first layer's messages: 2 + 9 per feature per edge
         + 2 * 2 * 4  # second layer's context silu
         + 2 * 20 * 2  # second layer's messages: 2 + 18 per feature per edge
@@ -115,3 +121,36 @@ def test_peaks_are_positive_and_finite():
     bandwidth = measure_copy_bandwidth(1, seconds=0.05, megabytes=32)
     assert 0 < peak < math.inf and 0 < bandwidth < math.inf
     assert torch.get_num_threads() == threads
+
+
+def test_bytes_grow_linearly_with_edges():
+    config = preset("standard")
+    counts = [step_bytes_from_counts(config, 100, e) for e in (1000, 2000, 3000)]
+    assert counts[1] - counts[0] == counts[2] - counts[1] > 0
+
+
+def test_profile_times_the_phases_inside_the_call():
+    torch.manual_seed(0)
+    student = Student(preset("ultra-tiny")).float().eval()
+    profile = profile_kernel(student, benchmark_system("aspirin"), seconds=0.05, peak_gflops=100.0, copy_gb_per_s=10.0)
+    phases = profile.phase_seconds
+    assert tuple(phases) == PHASES and min(phases.values()) >= 0
+    assert phases["forward"] > 0 and phases["reverse"] > 0
+    assert sum(phases.values()) <= profile.step_seconds  # the kernel's call lies inside the module's
+    assert profile.achieved_gflops == pytest.approx(profile.flops.total / profile.step_seconds / 1e9)
+    assert bound_summary(profile).startswith("step ")
+
+
+def _profile(overhead: float = 0.0, pairs: float = 0.0, gigabytes: float = 0.1, working_set: float = 1e6):
+    """A one-second step with the given seconds outside the network, and touched gigabytes."""
+    network = 1.0 - overhead - pairs
+    phases = dict.fromkeys(PHASES, 0.0) | {"pairs": pairs, "forward": network / 2, "reverse": network / 2}
+    return KernelProfile(1.0, phases, StepFlops(1e9, 1e9, 1.5e9), gigabytes * 1e9, working_set, 2e6, 100.0, 10.0, 1)
+
+
+def test_verdict_names_what_takes_the_step():
+    assert bound_summary(_profile(overhead=0.3)).endswith(": per-call overhead")
+    assert bound_summary(_profile(pairs=0.3)).endswith(": the neighbour search")
+    assert bound_summary(_profile(gigabytes=6.0, working_set=3e6)).endswith(": memory traffic")
+    assert bound_summary(_profile(gigabytes=6.0, working_set=1e6)).endswith(": arithmetic")  # in cache
+    assert bound_summary(_profile(gigabytes=1.0, working_set=3e6)).endswith(": arithmetic")

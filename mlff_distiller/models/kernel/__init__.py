@@ -19,6 +19,11 @@ sleep between calls (0: torch's intra-op thread count, ``torch.get_num_threads()
 count gives the same numbers on every call; another count sums a few terms in another order
 (relative differences of order 1e-13 in float64, 1e-5 in float32). :func:`default_threads` is
 what the package uses when no count is given.
+
+Timing: ``torch.ops.mlffd.phase_seconds()`` returns, for the last call of either operator on the
+calling thread, the seconds (float64) spent reading the weights and checking the inputs, finding
+the pairs, on the edges' geometry, forward, reverse, and summing the forces
+(:func:`mlff_distiller.benchmark.flops.profile_kernel` reads it).
 """
 
 import hashlib

@@ -10,6 +10,8 @@
 
 #include <ATen/ATen.h>
 
+#include <array>
+#include <chrono>
 #include <cstdint>
 #include <vector>
 
@@ -57,6 +59,7 @@ class Driver {
   template <typename Exchange>
   void run(int64_t n, int64_t nlocal, const int64_t* species, int64_t count, const int64_t* src, const int64_t* dst,
            const T* vectors, int64_t pairs, Exchange& exchange) {
+    const auto start = std::chrono::steady_clock::now();
     TORCH_CHECK(nlocal >= 0 && nlocal <= n, "mlffd: more local atoms than atoms");
     for (int64_t i = 0; i < n; ++i)
       TORCH_CHECK(species[i] >= 0 && species[i] < network_.species_count(), "mlffd: species index ", species[i],
@@ -68,6 +71,7 @@ class Driver {
     network_.set_edges(count, src, dst, vectors, pairs);
     for (auto& rows : features_) rows.resize(n * width);
     network_.embed(n, species, features_[0].data());
+    const auto geometry = std::chrono::steady_clock::now();
     for (int64_t l = 0; l < layers; ++l) {
       network_.forward(l, n, nlocal, features_[l].data(), features_[l + 1].data());
       if (l + 1 < layers) exchange.features(features_[l + 1].data());
@@ -76,6 +80,7 @@ class Driver {
     g_out_.resize(n * width);
     g_in_.resize(n * width);
     network_.readout(nlocal, species, features_[layers].data(), energies_.data(), g_out_.data());
+    const auto forward = std::chrono::steady_clock::now();
     for (int64_t l = layers - 1; l >= 0; --l) {
       network_.reverse(l, g_out_.data(), l > 0 ? g_in_.data() : nullptr);
       if (l > 0) {
@@ -85,17 +90,26 @@ class Driver {
     }
     g_vectors_.resize(3 * count);
     network_.edge_gradients(g_vectors_.data());
+    const auto reverse = std::chrono::steady_clock::now();
+    seconds_ = {seconds(geometry - start), seconds(forward - geometry), seconds(reverse - forward)};
   }
 
   // After run: the energy of each local atom (eV), and d E / d vector of each edge (eV/Å, count x
   // 3), E the sum of the energies.
   const std::vector<T>& energies() const { return energies_; }
   const std::vector<T>& edge_gradients() const { return g_vectors_; }
+  // After run: seconds it spent checking its input and on the edges' geometry, radial features and
+  // embedding; forward (the layers, exchanges included, and the readout); and reverse (the layers
+  // back and the edge gradients).
+  const std::array<double, 3>& phase_seconds() const { return seconds_; }
 
  private:
+  static double seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
   PaiNN<T> network_;
   std::vector<std::vector<T>> features_;  // rows of all atoms before each layer, and after the last
   std::vector<T> g_out_, g_in_, energies_, g_vectors_;
+  std::array<double, 3> seconds_{};
 };
 
 }  // namespace mlffd

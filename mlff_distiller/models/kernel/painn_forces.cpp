@@ -1,6 +1,7 @@
 // mlffd::painn_forces: a student's per-atom energies and forces in one C++ call, from its edges;
 // mlffd::painn_all_pairs_forces: the same for a small system (in vacuum or in a periodic cell of any
-// shape), from its positions.
+// shape), from its positions; mlffd::phase_seconds: where the last of these calls on the calling
+// thread spent its time.
 //
 // The network (painn.h), its named weights (weights.h) and the loop over its layers (driver.h) are
 // shared with the LAMMPS pair style; this file runs all layers in one call, with no exchange
@@ -16,6 +17,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <vector>
 
@@ -27,6 +29,28 @@ namespace {
 
 // Fewest edges per block of the force sums (a few additions each).
 constexpr int64_t EDGE_GRAIN = 4096;
+
+// The phases of an operator call, in order, as phase_seconds reports them: reading and checking
+// the weights and inputs, finding the pairs (painn_all_pairs_forces only), the edges' geometry and
+// radial features, the layers forward with the readout, the reverse pass with the edge gradients,
+// and the sums of the forces.
+enum Phase { SETUP, PAIRS, GEOMETRY, FORWARD, REVERSE, FORCES, PHASES };
+using Clock = std::chrono::steady_clock;
+// Seconds of each phase in the last call on this thread, and when the phase under way began.
+thread_local std::array<double, PHASES> phase_times{};
+thread_local Clock::time_point phase_start;
+
+void start_phases() {
+  phase_times.fill(0.0);
+  phase_start = Clock::now();
+}
+
+// Ends `phase` now and starts the next.
+void end_phase(Phase phase) {
+  const Clock::time_point now = Clock::now();
+  phase_times[phase] = std::chrono::duration<double>(now - phase_start).count();
+  phase_start = now;
+}
 
 // The thread count an operator was given: 0 is torch's intra-op count; checked.
 int thread_count(int64_t threads) {
@@ -52,6 +76,8 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
   driver.set_weights(std::move(weights), cutoff, norm_epsilon);
   driver.set_threads(threads);
   driver.run(n, n, species_t.data_ptr<int64_t>(), e, src, dst, vectors_t.data_ptr<T>(), paired ? e / 2 : 0, nothing);
+  std::copy(driver.phase_seconds().begin(), driver.phase_seconds().end(), phase_times.begin() + GEOMETRY);
+  phase_start = Clock::now();
   at::Tensor energies_t = at::empty({n}, options);
   std::copy(driver.energies().begin(), driver.energies().end(), energies_t.data_ptr<T>());
   // forces = -(sum of d E / d vector over edges into an atom - over edges out of it), each block
@@ -71,6 +97,7 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& species_t, const at::Te
   });
   at::Tensor forces_t = sums_t[0];
   for (int b = 1; b < blocks; ++b) forces_t += sums_t[b];
+  end_phase(FORCES);
   return {energies_t, forces_t};
 }
 
@@ -92,6 +119,7 @@ bool is_paired(const at::Tensor& src_t, const at::Tensor& dst_t, const at::Tenso
 std::tuple<at::Tensor, at::Tensor> painn_forces(const at::Tensor& species, const at::Tensor& src, const at::Tensor& dst,
                                                 const at::Tensor& vectors, const mlffd::NamedTensors& weights,
                                                 int64_t layers, double cutoff, double norm_epsilon, int64_t threads) {
+  start_phases();
   TORCH_CHECK(vectors.device().is_cpu(), "mlffd::painn_forces runs on the CPU only");
   TORCH_CHECK(vectors.dim() == 2 && vectors.size(1) == 3, "mlffd::painn_forces: vectors must be (E, 3)");
   TORCH_CHECK(src.numel() == vectors.size(0) && dst.numel() == vectors.size(0),
@@ -102,9 +130,14 @@ std::tuple<at::Tensor, at::Tensor> painn_forces(const at::Tensor& species, const
   mlffd::Weights w = mlffd::read_weights(weights, layers, vectors.scalar_type());
   at::Tensor sp = species.to(at::kLong).contiguous(), s = src.to(at::kLong).contiguous();
   at::Tensor d = dst.to(at::kLong).contiguous(), x = vectors.contiguous();
-  if (x.scalar_type() == at::kDouble)
-    return run<double>(sp, s, d, x, std::move(w), cutoff, norm_epsilon, is_paired<double>(s, d, x), t);
-  return run<float>(sp, s, d, x, std::move(w), cutoff, norm_epsilon, is_paired<float>(s, d, x), t);
+  if (x.scalar_type() == at::kDouble) {
+    const bool paired = is_paired<double>(s, d, x);
+    end_phase(SETUP);
+    return run<double>(sp, s, d, x, std::move(w), cutoff, norm_epsilon, paired, t);
+  }
+  const bool paired = is_paired<float>(s, d, x);
+  end_phase(SETUP);
+  return run<float>(sp, s, d, x, std::move(w), cutoff, norm_epsilon, paired, t);
 }
 
 // The pairs closer than the cutoff of atoms binned in fractional coordinates frac (n x 3, in [0, 1)),
@@ -295,6 +328,7 @@ std::tuple<at::Tensor, at::Tensor> all_pairs(const at::Tensor& species, const at
       x[3 * (k + h) + c] = -offsets[3 * k + c];
     }
   }
+  end_phase(PAIRS);
   return run<T>(species, at::from_blob(s, {2 * h}, at::kLong), at::from_blob(d, {2 * h}, at::kLong),
                 at::from_blob(x, {2 * h, 3}, positions_t.options()), std::move(w), cutoff, norm_epsilon, h > 0, threads);
 }
@@ -303,6 +337,7 @@ std::tuple<at::Tensor, at::Tensor> painn_all_pairs_forces(const at::Tensor& spec
                                                           const c10::optional<at::Tensor>& cell,
                                                           const mlffd::NamedTensors& weights, int64_t layers, double cutoff,
                                                           double norm_epsilon, int64_t threads) {
+  start_phases();
   TORCH_CHECK(positions.device().is_cpu(), "mlffd::painn_all_pairs_forces runs on the CPU only");
   TORCH_CHECK(positions.dim() == 2 && positions.size(1) == 3, "mlffd::painn_all_pairs_forces: positions must be (N, 3)");
   TORCH_CHECK(species.numel() == positions.size(0), "mlffd::painn_all_pairs_forces: species and positions differ in length");
@@ -313,8 +348,17 @@ std::tuple<at::Tensor, at::Tensor> painn_all_pairs_forces(const at::Tensor& spec
   const int t = thread_count(threads);
   mlffd::Weights w = mlffd::read_weights(weights, layers, positions.scalar_type());
   at::Tensor sp = species.to(at::kLong).contiguous(), x = positions.contiguous();
+  end_phase(SETUP);
   if (x.scalar_type() == at::kDouble) return all_pairs<double>(sp, x, cell, std::move(w), cutoff, norm_epsilon, t);
   return all_pairs<float>(sp, x, cell, std::move(w), cutoff, norm_epsilon, t);
+}
+
+// Seconds (float64, one per Phase) that the last painn_forces or painn_all_pairs_forces call on
+// this thread spent in each phase; zeros before the first.
+at::Tensor phase_seconds() {
+  at::Tensor out = at::empty({PHASES}, at::kDouble);
+  std::copy(phase_times.begin(), phase_times.end(), out.data_ptr<double>());
+  return out;
 }
 
 }  // namespace
@@ -326,6 +370,8 @@ TORCH_LIBRARY(mlffd, m) {
         "float cutoff, float norm_epsilon, int threads=0) -> (Tensor, Tensor)");
   m.def("painn_all_pairs_forces(Tensor species, Tensor positions, Tensor? cell, Dict(str, Tensor) weights, int layers, "
         "float cutoff, float norm_epsilon, int threads=0) -> (Tensor, Tensor)");
+  // setup, pairs, geometry, forward, reverse and forces of the last call on this thread (seconds)
+  m.def("phase_seconds() -> Tensor", &phase_seconds);
 }
 
 TORCH_LIBRARY_IMPL(mlffd, CPU, m) {
