@@ -27,6 +27,20 @@ THREADS_TEXT = (
     "ASE's integrator and OpenMM's Reference platform stay serial; LAMMPS scales by MPI ranks (see the targets)."
 )
 
+#: How the GFLOP/s table is read.
+FLOPS_TEXT = (
+    "Floating-point operations of one energy-and-forces evaluation by the fused kernel, counted from the "
+    "architecture and the system's edge count (`mlff_distiller.benchmark.flops.step_flops`: forward and reverse, "
+    "a multiply and an add 2), over the bare model's median time per step: achieved GFLOP/s, and in brackets "
+    "its percentage of a large float32 matrix product (`torch.mm`) on as many threads, measured in the same run."
+)
+#: How the reporting table is read.
+REPORTING_TEXT = (
+    "`mlffd md`'s run at its default intervals (an H5MD frame and a CSV row every 100 steps, a checkpoint "
+    "every 1,000) against the same run writing nothing: the percentage of ns/day its reporters cost, "
+    "100 (1 - t without / t with)."
+)
+
 
 def _number(value: float | None) -> str:
     if value is None:
@@ -76,49 +90,51 @@ def measurement_table(result: BenchmarkResult) -> str:
     return "\n".join(lines)
 
 
+def _grid(labels: list[str], systems: list[str], rows: list[tuple[list[str], list[str]]]) -> str | None:
+    """Markdown table of ``rows`` (label cells, one cell per system), without the rows and the system
+    columns that hold nothing (``"-"``); None when nothing is left."""
+    rows = [(left, cells) for left, cells in rows if any(cell != "-" for cell in cells)]
+    keep = [k for k in range(len(systems)) if any(cells[k] != "-" for _, cells in rows)]
+    if not rows or not keep:
+        return None
+    header = labels + [systems[k] for k in keep]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(left + [cells[k] for k in keep]) + " |" for left, cells in rows]
+    return "\n".join(lines)
+
+
+def _systems(result: BenchmarkResult) -> list[str]:
+    """The systems of the measurements, in their order."""
+    return list(dict.fromkeys(m.system for m in result.measurements))
+
+
 def teacher_table(result: BenchmarkResult, teacher: str) -> str | None:
     """Markdown table of the speed-up over ``teacher`` of each student size, engine and thread count
     (rows) on each system where the teacher was measured (columns), the teacher's own ms/step first;
     None when the teacher was measured nowhere."""
-    systems = list(
-        dict.fromkeys(m.system for m in result.measurements if m.engine == "teacher" and m.model == teacher and m.ok)
-    )
-    if not systems:
-        return None
-    header = ["student", "engine", "threads"] + systems
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    systems = _systems(result)
+    rows = []
     for threads in result.thread_counts:
-        cells = [
-            _number(m.ms_per_step) if (m := result.find(s, "teacher", teacher, threads=threads)) else "-"
-            for s in systems
-        ]
-        lines.append(f"| ({teacher}, ms/step) | ase | {threads} | " + " | ".join(cells) + " |")
-    rows = dict.fromkeys((m.model, m.engine, m.ranks, m.threads) for m in result.measurements if m.engine != "teacher")
+        steps = [result.find(s, "teacher", teacher, threads=threads) for s in systems]
+        rows.append(([f"({teacher}, ms/step)", "ase", str(threads)], [_number(m and m.ms_per_step) for m in steps]))
+    contenders = dict.fromkeys((m.model, m.engine, m.ranks, m.threads) for m in result.measurements)
     for size in result.plan["sizes"]:
-        for model, engine, ranks, threads in rows:
-            if model != size:
-                continue
-            cells = [
-                _number(_speedup(result, m, teacher)) if (m := result.find(s, engine, model, ranks, threads)) else "-"
-                for s in systems
-            ]
-            if any(cell != "-" for cell in cells):
-                engine_text = f"{engine} ({ranks} ranks)" if ranks > 1 else engine
-                lines.append(f"| {size} | {engine_text} | {threads} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        for model, engine, ranks, threads in contenders:
+            if model == size:
+                steps = [result.find(s, engine, model, ranks, threads) for s in systems]
+                label = f"{engine} ({ranks} ranks)" if ranks > 1 else engine
+                rows.append(([size, label, str(threads)], [_number(m and _speedup(result, m, teacher)) for m in steps]))
+    if not any(cell != "-" for cell in rows[0][1]):
+        return None
+    return _grid(["student", "engine", "threads"], systems, rows)
 
 
 def thread_table(result: BenchmarkResult) -> str | None:
     """Markdown table of the thread scaling: a contender's step at the plan's fewest threads over its step
     at each other count, per model and engine (rows) and system (columns); None for one thread count."""
     base, *others = result.thread_counts
-    if not others:
-        return None
-    systems = list(dict.fromkeys(m.system for m in result.measurements))
-    header = ["model", "engine", "threads"] + systems
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    rows = dict.fromkeys((m.model, m.engine) for m in result.measurements if m.engine != "lammps")
-    for model, engine in rows:
+    systems, rows = _systems(result), []
+    for model, engine in dict.fromkeys((m.model, m.engine) for m in result.measurements if m.engine != "lammps"):
         for threads in others:
             cells = []
             for system in systems:
@@ -126,9 +142,8 @@ def thread_table(result: BenchmarkResult) -> str | None:
                 many = result.find(system, engine, model, threads=threads)
                 ok = one is not None and many is not None and one.ok and many.ok
                 cells.append(_number(one.ms_per_step / many.ms_per_step) if ok else "-")
-            if any(cell != "-" for cell in cells):
-                lines.append(f"| {model} | {engine} | {threads} over {base} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+            rows.append(([model, engine, f"{threads} over {base}"], cells))
+    return _grid(["model", "engine", "threads"], systems, rows)
 
 
 def teacher_sections(result: BenchmarkResult) -> list[str]:
@@ -143,6 +158,51 @@ def teacher_sections(result: BenchmarkResult) -> list[str]:
                 f"the same thread count. {note}\n\n{table}"
             )
     return sections
+
+
+def _peaks_text(peaks: dict) -> str:
+    return ", ".join(
+        f"{value:.3g} GFLOP/s on {threads} thread{'s' if threads != '1' else ''}" for threads, value in peaks.items()
+    )
+
+
+def flops_table(result: BenchmarkResult) -> str | None:
+    """Markdown table of the fused kernel's achieved GFLOP/s and, in brackets, its percentage of the
+    matrix-product peak on as many threads, per student size and thread count (rows) and system
+    (columns), after a row of MFLOP per step per size; None where nothing was counted."""
+    peaks = result.machine.get("peak_gflops", {})
+    systems, rows = _systems(result), []
+    for size in result.plan["sizes"]:
+        bare = {t: [result.find(s, "bare", size, threads=t) for s in systems] for t in result.thread_counts}
+        counts = [
+            next((m.flops for ms in bare.values() if (m := ms[k]) and m.flops), None) for k in range(len(systems))
+        ]
+        rows.append(([size, "MFLOP/step"], [_number(f and f / 1e6) for f in counts]))
+        for threads, steps in bare.items():
+            cells = []
+            for m in steps:
+                rate, peak = m and m.gflops_per_second, peaks.get(str(threads))
+                cells.append(_number(rate) + (f" ({100 * rate / peak:.0f} %)" if rate and peak else ""))
+            rows.append(([size, str(threads)], cells))
+    if not any(m.flops for m in result.measurements):
+        return None
+    return _grid(["student", "threads"], systems, rows)
+
+
+def reporting_table(result: BenchmarkResult) -> str | None:
+    """Markdown table of ``mlffd md``'s reporting overhead (% of ns/day lost to its reporters) per student
+    size and thread count (rows) and system (columns); None where not measured."""
+    systems, rows = _systems(result), []
+    for size in result.plan["sizes"]:
+        for threads in result.thread_counts:
+            cells = []
+            for system in systems:
+                loud = result.find(system, "md", size, threads=threads)
+                quiet = result.find(system, "md-no-reporters", size, threads=threads)
+                ok = loud is not None and quiet is not None and loud.ok and quiet.ok
+                cells.append(f"{100 * (1 - quiet.ms_per_step / loud.ms_per_step):.2g} %" if ok else "-")
+            rows.append(([size, str(threads)], cells))
+    return _grid(["student", "threads"], systems, rows)
 
 
 def target_table(result: BenchmarkResult) -> str:
@@ -166,6 +226,11 @@ def machine_table(machine: dict, plan: dict) -> str:
             "threads",
             f"each contender at {' and '.join(map(str, sorted(threads)))} (torch, fused kernel, OpenMM CPU "
             f"platform, teachers); LAMMPS 1 per rank; OMP_NUM_THREADS={machine['omp_num_threads']}",
+        ),
+        *(
+            [("float32 matrix-product peak (measured at the start)", _peaks_text(machine["peak_gflops"]))]
+            if machine.get("peak_gflops")
+            else []
         ),
         ("load average (1 min, at the end)", str(machine["load_average_1min"])),
         ("student precision / time step", f"{plan['precision']} / {plan['timestep_fs']} fs"),
@@ -319,6 +384,8 @@ def write_report(result: BenchmarkResult, markdown: Path, images: Path, command:
         "## Targets\n\n" + target_table(result),
         *teacher_sections(result),
         *([f"## Threads\n\n{THREADS_TEXT}\n\n{threads}"] if (threads := thread_table(result)) else []),
+        *([f"## How close to the machine\n\n{FLOPS_TEXT}\n\n{flops}"] if (flops := flops_table(result)) else []),
+        *([f"## Reporting cost\n\n{REPORTING_TEXT}\n\n{cost}"] if (cost := reporting_table(result)) else []),
         "## Plots\n\n" + (links or "(nothing to plot)"),
         "## All measurements\n\n" + measurement_table(result),
     ]

@@ -21,12 +21,21 @@ from .contenders import (
     student_ase_md,
     teacher_ase_md,
 )
+from .flops import measure_peak_gflops, step_flops
 from .machine import machine_info
+from .reporting import md_advance
 from .systems import SYSTEM_NAMES, benchmark_system, estimated_edges
 from .timing import Advance, Measurement, steps_for
 
-#: Engines a plan can name, in the order they are run and reported.
-ENGINES = ("bare", "openmm", "ase", "lammps", "teacher")
+#: Engines a plan can name, in the order they are run and reported: ``md`` is ``mlffd md``'s OpenMM
+#: run with its reporters at their default intervals, ``md-no-reporters`` the same run writing nothing.
+ENGINES = ("bare", "openmm", "ase", "md", "md-no-reporters", "lammps", "teacher")
+#: Engines that run ``mlffd md`` (only on the plan's ``md_systems``).
+MD_ENGINES = ("md", "md-no-reporters")
+#: Their timed blocks are whole multiples of this many steps, ``mlffd md``'s default checkpoint interval
+#: (``MDSettings.checkpoint_interval``, itself a multiple of the report interval): every block then
+#: holds the same share of frames and checkpoints, whatever step it starts at.
+MD_BLOCK_STEPS = 1000
 
 #: How each teacher's cost grows with the number of atoms (for skipping what would be too slow):
 #: GFN2-xTB builds and diagonalises N x N matrices (between N**2 and N**3 at these sizes); SevenNet-0
@@ -54,6 +63,8 @@ class BenchmarkPlan:
     lammps_systems : list of str, optional
         Systems LAMMPS runs on (default: every periodic system of the plan). Each LAMMPS block
         starts a process, so limiting it to large boxes saves most of a full run's time.
+    md_systems : list of str, optional
+        Systems the ``md`` and ``md-no-reporters`` engines run on (default: every system of the plan).
     timestep_fs : float
         MD time step, fs (ns/day is quoted at this step).
     precision : str
@@ -84,7 +95,8 @@ class BenchmarkPlan:
     memory_limit_gb : float
         Students whose estimated peak memory on a system exceeds this are skipped there.
     max_steps : int
-        Upper bound on the MD steps of one block.
+        Upper bound on the MD steps of one block (not for ``mlffd md``, whose blocks are whole multiples
+        of :data:`MD_BLOCK_STEPS`).
     seed : int
         Seed of the students' random weights.
     """
@@ -95,6 +107,7 @@ class BenchmarkPlan:
     teachers: list[str] = field(default_factory=lambda: ["gfn2-xtb", "sevenn-0"])
     lammps_ranks: list[int] = field(default_factory=lambda: [1, 2])
     lammps_systems: list[str] | None = None
+    md_systems: list[str] | None = None
     timestep_fs: float = 0.5
     precision: str = "float32"
     platform: str = "auto"
@@ -117,6 +130,8 @@ class BenchmarkPlan:
             ("system", self.systems, SYSTEM_NAMES),
             ("size", self.sizes, PRESETS),
             ("engine", self.engines, ENGINES),
+            ("system", self.lammps_systems or [], SYSTEM_NAMES),
+            ("system", self.md_systems or [], SYSTEM_NAMES),
         ):
             unknown = [v for v in values if v not in known]
             if unknown:
@@ -153,7 +168,9 @@ QUICK_PLAN = BenchmarkPlan(
 
 @dataclass
 class BenchmarkResult:
-    """Measurements of a plan and the machine they were taken on."""
+    """Measurements of a plan and the machine they were taken on (``machine["peak_gflops"]``: the
+    measured float32 matrix-product peak, GFLOP/s, by thread count as a string, when the plan timed
+    the fused kernel)."""
 
     machine: dict
     plan: dict
@@ -200,12 +217,14 @@ def _contenders(plan: BenchmarkPlan) -> list[tuple[str, str, int, int]]:
 def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None) -> BenchmarkResult:
     """Measure every contender of ``plan`` on every system, smallest system first.
 
-    On each system the contenders (each at each of ``plan.threads``) are set up and warmed up, then
-    timed in ``plan.rounds`` interleaved blocks, so that a change in the machine's load hits all of
-    them alike; torch's thread count is set to the contender's before each of its blocks. A
-    contender whose cost, extrapolated from the previous system, would exceed the budget, whose
-    estimated memory exceeds the limit, or which cannot run here, is recorded as skipped with
-    the reason; one that raises is recorded as failed.
+    When the plan times the fused kernel (``bare``), the float32 matrix-product peak is measured first
+    at each thread count (best of repetitions over a block), and the floating-point operations of
+    each bare step are counted. On each system the contenders (each at each of ``plan.threads``) are
+    set up and warmed up, then timed in ``plan.rounds`` interleaved blocks, so that a change in the
+    machine's load hits all of them alike; torch's thread count is set to the contender's before
+    each of its blocks. A contender whose cost, extrapolated from the previous system, would exceed
+    the budget, whose estimated memory exceeds the limit, or which cannot run here, is recorded as
+    skipped with the reason; one that raises is recorded as failed.
 
     Parameters
     ----------
@@ -218,6 +237,10 @@ def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None)
     progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     dtype = torch.float32 if plan.precision == "float32" else torch.float64
     systems = sorted(plan.systems, key=lambda name: len(benchmark_system(name)))
+    counted = "bare" in plan.engines and _fused_on_cpu(plan)  # FLOPs of the fused kernel's steps
+    peaks = {str(t): measure_peak_gflops(t, plan.block_seconds) for t in sorted(plan.threads)} if counted else {}
+    for threads, peak in peaks.items():
+        progress(f"float32 matrix-product peak on {threads} thread(s): {peak:.1f} GFLOP/s")
     last: dict[tuple, tuple[int, float]] = {}  # contender -> (atoms, seconds per step)
     measurements: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="mlffd-bench-") as scratch:
@@ -225,11 +248,13 @@ def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None)
             atoms = benchmark_system(name)
             molecule = not atoms.pbc.any()
             students = {size: benchmark_student(size, dtype, plan.seed, molecule) for size in plan.sizes}
+            flops = {size: step_flops(student, atoms).total for size, student in students.items()} if counted else {}
             progress(f"{name}: {len(atoms)} atoms")
             timed: list[tuple[Measurement, Advance, int]] = []
             estimates: dict[tuple, float] = {}  # this system's warm-up estimates, s/step
             for engine, model, ranks, threads in _contenders(plan):
                 measurement = Measurement(name, len(atoms), engine, model, ranks, plan.timestep_fs, threads=threads)
+                measurement.flops = flops.get(model) if engine == "bare" else None
                 measurements.append(measurement)
                 key = (engine, model, ranks, threads)
                 reason = _skip_reason(plan, key, name, atoms, students, last, estimates)
@@ -239,7 +264,7 @@ def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None)
                     continue
                 try:
                     torch.set_num_threads(threads)
-                    folder = Path(scratch) / f"{engine}-{model}"
+                    folder = Path(scratch) / name / f"{engine}-{model}-{threads}"  # LAMMPS: one export for all ranks
                     advance = _prepare(plan, engine, model, ranks, threads, atoms, students, folder)
                     seconds = _warm_up(advance, engine, plan.block_seconds)
                     estimates[key] = seconds
@@ -252,7 +277,10 @@ def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None)
                     progress(f"  {measurement.contender}: {measurement.status}")
                     continue
                 block = plan.block_seconds if engine != "lammps" else max(plan.block_seconds, 2.0)
-                steps = steps_for(seconds, block, plan.max_steps)
+                if engine in MD_ENGINES:
+                    steps = MD_BLOCK_STEPS * max(1, round(block / max(seconds, 1e-9) / MD_BLOCK_STEPS))
+                else:
+                    steps = steps_for(seconds, block, plan.max_steps)
                 timed.append((measurement, advance, steps))
                 progress(
                     f"  {measurement.contender}: ready, ~{seconds * 1e3:.1f} ms/step, "
@@ -279,7 +307,17 @@ def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None)
                 else:
                     progress(f"  {measurement.contender}: {measurement.status}")
             del timed
-    return BenchmarkResult(machine_info(), asdict(plan), measurements)
+    machine = machine_info()
+    if peaks:
+        machine["peak_gflops"] = peaks
+    return BenchmarkResult(machine, asdict(plan), measurements)
+
+
+def _fused_on_cpu(plan: BenchmarkPlan) -> bool:
+    """Whether the plan's bare model is the fused kernel on the CPU."""
+    from ..models.kernel import resolve_kernel
+
+    return openmm_platform_name(plan.platform) != "CUDA" and resolve_kernel(plan.kernel) == "fused"
 
 
 def _first_line(exc: Exception) -> str:
@@ -298,6 +336,8 @@ def _skip_reason(plan, key, name, atoms, students, last, estimates) -> str | Non
     engine, model, _, threads = key
     if engine == "lammps" and plan.lammps_systems is not None and name not in plan.lammps_systems:
         return "LAMMPS not planned on this system (--lammps-systems)"
+    if engine in MD_ENGINES and plan.md_systems is not None and name not in plan.md_systems:
+        return "mlffd md not planned on this system (--md-systems)"
     if engine != "teacher":
         student = students[model]
         memory = estimated_memory_gb(student, estimated_edges(atoms, student.cutoff))
@@ -310,7 +350,8 @@ def _skip_reason(plan, key, name, atoms, students, last, estimates) -> str | Non
         exponent = SCALING_EXPONENTS.get(model, 1.0) if engine == "teacher" else 1.0
         predicted = seconds * (len(atoms) / previous_atoms) ** exponent
     budget = plan.teacher_budget_seconds if engine == "teacher" else plan.budget_seconds
-    if predicted is not None and predicted * (plan.rounds_of(engine) + 1) > budget:
+    steps = MD_BLOCK_STEPS * plan.rounds if engine in MD_ENGINES else plan.rounds_of(engine) + 1
+    if predicted is not None and predicted * steps > budget:
         return f"too slow (~{predicted:.3g} s/step predicted; budget {budget:g} s)"
     return None
 
@@ -324,6 +365,8 @@ def _prepare(plan, engine, model, ranks, threads, atoms, students, folder: Path)
         return openmm_md(students[model], atoms, plan.timestep_fs, plan.platform, plan.kernel, threads)
     if engine == "ase":
         return student_ase_md(students[model], atoms, plan.timestep_fs, plan.kernel, threads)
+    if engine in MD_ENGINES:
+        return md_advance(students[model], atoms, plan.timestep_fs, folder, threads, reporters=engine == "md")
     if engine == "lammps":
         return LammpsMD(students[model], atoms, plan.timestep_fs, ranks, folder)
     return teacher_ase_md(model, atoms, plan.timestep_fs, threads)
@@ -333,10 +376,11 @@ def _warm_up(advance: Advance, engine: str, block_seconds: float) -> float:
     """Run the first steps (TorchScript profiling runs, first SCF) and return an estimate of s/step.
 
     One step only when it already takes longer than a block (large systems: the set-up costs
-    are then negligible) and for LAMMPS (which sets up in a ``run 0`` before every timed run).
+    are then negligible; never for ``mlffd md``, whose first step writes the run's first frame)
+    and for LAMMPS (which sets up in a ``run 0`` before every timed run).
     """
     first = advance(1)
-    if engine in ("lammps", "teacher") or first > block_seconds:
+    if engine in ("lammps", "teacher") or (first > block_seconds and engine not in MD_ENGINES):
         return first
     advance(2)
     return advance(2) / 2

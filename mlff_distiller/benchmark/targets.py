@@ -15,7 +15,8 @@ from .timing import Measurement
 class TargetCheck:
     """One target: its figure, the goal, the measured value (None when not measurable) and the details.
 
-    ``higher_is_better`` tells whether ``value`` must reach ``goal`` from above or stay below it.
+    ``higher_is_better`` tells whether ``value`` must reach ``goal`` from above or stay below it;
+    ``unit`` follows the goal in words (default: ``"x"`` for a speed-up, nothing for a bound).
     """
 
     figure: str
@@ -23,6 +24,7 @@ class TargetCheck:
     higher_is_better: bool
     value: float | None
     detail: str
+    unit: str | None = None
 
     @property
     def verdict(self) -> str:
@@ -33,7 +35,8 @@ class TargetCheck:
 
     @property
     def goal_text(self) -> str:
-        return f"≥ {self.goal:g}x" if self.higher_is_better else f"≤ {self.goal:g}"
+        unit = self.unit if self.unit is not None else ("x" if self.higher_is_better else "")
+        return f"{'≥' if self.higher_is_better else '≤'} {self.goal:g}{unit}"
 
 
 def _ratio(numerator: Measurement | None, denominator: Measurement | None) -> float | None:
@@ -111,6 +114,38 @@ def thread_speedup(result: BenchmarkResult, system: str, size: str, goal: float,
     return TargetCheck(f"{threads} threads over 1, {size}, {system} (fused kernel)", goal, True, value, detail)
 
 
+def percent_of_peak(result: BenchmarkResult, system: str, size: str, goal: float) -> TargetCheck:
+    """Achieved GFLOP/s of the fused kernel's energy and forces (bare model, 1 thread) as a percentage
+    of the float32 matrix-product peak measured on 1 thread in the same run."""
+    bare = result.find(system, "bare", size)
+    peak = result.machine.get("peak_gflops", {}).get("1")
+    achieved = bare.gflops_per_second if bare is not None else None
+    figure = f"{size} on {system}: fused kernel's GFLOP/s, % of one core's float32 matrix-product peak"
+    if achieved is None or not peak:
+        return TargetCheck(figure, goal, True, None, "missing measurements", " %")
+    detail = f"{achieved:.3g} of {peak:.3g} GFLOP/s; {bare.flops / 1e6:.3g} MFLOP per step, {bare.ms_per_step:.3g} ms"
+    return TargetCheck(figure, goal, True, 100.0 * achieved / peak, detail, " %")
+
+
+def reporting_overhead(result: BenchmarkResult, system: str = "aspirin", size: str = "ultra-tiny") -> TargetCheck:
+    """ns/day lost to ``mlffd md``'s reporters at their default intervals, % of the same run without them
+    (1 thread): 100 (1 - t_without / t_with)."""
+    with_reporters = result.find(system, "md", size)
+    without = result.find(system, "md-no-reporters", size)
+    ratio = _ratio(without, with_reporters)
+    value = None if ratio is None else 100.0 * (1.0 - ratio)
+    detail = "missing measurements"
+    if value is not None:
+        rounds = [
+            100.0 * (1.0 - a / b)
+            for a, b in zip(without.seconds_per_step, with_reporters.seconds_per_step, strict=False)
+        ]
+        detail = f"{with_reporters.ms_per_step:.3g} against {without.ms_per_step:.3g} ms/step"
+        detail += f" (rounds {min(rounds):.2g} to {max(rounds):.2g} %)" if len(rounds) > 1 else ""
+    figure = f"reporting overhead of mlffd md at default intervals, {system} {size}, % of ns/day"
+    return TargetCheck(figure, 3.0, False, value, detail, " %")
+
+
 def linear_scaling(result: BenchmarkResult, engine: str = "openmm", low: int = 1000, high: int = 16000) -> TargetCheck:
     """Largest over smallest µs/atom/step between ``low`` and ``high`` atoms, worst student size."""
     pairs = []
@@ -148,4 +183,7 @@ def check_targets(result: BenchmarkResult) -> list[TargetCheck]:
         lammps_rank_speedup(result),
         thread_speedup(result, "water-1536", "standard", 1.7),
         thread_speedup(result, "aspirin", "standard", 1.3),
+        percent_of_peak(result, "water-1536", "standard", 50.0),
+        percent_of_peak(result, "aspirin", "standard", 35.0),
+        reporting_overhead(result),
     ]

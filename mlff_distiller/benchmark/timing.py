@@ -20,7 +20,8 @@ class Measurement:
     atoms : int
         Number of atoms.
     engine : str
-        ``"bare"``, ``"openmm"``, ``"ase"``, ``"lammps"`` or ``"teacher"``.
+        ``"bare"``, ``"openmm"``, ``"ase"``, ``"md"`` (``mlffd md`` with its reporters),
+        ``"md-no-reporters"``, ``"lammps"`` or ``"teacher"``.
     model : str
         Student size (``"standard"``, ...) or teacher name (``"gfn2-xtb"``, ...).
     ranks : int
@@ -36,6 +37,9 @@ class Measurement:
     threads : int
         Threads of torch, the fused kernel, OpenMM's CPU platform and the teacher (LAMMPS: 1 per
         rank). Results saved before threads were recorded load with 1.
+    flops : float, optional
+        Floating-point operations of one step, where counted (the fused kernel's energy and forces:
+        :func:`~mlff_distiller.benchmark.flops.step_flops`).
     """
 
     system: str
@@ -48,6 +52,7 @@ class Measurement:
     steps: int = 0
     status: str = "ok"
     threads: int = 1
+    flops: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -56,8 +61,10 @@ class Measurement:
     @property
     def contender(self) -> str:
         """Engine and model in words, e.g. ``"openmm standard"``, ``"lammps tiny (2 ranks)"`` or
-        ``"ase tiny (2 threads)"``."""
-        label = f"{self.engine} {self.model}"
+        ``"ase tiny (2 threads)"``; ``md`` and ``md-no-reporters`` read ``"mlffd md tiny"`` and
+        ``"mlffd md tiny (no reporters)"``."""
+        engine = "mlffd md" if self.engine.startswith("md") else self.engine
+        label = f"{engine} {self.model}" + (" (no reporters)" if self.engine == "md-no-reporters" else "")
         label += f" ({self.ranks} ranks)" if self.ranks > 1 else ""
         return label + (f" ({self.threads} threads)" if self.threads > 1 else "")
 
@@ -76,9 +83,19 @@ class Measurement:
         """Time per step per atom, µs."""
         return 1e3 * self.ms_per_step / self.atoms if self.ok else None
 
+    @property
+    def gflops_per_second(self) -> float | None:
+        """Achieved GFLOP/s: :attr:`flops` over the median time per step (None where not counted)."""
+        return self.flops / (self.ms_per_step * 1e-3) / 1e9 if self.ok and self.flops else None
+
     def to_dict(self) -> dict:
         data = asdict(self)
-        data.update(ms_per_step=self.ms_per_step, ns_per_day=self.ns_per_day, us_per_atom_step=self.us_per_atom_step)
+        data.update(
+            ms_per_step=self.ms_per_step,
+            ns_per_day=self.ns_per_day,
+            us_per_atom_step=self.us_per_atom_step,
+            gflops_per_second=self.gflops_per_second,
+        )
         return data
 
     @classmethod

@@ -17,14 +17,15 @@ SIZES = LazyChoices("..models", "PRESETS")
 ENGINES = LazyChoices("..benchmark", "ENGINES")
 
 DESCRIPTION = """\
-Time MD steps of the students (each size) in OpenMM, LAMMPS (1 and 2 MPI ranks) and ASE, the bare
-model (forward + backward), and the teachers driving ASE MD (GFN2-xTB, and SevenNet-0, a foundation
-MLIP, with the sevenn extra), on aspirin and water boxes of 96 to 24,576 atoms, at one or more
-thread counts (--threads 1 2). Everything is measured in one run, contenders interleaved, and
-reported as ms/step, ns/day at the time step and µs/atom/step, with speed-ups over each teacher at
-the same thread count, the thread scaling, the project's speed targets (ratios), the machine,
-threads and versions. Contenders that would exceed the time budget or the memory limit on a system
-are recorded as skipped, with the reason.
+Time MD steps of the students (each size) in OpenMM, LAMMPS (1 and 2 MPI ranks), ASE and mlffd md
+(with and without its reporters), the bare model (forward + backward, with its achieved GFLOP/s
+against the core's measured float32 matrix-product peak), and the teachers driving ASE MD
+(GFN2-xTB, and SevenNet-0, a foundation MLIP, with the sevenn extra), on aspirin and water boxes
+of 96 to 24,576 atoms, at one or more thread counts (--threads 1 2). Everything is measured in
+one run, contenders interleaved, and reported as ms/step, ns/day at the time step and
+µs/atom/step, with speed-ups over each teacher at the same thread count, the thread scaling, the
+project's speed targets (ratios), the machine, threads and versions. Contenders that would
+exceed the time budget or the memory limit on a system are recorded as skipped, with the reason.
 
 Writes a Markdown report (-o) and two PNG plots (--images): speed-up over each teacher per system,
 and µs/atom/step against atoms (log-log). A full run takes 30-60 minutes on 2 cores; --quick runs
@@ -74,6 +75,14 @@ def register(subparsers) -> None:
         choices=SYSTEMS,
         metavar="SYSTEM",
         help="systems LAMMPS runs on (default: every periodic one; each block starts a process)",
+    )
+    bench.add_argument(
+        "--md-systems",
+        nargs="+",
+        choices=SYSTEMS,
+        metavar="SYSTEM",
+        help="systems the md and md-no-reporters engines (mlffd md with and without its reporters) run on "
+        "(default: every one)",
     )
     bench.add_argument(
         "--platform",
@@ -135,6 +144,7 @@ def run_bench(args: argparse.Namespace) -> int:
             "teachers": args.teachers,
             "lammps_ranks": args.ranks,
             "lammps_systems": args.lammps_systems,
+            "md_systems": args.md_systems,
             "platform": args.platform,
             "kernel": args.kernel,
             "precision": args.precision,

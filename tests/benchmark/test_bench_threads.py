@@ -1,15 +1,21 @@
-"""``mlffd bench`` with SevenNet-0 and two thread counts on a tiny configuration: the report's ratios are
-the ratios of the medians in its JSON, computed here; results saved before threads were recorded render."""
+"""``mlffd bench`` with SevenNet-0, mlffd md with and without reporters and two thread counts on a tiny
+configuration: the report's ratios, GFLOP/s and overheads are computed here again from the medians in its
+JSON; results saved before threads were recorded render."""
 
 import json
 import statistics
 import warnings
 from pathlib import Path
 
+import torch
+
 import pytest
 
 from mlff_distiller.benchmark import benchmark_system
-from mlff_distiller.benchmark.contenders import teacher_ase_md
+from mlff_distiller.benchmark.contenders import benchmark_student
+from mlff_distiller.benchmark.flops import step_flops
+from mlff_distiller.benchmark.suite import MD_BLOCK_STEPS
+from mlff_distiller.plugin.openmm import MDSettings
 from mlff_distiller.teachers import load_teacher
 
 #: The report prints 3 significant digits: half a unit of the third, relative.
@@ -41,14 +47,21 @@ def number(cell: str) -> float:
 def test_bench_runs_sevenn_at_two_thread_counts(tmp_path, mlffd):
     pytest.importorskip("sevenn")
     report, saved = tmp_path / "bench.md", tmp_path / "results.json"
-    run = mlffd(
-        "bench", "--quick", "--systems", "aspirin", "--teachers", "sevenn-0", "--threads", "1", "2",
-        "--rounds", "1", "--block", "0.05", "--teacher-budget", "30", "--json", saved, "-o", report,
-    )  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = mlffd(
+            "bench", "--quick", "--systems", "aspirin", "--teachers", "sevenn-0", "--threads", "1", "2",
+            "--engines", "bare", "openmm", "ase", "md", "md-no-reporters", "teacher", "--rounds", "1",
+            "--block", "0.05", "--budget", "600", "--teacher-budget", "30", "--json", saved, "-o", report,
+        )  # fmt: skip
+        load_teacher("sevenn-0")  # outside the bench, SevenNet warns that no tensor-product accelerator is enabled
     assert run.code == 0, run.err
+    accelerator = [w for w in caught if "tensor product accelerator" in str(w.message)]
+    assert len(accelerator) == 1  # the direct load only: the bench built SevenNet-0 twice, silenced
     data = json.loads(saved.read_text())
     measured = {(m["engine"], m["model"], m["threads"]): m["status"] for m in data["measurements"]}
-    engines = [("bare", "ultra-tiny"), ("openmm", "ultra-tiny"), ("ase", "ultra-tiny"), ("teacher", "sevenn-0")]
+    students = [(engine, "ultra-tiny") for engine in ("bare", "openmm", "ase", "md", "md-no-reporters")]
+    engines = students + [("teacher", "sevenn-0")]
     assert measured == {(e, m, t): "ok" for e, m in engines for t in (1, 2)}
     text = report.read_text()
 
@@ -66,6 +79,20 @@ def test_bench_runs_sevenn_at_two_thread_counts(tmp_path, mlffd):
     for engine, model in engines:
         expected = median_ms(data, "aspirin", engine, model, 1) / median_ms(data, "aspirin", engine, model, 2)
         assert scaling[model, engine] == pytest.approx(expected, rel=PRINTED_3G)
+
+    overhead = {r["threads"]: r["aspirin"] for r in section_table(text, "## Reporting cost")}
+    for threads in (1, 2):
+        without = median_ms(data, "aspirin", "md-no-reporters", "ultra-tiny", threads)
+        expected = 100 * (1 - without / median_ms(data, "aspirin", "md", "ultra-tiny", threads))
+        assert float(overhead[str(threads)].removesuffix(" %")) == pytest.approx(expected, rel=0.05, abs=0.05)
+
+    counted = step_flops(benchmark_student("ultra-tiny", torch.float32, molecule=True), benchmark_system("aspirin"))
+    rates = {r["threads"]: r["aspirin"] for r in section_table(text, "## How close to the machine")}
+    assert number(rates["MFLOP/step"]) == pytest.approx(counted.total / 1e6, rel=PRINTED_3G)
+    for threads in (1, 2):
+        rate = counted.total / (median_ms(data, "aspirin", "bare", "ultra-tiny", threads) * 1e-3) / 1e9
+        percent = 100 * rate / data["machine"]["peak_gflops"][str(threads)]
+        assert rates[str(threads)] == f"{rate:.3g} ({percent:.0f} %)"
 
     rows = {r["contender"]: r for r in section_table(text, "## All measurements")}
     expected = median_ms(data, "aspirin", "teacher", "sevenn-0", 2) / median_ms(
@@ -89,14 +116,5 @@ def test_results_saved_before_threads_still_render(tmp_path, mlffd):
     assert number(gfn2["standard", "openmm", "1"]["water-192"]) == pytest.approx(expected, rel=PRINTED_3G)
 
 
-def test_sevenn_warning_is_silenced_where_the_bench_builds_it():
-    pytest.importorskip("sevenn")
-    aspirin = benchmark_system("aspirin")
-    with warnings.catch_warnings(record=True) as direct:
-        warnings.simplefilter("always")
-        load_teacher("sevenn-0")
-    with warnings.catch_warnings(record=True) as bench:
-        warnings.simplefilter("always")
-        teacher_ase_md("sevenn-0", aspirin, 0.5, threads=1)
-    assert any("tensor product accelerator" in str(w.message) for w in direct)
-    assert not any("tensor product accelerator" in str(w.message) for w in bench)
+def test_md_blocks_hold_whole_checkpoint_intervals():
+    assert MD_BLOCK_STEPS % MDSettings.checkpoint_interval == 0
