@@ -121,8 +121,9 @@ def step_flops_from_counts(
     context_ew = n * f * SILU
     update_mm = 2 * (2 * 3 * n * f * f) + 2 * n * 2 * f * f + 2 * n * 3 * f * f  # mix_u, mix_v; gate
     update_ew = n * f * (13 + SILU + 9)  # norm and dot; gate's silu; new s and v
-    messages_first = e * (2 * f + 9 * f)  # scalar; vector-scalar only (the input's v is zero)
-    messages = e * (2 * f + 18 * f)
+    # per edge: the scalar message; the vector messages (the first layer's input v is zero)
+    messages_first = e * (2 * f + f + 6 * f)
+    messages = e * (2 * f + 2 * f + 12 * f)
     readout_mm = 2 * n * f * h
     readout_ew = n * (h * (SILU + 2) + 2)  # silu, weight, sum; energy scale and reference
     forward_mm = layers * (filters + update_mm) + (layers - 1) * context_mm + readout_mm
@@ -143,17 +144,16 @@ def step_flops_from_counts(
     context_back_mm = 2 * n * f * 3 * f + 2 * n * f * f
     context_back_ew = n * f * (SILU_SLOPE + 1)
     filter_back_mm = filters * (1 if kept else 2)  # d E / d radial, and the filters again unless kept
-    # per edge: unit gradient and vector-scalar message; vector-vector message and neighbour's v
-    # gradient, context gradient (layers after the first); filter gradient, set by a row's first
-    # edge and added to by its second
-    edge_back_first = e * (12 * f + 3)
-    edge_back = e * (12 * f + 3 + 12 * f + 6 * f)
-    filter_gradient = rows * 3 * f + pairs * 6 * f
+    # per edge: the messages again, the unit vector's gradient and the filter's (scalar and
+    # vector-scalar thirds); in layers after the first also the vector-vector third, and the
+    # gradients of the neighbour's vectors and context
+    edge_back_first = e * (f + 6 * f + 2 * f + 7 * f + 3)
+    edge_back = e * (2 * f + 6 * f + 10 * f + 6 * f + 6 * f + 6 * f + 3)
     edge_gradients = rows * 2 * r1 + e * (5 + 15) + e * 6  # distance, unit gradients; forces
     reverse_mm = readout_back_mm + layers * (update_back_mm + filter_back_mm) + (layers - 1) * context_back_mm
     reverse_ew = (
         readout_back_ew
-        + layers * (update_back_ew + filter_gradient)
+        + layers * update_back_ew
         + (layers - 1) * context_back_ew
         + edge_back_first
         + (layers - 1) * edge_back
@@ -256,7 +256,7 @@ def step_bytes_from_counts(
     kept = rows * 3 * f * layers * itemsize <= KEPT_FILTER_BYTES
     # per-edge loops, numbers per edge (first layer, later layers), and per row for the filter gradient
     forward_edges = e * (12 * f + (layers - 1) * 17 * f)
-    reverse_edges = e * (9 * f + (layers - 1) * 29 * f) + layers * (rows * 3 * f + pairs * 6 * f)
+    reverse_edges = e * (11 * f + (layers - 1) * 31 * f) + layers * rows * 3 * f  # and zeroing filter gradients
     # matrix products: A and C
     filters = rows * (r1 + 3 * f)
     context = n * (f + f) + n * (f + 3 * f)

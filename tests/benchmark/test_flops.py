@@ -59,9 +59,9 @@ def test_hand_count_of_two_atoms():
     forward_elementwise = (
         2 * 9  # distance (3 products, 2 sums, square root) and unit vector (3 divisions) per edge
         + (9 + 11)  # envelope, one basis function, of the one row
-        + 2 * 11 * 2  # first layer's messages: 2 + 9 per feature per edge
+        + 2 * 9 * 2  # first layer's messages per feature per edge: scalar 2, vector-scalar 1 + 3 x 2
         + 2 * 2 * 4  # second layer's context silu
-        + 2 * 20 * 2  # second layer's messages: 2 + 18 per feature per edge
+        + 2 * 16 * 2  # second layer's: scalar 2, vector 2 + 3 x 4
         + 2 * (2 * 2 * 26)  # update of both layers: norm and dot 13, silu 4, new s and v 9
         + 2 * (6 + 2)  # readout: silu, weight, sum; scale and reference
     )
@@ -74,19 +74,18 @@ def test_hand_count_of_two_atoms():
     reverse_elementwise = (
         2 * 9  # readout's silu slope, weight, scale
         + 2 * (2 * 2 * 36)  # update of both layers
-        + 2 * (6 + 12)  # filter gradients of the row: first edge sets (3F), second adds (6F)
         + 2 * 2 * 8  # second layer's context slope
-        + 2 * 27  # first layer's edges: 12 F + 3
-        + 2 * 63  # second layer's edges: 30 F + 3
+        + 2 * (16 * 2 + 3)  # first layer's edges: messages, unit and filter gradients 16 F, unit sums 3
+        + 2 * (36 * 2 + 3)  # second layer's: and the vector-vector third, neighbour's gradients 36 F
         + 2 * 2
         + 2 * 20
         + 2 * 6  # distance gradient of the row, edge gradients, forces
     )
     flops = step_flops_from_counts(config, n_atoms=2, n_edges=2)
-    assert flops.forward == forward_matmul + forward_elementwise == 874
-    assert flops.reverse == reverse_matmul + reverse_elementwise == 1082
+    assert flops.forward == forward_matmul + forward_elementwise == 850
+    assert flops.reverse == reverse_matmul + reverse_elementwise == 1086
     assert flops.matmul == forward_matmul + reverse_matmul
-    assert flops.total == 1956
+    assert flops.total == 1936
 
 
 def test_operations_grow_linearly_with_edges():

@@ -169,7 +169,6 @@ class PaiNN {
     row_blocks_ = block_count(threads_, rows_, ROW_GRAIN);
     filters_.resize((keep_filters_ ? layers_ * rows_ : row_blocks_ * std::min(chunk_, rows_)) * f3);
     g_filters_.resize(row_blocks_ * std::min(chunk_, rows_) * f3);
-    g_message_.resize(row_blocks_ * f3);
     partial_.resize(row_blocks_);
   }
 
@@ -251,16 +250,27 @@ class PaiNN {
           const T* filt = filters + (row - a) * f3;
           const T* cj = ctx + j * f3;
           T* si = s1 + i * f;
-          for (int64_t q = 0; q < f; ++q) si[q] += cj[q] * filt[q];
-          for (int c = 0; c < 3; ++c) {
-            const T uc = unit_[3 * k + c];
-            T* vi = v1 + i * f3 + c * f;
-            if (l > 0) {
-              const T* vj = x_in + j * wd + f + c * f;
-              for (int64_t q = 0; q < f; ++q)
-                vi[q] += cj[2 * f + q] * filt[2 * f + q] * uc + cj[f + q] * filt[f + q] * vj[q];
-            } else {
-              for (int64_t q = 0; q < f; ++q) vi[q] += cj[2 * f + q] * filt[2 * f + q] * uc;
+          T* vi = v1 + i * f3;
+          const T u0 = unit_[3 * k], u1 = unit_[3 * k + 1], u2 = unit_[3 * k + 2];
+          // one pass over the features: each message and each row read once
+          if (l > 0) {
+            const T* vj = x_in + j * wd + f;
+#pragma omp simd
+            for (int64_t q = 0; q < f; ++q) {
+              const T mvv = cj[f + q] * filt[f + q], mvs = cj[2 * f + q] * filt[2 * f + q];
+              si[q] += cj[q] * filt[q];
+              vi[q] += mvs * u0 + mvv * vj[q];
+              vi[f + q] += mvs * u1 + mvv * vj[f + q];
+              vi[2 * f + q] += mvs * u2 + mvv * vj[2 * f + q];
+            }
+          } else {  // the input's vectors are zero
+#pragma omp simd
+            for (int64_t q = 0; q < f; ++q) {
+              const T mvs = cj[2 * f + q] * filt[2 * f + q];
+              si[q] += cj[q] * filt[q];
+              vi[q] += mvs * u0;
+              vi[f + q] += mvs * u1;
+              vi[2 * f + q] += mvs * u2;
             }
           }
         }
@@ -397,7 +407,7 @@ class PaiNN {
   int64_t e_ = 0, rows_ = 0, pairs_ = 0, chunk_ = 1;
   bool keep_filters_ = false;
   int threads_ = 1;
-  int row_blocks_ = 1;  // blocks of edge rows, each with its own filters, scratch and partial sums
+  int row_blocks_ = 1;  // blocks of edge rows, each with its own filters and partial sums
   // the sums that edge blocks 1, 2, ... scatter into atoms (block 0 writes the real ones)
   std::vector<std::vector<T>> partial_;
   const int64_t* src_ = nullptr;
@@ -407,8 +417,7 @@ class PaiNN {
   std::vector<T> distance_, unit_, radial_, radial_slope_, g_radial_, g_unit_, filters_, g_filters_;
   // per layer, and scratch
   std::vector<Layer> state_;
-  std::vector<T> act_, s1_, v1_, z_, readout_hidden_, g_gate_, g_gh_, g_z_, g_s1_, g_v1_, g_u_, g_vv_, g_ctx_, g_h_,
-      g_message_;
+  std::vector<T> act_, s1_, v1_, z_, readout_hidden_, g_gate_, g_gh_, g_z_, g_s1_, g_v1_, g_u_, g_vv_, g_ctx_, g_h_;
 };
 
 }  // namespace mlffd

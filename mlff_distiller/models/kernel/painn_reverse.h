@@ -99,58 +99,65 @@ void PaiNN<T>::reverse(int64_t l, const T* g_out, T* g_in) {
       g_in_sum = partial_[block].data();
       g_ctx_sum = g_in_sum + n * wd;
     }
-    T* g_message = g_message_.data() + block * f3;
     T* g_filters = g_filters_.data() + block * std::min(chunk_, rows_) * f3;
     const Span rows = block_span(rows_, row_blocks_, block);
     for (int64_t a = rows.begin; a < rows.end; a += chunk_) {
       const int64_t len = std::min(chunk_, rows.end - a);
       const T* filters = chunk_filters(l, a, len, false, block);
+      // each row's filter gradient is summed over its edges
+      std::fill(g_filters, g_filters + len * f3, T(0));
       for (int64_t edge = 0; edge < edges_in_rows(a, len); ++edge) {
         const int64_t row = row_of(a, edge), k = edge_of(a, edge);
-        const bool first_of_row = k == first_edge(row);
         const int64_t i = src_[k], j = dst_[k];
         const T* filt = filters + (row - a) * f3;
-        T* g_filter = g_filters + (row - a) * f3;  // summed over the row's edges
+        T* g_filter = g_filters + (row - a) * f3;
         const T* cj = ctx + j * f3;
         const T* gvi = g_v1_.data() + i * f3;  // gradient of the vector message into atom i
         const T* gsi = g_s1_.data() + i * f;
         const T u0 = unit_[3 * k], u1 = unit_[3 * k + 1], u2 = unit_[3 * k + 2];
         T gu0 = T(0), gu1 = T(0), gu2 = T(0);
+        // one pass over the features: the gradients of the scalar, vector-vector and
+        // vector-scalar messages (g_s, g_vv, g_vs), and what they send to the unit vector, the
+        // neighbour's vectors and context, and the filter
+        if (l > 0) {
+          const T* vj = x_in + j * wd + f;
+          T* gvj = g_in_sum + j * wd + f;
+          T* gcj = g_ctx_sum + j * f3;
 #pragma omp simd reduction(+ : gu0, gu1, gu2)
-        for (int64_t q = 0; q < f; ++q) {
-          const T mvs = cj[2 * f + q] * filt[2 * f + q];
-          gu0 += gvi[q] * mvs;
-          gu1 += gvi[f + q] * mvs;
-          gu2 += gvi[2 * f + q] * mvs;
-          g_message[q] = gsi[q];
-          g_message[2 * f + q] = gvi[q] * u0 + gvi[f + q] * u1 + gvi[2 * f + q] * u2;
+          for (int64_t q = 0; q < f; ++q) {
+            const T gv0 = gvi[q], gv1 = gvi[f + q], gv2 = gvi[2 * f + q];
+            const T mvv = cj[f + q] * filt[f + q], mvs = cj[2 * f + q] * filt[2 * f + q];
+            gu0 += gv0 * mvs;
+            gu1 += gv1 * mvs;
+            gu2 += gv2 * mvs;
+            const T g_s = gsi[q];
+            const T g_vv = gv0 * vj[q] + gv1 * vj[f + q] + gv2 * vj[2 * f + q];
+            const T g_vs = gv0 * u0 + gv1 * u1 + gv2 * u2;
+            gvj[q] += mvv * gv0;
+            gvj[f + q] += mvv * gv1;
+            gvj[2 * f + q] += mvv * gv2;
+            gcj[q] += g_s * filt[q];
+            gcj[f + q] += g_vv * filt[f + q];
+            gcj[2 * f + q] += g_vs * filt[2 * f + q];
+            g_filter[q] += g_s * cj[q];
+            g_filter[f + q] += g_vv * cj[f + q];
+            g_filter[2 * f + q] += g_vs * cj[2 * f + q];
+          }
+        } else {  // the input's vectors are zero, and the input (the embedding) takes no gradient
+#pragma omp simd reduction(+ : gu0, gu1, gu2)
+          for (int64_t q = 0; q < f; ++q) {
+            const T gv0 = gvi[q], gv1 = gvi[f + q], gv2 = gvi[2 * f + q];
+            const T mvs = cj[2 * f + q] * filt[2 * f + q];
+            gu0 += gv0 * mvs;
+            gu1 += gv1 * mvs;
+            gu2 += gv2 * mvs;
+            g_filter[q] += gsi[q] * cj[q];
+            g_filter[2 * f + q] += (gv0 * u0 + gv1 * u1 + gv2 * u2) * cj[2 * f + q];
+          }
         }
         g_unit_[3 * k] += gu0;
         g_unit_[3 * k + 1] += gu1;
         g_unit_[3 * k + 2] += gu2;
-        if (l > 0) {
-          const T* vj = x_in + j * wd + f;
-          T* gvj = g_in_sum + j * wd + f;
-#pragma omp simd
-          for (int64_t q = 0; q < f; ++q) {
-            const T mvv = cj[f + q] * filt[f + q];
-            g_message[f + q] = gvi[q] * vj[q] + gvi[f + q] * vj[f + q] + gvi[2 * f + q] * vj[2 * f + q];
-            gvj[q] += mvv * gvi[q];
-            gvj[f + q] += mvv * gvi[f + q];
-            gvj[2 * f + q] += mvv * gvi[2 * f + q];
-          }
-        } else {
-          for (int64_t q = 0; q < f; ++q) g_message[f + q] = T(0);
-        }
-        if (input_gradient) {
-          T* gcj = g_ctx_sum + j * f3;
-          for (int64_t q = 0; q < f3; ++q) gcj[q] += g_message[q] * filt[q];
-        }
-        if (first_of_row) {
-          for (int64_t q = 0; q < f3; ++q) g_filter[q] = g_message[q] * cj[q];
-        } else {
-          for (int64_t q = 0; q < f3; ++q) g_filter[q] += g_message[q] * cj[q];
-        }
       }
       // d E / d radial features of the chunk: (len, 3F) x (3F, R + 1)
       gemm(len, r1_, f3, g_filters, f3, p(w_.layer[l].filter.weight), g_radial_.data() + a * r1_, r1_, nullptr, true);
