@@ -1,14 +1,17 @@
 """The benchmark report: a Markdown page with the machine, the targets, all measurements and two plots."""
 
+import itertools
 import json
 import os
 from pathlib import Path
 
 from ..safe_write import safe_write_text, staged_file
-from .suite import BenchmarkResult
+from .suite import ENGINES, BenchmarkResult
 from .targets import check_targets
 from .timing import Measurement
 
+#: Student engines in the speed-up plot (``bare`` is no MD; ``mlffd md`` is OpenMM with reporters).
+ENGINES_PLOTTED = ("openmm", "ase", "lammps")
 #: File names of the plots, inside the image folder.
 SPEEDUP_PLOT = "bench_speedup.png"
 SCALING_PLOT = "bench_scaling.png"
@@ -134,7 +137,10 @@ def thread_table(result: BenchmarkResult) -> str | None:
     at each other count, per model and engine (rows) and system (columns); None for one thread count."""
     base, *others = result.thread_counts
     systems, rows = _systems(result), []
-    for model, engine in dict.fromkeys((m.model, m.engine) for m in result.measurements if m.engine != "lammps"):
+    present = {(m.model, m.engine) for m in result.measurements}
+    for model, engine in itertools.product(result.plan["sizes"] + _teachers(result), ENGINES):
+        if (model, engine) not in present or engine == "lammps":
+            continue
         for threads in others:
             cells = []
             for system in systems:
@@ -258,8 +264,8 @@ def print_result(result: BenchmarkResult, json_path: Path | None = None) -> None
 
 
 def plot_speedups(result: BenchmarkResult, path: Path) -> Path | None:
-    """Bar charts of every student contender's speed-up over each measured teacher (one panel per teacher),
-    per system, at the contender's thread count (log scale)."""
+    """Bar charts of the speed-up of every student MD engine (OpenMM, ASE, LAMMPS) over each measured teacher
+    (one panel per teacher), per system, at the contender's thread count (log scale)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -272,7 +278,7 @@ def plot_speedups(result: BenchmarkResult, path: Path) -> Path | None:
                 m.system for m in result.measurements if m.engine == "teacher" and m.model == teacher and m.ok
             )
         )
-        contenders = [m for m in result.measurements if m.system in systems and m.engine not in ("teacher", "bare")]
+        contenders = [m for m in result.measurements if m.system in systems and m.engine in ENGINES_PLOTTED and m.ok]
         if contenders:
             panels.append((teacher, systems, list(dict.fromkeys(m.contender for m in contenders))))
     if not panels:
@@ -280,7 +286,7 @@ def plot_speedups(result: BenchmarkResult, path: Path) -> Path | None:
     names = list(dict.fromkeys(name for _, _, contenders in panels for name in contenders))
     colours = {name: plt.get_cmap("tab20")(index % 20) for index, name in enumerate(names)}
     bars = max(len(systems) * len(contenders) for _, systems, contenders in panels)
-    figure, axes = plt.subplots(len(panels), 1, figsize=(max(7.0, bars / 3), 4.5 * len(panels)), squeeze=False)
+    figure, axes = plt.subplots(len(panels), 1, figsize=(max(7.0, bars / 4) + 2.5, 4.5 * len(panels)), squeeze=False)
     for axis, (teacher, systems, contenders) in zip(axes[:, 0], panels, strict=True):
         width = 0.8 / len(contenders)
         for index, contender in enumerate(contenders):
@@ -301,14 +307,15 @@ def plot_speedups(result: BenchmarkResult, path: Path) -> Path | None:
         axis.set_yscale("log")
         axis.axhline(1.0, color="black", linewidth=0.8)
         axis.set_ylabel(f"speed-up over {teacher} per MD step")
-        axis.legend(fontsize=6, ncol=2)
+        axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         axis.set_title(f"Students over {teacher} (ASE MD), same threads, same run", fontsize=10)
     figure.tight_layout()
     return _save(figure, path)
 
 
 def plot_scaling(result: BenchmarkResult, path: Path) -> Path | None:
-    """µs/atom/step against atoms, log-log, one line per contender."""
+    """µs/atom/step against atoms, log-log, one line per contender at the plan's fewest threads (``mlffd md``,
+    timed for its reporting cost, left out)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -316,7 +323,7 @@ def plot_scaling(result: BenchmarkResult, path: Path) -> Path | None:
 
     lines: dict[str, list] = {}
     for m in result.measurements:
-        if m.ok:
+        if m.ok and m.threads == result.thread_counts[0] and not m.engine.startswith("md"):
             lines.setdefault(m.contender, []).append((m.atoms, m.us_per_atom_step))
     if not lines:
         return None
@@ -369,7 +376,8 @@ def write_report(result: BenchmarkResult, markdown: Path, images: Path, command:
     links = "\n\n".join(f"![{p.stem}]({Path(os.path.relpath(p, markdown.parent)).as_posix()})" for p in written)
     sections = [
         "# Benchmarks",
-        "How fast the students run MD, in every engine, against their teacher. Every figure below was "
+        "How fast the students run MD, in every engine, against their teacher (GFN2-xTB) and against a "
+        "foundation MLIP a user would otherwise run (SevenNet-0), on one and more threads. Every figure below was "
         "measured in one run on one machine; compare ratios, not absolute times, across machines and runs. "
         "On water boxes the students have random weights (a step costs the same whatever the weights, and "
         "the box fixes the number of neighbours); on molecules they are the bundled organic students, "
@@ -377,9 +385,12 @@ def write_report(result: BenchmarkResult, markdown: Path, images: Path, command:
         "*ms/step*: median over interleaved timed blocks of the wall time per MD step (LAMMPS: its loop time); "
         "*ns/day* at the stated time step; *µs/atom/step* = ms/step / atoms × 1000; "
         "*bare*: energy and forces from the exported OpenMM module alone, no MD engine; "
-        "*× teacher*: the teacher's ASE MD step time over the contender's.",
+        "*mlffd md*: OpenMM MD as `mlffd md` runs it, with its reporters at their default intervals or none; "
+        "*× teacher*: the teacher's ASE MD step time over the contender's, at the same thread count; "
+        "*(2 threads)*: torch, the fused kernel, OpenMM's CPU platform and the teachers on 2 threads.",
         "## Regenerate\n\n```\n" + command + "\n```\n\n`mlffd bench --help` lists the options "
-        "(systems, sizes, engines, time and memory budgets, `--quick`).",
+        "(systems, sizes, engines, thread counts, time and memory budgets, `--quick`). SevenNet-0 needs the "
+        "`sevenn` extra (`make install` installs it; without it its columns read skipped).",
         "## Machine\n\n" + machine_table(result.machine, result.plan),
         "## Targets\n\n" + target_table(result),
         *teacher_sections(result),
