@@ -108,7 +108,7 @@ def test_results_saved_before_threads_still_render(tmp_path, mlffd):
     report = tmp_path / "old.md"
     assert mlffd("bench", "--from-json", OLD_RESULTS, "-o", report).code == 0
     text = report.read_text()
-    assert "threads)" not in text and "## Threads" not in text
+    assert "threads) |" not in text and "## Threads" not in text  # no contender on 2 threads, no scaling table
     assert "| threads | each contender at 1 (" in text
     gfn2 = {(r["student"], r["engine"], r["threads"]): r for r in section_table(text, "## × gfn2-xtb")}
     expected = median_ms(saved, "water-192", "teacher", "gfn2-xtb", 1)
