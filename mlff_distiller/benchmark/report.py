@@ -166,9 +166,12 @@ def teacher_sections(result: BenchmarkResult) -> list[str]:
     return sections
 
 
-def _peaks_text(peaks: dict) -> str:
-    return ", ".join(
-        f"{value:.3g} GFLOP/s on {threads} thread{'s' if threads != '1' else ''}" for threads, value in peaks.items()
+def _peaks_text(peaks: dict, unit: str) -> str:
+    return (
+        ", ".join(
+            f"{value:.3g} {unit} on {threads} thread{'s' if threads != '1' else ''}" for threads, value in peaks.items()
+        )
+        or "-"
     )
 
 
@@ -193,6 +196,19 @@ def flops_table(result: BenchmarkResult) -> str | None:
     if not any(m.flops for m in result.measurements):
         return None
     return _grid(["student", "threads"], systems, rows)
+
+
+def bound_list(result: BenchmarkResult) -> str:
+    """A Markdown list of what bounds each profiled step (student, system, threads: the profile), after a
+    blank line and a sentence; empty when nothing was profiled."""
+    lines = [f"- {m.model}, {m.system}, {m.threads} thread(s): {m.bound}" for m in result.measurements if m.bound]
+    if not lines:
+        return ""
+    return (
+        "\n\nWhat bounds each step: the same call profiled after the timed rounds (its own best time; the "
+        "kernel's phases, bytes touched against the measured copy bandwidth, the per-edge working set "
+        "against the L2 cache; `mlff_distiller.benchmark.flops.bound_summary`).\n\n" + "\n".join(lines)
+    )
 
 
 def reporting_table(result: BenchmarkResult) -> str | None:
@@ -234,7 +250,10 @@ def machine_table(machine: dict, plan: dict) -> str:
             f"platform, teachers); LAMMPS 1 per rank; OMP_NUM_THREADS={machine['omp_num_threads']}",
         ),
         *(
-            [("float32 matrix-product peak (measured at the start)", _peaks_text(machine["peak_gflops"]))]
+            [
+                ("float32 matrix-product peak (measured at the start)", _peaks_text(machine["peak_gflops"], "GFLOP/s")),
+                ("copy bandwidth (measured at the start)", _peaks_text(machine.get("copy_gb_per_s", {}), "GB/s")),
+            ]
             if machine.get("peak_gflops")
             else []
         ),
@@ -395,7 +414,11 @@ def write_report(result: BenchmarkResult, markdown: Path, images: Path, command:
         "## Targets\n\n" + target_table(result),
         *teacher_sections(result),
         *([f"## Threads\n\n{THREADS_TEXT}\n\n{threads}"] if (threads := thread_table(result)) else []),
-        *([f"## How close to the machine\n\n{FLOPS_TEXT}\n\n{flops}"] if (flops := flops_table(result)) else []),
+        *(
+            [f"## How close to the machine\n\n{FLOPS_TEXT}\n\n{flops}{bound_list(result)}"]
+            if (flops := flops_table(result))
+            else []
+        ),
         *([f"## Reporting cost\n\n{REPORTING_TEXT}\n\n{cost}"] if (cost := reporting_table(result)) else []),
         "## Plots\n\n" + (links or "(nothing to plot)"),
         "## All measurements\n\n" + measurement_table(result),

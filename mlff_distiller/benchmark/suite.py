@@ -21,7 +21,7 @@ from .contenders import (
     student_ase_md,
     teacher_ase_md,
 )
-from .flops import measure_peak_gflops, step_flops
+from .flops import bound_summary, measure_copy_bandwidth, measure_peak_gflops, profile_kernel, step_flops
 from .machine import machine_info
 from .reporting import md_advance
 from .systems import SYSTEM_NAMES, benchmark_system, estimated_edges
@@ -168,9 +168,9 @@ QUICK_PLAN = BenchmarkPlan(
 
 @dataclass
 class BenchmarkResult:
-    """Measurements of a plan and the machine they were taken on (``machine["peak_gflops"]``: the
-    measured float32 matrix-product peak, GFLOP/s, by thread count as a string, when the plan timed
-    the fused kernel)."""
+    """Measurements of a plan and the machine they were taken on (``machine["peak_gflops"]`` and
+    ``machine["copy_gb_per_s"]``: the measured float32 matrix-product peak, GFLOP/s, and copy bandwidth,
+    GB/s, by thread count as a string, when the plan timed the fused kernel)."""
 
     machine: dict
     plan: dict
@@ -217,9 +217,10 @@ def _contenders(plan: BenchmarkPlan) -> list[tuple[str, str, int, int]]:
 def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None) -> BenchmarkResult:
     """Measure every contender of ``plan`` on every system, smallest system first.
 
-    When the plan times the fused kernel (``bare``), the float32 matrix-product peak is measured first
-    at each thread count (best of repetitions over a block), and the floating-point operations of
-    each bare step are counted. On each system the contenders (each at each of ``plan.threads``) are
+    When the plan times the fused kernel (``bare``), the float32 matrix-product peak and the copy
+    bandwidth are measured first at each thread count, the floating-point operations of each bare
+    step are counted, and at the fewest threads each bare step is profiled after the timed rounds
+    (what bounds it: :func:`~mlff_distiller.benchmark.flops.bound_summary`). On each system the contenders (each at each of ``plan.threads``) are
     set up and warmed up, then timed in ``plan.rounds`` interleaved blocks, so that a change in the
     machine's load hits all of them alike; torch's thread count is set to the contender's before
     each of its blocks. A contender whose cost, extrapolated from the previous system, would exceed
@@ -239,8 +240,13 @@ def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None)
     systems = sorted(plan.systems, key=lambda name: len(benchmark_system(name)))
     counted = "bare" in plan.engines and _fused_on_cpu(plan)  # FLOPs of the fused kernel's steps
     peaks = {str(t): measure_peak_gflops(t, plan.block_seconds) for t in sorted(plan.threads)} if counted else {}
+    copies = (
+        {str(t): measure_copy_bandwidth(t, plan.block_seconds / 2) for t in sorted(plan.threads)} if counted else {}
+    )
     for threads, peak in peaks.items():
-        progress(f"float32 matrix-product peak on {threads} thread(s): {peak:.1f} GFLOP/s")
+        progress(
+            f"{threads} thread(s): float32 matrix-product peak {peak:.1f} GFLOP/s, copy {copies[threads]:.1f} GB/s"
+        )
     last: dict[tuple, tuple[int, float]] = {}  # contender -> (atoms, seconds per step)
     measurements: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="mlffd-bench-") as scratch:
@@ -297,6 +303,10 @@ def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None)
                     except Exception as exc:
                         measurement.status = f"failed: {_first_line(exc)}"
             for measurement, _, _ in timed:
+                if measurement.ok and measurement.flops and measurement.threads == min(plan.threads):
+                    measurement.bound = _bound(
+                        plan, students[measurement.model], atoms, measurement.threads, peaks, copies
+                    )
                 if measurement.ok:
                     key = (measurement.engine, measurement.model, measurement.ranks, measurement.threads)
                     last[key] = (measurement.atoms, min(measurement.seconds_per_step))
@@ -309,8 +319,20 @@ def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None)
             del timed
     machine = machine_info()
     if peaks:
-        machine["peak_gflops"] = peaks
+        machine.update(peak_gflops=peaks, copy_gb_per_s=copies)
     return BenchmarkResult(machine, asdict(plan), measurements)
+
+
+def _bound(plan: BenchmarkPlan, student, atoms, threads: int, peaks: dict, copies: dict) -> str:
+    """What bounds the fused kernel's step of ``student`` on ``atoms``: :func:`bound_summary` of a profile
+    over about half a block (after the timed rounds), or why it could not be profiled."""
+    try:
+        profile = profile_kernel(
+            student, atoms, threads, plan.block_seconds / 2, peaks[str(threads)], copies[str(threads)]
+        )
+    except Exception as exc:  # the measurement stands without its profile
+        return f"not profiled: {_first_line(exc)}"
+    return bound_summary(profile)
 
 
 def _fused_on_cpu(plan: BenchmarkPlan) -> bool:

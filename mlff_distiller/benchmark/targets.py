@@ -123,7 +123,8 @@ def percent_of_peak(result: BenchmarkResult, system: str, size: str, goal: float
     figure = f"{size} on {system}: fused kernel's GFLOP/s, % of one core's float32 matrix-product peak"
     if achieved is None or not peak:
         return TargetCheck(figure, goal, True, None, "missing measurements", " %")
-    detail = f"{achieved:.3g} of {peak:.3g} GFLOP/s; {bare.flops / 1e6:.3g} MFLOP per step, {bare.ms_per_step:.3g} ms"
+    detail = f"{achieved:.3g} of {peak:.3g} GFLOP/s; {bare.flops / 1e6:.3g} MFLOP in {bare.ms_per_step:.3g} ms"
+    detail += f"; profile: {bare.bound}" if bare.bound else ""
     return TargetCheck(figure, goal, True, 100.0 * achieved / peak, detail, " %")
 
 

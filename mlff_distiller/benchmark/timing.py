@@ -40,6 +40,9 @@ class Measurement:
     flops : float, optional
         Floating-point operations of one step, where counted (the fused kernel's energy and forces:
         :func:`~mlff_distiller.benchmark.flops.step_flops`).
+    bound : str, optional
+        What bounds the step, where profiled (the fused kernel at the plan's fewest threads:
+        :func:`~mlff_distiller.benchmark.flops.bound_summary`).
     """
 
     system: str
@@ -53,6 +56,7 @@ class Measurement:
     status: str = "ok"
     threads: int = 1
     flops: float | None = None
+    bound: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -33,10 +33,9 @@ def synthetic_result() -> BenchmarkResult:
         measurements += [Measurement(s, n, e, m, 1, 0.5, [t], 1, threads=k) for k, t in ((1, one), (2, two))]
     measurements.append(Measurement("water-1536", 1536, "openmm", "standard", 1, 0.5, [0.9], 1, threads=2))
     for m in measurements:  # 60 GFLOP/s on water-1536 (peak 100: 60 %), 25 on aspirin (25 %)
-        if (m.engine, m.model) == ("bare", "standard"):
-            m.flops = (
-                (60e9 if m.system == "water-1536" else 25e9) * m.seconds_per_step[0] * (1 if m.threads == 1 else 0)
-            )
+        if (m.engine, m.model, m.threads) == ("bare", "standard", 1):
+            m.flops = (60e9 if m.system == "water-1536" else 25e9) * m.seconds_per_step[0]
+            m.bound = f"profiled on {m.system}: arithmetic"
     measurements += [  # reporters: 1.025 ms against 1.0 ms, 2.44 % of ns/day
         Measurement("aspirin", 21, "md", "ultra-tiny", 1, 0.5, [0.00102, 0.00103], 2000),
         Measurement("aspirin", 21, "md-no-reporters", "ultra-tiny", 1, 0.5, [0.001, 0.001], 2000),
@@ -92,6 +91,7 @@ def test_targets_are_ratios_of_one_run():
     peak = "fused kernel's GFLOP/s, % of one core's float32 matrix-product peak"
     water, aspirin = checks[f"standard on water-1536: {peak}"], checks[f"standard on aspirin: {peak}"]
     assert (water.value, water.verdict, water.goal_text) == (pytest.approx(60.0), "met", "≥ 50 %")
+    assert water.detail.endswith("profile: profiled on water-1536: arithmetic")
     assert (aspirin.value, aspirin.verdict) == (pytest.approx(25.0), "missed")
     overhead = checks["reporting overhead of mlffd md at default intervals, aspirin ultra-tiny, % of ns/day"]
     assert (overhead.value, overhead.verdict, overhead.goal_text) == (
@@ -122,6 +122,7 @@ def test_report_has_tables_plots_and_command(tmp_path):
     assert "| ultra-tiny | 1 | 2.4 % |" in text  # reporting cost
     assert "| standard | bare | 2 over 1 | 1.25 | 1.88 |" in text  # thread scaling: aspirin, water-1536
     assert "100 GFLOP/s on 1 thread, 190 GFLOP/s on 2 threads" in text
+    assert "- standard, water-1536, 1 thread(s): profiled on water-1536: arithmetic" in text
     assert f"](img/{SPEEDUP_PLOT})" in text and f"](img/{SCALING_PLOT})" in text
     for path in written:
         assert path.stat().st_size > 0

@@ -94,6 +94,10 @@ def test_bench_runs_sevenn_at_two_thread_counts(tmp_path, mlffd):
         percent = 100 * rate / data["machine"]["peak_gflops"][str(threads)]
         assert rates[str(threads)] == f"{rate:.3g} ({percent:.0f} %)"
 
+    bounds = {m["threads"]: m["bound"] for m in data["measurements"] if m["engine"] == "bare"}
+    assert bounds[1].startswith("step ") and bounds[2] is None  # profiled at the fewest threads
+    assert f"- ultra-tiny, aspirin, 1 thread(s): {bounds[1]}" in text
+
     rows = {r["contender"]: r for r in section_table(text, "## All measurements")}
     expected = median_ms(data, "aspirin", "teacher", "sevenn-0", 2) / median_ms(
         data, "aspirin", "openmm", "ultra-tiny", 2
