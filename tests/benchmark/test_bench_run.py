@@ -35,6 +35,12 @@ def test_plan_rejects_unknown_names():
         BenchmarkPlan(engines=["gromacs"]).check()
     with pytest.raises(MLFFDError, match="kernel"):
         BenchmarkPlan(kernel="cuda").check()
+    with pytest.raises(MLFFDError, match="distinct"):
+        BenchmarkPlan(threads=[1, 1]).check()
+    with pytest.raises(MLFFDError, match="threads"):
+        BenchmarkPlan(threads=[0]).check()
+    with pytest.raises(MLFFDError, match="system"):
+        BenchmarkPlan(md_systems=["water-100"]).check()
 
 
 def test_quick_run_measures_every_contender():
