@@ -239,14 +239,7 @@ def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None)
     dtype = torch.float32 if plan.precision == "float32" else torch.float64
     systems = sorted(plan.systems, key=lambda name: len(benchmark_system(name)))
     counted = "bare" in plan.engines and _fused_on_cpu(plan)  # FLOPs of the fused kernel's steps
-    peaks = {str(t): measure_peak_gflops(t, plan.block_seconds) for t in sorted(plan.threads)} if counted else {}
-    copies = (
-        {str(t): measure_copy_bandwidth(t, plan.block_seconds / 2) for t in sorted(plan.threads)} if counted else {}
-    )
-    for threads, peak in peaks.items():
-        progress(
-            f"{threads} thread(s): float32 matrix-product peak {peak:.1f} GFLOP/s, copy {copies[threads]:.1f} GB/s"
-        )
+    peaks, copies = _machine_peaks(plan, progress) if counted else ({}, {})
     last: dict[tuple, tuple[int, float]] = {}  # contender -> (atoms, seconds per step)
     measurements: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="mlffd-bench-") as scratch:
@@ -282,11 +275,7 @@ def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None)
                     measurement.status = f"failed: {_first_line(exc)}"
                     progress(f"  {measurement.contender}: {measurement.status}")
                     continue
-                block = plan.block_seconds if engine != "lammps" else max(plan.block_seconds, 2.0)
-                if engine in MD_ENGINES:
-                    steps = MD_BLOCK_STEPS * max(1, round(block / max(seconds, 1e-9) / MD_BLOCK_STEPS))
-                else:
-                    steps = steps_for(seconds, block, plan.max_steps)
+                steps = _block_steps(plan, engine, seconds)
                 timed.append((measurement, advance, steps))
                 progress(
                     f"  {measurement.contender}: ready, ~{seconds * 1e3:.1f} ms/step, "
@@ -321,6 +310,30 @@ def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None)
     if peaks:
         machine.update(peak_gflops=peaks, copy_gb_per_s=copies)
     return BenchmarkResult(machine, asdict(plan), measurements)
+
+
+def _machine_peaks(plan: BenchmarkPlan, progress: Callable[[str], None]) -> tuple[dict, dict]:
+    """The float32 matrix-product peak (GFLOP/s, best over a block) and the copy bandwidth (GB/s, over
+    half a block) on each of the plan's thread counts, keyed by the count as a string."""
+    peaks, copies = {}, {}
+    for threads in sorted(plan.threads):
+        peaks[str(threads)] = measure_peak_gflops(threads, plan.block_seconds)
+        copies[str(threads)] = measure_copy_bandwidth(threads, plan.block_seconds / 2)
+        progress(
+            f"{threads} thread(s): float32 matrix-product peak {peaks[str(threads)]:.1f} GFLOP/s, "
+            f"copy {copies[str(threads)]:.1f} GB/s"
+        )
+    return peaks, copies
+
+
+def _block_steps(plan: BenchmarkPlan, engine: str, seconds: float) -> int:
+    """MD steps of one timed block of a contender of ``engine`` whose step takes about ``seconds``: a block's
+    worth (LAMMPS: at least 2 s, as each block starts a process), at most ``plan.max_steps``; for
+    ``mlffd md``, the nearest whole number of :data:`MD_BLOCK_STEPS` (at least one)."""
+    block = plan.block_seconds if engine != "lammps" else max(plan.block_seconds, 2.0)
+    if engine in MD_ENGINES:
+        return MD_BLOCK_STEPS * max(1, round(block / max(seconds, 1e-9) / MD_BLOCK_STEPS))
+    return steps_for(seconds, block, plan.max_steps)
 
 
 def _bound(plan: BenchmarkPlan, student, atoms, threads: int, peaks: dict, copies: dict) -> str:
