@@ -1,4 +1,6 @@
-"""The benchmark report: a Markdown page with the machine, the targets, all measurements and two plots."""
+"""The benchmark report: a Markdown page with the machine, the targets, the speed-up over each teacher, the
+thread scaling, the fused kernel's GFLOP/s against the machine's peak, the reporting cost of ``mlffd md``,
+all measurements and two plots."""
 
 import itertools
 import json
@@ -15,7 +17,6 @@ ENGINES_PLOTTED = ("openmm", "ase", "lammps")
 #: File names of the plots, inside the image folder.
 SPEEDUP_PLOT = "bench_speedup.png"
 SCALING_PLOT = "bench_scaling.png"
-
 
 #: What each teacher is, in the report's words.
 TEACHER_NOTES = {
