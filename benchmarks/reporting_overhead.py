@@ -5,8 +5,10 @@ a CSV row every 100 steps, a checkpoint every 1,000); without, the same dynamics
 (:func:`mlff_distiller.benchmark.reporting.md_advance`). Each block holds a whole number of
 checkpoint intervals, so every block does the same reporting. The overhead is the ns/day lost,
 1 - (ns/day with) / (ns/day without), from the median and from the fastest block of each, in
-wall-clock and in CPU time (on a shared machine the fastest block is the least disturbed). Target:
-<= 3 % on aspirin with the bundled organic-ultra-tiny (the cheapest step), float32, one thread.
+wall-clock and in CPU time (on a shared machine the fastest block is the least disturbed), and
+the in-run share: the part of the run with reporters spent outside its integrator, which other
+processes cannot tilt as they tilt two runs' times. Target: <= 3 % on aspirin with the bundled
+organic-ultra-tiny (the cheapest step), float32, one thread.
 
     OMP_NUM_THREADS=1 python benchmarks/reporting_overhead.py [--rounds 11] [--block 2] [--json out.json]
 """
@@ -36,8 +38,7 @@ def ns_per_day(seconds_per_step: float, timestep_fs: float) -> float:
 class SteppingClock:
     """Wall-clock seconds a run's :class:`~mlff_distiller.plugin.openmm.phases.PhasedIntegrator` spends stepping.
 
-    Wraps its ``step``: the rest of a run's time is its reporting, measured inside the same blocks,
-    which the other processes of a shared machine cannot tilt as they can two runs' times.
+    Wraps its ``step``: the rest of a run's time is its reporting, measured inside the same blocks.
     """
 
     def __init__(self, phases):
