@@ -51,9 +51,11 @@ class OpenMMInputs(nn.Module):
     def __init__(self, student: Student, numbers: Sequence[int] | None = None, periodic: bool = True):
         super().__init__()
         self.periodic = periodic
-        self.angstrom_per_nm = NM_TO_ANGSTROM
-        self.kj_per_mol_per_ev = EV_TO_KJ_PER_MOL
+        self.all_atoms = False  # the ML atoms are the first ones, in order (no gather or scatter)
         dtype = student.network.energy_scale.dtype
+        # unit factors as 0-d tensors in the student's dtype: a Python float operand costs a cast per call
+        self.register_buffer("angstrom_per_nm", torch.tensor(NM_TO_ANGSTROM, dtype=dtype))
+        self.register_buffer("kj_per_mol_per_ev", torch.tensor(EV_TO_KJ_PER_MOL, dtype=dtype))
         self.register_buffer("species_lookup", student.species_lookup.clone())
         self.register_buffer("species", torch.empty(0, dtype=torch.long))
         self.register_buffer("atoms", torch.empty(0, dtype=torch.long))
@@ -81,6 +83,7 @@ class OpenMMInputs(nn.Module):
             raise RuntimeError("set_species: an element the model does not support")
         self.species = species
         self.atoms = atoms.to(torch.long)
+        self.all_atoms = bool(torch.equal(self.atoms, torch.arange(self.atoms.shape[0])))
 
     def student_inputs(self, positions: Tensor, box: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         """The ML atoms' positions (Å, differentiable), the cell (Å, rows) and its periodicity, in the student's dtype.
@@ -94,13 +97,18 @@ class OpenMMInputs(nn.Module):
         """
         if self.species.shape[0] == 0:
             raise RuntimeError("the model's species are not set: export with a topology or call set_species")
-        dtype = self.vacuum_cell.dtype
-        angstrom = positions[self.atoms].to(dtype) * self.angstrom_per_nm
+        if not (self.all_atoms and positions.shape[0] == self.atoms.shape[0]):
+            positions = positions[self.atoms]
+        angstrom = self.to_angstrom(positions)
         if box is None:
             return angstrom, self.vacuum_cell, self.vacuum_pbc
         if not self.periodic:
             raise RuntimeError("this model was exported without periodic support but received a box")
-        return angstrom, box.detach().to(dtype) * self.angstrom_per_nm, self.periodic_pbc
+        return angstrom, self.to_angstrom(box.detach()), self.periodic_pbc
+
+    def to_angstrom(self, nm: Tensor) -> Tensor:
+        """``nm`` (nm) in Å, in the student's dtype (differentiable)."""
+        return nm.to(self.vacuum_cell.dtype) * self.angstrom_per_nm
 
 
 class OpenMMStudent(OpenMMInputs):
@@ -137,15 +145,42 @@ class FusedOpenMMStudent(OpenMMInputs):
     def __init__(self, student: Student, numbers: Sequence[int] | None = None, periodic: bool = True):
         super().__init__(student, numbers, periodic)
         self.forces = FusedStudentForces(student)
+        dtype = student.network.energy_scale.dtype
+        self.register_buffer(
+            "kj_per_mol_nm_per_ev_angstrom", torch.tensor(EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM, dtype=dtype)
+        )
 
     def forward(self, positions: Tensor, box: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Potential energy in kJ/mol (shape ()) and the force on every particle in kJ/mol/nm (N, 3),
         zero outside the model's atoms, both in the dtype of ``positions``; arguments as in
-        :meth:`~OpenMMInputs.student_inputs`."""
+        :meth:`~OpenMMInputs.student_inputs`.
+
+        On the CPU the kernel's operator is called here, the cell ``None`` in vacuum: OpenMM's
+        systems are fully periodic or not at all, so the periodicity tests of
+        :meth:`FusedStudentForces.forward <mlff_distiller.models.fused.FusedStudentForces.forward>`
+        are not needed at each step. Nothing is changed in place: with positions that require grad
+        (openmm-torch's), TorchScript marks the operator's outputs as requiring grad too and
+        refuses in-place changes of them.
+        """
         angstrom, cell, pbc = self.student_inputs(positions.detach(), box)
-        energies, forces = self.forces(angstrom, self.species, cell, pbc)
+        if angstrom.is_cpu:
+            fused = self.forces
+            energies, forces = torch.ops.mlffd.painn_all_pairs_forces(
+                self.species,
+                angstrom,
+                None if box is None else cell,
+                fused.weights,
+                fused.layers,
+                fused.cutoff,
+                fused.norm_epsilon,
+                fused.threads,
+            )
+        else:
+            energies, forces = self.forces(angstrom, self.species, cell, pbc)
         energy = (energies.sum() * self.kj_per_mol_per_ev).to(positions.dtype)
-        forces = (forces * (self.kj_per_mol_per_ev * self.angstrom_per_nm)).to(positions.dtype)
+        forces = (forces * self.kj_per_mol_nm_per_ev_angstrom).to(positions.dtype)
+        if self.all_atoms and positions.shape[0] == self.atoms.shape[0]:
+            return energy, forces
         return energy, torch.zeros_like(positions).index_add(0, self.atoms, forces)
 
 
