@@ -1,8 +1,9 @@
 """The C++ kernel (painn.h's hand-written reverse pass, run by driver.h) against autograd on the same
 student: per-atom energies and forces in vacuum and periodic cells, float64 and float32, a finite
 difference of the energy; the named weights it refuses; the weights it keeps between calls with the
-same dictionary (in-place changes seen, a resize refused, non-contiguous entries read again); its build, cached per torch version,
-source and CPU, and without a compiler a clear error and the portable path."""
+same dictionary (in-place changes seen, a resize refused, non-contiguous entries read again); its
+build, cached per torch version, source and CPU, and without a compiler a clear error and the
+portable path."""
 
 import copy
 import os
