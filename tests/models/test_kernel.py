@@ -350,10 +350,6 @@ IN_PLACE = {
     "readout_out.weight": (lambda network: network.readout[2].weight, lambda t: t.mul_(1.5)),
     "embedding.weight": (lambda network: network.embedding.weight, lambda t: t[1].add_(0.05)),
 }
-#: Changes the kernel does not see yet: PaiNN::set_weights (painn.h) keeps the first layer's
-#: context of each species while the embedding and context tensors are the same objects, whatever
-#: their values.
-STALE = {"embedding.weight"}
 
 
 @pytest.fixture
@@ -371,15 +367,7 @@ def test_weights_cache_repeated_calls_are_equal(scripted_fused, tiny_student, rn
     assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="species context kept in painn.h"))
-        if name in STALE
-        else name
-        for name in IN_PLACE
-    ],
-)
+@pytest.mark.parametrize("name", list(IN_PLACE))
 def test_weights_cache_sees_an_in_place_change(name, scripted_fused, tiny_student, rng):
     """An entry changed in place (same tensor, same data pointer) between calls: the next call
     computes with the new values, as the student with the same change does under autograd."""

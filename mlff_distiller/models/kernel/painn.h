@@ -19,6 +19,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -81,16 +82,21 @@ class PaiNN {
   // The network to evaluate: weights checked by read_weights (weights.h) in the dtype T, cutoff
   // (Å), and the epsilon under the square root of vector norms (NORM_EPSILON of painn.py). The
   // buffers of earlier evaluations are kept, and so is the first layer's context of each species
-  // when the embedding and that layer's context weights are the very tensors of the last call
-  // (weights are constants: a module calls with the same ones each time).
+  // when the embedding and that layer's context weights are the very tensors of the last call,
+  // unchanged since (same tensor and version counter: weights are constants, a module calls with
+  // the same ones each time; an in-place change bumps the version and recomputes it).
   void set_weights(Weights weights, double cutoff, double norm_epsilon) {
     TORCH_CHECK(weights.embedding.scalar_type() == c10::CppTypeToScalarType<T>::value,
                 "mlffd: the network's weights are not in the dtype it computes in");
-    const bool same_context = !w_.layer.empty() && weights.embedding.is_same(w_.embedding) &&
-                              weights.layer[0].context_in.weight_t.is_same(w_.layer[0].context_in.weight_t) &&
-                              weights.layer[0].context_in.bias.is_same(w_.layer[0].context_in.bias) &&
-                              weights.layer[0].context_out.weight_t.is_same(w_.layer[0].context_out.weight_t) &&
-                              weights.layer[0].context_out.bias.is_same(w_.layer[0].context_out.bias);
+    const std::array<at::Tensor, 5> context = {weights.embedding, weights.layer[0].context_in.weight_t,
+                                               weights.layer[0].context_in.bias, weights.layer[0].context_out.weight_t,
+                                               weights.layer[0].context_out.bias};
+    bool same_context = !species_context_.empty();
+    for (size_t k = 0; k < context.size(); ++k) {
+      same_context = same_context && context[k].is_same(context_[k]) && context[k]._version() == context_versions_[k];
+      context_[k] = context[k];
+      context_versions_[k] = context[k]._version();
+    }
     if (!same_context) species_context_.clear();
     w_ = std::move(weights);
     layers_ = w_.layers;
@@ -414,6 +420,8 @@ class PaiNN {
   const int64_t* dst_ = nullptr;
   const int64_t* species_ = nullptr;  // of the atoms embed() was given
   std::vector<T> species_context_;    // the first layer's context of each species
+  std::array<at::Tensor, 5> context_;             // the tensors it was computed from (embedding, layer 0's context)
+  std::array<int64_t, 5> context_versions_ = {};  // and their version counters then
   std::vector<T> distance_, unit_, radial_, radial_slope_, g_radial_, g_unit_, filters_, g_filters_;
   // per layer, and scratch
   std::vector<Layer> state_;
