@@ -5,7 +5,9 @@ runs it at its default intervals: an H5MD frame and a CSV row every 100 steps (e
 more evaluation of the model, for its energy and forces), a checkpoint every 1,000, its checks
 for explosions; no progress bar, audits or committee (off by default). Without, it steps the same
 run's integrator from the same state and writes nothing. The ratio of their times is the
-reporting overhead.
+reporting overhead, subject to the machine's load between their blocks; the run with reporters also
+measures it within each block: the share of its wall time outside its integrator's steps
+(:attr:`TimedMDRun.last_reporting_seconds`).
 """
 
 import time
@@ -102,10 +104,16 @@ class TimedMDRun:
         The run; its ``context`` holds the current state.
     step : int
         Steps taken.
+    last_reporting_seconds : float or None
+        With reporters, the wall-clock seconds, s, of the last call spent outside the integrator's
+        steps (its elapsed time less the :attr:`MDRun.integrator_seconds` it added): frames (the
+        state query and the model's energy and forces), H5MD and CSV writes, checkpoints, checks.
+        None without reporters or before the first call.
     """
 
     def __init__(self, run: "MDRun", reporters: bool):
         self.run, self.reporters, self.step = run, reporters, 0
+        self.last_reporting_seconds: float | None = None
         if reporters:
             run.begin(progress=False)
         else:
@@ -113,12 +121,14 @@ class TimedMDRun:
 
     def __call__(self, steps: int) -> float:
         """Take ``steps`` more steps; the wall-clock seconds they took."""
-        start = time.perf_counter()
+        integrator, start = self.run.integrator_seconds, time.perf_counter()
         if not self.reporters:
             self.run.phases.step(self.step, steps)
             self.run.context.getState(getPositions=True)  # waits for asynchronous platforms, as a frame does
         elif not self.run.advance(steps) and self.run.step < self.step + steps:
             raise SimulationError(f"the timed MD run stopped at step {self.run.step}: {self.run.end().message}")
         elapsed = time.perf_counter() - start
+        if self.reporters:
+            self.last_reporting_seconds = elapsed - (self.run.integrator_seconds - integrator)
         self.step += steps
         return elapsed

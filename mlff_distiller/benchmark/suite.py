@@ -220,12 +220,15 @@ def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None)
     When the plan times the fused kernel (``bare``), the float32 matrix-product peak and the copy
     bandwidth are measured first at each thread count, the floating-point operations of each bare
     step are counted, and at the fewest threads each bare step is profiled after the timed rounds
-    (what bounds it: :func:`~mlff_distiller.benchmark.flops.bound_summary`). On each system the contenders (each at each of ``plan.threads``) are
-    set up and warmed up, then timed in ``plan.rounds`` interleaved blocks, so that a change in the
-    machine's load hits all of them alike; torch's thread count is set to the contender's before
-    each of its blocks. A contender whose cost, extrapolated from the previous system, would exceed
-    the budget, whose estimated memory exceeds the limit, or which cannot run here, is recorded as
-    skipped with the reason; one that raises is recorded as failed.
+    (what bounds it: :func:`~mlff_distiller.benchmark.flops.bound_summary`). On each system the
+    contenders (each at each of ``plan.threads``) are set up and warmed up, then timed in
+    ``plan.rounds`` interleaved blocks, so that a change in the machine's load hits all of them
+    alike; torch's thread count is set to the contender's before each of its blocks. Each ``md``
+    block also records the share of its time outside the integrator's steps
+    (:attr:`~mlff_distiller.benchmark.timing.Measurement.reporting_share`). A contender whose cost,
+    extrapolated from the previous system, would exceed the budget, whose estimated memory exceeds
+    the limit, or which cannot run here, is recorded as skipped with the reason; one that raises is
+    recorded as failed.
 
     Parameters
     ----------
@@ -287,8 +290,11 @@ def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None)
                         continue
                     try:
                         torch.set_num_threads(measurement.threads)
-                        measurement.seconds_per_step.append(advance(steps) / steps)
+                        seconds = advance(steps)
+                        measurement.seconds_per_step.append(seconds / steps)
                         measurement.steps += steps
+                        if measurement.engine == "md":  # the same block's share outside the integrator
+                            measurement.reporting_share.append(advance.last_reporting_seconds / seconds)
                     except Exception as exc:
                         measurement.status = f"failed: {_first_line(exc)}"
             for measurement, _, _ in timed:
@@ -302,6 +308,7 @@ def run_plan(plan: BenchmarkPlan, progress: Callable[[str], None] | None = None)
                     progress(
                         f"  {measurement.contender}: {measurement.ms_per_step:.3f} ms/step, "
                         f"{measurement.us_per_atom_step:.2f} us/atom/step, {measurement.ns_per_day:.3f} ns/day"
+                        + (f", {share:.2f} % reporting" if (share := measurement.reporting_percent) is not None else "")
                     )
                 else:
                     progress(f"  {measurement.contender}: {measurement.status}")

@@ -43,6 +43,11 @@ class Measurement:
     bound : str, optional
         What bounds the step, where profiled (the fused kernel at the plan's fewest threads:
         :func:`~mlff_distiller.benchmark.flops.bound_summary`).
+    reporting_share : list of float
+        ``md`` only: per timed block, the share (0 to 1) of its wall time spent outside the
+        integrator's steps, i.e. on reporting
+        (:attr:`~mlff_distiller.benchmark.reporting.TimedMDRun.last_reporting_seconds` over the
+        block's seconds). Empty elsewhere and in results saved before it was recorded.
     """
 
     system: str
@@ -57,6 +62,7 @@ class Measurement:
     threads: int = 1
     flops: float | None = None
     bound: str | None = None
+    reporting_share: list[float] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -91,6 +97,11 @@ class Measurement:
     def gflops_per_second(self) -> float | None:
         """Achieved GFLOP/s: :attr:`flops` over the median time per step (None where not counted)."""
         return self.flops / (self.ms_per_step * 1e-3) / 1e9 if self.ok and self.flops else None
+
+    @property
+    def reporting_percent(self) -> float | None:
+        """Median over blocks of :attr:`reporting_share`, % (None where not recorded)."""
+        return 100.0 * statistics.median(self.reporting_share) if self.ok and self.reporting_share else None
 
     def to_dict(self) -> dict:
         data = asdict(self)

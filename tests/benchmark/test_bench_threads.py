@@ -80,11 +80,24 @@ def test_bench_runs_sevenn_at_two_thread_counts(tmp_path, mlffd):
         expected = median_ms(data, "aspirin", engine, model, 1) / median_ms(data, "aspirin", engine, model, 2)
         assert scaling[model, engine] == pytest.approx(expected, rel=PRINTED_3G)
 
-    overhead = {r["threads"]: r["aspirin"] for r in section_table(text, "## Reporting cost")}
+    cost = {(r["student"], r["threads"], r["system"]): r for r in section_table(text, "## Reporting cost")}
+    assert set(cost) == {("ultra-tiny", str(threads), "aspirin") for threads in (1, 2)}
     for threads in (1, 2):
-        without = median_ms(data, "aspirin", "md-no-reporters", "ultra-tiny", threads)
-        expected = 100 * (1 - without / median_ms(data, "aspirin", "md", "ultra-tiny", threads))
-        assert float(overhead[str(threads)].removesuffix(" %")) == pytest.approx(expected, rel=0.05, abs=0.05)
+        row = cost["ultra-tiny", str(threads), "aspirin"]
+        (shares,) = [
+            m["reporting_share"] for m in data["measurements"] if (m["engine"], m["threads"]) == ("md", threads)
+        ]
+        assert len(shares) == 1 and 0 < shares[0] < 1  # one round
+        assert row["reporting share (median)"] == f"{100 * shares[0]:.2g} %"
+        for engine, column in (("md", "ns/day with reporters"), ("md-no-reporters", "ns/day without")):
+            ns_per_day = (
+                data["plan"]["timestep_fs"]
+                * 1e-6
+                * 86400
+                / (median_ms(data, "aspirin", engine, "ultra-tiny", threads) * 1e-3)
+            )
+            (cell,) = [value for header, value in row.items() if header.startswith(column)]
+            assert number(cell) == pytest.approx(ns_per_day, rel=PRINTED_3G)
 
     counted = step_flops(benchmark_student("ultra-tiny", torch.float32, molecule=True), benchmark_system("aspirin"))
     rates = {r["threads"]: r["aspirin"] for r in section_table(text, "## How close to the machine")}

@@ -60,6 +60,14 @@ class MDRun:
         Output directory.
     overwrite : bool
         Replace the files of an existing run directory.
+
+    Attributes
+    ----------
+    integrator_seconds : float
+        Wall-clock seconds, s, spent in the integrator's steps that :meth:`advance` took (one
+        timing per chunk of steps between frames); the rest of :meth:`advance` is reporting. On
+        asynchronous platforms (CUDA, OpenCL) steps still queued when they return are counted where
+        the next state query waits for them.
     """
 
     def __init__(self, settings: MDSettings, run_dir: str | Path, overwrite: bool = False):
@@ -119,6 +127,7 @@ class MDRun:
             cuda_graphs=s.cuda_graphs and self.platform.getName() == "CUDA",
         )
         self.phases = PhasedIntegrator(s)
+        self.integrator_seconds = 0.0
         self.context = openmm.Context(self.system, self.phases.integrator, self.platform, properties)
         self.masses = np.array(
             [self.system.getParticleMass(i).value_in_unit(unit.dalton) for i in range(self.system.getNumParticles())]
@@ -234,7 +243,9 @@ class MDRun:
             chunk = min(s.report_interval - self.step % s.report_interval, target - self.step)
             reports = (self.step + chunk) % s.report_interval == 0 or self.step + chunk == s.steps
             try:
+                start = wallclock.perf_counter()
                 self.phases.step(self.step, chunk)
+                self.integrator_seconds += wallclock.perf_counter() - start
                 frame = self._frame(self.step + chunk) if reports else None
             except openmm.OpenMMException as exc:
                 self._reason = "engine error"
