@@ -1,18 +1,45 @@
 #!/usr/bin/env bash
-# Train the shipped students from the labelled datasets (label_organic.sh, label_water.sh), then copy them
-# into mlff_distiller/data/students/. Paracetamol and caffeine are never trained on: they measure transfer.
-# Usage: train_students.sh organic-standard|organic-tiny|organic-ultra-tiny|water-standard
+# Train the shipped students from the labelled datasets (label_organic.sh, label_water.sh) and ship them
+# into mlff_distiller/data/students/ (ship_student.py). Paracetamol and caffeine are never trained on:
+# they measure transfer. Run from the repository root.
+#
+# The organic students are made in two generations:
+#   gen1-*  from scratch (the students shipped up to commit 42b7d89; 14-18 epochs in 30-50 minutes);
+#   organic-* fine-tuned from gen1 (--init) on the same eight molecules, lower learning rate, batch 16.
+# Both generations read build/datasets/<molecule>.h5; the shipped organic students record the content hashes
+# of the files they saw (`mlffd info organic-tiny`: data_hash 3e0d0ac0f2f2aaee...). Labels are not
+# bit-reproducible between labelling runs (teacher MD), so a rerun gives equivalent, not identical, students.
+#
+# Usage: train_students.sh gen1-standard|gen1-tiny|gen1-ultra-tiny|organic-standard|organic-tiny|organic-ultra-tiny|water-standard
 set -euo pipefail
 export OMP_NUM_THREADS=1
 D=build/datasets
 OUT=build/students
 mkdir -p "$OUT"
 ORGANIC="$D/aspirin.h5 $D/ethanol.h5 $D/malonaldehyde.h5 $D/uracil.h5 $D/toluene.h5 $D/naphthalene.h5 $D/salicylic-acid.h5 $D/benzene.h5"
+SPLIT="--val-fraction 0.05 --test-fraction 0.1 --seed 0"
+FT="--batch-size 16 $SPLIT --overwrite --quiet"
+SHIP="python mlff_distiller/data/recipes/ship_student.py"
 case "$1" in
-  organic-standard)   mlffd distill $ORGANIC --size standard   -o $OUT/organic-standard.ckpt   --time-limit 50 --batch-size 8 --val-fraction 0.05 --test-fraction 0.1 --seed 0 --test-output $OUT/organic-test.h5 --overwrite --quiet ;;
-  organic-tiny)       mlffd distill $ORGANIC --size tiny       -o $OUT/organic-tiny.ckpt       --time-limit 40 --batch-size 8 --val-fraction 0.05 --test-fraction 0.1 --seed 0 --test-output $OUT/organic-test.h5 --overwrite --quiet ;;
-  organic-ultra-tiny) mlffd distill $ORGANIC --size ultra-tiny -o $OUT/organic-ultra-tiny.ckpt --time-limit 30 --batch-size 8 --val-fraction 0.05 --test-fraction 0.1 --seed 0 --test-output $OUT/organic-test.h5 --overwrite --quiet ;;
-  water-standard)     mlffd distill $D/water-32.h5 --size standard -o $OUT/water-standard.ckpt --time-limit 18 --batch-size 4 --val-fraction 0.1 --test-fraction 0.15 --seed 0 --overwrite --quiet ;;
+  gen1-standard)   mlffd distill $ORGANIC --size standard   -o $OUT/gen1-standard.ckpt   --time-limit 50 --batch-size 8 $SPLIT --test-output $OUT/gen1-test.h5 --overwrite --quiet ;;
+  gen1-tiny)       mlffd distill $ORGANIC --size tiny       -o $OUT/gen1-tiny.ckpt       --time-limit 40 --batch-size 8 $SPLIT --test-output $OUT/gen1-test.h5 --overwrite --quiet ;;
+  gen1-ultra-tiny) mlffd distill $ORGANIC --size ultra-tiny -o $OUT/gen1-ultra-tiny.ckpt --time-limit 30 --batch-size 8 $SPLIT --test-output $OUT/gen1-test.h5 --overwrite --quiet ;;
+  organic-standard)
+    # two stages: 40 min at lr 3e-4, then 55 min at lr 1.5e-4 from the first stage's weights
+    mlffd distill $ORGANIC --init $OUT/gen1-standard.ckpt -o $OUT/organic-standard-ft.ckpt --time-limit 40 --lr 3e-4 --threads 2 $FT --test-output $OUT/organic-test-ft.h5
+    mlffd distill $ORGANIC --init $OUT/organic-standard-ft.ckpt -o $OUT/organic-standard-ft2.ckpt --time-limit 55 --lr 1.5e-4 --threads 2 $FT --test-output $OUT/organic-test-ft2.h5
+    $SHIP $OUT/organic-standard-ft2.ckpt organic-standard $OUT/organic-test-ft2.h5 organic-test.h5 ;;
+  organic-tiny)
+    mlffd distill $ORGANIC --init $OUT/gen1-tiny.ckpt -o $OUT/organic-tiny-ft.ckpt --time-limit 30 --lr 3e-4 --threads 1 $FT --test-output $OUT/organic-test-ft-tiny.h5
+    $SHIP $OUT/organic-tiny-ft.ckpt organic-tiny $OUT/organic-test-ft-tiny.h5 organic-test.h5 ;;
+  organic-ultra-tiny)
+    mlffd distill $ORGANIC --init $OUT/gen1-ultra-tiny.ckpt -o $OUT/organic-ultra-tiny-ft.ckpt --time-limit 25 --lr 3e-4 --threads 2 $FT --test-output $OUT/organic-test-ft-ultra-tiny.h5
+    $SHIP $OUT/organic-ultra-tiny-ft.ckpt organic-ultra-tiny $OUT/organic-test-ft-ultra-tiny.h5 organic-test.h5 ;;
+  water-standard)
+    mlffd distill $D/water-32.h5 --size standard -o $OUT/water-standard.ckpt --time-limit 18 --batch-size 4 --val-fraction 0.1 --test-fraction 0.15 --seed 0 --overwrite --quiet
+    cp $OUT/water-standard.{ckpt,log.csv,curve.png,metrics.json,test.h5} mlff_distiller/data/students/ ;;
   *) echo "unknown student '$1'" >&2; exit 2 ;;
 esac
-# Transfer to the held-out molecules (organic students): mlffd evaluate $OUT/organic-standard.ckpt $D/paracetamol.h5 $D/caffeine.h5
+# Fresh 300 K teacher-MD frames (label_organic_fresh.sh), the figures docs/students.md quotes:
+#   mlffd evaluate organic-tiny build/fresh/{aspirin,ethanol,malonaldehyde,uracil,toluene,naphthalene,salicylic-acid,benzene}.h5
+# Transfer to the held-out molecules: mlffd evaluate organic-tiny build/fresh/caffeine.h5 build/datasets/paracetamol.h5
