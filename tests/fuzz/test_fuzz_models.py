@@ -179,7 +179,7 @@ def export_cases() -> list[Case]:
 
 
 XFAILS: dict[str, str] = {
-    "damaged-model:info ckpt_shape": "info: a checkpoint without a recorded checksum (the bundled format) whose "
+    "damaged-model:info ckpt_shape": "info: a checkpoint without a recorded checksum (the format before checksums) whose "
     "weight has the wrong shape is described as sound (exit 0); the architecture is not checked against the weights",
 }
 

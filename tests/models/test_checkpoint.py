@@ -1,6 +1,8 @@
 """Checkpoint round trip and the clear error for each kind of bad file."""
 
+import shutil
 import zipfile
+from pathlib import Path
 
 import torch
 
@@ -128,12 +130,17 @@ def test_new_checkpoints_record_a_weights_checksum_that_load_verifies(make_check
     assert "is damaged: its weights do not match the checksum" in _error(path)
 
 
-def test_bundled_checkpoints_without_a_checksum_still_load():
+def test_checkpoints_without_a_checksum_still_load(tmp_path):
+    """Files written before checksums existed (water-standard, users' older students) load unchanged."""
     from mlff_distiller.data import resolve_model, student_names
 
     for name in student_names():
-        assert "weights_sha256" not in read_checkpoint(resolve_model(name))
-        load_checkpoint(resolve_model(name))
+        path = Path(shutil.copy(resolve_model(name), tmp_path / f"{name}.ckpt"))
+        _rewritten(path, lambda payload: payload.pop("weights_sha256", None))
+        assert "weights_sha256" not in read_checkpoint(path)
+        old, new = load_checkpoint(path), load_checkpoint(resolve_model(name))
+        for key, value in new.state_dict().items():
+            assert torch.equal(old.state_dict()[key], value), key
 
 
 @pytest.mark.parametrize(
