@@ -62,7 +62,7 @@ def plot_energies(drift, path: Path) -> Path:
 def plot_temperature(drift, stability, path: Path) -> Path:
     """Temperature (K) and the largest bond-length deviation (Å) against time."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
-    if drift is not None and drift.get("temperature_K") is not None:
+    if drift is not None and drift.get("temperature_K") is not None and len(drift["temperature_K"]):
         temps = np.asarray(drift["temperature_K"], dtype=float)
         top.plot(drift["time_ps"], temps, color="tab:red", lw=0.9)
         top.axhline(np.nanmean(temps), color="0.4", ls="--", lw=0.8, label=f"mean {np.nanmean(temps):.1f} K")
@@ -253,7 +253,7 @@ def draw_all(analyses: dict, directory: Path) -> list[str]:
         analyses.get(k) for k in ("energy_drift", "force_fidelity", "stability", "structure")
     )
     jobs = []
-    if drift is not None:
+    if drift is not None and len(drift["time_ps"]):  # none when the run stopped in its warm-up
         jobs.append(("energies.png", lambda p: plot_energies(drift, p)))
     if drift is not None or stability is not None:
         jobs.append(("temperature.png", lambda p: plot_temperature(drift, stability, p)))
