@@ -54,7 +54,7 @@ def recommend(data: dict) -> tuple[str, str]:
     force_rows = [rows[k] for k in ("rmse", "mae", "angle_median_deg", "r2") if k in rows]
     forces_measured = all(r["value"] is not None for r in force_rows)
     forces_ok = forces_measured and all(r["status"] == "pass" for r in force_rows)
-    if data["verdict"]["passed"]:
+    if data["verdict"]["passed"] and not failure:  # a failure after the required time still limits the use
         return "production", f"meets every criterion over {completed:.3g} ps"
     if forces_measured and not forces_ok:
         rmse, r2 = rows["rmse"]["value"], rows["r2"]["value"]

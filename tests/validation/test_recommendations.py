@@ -46,6 +46,16 @@ def test_model_that_collapses_late_is_for_short_runs():
     assert category == "limited use" and "short runs under 4 ps" in reason and "bond collapse" in reason
 
 
+def test_failure_after_the_required_time_is_not_called_production():
+    """A 100 ps run that meets every criterion (10 ps required) but meets a close contact at 74 ps."""
+    contact = {"frame": 148, "time_ps": 74.0}
+    changes = {("stability", "stable_time_ps"): 71.5, ("stability", "completed_time_ps"): 100.0}
+    data = report_data(changes, failure=contact)
+    assert data["verdict"]["passed"]
+    category, reason = recommend(data)
+    assert category == "limited use" and "short runs under 71.5 ps" in reason
+
+
 def test_short_validation_is_limited_to_its_length():
     category, reason = recommend(
         report_data({("stability", "stable_time_ps"): 2.0, ("stability", "completed_time_ps"): 2.0})
