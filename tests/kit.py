@@ -77,9 +77,10 @@ ENGINE_RELATIVE_DRIFT_PERCENT = 2e-5  # %, twice the 1e-7 relative rounding of E
 #: dump's positions are rounded to ~5e-6 Å, which moves GFN2-xTB's forces by ~1e-4 eV/Å (bonds ~30
 #: eV/Å²), against an RMSE of 0.1 eV/Å.
 ENGINE_FORCES = 1e-3
-#: Degrees, force angles of two reports on the same frames: the ~1e-4 eV/Å above turns a force of
-#: 0.01-0.1 eV/Å (the smallest counted) by up to 0.01-0.006 rad; the better the student, the smaller its
-#: angles and the larger that is relative to them (ethanol, organic-ultra-tiny: 4.78° vs 4.77°).
+#: Degrees, median and mean force angle of two reports on the same frames: the ~1e-4 eV/Å above turns
+#: a single force of 0.01-0.1 eV/Å (the smallest counted) by 0.06-0.6°, so a median over hundreds of atoms
+#: moves by ~0.01° (ethanol, organic-ultra-tiny: 4.782° vs 4.773°); relative to a better student's smaller
+#: angles that exceeds ENGINE_FORCES.
 ENGINE_ANGLE_DEG = 0.05
 ENGINE_DUMP_FORCES = 1e-4  # relative to the largest force: a dump's 6 digits against float32 H5MD
 ENGINE_KINETIC = 1e-4  # relative, mean kinetic energy k_B T dof / 2
