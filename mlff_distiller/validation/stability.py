@@ -103,8 +103,11 @@ class Stability(AnalysisBase):
 
     - Collapse (Fu et al. 2022): bonds are found from covalent radii on the first frame
       (distance < ``bond_scale`` x (r_i + r_j)); each bond's reference length is its mean over
-      the first ``reference_frames`` frames; the run collapses at the first frame where any bond
-      deviates from its reference by more than ``bond_tolerance`` (Å).
+      the first ``reference_frames`` frames, or over the frames before the first one on which a
+      bond is off its first-frame length by more than ``bond_tolerance`` or positions are not
+      finite (a run that fails within those frames: the reference never comes from an exploded
+      frame); the run collapses at the first frame where any bond deviates from its reference by
+      more than ``bond_tolerance`` (Å).
     - Hydrogen loss (MLIPAudit): an H atom bonded to a heavy atom on the first frame ends up
       farther than ``hydrogen_distance`` (Å) from every heavy atom.
     - Close contact: two atoms neither bonded on the first frame nor bonded to a common atom there
@@ -123,7 +126,7 @@ class Stability(AnalysisBase):
     before the first failure, or to the last frame; 0 for a failure during the equilibration),
     ``completed_time_ps`` (production time reached), ``requested_time_ps`` (production time asked
     for), ``fraction_completed``, ``bonds`` (atom
-    index pairs), ``n_bonds``; per frame ``time_ps``, ``max_bond_deviation_A``,
+    index pairs), ``n_bonds``, ``bond_reference_A`` (each bond's reference length, Å); per frame ``time_ps``, ``max_bond_deviation_A``,
     ``close_contacts_per_frame`` (pairs in close contact), ``min_nonbonded_distance_per_frame_A``
     (closest non-bonded, non-1-3 pair within ``max(3 Å, largest contact distance)``, NaN when none) and
     ``min_contact_ratio_per_frame`` (smallest distance / contact distance; below 1 is a contact);
@@ -148,7 +151,8 @@ class Stability(AnalysisBase):
     max_temperature : float
         K (default 10,000).
     reference_frames : int
-        Frames averaged for each bond's reference length (default 10).
+        Frames averaged for each bond's reference length (default 10; fewer when a bond breaks or
+        positions turn non-finite within them).
     bond_scale : float
         Bond criterion on the first frame, times the sum of covalent radii (default 1.2).
     contact_table : dict, optional
@@ -226,6 +230,8 @@ class Stability(AnalysisBase):
         if self._bonds is None:
             self._find_bonds(positions, box)
         if not np.isfinite(positions).all():
+            if self._reference is None and self._buffer:  # the frames before the explosion
+                self._set_reference()
             self._flag("explosion", ts, reason="non-finite positions")
             self._deviation.append(float("inf"))
             self._record_contacts(0, float("nan"), float("nan"))
@@ -238,11 +244,15 @@ class Stability(AnalysisBase):
             if len(self._bonds)
             else np.zeros(0)
         )
-        self._buffer.append((int(ts.frame), time, lengths))
-        if self._reference is None and len(self._buffer) >= self.reference_frames:
-            self._set_reference()
-        elif self._reference is not None:
-            self._check_bonds(*self._buffer.pop())
+        if self._reference is None and self._buffer and len(lengths):
+            if np.abs(lengths - self._buffer[0][2]).max() > self.bond_tolerance:
+                self._set_reference()  # a bond broke within the reference window: the frames before it
+        if self._reference is None:
+            self._buffer.append((int(ts.frame), time, lengths))
+            if len(self._buffer) >= self.reference_frames:
+                self._set_reference()
+        else:
+            self._check_bonds(int(ts.frame), time, lengths)
 
     def _set_reference(self) -> None:
         self._reference = np.mean([lengths for _, _, lengths in self._buffer], axis=0)
@@ -374,6 +384,9 @@ class Stability(AnalysisBase):
         self.results.bond_tolerance = self.bond_tolerance
         self.results.bonds = self._ag.indices[self._bonds] if self._bonds is not None else np.zeros((0, 2), dtype=int)
         self.results.n_bonds = len(self.results.bonds)
+        self.results.bond_reference_A = (
+            np.asarray(self._reference, dtype=float) if self._reference is not None else np.zeros(0)
+        )
         self.results.n_watched_hydrogens = int(len(self._hydrogens)) if self._hydrogens is not None else 0
         self._conclude_contacts()
         kinds = [k for k in ("collapse", "hydrogen_loss", "explosion", "close_contact") if self.results[k]]

@@ -1,0 +1,324 @@
+"""A real OpenMM run that explodes within its first frames, written by OpenMM's own reporters
+(``app.DCDReporter``, ``app.StateDataReporter``, a PDB from ``app.PDBFile``), validated as a user
+with these three files would: ``mlffd validate RUN.dcd --top RUN.pdb --energies RUN.csv``.
+
+The run: the bundled organic-ultra-tiny student exported for ethanol, in a plain OpenMM script
+(TorchForce, Verlet, CMMotionRemover, Reference platform), at 2.5 fs instead of 0.5 fs: the
+hydrogens gain energy until, a few frames in (inside the drift fit's warm-up and the stability
+analysis' 10-frame bond-reference window), the molecule flies apart at millions of K.
+
+Every expected figure is computed here from the raw files: the CSV columns with ``csv`` and numpy,
+the DCD coordinates with MDAnalysis's DCD reader, bonds from ``ase.data.covalent_radii``. The
+limits are the documented ones (docs/validation.md, Stability): 10,000 K, bonds at 1.2 x the sum
+of covalent radii on the first frame, 0.5 Å bond deviation, 2.5 Å for a lost hydrogen.
+"""
+
+import csv
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import torch  # noqa: F401  (before openmm-torch: its plugins need torch's libraries loaded)
+
+import MDAnalysis as mda
+import numpy as np
+import pytest
+from ase.data import atomic_numbers, covalent_radii
+from kit import AVOGADRO, BOLTZMANN_J_PER_K, DCD_TIME, ELEMENTARY_CHARGE, FLOAT32_STORED, RECOMPUTED
+
+ROOT = Path(__file__).resolve().parents[2]
+ETHANOL = ROOT / "mlff_distiller" / "data" / "molecules" / "ethanol.xyz"
+BIN = Path(sys.executable).parent
+
+#: kJ/mol per eV and the molar gas constant (kJ/(mol K)), from the SI constants of the test kit.
+KJ_PER_MOL_PER_EV = ELEMENTARY_CHARGE * AVOGADRO / 1000.0
+GAS_CONSTANT_KJ = BOLTZMANN_J_PER_K * AVOGADRO / 1000.0
+
+#: The documented limits of docs/validation.md (Stability).
+EXPLOSION_K = 10_000.0
+BOND_SCALE = 1.2
+BOND_TOLERANCE_A = 0.5
+HYDROGEN_DISTANCE_A = 2.5
+REFERENCE_FRAMES = 10
+WARMUP_FRACTION = 0.2
+
+#: The run: 200 Verlet steps of 2.5 fs, a DCD frame and a CSV row every 5 steps (40 of each).
+TIMESTEP_FS, STEPS, EVERY, START_K, SEED = 2.5, 200, 5, 300.0, 1
+#: The CSV is written with Python's repr (17 significant digits): its own rounding is ~1e-16; the
+#: two CODATA conversions (the kit's, the package's) agree to the last digits.
+CSV_ROUNDING = 1e-12
+
+
+def read_state_csv(path: Path) -> dict[str, np.ndarray]:
+    """The StateDataReporter CSV as columns of float64, keyed by OpenMM's own header names."""
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    header = [name.lstrip("#").strip('"') for name in rows[0]]
+    data = np.array([[float(x) for x in row] for row in rows[1:] if row], dtype=float)
+    return {name: data[:, i] for i, name in enumerate(header)}
+
+
+def plain_openmm_run(folder: Path, model: Path) -> dict:
+    """The user's script: TorchForce of the export, Verlet at a too-large step, OpenMM's reporters.
+
+    Returns the file paths, the symbols and the degrees of freedom StateDataReporter divides by
+    (3N - constraints - 3 with a CMMotionRemover, per OpenMM's documentation), read off the System.
+    """
+    import ase.io
+    import openmm
+    import openmmtorch
+    from openmm import app, unit
+
+    atoms = ase.io.read(ETHANOL)
+    symbols = atoms.get_chemical_symbols()
+    topology = app.Topology()
+    residue = topology.addResidue("ETH", topology.addChain())
+    for i, symbol in enumerate(symbols):
+        topology.addAtom(f"{symbol}{i + 1}", app.Element.getBySymbol(symbol), residue)
+    system = openmm.System()
+    for symbol in symbols:
+        system.addParticle(app.Element.getBySymbol(symbol).mass)
+    system.addForce(openmmtorch.TorchForce(str(model)))
+    system.addForce(openmm.CMMotionRemover())
+    integrator = openmm.VerletIntegrator(TIMESTEP_FS * unit.femtoseconds)
+    simulation = app.Simulation(topology, system, integrator, openmm.Platform.getPlatformByName("Reference"))
+    simulation.context.setPositions(atoms.positions * unit.angstrom)
+    simulation.context.setVelocitiesToTemperature(START_K * unit.kelvin, SEED)
+    paths = {"pdb": folder / "ethanol.pdb", "dcd": folder / "ethanol.dcd", "csv": folder / "ethanol.csv"}
+    with open(paths["pdb"], "w") as handle:
+        app.PDBFile.writeFile(topology, atoms.positions * unit.angstrom, handle)
+    simulation.reporters.append(app.DCDReporter(str(paths["dcd"]), EVERY))
+    simulation.reporters.append(
+        app.StateDataReporter(
+            str(paths["csv"]),
+            EVERY,
+            step=True,
+            time=True,
+            potentialEnergy=True,
+            kineticEnergy=True,
+            totalEnergy=True,
+            temperature=True,
+        )
+    )
+    try:
+        simulation.step(STEPS)
+    except ValueError as exc:  # StateDataReporter stops a run whose energy is NaN: the files keep what came before
+        assert "Energy is" in str(exc), exc
+    for reporter in simulation.reporters:
+        handle = getattr(reporter, "_out", None)
+        if handle is not None and not handle.closed:
+            handle.close()
+    has_remover = any(isinstance(system.getForce(k), openmm.CMMotionRemover) for k in range(system.getNumForces()))
+    dof = 3 * system.getNumParticles() - system.getNumConstraints() - (3 if has_remover else 0)
+    return {**paths, "symbols": symbols, "dof": dof}
+
+
+def fingerprint(folder: Path) -> dict[str, tuple]:
+    """Every file in ``folder``: content hash, size and modification time."""
+    return {
+        p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.iterdir())
+    }
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> dict:
+    """The exploded run, its raw figures computed with numpy, and ``mlffd validate`` on it."""
+    from mlff_distiller.data import bundled_student
+    from mlff_distiller.export import export_openmm
+
+    base = tmp_path_factory.mktemp("openmm-explosion")
+    model = export_openmm(bundled_student("organic-ultra-tiny"), base / "ethanol-ultra-tiny.pt", topology=ETHANOL)
+    inputs = base / "inputs"
+    inputs.mkdir()
+    out = plain_openmm_run(inputs, model)
+
+    table = read_state_csv(out["csv"])
+    universe = mda.Universe(str(out["pdb"]), str(out["dcd"]))
+    frames = np.array([ts.positions.astype(np.float64) for ts in universe.trajectory])
+    numbers = np.array([atomic_numbers[s] for s in out["symbols"]])
+    # rows and frames are written at the same steps, the first at step EVERY (not step 0)
+    assert len(frames) == len(table["Step"]) and np.all(table["Step"] == EVERY * np.arange(1, len(frames) + 1))
+
+    temperature = 2.0 * table["Kinetic Energy (kJ/mole)"] / (out["dof"] * GAS_CONSTANT_KJ)
+    hot = np.flatnonzero(temperature > EXPLOSION_K)
+    assert len(hot), f"the run did not explode: largest temperature {temperature.max():.0f} K"
+    first_hot = int(hot[0])
+    # the case under test: the explosion comes after the first frame, inside the bond-reference
+    # window and the drift fit's warm-up
+    assert 0 < first_hot < REFERENCE_FRAMES, first_hot
+    assert table["Time (ps)"][first_hot] < WARMUP_FRACTION * table["Time (ps)"][-1]
+
+    first = frames[0]
+    distance = np.linalg.norm(first[:, None] - first[None], axis=-1)
+    i, j = np.triu_indices(len(numbers), 1)
+    bonded = distance[i, j] < BOND_SCALE * (covalent_radii[numbers[i]] + covalent_radii[numbers[j]])
+    bonds = np.stack([i[bonded], j[bonded]], axis=1)
+    lengths = np.linalg.norm(frames[:, bonds[:, 0]] - frames[:, bonds[:, 1]], axis=-1)  # (frames, bonds)
+    hydrogens = sorted({a for pair in bonds for a in pair if numbers[a] == 1})
+    heavy = np.flatnonzero(numbers != 1)
+    nearest_heavy = np.linalg.norm(frames[:, hydrogens][:, :, None] - frames[:, heavy][:, None], axis=-1).min(-1)
+
+    before = fingerprint(inputs)
+    report_dir = base / "report"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [str(BIN / "mlffd"), "validate", str(out["dcd"]), "--top", str(out["pdb"])]
+    command += ["--energies", str(out["csv"]), "--teacher", "none", "-o", str(report_dir)]
+    cli = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+
+    from mlff_distiller import validate
+
+    api = validate(out["dcd"], topology=out["pdb"], energies=out["csv"], teacher=None)
+    return {
+        **out,
+        "inputs": inputs,
+        "before": before,
+        "table": table,
+        "temperature": temperature,
+        "first_hot": first_hot,
+        "frames": frames,
+        "bonds": bonds,
+        "lengths": lengths,
+        "nearest_heavy": nearest_heavy,
+        "cli": cli,
+        "report": json.loads((report_dir / "report.json").read_text()),
+        "report_md": (report_dir / "report.md").read_text(),
+        "api": api,
+    }
+
+
+def test_validate_fails_with_the_documented_exit_code_and_no_traceback(run):
+    cli = run["cli"]
+    assert cli.returncode == 1, cli.stderr[-3000:]  # docs/validation.md: 1, the verdict fails
+    assert "Traceback" not in cli.stderr + cli.stdout
+    assert "verdict: FAIL" in cli.stdout
+    verdict = run["report"]["verdict"]
+    assert verdict["passed"] is False and run["api"].passed is False
+    stable = next(c for c in verdict["criteria"] if c["figure"] == "stable_time_ps")
+    assert stable["status"] == "fail"
+
+
+def test_input_folder_is_left_as_it_was(run):
+    assert fingerprint(run["inputs"]) == run["before"]
+
+
+def test_report_says_explosion_by_temperature_at_the_time_the_csv_crosses_the_limit(run):
+    table, k = run["table"], run["first_hot"]
+    events = run["report"]["details"]["stability_events"]
+    explosion = events["explosion"]
+    assert explosion is not None and "temperature" in explosion["reason"]
+    assert explosion["time_ps"] == pytest.approx(table["Time (ps)"][k], abs=DCD_TIME)
+    assert explosion["frame"] == k
+    # the reason quotes the temperature of that row, rounded to the kelvin, and the limit
+    quoted, limit = (float(x) for x in re.findall(r"(\d+) K", explosion["reason"]))
+    assert abs(quoted - run["temperature"][k]) <= 0.5 + RECOMPUTED * run["temperature"][k]
+    assert limit == EXPLOSION_K
+    # the command line says it too, the time as printed (4 significant digits)
+    line = next(line for line in run["cli"].stdout.splitlines() if line.startswith("event: Explosion"))
+    printed = float(re.search(r"t = ([0-9.eE+-]+) ps", line).group(1))
+    assert printed == pytest.approx(table["Time (ps)"][k], rel=1e-3), line
+    # nothing failed earlier: the first failure is at the explosion's time, the run stable until the frame before
+    first = events["first_failure"]
+    assert first["time_ps"] == pytest.approx(table["Time (ps)"][k], abs=DCD_TIME)
+    stable = run["report"]["figures"]["stability"]["stable_time_ps"]["value"]
+    assert stable == pytest.approx(table["Time (ps)"][k - 1], abs=DCD_TIME)
+
+
+def test_bond_and_hydrogen_events_match_the_raw_coordinates(run):
+    table, lengths = run["table"], run["lengths"]
+    events = run["report"]["details"]["stability_events"]
+    assert run["report"]["figures"]["stability"]["n_bonds"]["value"] == len(run["bonds"])
+    # the first frame on which some bond is off its first-frame length by more than the tolerance
+    broken = np.flatnonzero((np.abs(lengths - lengths[0]) > BOND_TOLERANCE_A).any(axis=1))
+    collapse = events["collapse"]
+    assert len(broken) and collapse is not None
+    assert collapse["frame"] == broken[0]
+    assert collapse["time_ps"] == pytest.approx(table["Time (ps)"][broken[0]], abs=DCD_TIME)
+    lost = np.flatnonzero((run["nearest_heavy"] > HYDROGEN_DISTANCE_A).any(axis=1))
+    loss = events["hydrogen_loss"]
+    assert len(lost) and loss is not None and loss["frame"] == lost[0]
+    assert loss["time_ps"] == pytest.approx(table["Time (ps)"][lost[0]], abs=DCD_TIME)
+
+
+def test_collapse_reference_is_a_bond_length_of_the_intact_molecule(run):
+    """The reference of the bond the report names comes from frames before the explosion, not after it."""
+    collapse = run["report"]["details"]["stability_events"]["collapse"]
+    pair = sorted(collapse["atoms"])
+    row = next(n for n, b in enumerate(run["bonds"]) if sorted(b) == pair)
+    reference = collapse["reference_length_A"]
+    assert 0.8 <= reference <= 2.0, collapse
+    assert abs(reference - run["lengths"][0, row]) <= BOND_TOLERANCE_A, (reference, run["lengths"][0, row])
+    assert collapse["length_A"] == pytest.approx(run["lengths"][collapse["frame"], row], abs=FLOAT32_STORED)
+
+
+def test_every_bond_reference_of_the_stability_analysis_is_sane(run):
+    """``Stability(u).run()`` on the files: each bond's reference length is a covalent bond length near frame 0's."""
+    from mlff_distiller.validation import Stability
+
+    universe = mda.Universe(str(run["pdb"]), str(run["dcd"]))
+    results = Stability(universe).run().results
+    bonds = {tuple(sorted(b)): n for n, b in enumerate(run["bonds"].tolist())}
+    assert sorted(tuple(sorted(b)) for b in results.bonds.tolist()) == sorted(bonds)
+    for pair, reference in zip(results.bonds.tolist(), results.bond_reference_A, strict=True):
+        first = run["lengths"][0, bonds[tuple(sorted(pair))]]
+        assert 0.8 <= reference <= 2.0, (pair, reference)
+        assert abs(reference - first) <= BOND_TOLERANCE_A, (pair, reference, first)
+
+
+def test_temperatures_shown_are_those_of_the_csv_kinetic_energy(run):
+    temperature = run["temperature"]
+    # OpenMM's own column uses the same degrees of freedom
+    np.testing.assert_allclose(run["table"]["Temperature (K)"], temperature, rtol=RECOMPUTED)
+    figures = run["report"]["figures"]["temperature"]
+    assert figures["degrees_of_freedom"]["value"] == run["dof"]
+    assert figures["temperature_mean_K"]["value"] == pytest.approx(temperature.mean(), rel=RECOMPUTED)
+    drift = run["report"]["figures"]["energy_drift"]
+    assert drift["temperature_mean_K"]["value"] == pytest.approx(temperature.mean(), rel=RECOMPUTED)
+    assert drift["temperature_std_K"]["value"] == pytest.approx(temperature.std(), rel=RECOMPUTED)
+    np.testing.assert_allclose(run["api"].analyses["energy_drift"]["temperature_K"], temperature, rtol=RECOMPUTED)
+
+
+def test_energies_read_are_those_of_the_csv_in_eV(run):
+    table, results = run["table"], run["api"].analyses["energy_drift"]
+    assert "kJ/mol" in run["report"]["input"]["energy_source"]
+    np.testing.assert_allclose(results["time_ps"], table["Time (ps)"], rtol=CSV_ROUNDING)
+    for key, column in (
+        ("potential_eV", "Potential Energy (kJ/mole)"),
+        ("kinetic_eV", "Kinetic Energy (kJ/mole)"),
+        ("total_eV", "Total Energy (kJ/mole)"),
+    ):
+        np.testing.assert_allclose(results[key], table[column] / KJ_PER_MOL_PER_EV, rtol=CSV_ROUNDING, err_msg=key)
+    total = table["Total Energy (kJ/mole)"]
+    relative = 100.0 * (total[-1] - total[0]) / abs(total[0])
+    figure = run["report"]["figures"]["energy_drift"]["relative_drift_percent"]["value"]
+    assert figure == pytest.approx(relative, rel=CSV_ROUNDING * 1e3)  # a difference of two rounded totals
+
+
+def test_bond_deviation_stays_aligned_with_time_when_positions_turn_nonfinite_in_the_reference_window():
+    """Positions that turn non-finite on frame 5 (a dump of a run that blew up) end the reference window there:
+    the per-frame bond deviation is finite before and infinite from that frame, in time order."""
+    import ase.io
+    from ase.data import chemical_symbols
+    from MDAnalysis.coordinates.memory import MemoryReader
+
+    from mlff_distiller.validation import Stability
+
+    atoms = ase.io.read(ETHANOL)
+    rng = np.random.default_rng(3)
+    frames = atoms.positions[None] + rng.normal(scale=0.02, size=(20, len(atoms), 3))
+    frames[5:] = np.nan
+    n = len(atoms)
+    universe = mda.Universe.empty(n, n_residues=1, atom_resindex=[0] * n, trajectory=True)
+    universe.add_TopologyAttr("elements", [chemical_symbols[z] for z in atoms.numbers])
+    universe.add_TopologyAttr("names", [f"{s}{i + 1}" for i, s in enumerate(atoms.get_chemical_symbols())])
+    universe.load_new(frames.astype(np.float32), format=MemoryReader, dt=0.01)
+    r = Stability(universe).run().results
+    assert r.explosion["frame"] == 5 and len(r.max_bond_deviation_A) == len(r.time_ps) == 20
+    assert np.isfinite(r.max_bond_deviation_A[:5]).all() and (r.max_bond_deviation_A[:5] < BOND_TOLERANCE_A).all()
+    assert np.isinf(r.max_bond_deviation_A[5:]).all()
+    first = np.linalg.norm(frames[0][r.bonds[:, 0]] - frames[0][r.bonds[:, 1]], axis=-1)
+    assert np.abs(r.bond_reference_A - first).max() < BOND_TOLERANCE_A
