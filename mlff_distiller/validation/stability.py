@@ -366,12 +366,26 @@ class Stability(AnalysisBase):
         )
         frames = np.array(self._frames)
         times = np.array(self._times)
-        after = np.flatnonzero(times >= series.time_ps[row])
+        after = np.flatnonzero(times >= series.time_ps[row] - self._same_time())
         return {
             "frame": int(frames[after[0]]) if len(after) else None,
             "time_ps": float(series.time_ps[row]),
             "reason": reason,
         }
+
+    def _same_time(self) -> float:
+        """Two times (ps) closer than this are the same step: a quarter of the smallest spacing of frames or rows.
+
+        A DCD stores its time step in float32 (OpenMM's DCDReporter: 1.5 fs is read back as
+        1.49999996 fs), an energy file in decimal: the frame written with a row can read a little
+        earlier than it, and must still be matched to it.
+        """
+        spacings = [np.diff(np.asarray(self._times, dtype=float))]
+        if self.energies is not None:
+            spacings.append(np.diff(np.asarray(self.energies.time_ps, dtype=float)))
+        steps = np.concatenate(spacings)
+        steps = steps[np.isfinite(steps) & (steps > 0)]
+        return 0.25 * float(steps.min()) if len(steps) else 0.0
 
     def _conclude(self):
         if self._reference is None and self._buffer:
@@ -404,7 +418,7 @@ class Stability(AnalysisBase):
         if first is None:
             self.results.stable_time_ps = completed
         else:
-            before = times[times < first["time_ps"]]
+            before = times[times < first["time_ps"] - self._same_time()]
             self.results.stable_time_ps = max(float(before.max()) - start, 0.0) if len(before) else 0.0
         self.results.requested_time_ps = self.requested_time_ps
         self.results.fraction_completed = (

@@ -2,10 +2,12 @@
 (``app.DCDReporter``, ``app.StateDataReporter``, a PDB from ``app.PDBFile``), validated as a user
 with these three files would: ``mlffd validate RUN.dcd --top RUN.pdb --energies RUN.csv``.
 
-The run: the bundled organic-ultra-tiny student exported for ethanol, in a plain OpenMM script
-(TorchForce, Verlet, CMMotionRemover, Reference platform), at 2.5 fs instead of 0.5 fs: the
-hydrogens gain energy until, a few frames in (inside the drift fit's warm-up and the stability
-analysis' 10-frame bond-reference window), the molecule flies apart at millions of K.
+The runs: the bundled organic-ultra-tiny student exported for ethanol, in a plain OpenMM script
+(TorchForce, Verlet, CMMotionRemover, Reference platform), either at 2.5 fs instead of 0.5 fs
+from 300 K, or at 1.5 fs from 3000 K: the hydrogens gain energy until, a few frames in (inside
+the drift fit's warm-up and the stability analysis' 10-frame bond-reference window), the
+molecule flies apart (millions of K, or 41,000 K). At 1.5 fs the DCD's float32 time step reads
+each frame's time a little earlier than the CSV's row written at the same step.
 
 Every expected figure is computed here from the raw files: the CSV columns with ``csv`` and numpy,
 the DCD coordinates with MDAnalysis's DCD reader, bonds from ``ase.data.covalent_radii``. The
@@ -46,8 +48,10 @@ HYDROGEN_DISTANCE_A = 2.5
 REFERENCE_FRAMES = 10
 WARMUP_FRACTION = 0.2
 
-#: The run: 200 Verlet steps of 2.5 fs, a DCD frame and a CSV row every 5 steps (40 of each).
-TIMESTEP_FS, STEPS, EVERY, START_K, SEED = 2.5, 200, 5, 300.0, 1
+#: Each run: 200 Verlet steps, a DCD frame and a CSV row every 5 steps (40 of each).
+STEPS, EVERY, SEED = 200, 5, 1
+#: (time step in fs, temperature of the initial velocities in K) of the runs.
+RUNS = {"2.5fs-300K": (2.5, 300.0), "1.5fs-3000K": (1.5, 3000.0)}
 #: The CSV is written with Python's repr (17 significant digits): its own rounding is ~1e-16; the
 #: two CODATA conversions (the kit's, the package's) agree to the last digits.
 CSV_ROUNDING = 1e-12
@@ -62,7 +66,7 @@ def read_state_csv(path: Path) -> dict[str, np.ndarray]:
     return {name: data[:, i] for i, name in enumerate(header)}
 
 
-def plain_openmm_run(folder: Path, model: Path) -> dict:
+def plain_openmm_run(folder: Path, model: Path, timestep_fs: float, start_K: float) -> dict:
     """The user's script: TorchForce of the export, Verlet at a too-large step, OpenMM's reporters.
 
     Returns the file paths, the symbols and the degrees of freedom StateDataReporter divides by
@@ -84,10 +88,10 @@ def plain_openmm_run(folder: Path, model: Path) -> dict:
         system.addParticle(app.Element.getBySymbol(symbol).mass)
     system.addForce(openmmtorch.TorchForce(str(model)))
     system.addForce(openmm.CMMotionRemover())
-    integrator = openmm.VerletIntegrator(TIMESTEP_FS * unit.femtoseconds)
+    integrator = openmm.VerletIntegrator(timestep_fs * unit.femtoseconds)
     simulation = app.Simulation(topology, system, integrator, openmm.Platform.getPlatformByName("Reference"))
     simulation.context.setPositions(atoms.positions * unit.angstrom)
-    simulation.context.setVelocitiesToTemperature(START_K * unit.kelvin, SEED)
+    simulation.context.setVelocitiesToTemperature(start_K * unit.kelvin, SEED)
     paths = {"pdb": folder / "ethanol.pdb", "dcd": folder / "ethanol.dcd", "csv": folder / "ethanol.csv"}
     with open(paths["pdb"], "w") as handle:
         app.PDBFile.writeFile(topology, atoms.positions * unit.angstrom, handle)
@@ -125,21 +129,22 @@ def fingerprint(folder: Path) -> dict[str, tuple]:
     }
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> dict:
-    """The exploded run, its raw figures computed with numpy, and ``mlffd validate`` on it."""
+@pytest.fixture(scope="module", params=list(RUNS))
+def run(request, tmp_path_factory) -> dict:
+    """An exploded run, its raw figures computed with numpy, and ``mlffd validate`` on it."""
     from mlff_distiller.data import bundled_student
     from mlff_distiller.export import export_openmm
 
-    base = tmp_path_factory.mktemp("openmm-explosion")
+    base = tmp_path_factory.mktemp(f"openmm-explosion-{request.param}")
     model = export_openmm(bundled_student("organic-ultra-tiny"), base / "ethanol-ultra-tiny.pt", topology=ETHANOL)
     inputs = base / "inputs"
     inputs.mkdir()
-    out = plain_openmm_run(inputs, model)
+    out = plain_openmm_run(inputs, model, *RUNS[request.param])
 
     table = read_state_csv(out["csv"])
     universe = mda.Universe(str(out["pdb"]), str(out["dcd"]))
     frames = np.array([ts.positions.astype(np.float64) for ts in universe.trajectory])
+    frame_times = np.array([ts.time for ts in universe.trajectory])
     numbers = np.array([atomic_numbers[s] for s in out["symbols"]])
     # rows and frames are written at the same steps, the first at step EVERY (not step 0)
     assert len(frames) == len(table["Step"]) and np.all(table["Step"] == EVERY * np.arange(1, len(frames) + 1))
@@ -181,6 +186,7 @@ def run(tmp_path_factory) -> dict:
         "temperature": temperature,
         "first_hot": first_hot,
         "frames": frames,
+        "frame_times": frame_times,
         "bonds": bonds,
         "lengths": lengths,
         "nearest_heavy": nearest_heavy,
@@ -226,6 +232,17 @@ def test_report_says_explosion_by_temperature_at_the_time_the_csv_crosses_the_li
     assert first["time_ps"] == pytest.approx(table["Time (ps)"][k], abs=DCD_TIME)
     stable = run["report"]["figures"]["stability"]["stable_time_ps"]["value"]
     assert stable == pytest.approx(table["Time (ps)"][k - 1], abs=DCD_TIME)
+
+
+def test_explosion_frame_is_the_frame_written_with_the_hot_row(run):
+    """The DCD frame of the row that crossed the limit is the one written at the same step, whichever way
+    the DCD's float32 time step rounds (at 1.5 fs it reads that frame's time below the CSV's)."""
+    k, table, times = run["first_hot"], run["table"], run["frame_times"]
+    assert times[k] == pytest.approx(table["Time (ps)"][k], abs=DCD_TIME)
+    assert run["report"]["details"]["stability_events"]["explosion"]["frame"] == k
+    stable = run["report"]["figures"]["stability"]["stable_time_ps"]["value"]
+    assert stable == pytest.approx(times[k - 1], abs=DCD_TIME)
+    assert stable < table["Time (ps)"][k] - 0.5 * (times[1] - times[0])  # not the hot frame's own time
 
 
 def test_bond_and_hydrogen_events_match_the_raw_coordinates(run):
