@@ -24,7 +24,7 @@ from .model_deviation import ModelDeviation, has_recorded_deviation
 from .plots import draw_all
 from .render import render_html, render_markdown
 from .selection import Selection, select_atoms
-from .stability import Stability
+from .stability import Stability, initial_positions
 from .structure import StructureComparison
 from .teacher_md import teacher_md
 from .temperature import temperature_figures, temperature_note
@@ -250,6 +250,7 @@ def validate(
         requested_time_ps=run.requested_time_ps,
         energies=run.energies,
         production_start_ps=run_ensemble.production_start_ps,
+        initial_positions=initial_positions(run.topology, selection.atoms),
     )
     analyses["stability"] = stability.run(**_progress(progress, "stability")).results
     if fidelity is not None:

@@ -24,6 +24,8 @@ CONTACT_FRACTION = 0.65
 #: Default rule for pairs with a hydrogen (H…H 1.2 Å, C…H 1.45 Å; GFN2-xTB at 600 K: H…H ≥ 1.58 Å in
 #: malonaldehyde, C…H ≥ 2.0 Å).
 HYDROGEN_CONTACT_FRACTION = 0.5
+#: Initial positions (``Stability(initial_positions=...)``) with two atoms closer than this (Å) are no structure.
+MIN_INITIAL_DISTANCE_A = 0.5
 #: Non-bonded distances are searched up to this far (Å) for the closest-distance series (further when a
 #: contact distance is larger).
 CONTACT_SEARCH_A = 3.0
@@ -98,6 +100,33 @@ def excluded_pairs(bonds: np.ndarray, n_atoms: int) -> np.ndarray:
     return np.unique(pairs[:, 0] * n_atoms + pairs[:, 1])
 
 
+#: Topology formats whose coordinates are the structure a run started from (``initial_positions``).
+COORDINATE_TOPOLOGIES = {".pdb", ".ent", ".gro", ".pqr", ".mol2", ".crd"}
+
+
+def initial_positions(topology, atomgroup) -> np.ndarray | None:
+    """Positions (Å, float64) of ``atomgroup``'s atoms in a topology file that has coordinates, else None.
+
+    For :class:`Stability`'s ``initial_positions``: an OpenMM run's PDB (``app.PDBFile.writeFile``
+    before the run) holds the structure the run started from, which its DCD does not (the first
+    frame comes after ``reportInterval`` steps). Files without coordinates, unreadable files and
+    files with another atom count give None.
+    """
+    from pathlib import Path
+
+    import MDAnalysis as mda
+
+    if topology is None or Path(topology).suffix.lower() not in COORDINATE_TOPOLOGIES:
+        return None
+    try:
+        universe = mda.Universe(str(topology))
+    except Exception:  # MDAnalysis raises many kinds for odd files; the fallback is then just not available
+        return None
+    if universe.atoms.n_atoms != atomgroup.universe.atoms.n_atoms:
+        return None
+    return universe.atoms.positions[atomgroup.atoms.indices].astype(np.float64)
+
+
 class Stability(AnalysisBase):
     """When, if ever, a trajectory stops being physical.
 
@@ -107,7 +136,10 @@ class Stability(AnalysisBase):
       bond is off its first-frame length by more than ``bond_tolerance`` or positions are not
       finite (a run that fails within those frames: the reference never comes from an exploded
       frame); the run collapses at the first frame where any bond deviates from its reference by
-      more than ``bond_tolerance`` (Å).
+      more than ``bond_tolerance`` (Å). When the first frame is itself past the explosion limit (a
+      run that blew up before its first frame was written, as OpenMM's reporters write their first
+      frame after ``reportInterval`` steps), bonds and reference lengths come from
+      ``initial_positions`` instead, when given and sane.
     - Hydrogen loss (MLIPAudit): an H atom bonded to a heavy atom on the first frame ends up
       farther than ``hydrogen_distance`` (Å) from every heavy atom.
     - Close contact: two atoms neither bonded on the first frame nor bonded to a common atom there
@@ -125,8 +157,9 @@ class Stability(AnalysisBase):
     (its key, or None), ``stable_time_ps`` (time from the start of the production to the last frame
     before the first failure, or to the last frame; 0 for a failure during the equilibration),
     ``completed_time_ps`` (production time reached), ``requested_time_ps`` (production time asked
-    for), ``fraction_completed``, ``bonds`` (atom
-    index pairs), ``n_bonds``, ``bond_reference_A`` (each bond's reference length, Å); per frame ``time_ps``, ``max_bond_deviation_A``,
+    for), ``fraction_completed``, ``bonds`` (atom index pairs), ``n_bonds``, ``bond_reference_A`` (each
+    bond's reference length, Å), ``bonds_from`` ("first frame" or "initial positions"); per frame
+    ``time_ps``, ``max_bond_deviation_A``,
     ``close_contacts_per_frame`` (pairs in close contact), ``min_nonbonded_distance_per_frame_A``
     (closest non-bonded, non-1-3 pair within ``max(3 Å, largest contact distance)``, NaN when none) and
     ``min_contact_ratio_per_frame`` (smallest distance / contact distance; below 1 is a contact);
@@ -158,6 +191,12 @@ class Stability(AnalysisBase):
     contact_table : dict, optional
         Contact distances in Å keyed by sorted symbol pairs, e.g. ``{("O", "O"): 2.0}``; they replace
         the entries of :data:`CONTACT_TABLE` and the default rule for those pairs.
+    initial_positions : ndarray, shape (n_atoms, 3), optional
+        Å, the atoms' positions before the run (a PDB topology's coordinates). Used only when the
+        first frame is already exploded (temperature above ``max_temperature``, non-finite energy
+        or positions) and they are finite with no two atoms closer than
+        :data:`MIN_INITIAL_DISTANCE_A`: bonds, their reference lengths, watched hydrogens and
+        the pairs left out of the contact check are then taken from them.
     """
 
     def __init__(
@@ -172,6 +211,7 @@ class Stability(AnalysisBase):
         bond_scale: float = BOND_SCALE,
         contact_table: dict[tuple[str, str], float] | None = None,
         production_start_ps: float = 0.0,
+        initial_positions: np.ndarray | None = None,
         **kwargs,
     ):
         self._ag = atomgroup.atoms
@@ -185,6 +225,7 @@ class Stability(AnalysisBase):
         self.reference_frames = max(int(reference_frames), 1)
         self.bond_scale = bond_scale
         self.contact_table = {**CONTACT_TABLE, **{tuple(sorted(k)): float(v) for k, v in (contact_table or {}).items()}}
+        self.initial_positions = None if initial_positions is None else np.asarray(initial_positions, dtype=np.float64)
 
     def _prepare(self):
         self._numbers = atomic_numbers(self._ag)
@@ -192,6 +233,7 @@ class Stability(AnalysisBase):
         self._hydrogens = self._heavy = None
         self._buffer: list[np.ndarray] = []
         self._reference = None
+        self._bonds_from = "first frame"
         self._times: list[float] = []
         self._deviation: list[float] = []
         self._frames: list[int] = []
@@ -228,7 +270,15 @@ class Stability(AnalysisBase):
         self._times.append(time)
         self._frames.append(int(ts.frame))
         if self._bonds is None:
-            self._find_bonds(positions, box)
+            initial = self._usable_initial_positions(ts, positions)
+            self._find_bonds(positions if initial is None else initial, box)
+            if initial is not None:  # the first frame is exploded: the structure before the run is the reference
+                self._bonds_from = "initial positions"
+                self._reference = (
+                    calc_bonds(initial[self._bonds[:, 0]], initial[self._bonds[:, 1]], box=box)
+                    if len(self._bonds)
+                    else np.zeros(0)
+                )
         if not np.isfinite(positions).all():
             if self._reference is None and self._buffer:  # the frames before the explosion
                 self._set_reference()
@@ -253,6 +303,30 @@ class Stability(AnalysisBase):
                 self._set_reference()
         else:
             self._check_bonds(int(ts.frame), time, lengths)
+
+    def _usable_initial_positions(self, ts, positions: np.ndarray) -> np.ndarray | None:
+        """``initial_positions`` when the first frame is exploded and they are sane; else None."""
+        initial = self.initial_positions
+        if initial is None or initial.shape != positions.shape or not np.isfinite(initial).all():
+            return None
+        if len(initial) > 1 and self_capped_distance(initial, MIN_INITIAL_DISTANCE_A, return_distances=False).size:
+            return None  # atoms on top of each other: a placeholder (a PDB written at the origin), not a structure
+        if not np.isfinite(positions).all():
+            return initial
+        if self.energies is None:
+            data = ts.data
+            hot = "temperature" in data and not float(data["temperature"]) <= self.max_temperature
+            broken = "potential_energy" in data and not np.isfinite(float(data["potential_energy"]))
+            return initial if hot or broken else None
+        series = self.energies
+        times = np.asarray(series.time_ps, dtype=float)
+        spacing = np.diff(times)
+        spacing = spacing[np.isfinite(spacing) & (spacing > 0)]
+        rows = times <= float(ts.time) + (0.25 * float(spacing.min()) if len(spacing) else 0.0)
+        bad = ~np.isfinite(series.potential_eV[rows]) | ~np.isfinite(series.total_eV[rows])
+        if series.temperature_K is not None:
+            bad |= ~(np.asarray(series.temperature_K)[rows] <= self.max_temperature)
+        return initial if bad.any() else None
 
     def _set_reference(self) -> None:
         self._reference = np.mean([lengths for _, _, lengths in self._buffer], axis=0)
@@ -401,6 +475,7 @@ class Stability(AnalysisBase):
         self.results.bond_reference_A = (
             np.asarray(self._reference, dtype=float) if self._reference is not None else np.zeros(0)
         )
+        self.results.bonds_from = self._bonds_from
         self.results.n_watched_hydrogens = int(len(self._hydrogens)) if self._hydrogens is not None else 0
         self._conclude_contacts()
         kinds = [k for k in ("collapse", "hydrogen_loss", "explosion", "close_contact") if self.results[k]]

@@ -66,7 +66,7 @@ def read_state_csv(path: Path) -> dict[str, np.ndarray]:
     return {name: data[:, i] for i, name in enumerate(header)}
 
 
-def plain_openmm_run(folder: Path, model: Path, timestep_fs: float, start_K: float) -> dict:
+def plain_openmm_run(folder: Path, model: Path, timestep_fs: float, start_K: float, every: int = EVERY) -> dict:
     """The user's script: TorchForce of the export, Verlet at a too-large step, OpenMM's reporters.
 
     Returns the file paths, the symbols and the degrees of freedom StateDataReporter divides by
@@ -95,11 +95,11 @@ def plain_openmm_run(folder: Path, model: Path, timestep_fs: float, start_K: flo
     paths = {"pdb": folder / "ethanol.pdb", "dcd": folder / "ethanol.dcd", "csv": folder / "ethanol.csv"}
     with open(paths["pdb"], "w") as handle:
         app.PDBFile.writeFile(topology, atoms.positions * unit.angstrom, handle)
-    simulation.reporters.append(app.DCDReporter(str(paths["dcd"]), EVERY))
+    simulation.reporters.append(app.DCDReporter(str(paths["dcd"]), every))
     simulation.reporters.append(
         app.StateDataReporter(
             str(paths["csv"]),
-            EVERY,
+            every,
             step=True,
             time=True,
             potentialEnergy=True,
@@ -339,3 +339,96 @@ def test_bond_deviation_stays_aligned_with_time_when_positions_turn_nonfinite_in
     assert np.isinf(r.max_bond_deviation_A[5:]).all()
     first = np.linalg.norm(frames[0][r.bonds[:, 0]] - frames[0][r.bonds[:, 1]], axis=-1)
     assert np.abs(r.bond_reference_A - first).max() < BOND_TOLERANCE_A
+
+
+def covalent_pairs(positions: np.ndarray, numbers: np.ndarray) -> set[tuple[int, int]]:
+    """Atom pairs closer than the documented 1.2 x the sum of covalent radii."""
+    distance = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
+    i, j = np.triu_indices(len(numbers), 1)
+    bonded = distance[i, j] < BOND_SCALE * (covalent_radii[numbers[i]] + covalent_radii[numbers[j]])
+    return {(int(a), int(b)) for a, b in zip(i[bonded], j[bonded], strict=True)}
+
+
+@pytest.fixture(scope="module")
+def blown_before_first_frame(tmp_path_factory) -> dict:
+    """5 fs steps, a frame every 10 steps: the molecule is already apart on the first frame OpenMM writes."""
+    from mlff_distiller.data import bundled_student
+    from mlff_distiller.export import export_openmm
+
+    base = tmp_path_factory.mktemp("openmm-explosion-before-first-frame")
+    model = export_openmm(bundled_student("organic-ultra-tiny"), base / "ethanol-ultra-tiny.pt", topology=ETHANOL)
+    inputs = base / "inputs"
+    inputs.mkdir()
+    out = plain_openmm_run(inputs, model, 5.0, 300.0, every=10)
+    table = read_state_csv(out["csv"])
+    temperature = 2.0 * table["Kinetic Energy (kJ/mole)"] / (out["dof"] * GAS_CONSTANT_KJ)
+    numbers = np.array([atomic_numbers[s] for s in out["symbols"]])
+    pdb = mda.Universe(str(out["pdb"])).atoms.positions.astype(np.float64)  # the structure the run started from
+    first = mda.Universe(str(out["pdb"]), str(out["dcd"])).trajectory[0].positions.astype(np.float64)
+    before = fingerprint(inputs)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [str(BIN / "mlffd"), "validate", str(out["dcd"]), "--top", str(out["pdb"])]
+    command += ["--energies", str(out["csv"]), "--teacher", "none", "-o", str(base / "report")]
+    cli = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    return {
+        **out,
+        "inputs": inputs,
+        "before": before,
+        "table": table,
+        "temperature": temperature,
+        "numbers": numbers,
+        "pdb_positions": pdb,
+        "first_frame": first,
+        "cli": cli,
+        "report": json.loads((base / "report" / "report.json").read_text()),
+    }
+
+
+def test_run_exploded_before_its_first_frame_is_judged_on_the_bonds_of_its_starting_structure(
+    blown_before_first_frame,
+):
+    run = blown_before_first_frame
+    # the case: the first row is already past the limit, the first frame has lost most of its bonds
+    assert run["temperature"][0] > EXPLOSION_K
+    start_bonds = covalent_pairs(run["pdb_positions"], run["numbers"])
+    assert len(covalent_pairs(run["first_frame"], run["numbers"]) & start_bonds) < len(start_bonds)
+
+    assert run["cli"].returncode == 1 and "Traceback" not in run["cli"].stderr + run["cli"].stdout
+    assert fingerprint(run["inputs"]) == run["before"]
+    report = run["report"]
+    assert report["figures"]["stability"]["n_bonds"]["value"] == len(start_bonds)
+    assert report["figures"]["stability"]["stable_time_ps"]["value"] == 0.0
+    events = report["details"]["stability_events"]
+    assert events["explosion"]["frame"] == 0
+    assert events["explosion"]["time_ps"] == pytest.approx(run["table"]["Time (ps)"][0], abs=DCD_TIME)
+    collapse = events["collapse"]
+    i, j = sorted(collapse["atoms"])
+    assert (i, j) in start_bonds and collapse["frame"] == 0
+    start = np.linalg.norm(run["pdb_positions"][i] - run["pdb_positions"][j])
+    assert 0.8 <= collapse["reference_length_A"] <= 2.0
+    assert collapse["reference_length_A"] == pytest.approx(start, abs=FLOAT32_STORED)
+    # a pair bonded in the starting structure, or 1-3 there, is never a "non-bonded" close contact
+    contact = events["close_contact"]
+    if contact is not None:
+        a, b = sorted(contact["atoms"])
+        neighbours = {k: {x for pair in start_bonds if k in pair for x in pair} - {k} for k in (a, b)}
+        assert (a, b) not in start_bonds and not (neighbours[a] & neighbours[b]), contact
+
+
+def test_stability_takes_bond_references_from_the_starting_structure_when_the_first_frame_is_exploded(
+    blown_before_first_frame,
+):
+    from mlff_distiller.validation import Stability
+    from mlff_distiller.validation.energies import read_energies
+
+    run = blown_before_first_frame
+    universe = mda.Universe(str(run["pdb"]), str(run["dcd"]))
+    results = (
+        Stability(universe, energies=read_energies(run["csv"]), initial_positions=run["pdb_positions"]).run().results
+    )
+    assert results.bonds_from == "initial positions"
+    start = run["pdb_positions"]
+    assert {tuple(sorted(b)) for b in results.bonds.tolist()} == covalent_pairs(start, run["numbers"])
+    expected = np.linalg.norm(start[results.bonds[:, 0]] - start[results.bonds[:, 1]], axis=-1)
+    np.testing.assert_allclose(results.bond_reference_A, expected, rtol=FLOAT32_STORED)  # MDAnalysis: float32
+    assert ((results.bond_reference_A > 0.8) & (results.bond_reference_A < 2.0)).all()
