@@ -250,7 +250,7 @@ def validate(
         requested_time_ps=run.requested_time_ps,
         energies=run.energies,
         production_start_ps=run_ensemble.production_start_ps,
-        initial_positions=initial_positions(run.topology, selection.atoms),
+        initial_positions=lambda: initial_positions(run.topology, selection.atoms),  # read only if needed
     )
     analyses["stability"] = stability.run(**_progress(progress, "stability")).results
     if fidelity is not None:

@@ -191,8 +191,9 @@ class Stability(AnalysisBase):
     contact_table : dict, optional
         Contact distances in Å keyed by sorted symbol pairs, e.g. ``{("O", "O"): 2.0}``; they replace
         the entries of :data:`CONTACT_TABLE` and the default rule for those pairs.
-    initial_positions : ndarray, shape (n_atoms, 3), optional
-        Å, the atoms' positions before the run (a PDB topology's coordinates). Used only when the
+    initial_positions : ndarray, shape (n_atoms, 3), or a function returning one (or None), optional
+        Å, the atoms' positions before the run (a PDB topology's coordinates; a function is called
+        only when they are needed, see :func:`initial_positions`). Used only when the
         first frame is already exploded (temperature above ``max_temperature``, non-finite energy
         or positions) and they are finite with no two atoms closer than
         :data:`MIN_INITIAL_DISTANCE_A`: bonds, their reference lengths, watched hydrogens and
@@ -225,7 +226,7 @@ class Stability(AnalysisBase):
         self.reference_frames = max(int(reference_frames), 1)
         self.bond_scale = bond_scale
         self.contact_table = {**CONTACT_TABLE, **{tuple(sorted(k)): float(v) for k, v in (contact_table or {}).items()}}
-        self.initial_positions = None if initial_positions is None else np.asarray(initial_positions, dtype=np.float64)
+        self.initial_positions = initial_positions
 
     def _prepare(self):
         self._numbers = atomic_numbers(self._ag)
@@ -307,17 +308,25 @@ class Stability(AnalysisBase):
     def _usable_initial_positions(self, ts, positions: np.ndarray) -> np.ndarray | None:
         """``initial_positions`` when the first frame is exploded and they are sane; else None."""
         initial = self.initial_positions
+        if initial is None or not self._first_frame_exploded(ts, positions):
+            return None
+        initial = initial() if callable(initial) else initial
+        initial = None if initial is None else np.asarray(initial, dtype=np.float64)
         if initial is None or initial.shape != positions.shape or not np.isfinite(initial).all():
             return None
         if len(initial) > 1 and self_capped_distance(initial, MIN_INITIAL_DISTANCE_A, return_distances=False).size:
             return None  # atoms on top of each other: a placeholder (a PDB written at the origin), not a structure
+        return initial
+
+    def _first_frame_exploded(self, ts, positions: np.ndarray) -> bool:
+        """Non-finite positions, or an energy row at or before this frame non-finite or above the temperature limit."""
         if not np.isfinite(positions).all():
-            return initial
+            return True
         if self.energies is None:
             data = ts.data
             hot = "temperature" in data and not float(data["temperature"]) <= self.max_temperature
             broken = "potential_energy" in data and not np.isfinite(float(data["potential_energy"]))
-            return initial if hot or broken else None
+            return bool(hot or broken)
         series = self.energies
         times = np.asarray(series.time_ps, dtype=float)
         spacing = np.diff(times)
@@ -326,7 +335,7 @@ class Stability(AnalysisBase):
         bad = ~np.isfinite(series.potential_eV[rows]) | ~np.isfinite(series.total_eV[rows])
         if series.temperature_K is not None:
             bad |= ~(np.asarray(series.temperature_K)[rows] <= self.max_temperature)
-        return initial if bad.any() else None
+        return bool(bad.any())
 
     def _set_reference(self) -> None:
         self._reference = np.mean([lengths for _, _, lengths in self._buffer], axis=0)
