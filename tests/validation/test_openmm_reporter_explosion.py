@@ -3,8 +3,9 @@
 with these three files would: ``mlffd validate RUN.dcd --top RUN.pdb --energies RUN.csv``.
 
 The runs: the bundled organic-ultra-tiny student exported for ethanol, in a plain OpenMM script
-(TorchForce, Verlet, CMMotionRemover, Reference platform), either at 2.5 fs instead of 0.5 fs
-from 300 K, or at 1.5 fs from 3000 K: the hydrogens gain energy until, a few frames in (inside
+(TorchForce, Verlet, Reference platform), either at 2.5 fs instead of 0.5 fs from 300 K with a
+CMMotionRemover (StateDataReporter's temperature then has 3N - 3 degrees of freedom), or at 1.5 fs
+from 3000 K without one (3N): the hydrogens gain energy until, a few frames in (inside
 the drift fit's warm-up and the stability analysis' 10-frame bond-reference window), the
 molecule flies apart (millions of K, or 41,000 K). At 1.5 fs the DCD's float32 time step reads
 each frame's time a little earlier than the CSV's row written at the same step.
@@ -50,8 +51,8 @@ WARMUP_FRACTION = 0.2
 
 #: Each run: 200 Verlet steps, a DCD frame and a CSV row every 5 steps (40 of each).
 STEPS, EVERY, SEED = 200, 5, 1
-#: (time step in fs, temperature of the initial velocities in K) of the runs.
-RUNS = {"2.5fs-300K": (2.5, 300.0), "1.5fs-3000K": (1.5, 3000.0)}
+#: (time step in fs, temperature of the initial velocities in K, CMMotionRemover or not) of the runs.
+RUNS = {"2.5fs-300K-cmm": (2.5, 300.0, True), "1.5fs-3000K": (1.5, 3000.0, False)}
 #: The CSV is written with Python's repr (17 significant digits): its own rounding is ~1e-16; the
 #: two CODATA conversions (the kit's, the package's) agree to the last digits.
 CSV_ROUNDING = 1e-12
@@ -66,7 +67,9 @@ def read_state_csv(path: Path) -> dict[str, np.ndarray]:
     return {name: data[:, i] for i, name in enumerate(header)}
 
 
-def plain_openmm_run(folder: Path, model: Path, timestep_fs: float, start_K: float, every: int = EVERY) -> dict:
+def plain_openmm_run(
+    folder: Path, model: Path, timestep_fs: float, start_K: float, remover: bool = True, every: int = EVERY
+) -> dict:
     """The user's script: TorchForce of the export, Verlet at a too-large step, OpenMM's reporters.
 
     Returns the file paths, the symbols and the degrees of freedom StateDataReporter divides by
@@ -87,7 +90,8 @@ def plain_openmm_run(folder: Path, model: Path, timestep_fs: float, start_K: flo
     for symbol in symbols:
         system.addParticle(app.Element.getBySymbol(symbol).mass)
     system.addForce(openmmtorch.TorchForce(str(model)))
-    system.addForce(openmm.CMMotionRemover())
+    if remover:
+        system.addForce(openmm.CMMotionRemover())
     integrator = openmm.VerletIntegrator(timestep_fs * unit.femtoseconds)
     simulation = app.Simulation(topology, system, integrator, openmm.Platform.getPlatformByName("Reference"))
     simulation.context.setPositions(atoms.positions * unit.angstrom)
@@ -191,6 +195,7 @@ def run(request, tmp_path_factory) -> dict:
         "lengths": lengths,
         "nearest_heavy": nearest_heavy,
         "cli": cli,
+        "report_dir": report_dir,
         "report": json.loads((report_dir / "report.json").read_text()),
         "report_md": (report_dir / "report.md").read_text(),
         "api": api,
@@ -206,6 +211,16 @@ def test_validate_fails_with_the_documented_exit_code_and_no_traceback(run):
     assert verdict["passed"] is False and run["api"].passed is False
     stable = next(c for c in verdict["criteria"] if c["figure"] == "stable_time_ps")
     assert stable["status"] == "fail"
+
+
+def test_comparison_does_not_recommend_it_and_names_the_explosion(run, tmp_path):
+    from kit import run_mlffd
+
+    result = run_mlffd("compare", run["report_dir"], "-o", tmp_path / "comparison")
+    assert result.code == 0, result.err
+    (model,) = json.loads((tmp_path / "comparison" / "comparison.json").read_text())["models"]
+    assert model["recommendation"] == "not recommended" and "explosion" in model["reason"], model
+    assert model["stable_time_ps"] == pytest.approx(run["table"]["Time (ps)"][run["first_hot"] - 1], abs=DCD_TIME)
 
 
 def test_input_folder_is_left_as_it_was(run):
@@ -359,7 +374,7 @@ def blown_before_first_frame(tmp_path_factory) -> dict:
     model = export_openmm(bundled_student("organic-ultra-tiny"), base / "ethanol-ultra-tiny.pt", topology=ETHANOL)
     inputs = base / "inputs"
     inputs.mkdir()
-    out = plain_openmm_run(inputs, model, 5.0, 300.0, every=10)
+    out = plain_openmm_run(inputs, model, 5.0, 300.0, remover=True, every=10)
     table = read_state_csv(out["csv"])
     temperature = 2.0 * table["Kinetic Energy (kJ/mole)"] / (out["dof"] * GAS_CONSTANT_KJ)
     numbers = np.array([atomic_numbers[s] for s in out["symbols"]])
