@@ -122,13 +122,20 @@ FIGURES: list[tuple[str, str, str, str]] = [
     ("stability", "completed_time_ps", "ps", "production time reached by the run (after any equilibration)"),
     ("stability", "requested_time_ps", "ps", "production time the run was asked for (settings.json)"),
     ("stability", "fraction_completed", "1", "completed / requested time"),
-    ("stability", "n_bonds", "1", "bonds found from covalent radii on the first frame"),
-    ("stability", "n_watched_hydrogens", "1", "hydrogens bonded to a heavy atom on the first frame"),
+    (
+        "stability",
+        "n_bonds",
+        "1",
+        "bonds found from covalent radii on the first frame, or on the structure the run started from (the topology "
+        "file's coordinates) when the first frame is already exploded",
+    ),
+    ("stability", "n_watched_hydrogens", "1", "hydrogens bonded to a heavy atom (in the same structure as the bonds)"),
     (
         "stability",
         "min_nonbonded_distance_A",
         "Å",
-        "smallest distance of any two atoms neither bonded nor sharing a bonded atom on the first frame (minimum image)",
+        "smallest distance of any two atoms neither bonded nor sharing a bonded atom (the bonds of n_bonds; minimum "
+        "image)",
     ),
     (
         "stability",
