@@ -10,6 +10,7 @@ from ..errors import MLFFDError
 from ..safe_write import check_output, safe_write_text
 from .plots import plot_comparison
 from .thresholds import RELATIVE_TOLERANCE
+from .verdict import passes
 
 COMPARISON_FILES = ("comparison.md", "comparison.json", "comparison.png")
 #: Force errors beyond this multiple of their pass line (or R² below NOT_RECOMMENDED_R2) rule a model out.
@@ -78,7 +79,7 @@ def recommend(data: dict) -> tuple[str, str]:
     energy_rows = [
         rows[k] for k in ("slope_meV_per_atom_per_ps", "drift_to_fluctuation", "relative_drift_percent") if k in rows
     ]
-    if any(r["status"] in ("fail", "not measured") for r in energy_rows):
+    if any(not passes(r["status"]) for r in energy_rows):
         slope = rows.get("slope_meV_per_atom_per_ps", {}).get("value")
         slope_text = f"{slope:.3g} meV/atom/ps" if slope is not None else "not measured"
         uses.append(f"sampling with a thermostat (NVT), not NVE dynamics (energy drift {slope_text})")
@@ -102,7 +103,7 @@ def recommend(data: dict) -> tuple[str, str]:
             "temperature of use (mlffd md --equilibrate)"
         )
     if not uses:
-        failed = [r["criterion"] for r in data["verdict"]["criteria"] if r["status"] in ("fail", "not measured")]
+        failed = [r["criterion"] for r in data["verdict"]["criteria"] if not passes(r["status"])]
         uses.append("failed: " + ", ".join(failed))
     return "limited use", "; ".join(uses)
 

@@ -12,6 +12,9 @@ from .energies import EnergySeries
 from .temperature import with_temperatures
 from .trajectory import ENERGY_OBSERVABLES, frame_box, observable_scale
 
+#: Fewest finite energy rows a drift is fitted to; with fewer, every drift figure is NaN (not measured).
+MIN_FIT_ROWS = 3
+
 
 class EnergyDrift(AnalysisBase):
     """Energy conservation of an NVE trajectory (or of a thermostatted one's conserved quantity).
@@ -30,8 +33,11 @@ class EnergyDrift(AnalysisBase):
     - ``com_drift_A``: largest displacement of the centre of mass from its first position (Å),
       accumulated from minimum-image displacements between frames.
     - ``temperature_mean_K``, ``temperature_std_K`` (over the production).
+    - ``measured_until_ps``: time of the last energy row the figures cover; ``n_rows``: the finite rows they cover.
 
-    The figures cover the production only (from ``start_ps``, the end of an equilibration);
+    The figures cover the production only (from ``start_ps``, the end of an equilibration), and
+    of a run that failed only the rows before ``end_ps`` (the stability analysis'
+    ``failure_from_ps``): the energy of an exploded molecule says nothing about the model's drift;
     with ``conserved=True`` the quantity a thermostatted integrator conserves (LAMMPS
     ``econserve``) stands for the total energy, when the source stored it.
 
@@ -47,6 +53,8 @@ class EnergyDrift(AnalysisBase):
         Start of the production in ps (default 0: the whole run).
     conserved : bool
         Judge the stored conserved quantity instead of the total energy (thermostatted runs).
+    end_ps : float, optional
+        Rows at or after this time (ps) are left out of every figure (default None: none are).
     """
 
     def __init__(
@@ -56,6 +64,7 @@ class EnergyDrift(AnalysisBase):
         warmup_fraction: float = 0.2,
         start_ps: float = 0.0,
         conserved: bool = False,
+        end_ps: float | None = None,
         **kwargs,
     ):
         self._ag = atomgroup.atoms
@@ -66,6 +75,7 @@ class EnergyDrift(AnalysisBase):
         self.warmup_fraction = warmup_fraction
         self.start_ps = float(start_ps)
         self.conserved = conserved
+        self.end_ps = end_ps
         self.full_series: EnergySeries | None = None
 
     def _prepare(self):
@@ -131,10 +141,12 @@ class EnergyDrift(AnalysisBase):
         self.results.com_time_ps = np.array(self._times)
         self.results.com_displacement_A = com
         self.results.com_drift_A = float(np.linalg.norm(com, axis=1).max()) if len(com) else float("nan")
-        self.results.update(drift_figures(series, n_atoms, self.warmup_fraction))
+        self.results.update(drift_figures(series, n_atoms, self.warmup_fraction, self.end_ps))
 
 
-def drift_figures(series: EnergySeries, n_atoms: int, warmup_fraction: float = 0.2) -> dict:
+def drift_figures(
+    series: EnergySeries, n_atoms: int, warmup_fraction: float = 0.2, end_ps: float | None = None
+) -> dict:
     """Drift figures of an energy series; see :class:`EnergyDrift` for their definitions.
 
     Parameters
@@ -144,19 +156,25 @@ def drift_figures(series: EnergySeries, n_atoms: int, warmup_fraction: float = 0
     n_atoms : int
         Number of atoms the energies belong to.
     warmup_fraction : float
-        Fraction of the time span discarded before the fit.
+        Fraction of the time span discarded before the fit (of the rows before ``end_ps``).
+    end_ps : float, optional
+        Only rows strictly before this time (ps) count: a failed run's intact part. None: every row.
 
     Returns
     -------
     dict
-        The figures, plus ``fit_intercept_eV``, ``fit_start_ps`` (start of the fitted window) and
-        ``n_nonfinite`` (rows with a non-finite total energy, left out of every figure).
+        The figures, plus ``fit_intercept_eV``, ``fit_start_ps`` and ``fit_end_ps`` (the fitted
+        window), ``n_nonfinite`` (rows with a non-finite time, total or kinetic energy, after ``end_ps``
+        included; left out of every figure), ``n_rows`` (the finite rows the figures cover; no fit
+        with fewer than :data:`MIN_FIT_ROWS`) and ``measured_until_ps`` (the last of them).
     """
+    n_nonfinite = int((~_finite_rows(series)).sum())  # over every row, those after end_ps included
+    series = series.before(end_ps)
     time = np.asarray(series.time_ps, dtype=float)
     total = np.asarray(series.total_eV, dtype=float)
     kinetic = np.asarray(series.kinetic_eV, dtype=float)
-    finite = np.isfinite(total) & np.isfinite(time) & np.isfinite(kinetic)
-    out: dict = {"n_nonfinite": int((~finite).sum()), "warmup_fraction": warmup_fraction}
+    finite = _finite_rows(series)
+    out: dict = {"n_nonfinite": n_nonfinite, "n_rows": int(finite.sum()), "warmup_fraction": warmup_fraction}
     nan = float("nan")
     names = (
         "slope_meV_per_atom_per_ps",
@@ -166,6 +184,8 @@ def drift_figures(series: EnergySeries, n_atoms: int, warmup_fraction: float = 0
         "rms_fluctuation_meV_per_atom",
         "fit_intercept_eV",
         "fit_start_ps",
+        "fit_end_ps",
+        "measured_until_ps",
         "duration_ps",
         "fit_slope_eV_per_ps",
         "temperature_mean_K",
@@ -178,11 +198,13 @@ def drift_figures(series: EnergySeries, n_atoms: int, warmup_fraction: float = 0
         if len(temps):
             out["temperature_mean_K"], out["temperature_std_K"] = float(temps.mean()), float(temps.std())
     time, total, kinetic = time[finite], total[finite], kinetic[finite]
-    if len(time) < 3:
+    if len(time):
+        out["measured_until_ps"] = float(time[-1])
+    if len(time) < MIN_FIT_ROWS:
         return out
     start = time[0] + warmup_fraction * (time[-1] - time[0])
     window = time >= start
-    if window.sum() < 3:
+    if window.sum() < MIN_FIT_ROWS:
         window = np.ones_like(time, dtype=bool)
     slope, intercept = np.polyfit(time[window], total[window], 1)
     duration = float(time[window][-1] - time[window][0])
@@ -193,6 +215,7 @@ def drift_figures(series: EnergySeries, n_atoms: int, warmup_fraction: float = 0
         fit_slope_eV_per_ps=float(slope),
         fit_intercept_eV=float(intercept),
         fit_start_ps=float(time[window][0]),
+        fit_end_ps=float(time[window][-1]),
         duration_ps=duration,
         drift_to_fluctuation=abs(float(slope)) * duration / kinetic_std if kinetic_std > 0 else float("inf"),
         relative_drift_percent=100.0 * float(total[-1] - total[0]) / reference if reference > 0 else nan,
@@ -202,3 +225,9 @@ def drift_figures(series: EnergySeries, n_atoms: int, warmup_fraction: float = 0
         rms_fluctuation_meV_per_atom=float(total[window].std()) * EV_TO_MEV / n_atoms,
     )
     return out
+
+
+def _finite_rows(series: EnergySeries) -> np.ndarray:
+    """Rows whose time, total and kinetic energy are all finite."""
+    arrays = (series.time_ps, series.total_eV, series.kinetic_eV)
+    return np.logical_and.reduce([np.isfinite(np.asarray(a, dtype=float)) for a in arrays])

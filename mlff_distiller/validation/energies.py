@@ -62,7 +62,13 @@ class EnergySeries:
 
     def since(self, start_ps: float) -> "EnergySeries":
         """The rows at or after ``start_ps`` (ps; the round-off of accumulated time steps tolerated)."""
-        keep = np.asarray(self.time_ps) >= start_ps - TIME_TOLERANCE * max(abs(start_ps), 1.0)
+        return self._rows(np.asarray(self.time_ps) >= start_ps - TIME_TOLERANCE * max(abs(start_ps), 1.0))
+
+    def before(self, end_ps: float | None) -> "EnergySeries":
+        """The rows strictly before ``end_ps`` (ps; e.g. a stability failure's ``failure_from_ps``); all when None."""
+        return self if end_ps is None else self._rows(np.asarray(self.time_ps) < end_ps)
+
+    def _rows(self, keep: np.ndarray) -> "EnergySeries":
         pick = lambda values: None if values is None else np.asarray(values)[keep]  # noqa: E731
         return replace(
             self,

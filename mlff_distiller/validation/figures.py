@@ -6,7 +6,8 @@ FIGURES: list[tuple[str, str, str, str]] = [
         "energy_drift",
         "slope_meV_per_atom_per_ps",
         "meV/atom/ps",
-        "least-squares slope of the total energy against time after the warm-up window, divided by the number of atoms",
+        "least-squares slope of the total energy against time after the warm-up window, divided by the number of atoms; "
+        "a failed run: over its energy rows before the first stability failure only",
     ),
     (
         "energy_drift",
@@ -18,7 +19,8 @@ FIGURES: list[tuple[str, str, str, str]] = [
         "energy_drift",
         "relative_drift_percent",
         "%",
-        "100 (E_tot[end] - E_tot[0]) / |E_tot[0]|; depends on the energy zero, never read it alone",
+        "100 (E_tot[end] - E_tot[0]) / |E_tot[0]|, end: the last row (before any stability failure); depends on the "
+        "energy zero, never read it alone",
     ),
     ("energy_drift", "max_relative_deviation_percent", "%", "100 max|E_tot - E_tot[0]| / |E_tot[0]|"),
     (
@@ -33,16 +35,30 @@ FIGURES: list[tuple[str, str, str, str]] = [
         "Å",
         "largest displacement of the centre of mass from its first position (minimum-image steps between frames)",
     ),
-    ("energy_drift", "temperature_mean_K", "K", "mean instantaneous temperature"),
+    ("energy_drift", "temperature_mean_K", "K", "mean instantaneous temperature (before any stability failure)"),
     ("energy_drift", "temperature_std_K", "K", "standard deviation of the instantaneous temperature"),
     ("energy_drift", "fit_start_ps", "ps", "start of the fitted window (end of the warm-up)"),
+    ("energy_drift", "fit_end_ps", "ps", "end of the fitted window (the last energy row before any stability failure)"),
+    (
+        "energy_drift",
+        "measured_until_ps",
+        "ps",
+        "time of the last energy row the figures cover: the last before the run's first stability failure (collapse, "
+        "hydrogen loss, explosion, close contact), else the last of the run",
+    ),
+    (
+        "energy_drift",
+        "n_rows",
+        "1",
+        "finite energy rows of the production the figures cover (before any stability failure); no fit below 3",
+    ),
     ("energy_drift", "duration_ps", "ps", "length of the fitted window"),
     ("energy_drift", "n_nonfinite", "1", "energy rows with a non-finite value, left out of every figure"),
     (
         "temperature",
         "temperature_mean_K",
         "K",
-        "mean instantaneous temperature of the production (after any equilibration)",
+        "mean instantaneous temperature of the production (after any equilibration, before any stability failure)",
     ),
     (
         "temperature",
@@ -71,6 +87,12 @@ FIGURES: list[tuple[str, str, str, str]] = [
         "f: degrees of freedom of the kinetic temperature (see the notes for their source)",
     ),
     ("temperature", "production_start_ps", "ps", "start of the production (end of the equilibration)"),
+    (
+        "temperature",
+        "measured_until_ps",
+        "ps",
+        "time of the last energy row the temperature figures cover (the last before any stability failure)",
+    ),
     ("force_fidelity", "rmse", "eV/Å", "sqrt(mean over atoms, components and frames of (F_student - F_teacher)^2)"),
     ("force_fidelity", "mae", "eV/Å", "mean |F_student - F_teacher| over atoms, components and frames"),
     ("force_fidelity", "r2", "1", "1 - SS_res / SS_tot over the flattened force components"),

@@ -43,7 +43,7 @@ def plot_energies(drift, path: Path) -> Path:
     e0 = total[np.isfinite(total)][0] if np.isfinite(total).any() else 0.0
     bottom.plot(t, (total - e0) * EV_TO_MEV / n, color="black", lw=0.9, label="total")
     if r.get("fit_slope_eV_per_ps") == r.get("fit_slope_eV_per_ps"):  # a fit exists (not NaN)
-        window = t >= r["fit_start_ps"]
+        window = (t >= r["fit_start_ps"]) & (t <= r.get("fit_end_ps", np.inf))  # a failed run: fitted before it
         fit = r["fit_slope_eV_per_ps"] * t[window] + r["fit_intercept_eV"]
         bottom.plot(
             t[window],
@@ -65,8 +65,10 @@ def plot_temperature(drift, stability, path: Path) -> Path:
     if drift is not None and drift.get("temperature_K") is not None and len(drift["temperature_K"]):
         temps = np.asarray(drift["temperature_K"], dtype=float)
         top.plot(drift["time_ps"], temps, color="tab:red", lw=0.9)
-        top.axhline(np.nanmean(temps), color="0.4", ls="--", lw=0.8, label=f"mean {np.nanmean(temps):.1f} K")
-        top.legend(loc="best", fontsize=8)
+        mean = drift.get("temperature_mean_K", np.nanmean(temps))  # the report's: before any stability failure
+        if mean == mean:
+            top.axhline(mean, color="0.4", ls="--", lw=0.8, label=f"mean {mean:.1f} K")
+            top.legend(loc="best", fontsize=8)
     top.set_ylabel("temperature (K)")
     top.set_title("Temperature and bond integrity")
     if stability is not None and len(stability["max_bond_deviation_A"]):

@@ -14,7 +14,7 @@ from ..elements import symbols
 from ..errors import MLFFDError, TrajectoryError
 from ..inputs import COUNT, FRACTION_BELOW_ONE, FRAME_INTERVAL_PS, POSITIVE_TEMPERATURE_K, SECONDS, TIME_PS
 from ..safe_write import output_folder, safe_write_text
-from .drift import EnergyDrift
+from .drift import MIN_FIT_ROWS, EnergyDrift
 from .ensemble import Ensemble, resolve_ensemble
 from .figures import finite_or_none, section_figures
 from .force_statistics import audit_only_results
@@ -24,7 +24,7 @@ from .model_deviation import ModelDeviation, has_recorded_deviation
 from .plots import draw_all
 from .render import render_html, render_markdown
 from .selection import Selection, select_atoms
-from .stability import Stability, initial_positions
+from .stability import FAILURE_LABELS, Stability, initial_positions
 from .structure import StructureComparison
 from .teacher_md import teacher_md
 from .temperature import temperature_figures, temperature_note
@@ -227,24 +227,6 @@ def validate(
             "Nothing in the run states its ensemble: it was judged as NVE (pass --ensemble nvt or npt otherwise)."
         )
     analyses: dict = {}
-    has_energies = run.energies is not None or run.has_energy_observables
-    if has_energies:
-        drift = EnergyDrift(
-            universe,
-            energies=run.energies,
-            warmup_fraction=warmup_fraction,
-            start_ps=run_ensemble.production_start_ps,
-            conserved=run_ensemble.thermostatted,
-        )
-        analyses["energy_drift"] = drift.run(**_progress(progress, "energy drift")).results
-        analyses["temperature"] = temperature_figures(drift.full_series, universe.atoms.n_atoms, run_ensemble)
-        note = temperature_note(analyses["temperature"], run_ensemble)
-        notes += [note] if note else []
-    else:
-        notes.append(
-            "The run stores no energies and none were given (--energies): energy conservation and "
-            "temperature are not measured; everything else is judged."
-        )
     stability = Stability(
         selection.atoms,
         requested_time_ps=run.requested_time_ps,
@@ -253,6 +235,32 @@ def validate(
         initial_positions=lambda: initial_positions(run.topology, selection.atoms),  # read only if needed
     )
     analyses["stability"] = stability.run(**_progress(progress, "stability")).results
+    unmeasured: dict[str, str] = {}  # section -> why its figures are not measured
+    has_energies = run.energies is not None or run.has_energy_observables
+    if has_energies:
+        end_ps = analyses["stability"].failure_from_ps  # a failed run: only the rows before its first failure
+        drift = EnergyDrift(
+            universe,
+            energies=run.energies,
+            warmup_fraction=warmup_fraction,
+            start_ps=run_ensemble.production_start_ps,
+            conserved=run_ensemble.thermostatted,
+            end_ps=end_ps,
+        )
+        analyses["energy_drift"] = drift.run(**_progress(progress, "energy drift")).results
+        analyses["temperature"] = temperature_figures(
+            drift.full_series, universe.atoms.n_atoms, run_ensemble, end_ps=end_ps
+        )
+        note = temperature_note(analyses["temperature"], run_ensemble)
+        notes += [note] if note else []
+        if end_ps is not None:
+            note, unmeasured = _before_failure(analyses, run_ensemble.production_start_ps)
+            notes.append(note)
+    else:
+        notes.append(
+            "The run stores no energies and none were given (--energies): energy conservation and "
+            "temperature are not measured; everything else is judged."
+        )
     if fidelity is not None:
         analyses["force_fidelity"] = fidelity.run(**_progress(progress, "student forces")).results
     elif audit_records(universe) is not None:  # no teacher now: the audits made during MD give the RMSE
@@ -290,12 +298,43 @@ def validate(
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "input": _describe_input(run, teacher, frames, reference, run_ensemble, selection),
         "figures": figures,
-        "details": _details(analyses),
+        "details": {**_details(analyses), **({"not_measured": unmeasured} if unmeasured else {})},
         "thresholds": thresholds.to_dict(),
         "notes": notes,
     }
-    data["verdict"] = verdict(data["figures"], thresholds, data["input"]["ensemble"])
+    data["verdict"] = verdict(data["figures"], thresholds, data["input"]["ensemble"], reasons=unmeasured)
     return ValidationReport(data, analyses)
+
+
+def _before_failure(analyses: dict, start_ps: float) -> tuple[str, dict[str, str]]:
+    """What the energy and temperature figures of a failed run cover, in words, and why those not measured are not.
+
+    Returns the report's note and ``{section: reason}`` for the sections with too few energy rows of the
+    production before the run's first stability failure (a drift fit needs :data:`MIN_FIT_ROWS`).
+    """
+    stability, drift, temperature = analyses["stability"], analyses["energy_drift"], analyses["temperature"]
+    kind, time = FAILURE_LABELS[stability.first_failure_kind], stability.first_failure["time_ps"]
+    failure = f"{kind} at t = {time:.4g} ps"
+    if time < start_ps:
+        why = f"the {failure} came during the equilibration, before the production (from {start_ps:.4g} ps)"
+        note = f"The run failed during the equilibration ({failure}): energy conservation and temperature are not measured."
+        return note, {"energy_drift": why, "temperature": why}
+    rows, until = drift["n_rows"], drift["measured_until_ps"]
+    rows_text = f"{'no' if rows == 0 else rows} energy row{'' if rows == 1 else 's'}"
+    counted = f"{rows_text} before the {failure}"
+    reasons = {}
+    if rows < MIN_FIT_ROWS:
+        reasons["energy_drift"] = f"{counted}; a drift fit needs {MIN_FIT_ROWS}"
+    if temperature["n_samples"] < MIN_FIT_ROWS:  # no mean without a row, no kinetic-energy variance below 3
+        reasons["temperature"] = counted
+    if rows == 0:
+        return f"The run failed ({failure}): {counted}, energy conservation and temperature are not measured.", reasons
+    over = f"over the {until - start_ps:.4g} ps before the {kind} ({rows_text}, up to t = {until:.4g} ps)"
+    if rows < MIN_FIT_ROWS:
+        measured = f"energy conservation is not measured (a drift fit needs {MIN_FIT_ROWS} rows); the temperature is measured {over}"
+    else:
+        measured = f"energy conservation and temperature are measured {over}"
+    return f"The run failed ({failure}): {measured}, not over the failed frames.", reasons
 
 
 def _model_deviation(selection: Selection, committee, first) -> ModelDeviation | None:

@@ -29,6 +29,13 @@ MIN_INITIAL_DISTANCE_A = 0.5
 #: Non-bonded distances are searched up to this far (Å) for the closest-distance series (further when a
 #: contact distance is larger).
 CONTACT_SEARCH_A = 3.0
+#: The failures the analysis watches (``first_failure_kind``), in words.
+FAILURE_LABELS = {
+    "collapse": "bond collapse",
+    "hydrogen_loss": "hydrogen loss",
+    "explosion": "explosion",
+    "close_contact": "non-bonded close contact",
+}
 
 
 def van_der_waals_radius(z: int) -> float:
@@ -154,7 +161,10 @@ class Stability(AnalysisBase):
     ``frame``, ``time_ps`` and details; ``close_contact`` names the pair furthest inside its contact
     distance on its first frame: ``atoms``, ``names``, ``distance_A``, ``contact_distance_A``,
     ``n_contacts`` on that frame), ``first_failure`` (the earliest of them) and ``first_failure_kind``
-    (its key, or None), ``stable_time_ps`` (time from the start of the production to the last frame
+    (its key, or None), ``failure_from_ps`` (the first failure's time, less a quarter of the smallest
+    spacing of frames or energy rows so that a frame or row written at the failure's step counts as
+    failed; None without a failure: frames and energy rows before it are the intact run),
+    ``stable_time_ps`` (time from the start of the production to the last frame
     before the first failure, or to the last frame; 0 for a failure during the equilibration),
     ``completed_time_ps`` (production time reached), ``requested_time_ps`` (production time asked
     for), ``fraction_completed``, ``bonds`` (atom index pairs), ``n_bonds``, ``bond_reference_A`` (each
@@ -499,10 +509,13 @@ class Stability(AnalysisBase):
         completed = max(completed - start, 0.0)
         self.results.completed_time_ps = completed
         self.results.production_start_ps = start
+        # frames and energy rows from this time on belong to the failure (a frame written at the failure's step
+        # may read a little earlier: same step within _same_time)
+        self.results.failure_from_ps = None if first is None else float(first["time_ps"] - self._same_time())
         if first is None:
             self.results.stable_time_ps = completed
         else:
-            before = times[times < first["time_ps"] - self._same_time()]
+            before = times[times < self.results.failure_from_ps]
             self.results.stable_time_ps = max(float(before.max()) - start, 0.0) if len(before) else 0.0
         self.results.requested_time_ps = self.requested_time_ps
         self.results.fraction_completed = (

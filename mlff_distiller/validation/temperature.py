@@ -34,7 +34,7 @@ def with_temperatures(series: EnergySeries, n_atoms: int) -> EnergySeries:
     return replace(series, temperature_K=2.0 * np.asarray(series.kinetic_eV, dtype=float) / (dof * BOLTZMANN_EV_PER_K))
 
 
-def temperature_figures(series: EnergySeries, n_atoms: int, ensemble: Ensemble) -> dict:
+def temperature_figures(series: EnergySeries, n_atoms: int, ensemble: Ensemble, end_ps: float | None = None) -> dict:
     """Temperature of the production against the target; kinetic-energy fluctuation against the canonical one.
 
     Parameters
@@ -46,20 +46,24 @@ def temperature_figures(series: EnergySeries, n_atoms: int, ensemble: Ensemble) 
         Atoms of the whole system.
     ensemble : Ensemble
         The run's ensemble, target temperature and production start.
+    end_ps : float, optional
+        Only rows strictly before this time (ps) count (a failed run's intact part, up to the
+        stability analysis' ``failure_from_ps``). None: every row of the production.
 
     Returns
     -------
     dict
-        ``temperature_mean_K`` and ``temperature_std_K`` over the production;
+        ``temperature_mean_K`` and ``temperature_std_K`` over the production (before ``end_ps``);
         ``target_temperature_K`` (NaN when unknown); ``temperature_deviation_percent`` = 100
         (T_mean - T_target) / T_target; ``kinetic_variance_ratio`` = var(E_kin) / ((f/2) (k_B
         T_target)^2), the canonical value being 1 (thermostatted runs only: NaN in NVE, where the
         kinetic energy does not fluctuate canonically); ``nve_scatter_percent`` = 100 / sqrt(f), the
         relative spread of an NVE run's mean temperature over canonical starts (harmonic limit:
         E_tot ~ Gamma(f, k_B T), <E_kin> = E_tot / 2; NaN for thermostatted runs); ``degrees_of_freedom`` f and
-        ``degrees_of_freedom_source``; ``production_start_ps``; ``n_samples``.
+        ``degrees_of_freedom_source``; ``production_start_ps``; ``n_samples``; ``measured_until_ps`` (the
+        last row's time, NaN without one).
     """
-    production = with_temperatures(series, n_atoms).since(ensemble.production_start_ps)
+    production = with_temperatures(series, n_atoms).since(ensemble.production_start_ps).before(end_ps)
     dof, dof_source = degrees_of_freedom(series, n_atoms)
     kinetic = np.asarray(production.kinetic_eV, dtype=float)
     temperature = np.asarray(production.temperature_K, dtype=float)
@@ -75,6 +79,7 @@ def temperature_figures(series: EnergySeries, n_atoms: int, ensemble: Ensemble) 
         "degrees_of_freedom_source": dof_source,
         "production_start_ps": float(ensemble.production_start_ps),
         "n_samples": int(len(kinetic)),
+        "measured_until_ps": float(production.time_ps[-1]) if len(production) else nan,
     }
     out["temperature_deviation_percent"] = 100.0 * (out["temperature_mean_K"] - target) / target
     out["kinetic_variance_ratio"] = canonical_variance_ratio(kinetic, dof, target) if ensemble.thermostatted else nan
@@ -97,8 +102,8 @@ def canonical_variance_ratio(kinetic_eV: np.ndarray, dof: int, temperature_K: fl
 def temperature_note(figures: dict, ensemble: Ensemble) -> str | None:
     """A sentence for the report when the production's temperature could not be judged."""
     if figures["target_temperature_K"] != figures["target_temperature_K"]:
-        return (
-            "no target temperature is known for this run (pass --temperature): the mean temperature "
-            f"{figures['temperature_mean_K']:.1f} K is reported but not judged"
+        mean = figures["temperature_mean_K"]
+        return "no target temperature is known for this run (pass --temperature): " + (
+            f"the mean temperature {mean:.1f} K is reported but not judged" if mean == mean else "none is judged"
         )
     return None

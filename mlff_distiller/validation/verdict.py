@@ -5,6 +5,8 @@ from .thresholds import CRITERIA, Thresholds, judge, threshold_of
 
 #: Outcomes that do not fail a verdict: the criterion does not apply to this run.
 NOT_APPLICABLE = "not applicable"
+#: The outcome of a criterion whose figure could not be measured (it fails the verdict), "(why)" appended when known.
+NOT_MEASURED = "not measured"
 #: An NVE run's mean temperature may stray from its start temperature by this many times its
 #: expected scatter 100/sqrt(f) % before it is flagged (small molecules scatter by 15-20 %).
 NVE_SCATTER_SIGMAS = 2.0
@@ -12,10 +14,13 @@ NVE_SCATTER_SIGMAS = 2.0
 OPTIONAL_SECTIONS = ("structure", "internal_coordinates")
 
 
-def verdict(figures: dict, thresholds: Thresholds, ensemble: dict | None = None) -> dict:
+def verdict(
+    figures: dict, thresholds: Thresholds, ensemble: dict | None = None, reasons: dict[str, str] | None = None
+) -> dict:
     """The verdict table of a report.
 
-    A criterion whose figure could not be measured reads "not measured" and fails the verdict.
+    A criterion whose figure could not be measured reads "not measured" (with "(why)" when
+    ``reasons`` gives its section one) and fails the verdict.
     Criteria that do not apply to the run read "not applicable (why)" and do not count:
 
     - energy conservation in a thermostatted run (NVT, NPT) that stored no conserved quantity;
@@ -30,7 +35,11 @@ def verdict(figures: dict, thresholds: Thresholds, ensemble: dict | None = None)
         The pass lines.
     ensemble : dict, optional
         ``report.json``'s ``input.ensemble`` (name, conserved_quantity, target_temperature_K).
+    reasons : dict, optional
+        Section -> why its figures could not be measured (``report.json``'s ``details.not_measured``:
+        e.g. too few energy rows before a failed run's explosion for a drift fit).
     """
+    reasons = reasons or {}
     ensemble = ensemble or {"name": "nve", "conserved_quantity": False, "target_temperature_K": None}
     rows = []
     for criterion in CRITERIA:
@@ -41,7 +50,9 @@ def verdict(figures: dict, thresholds: Thresholds, ensemble: dict | None = None)
         if criterion.figure == "temperature_deviation_percent":
             threshold = _temperature_line(threshold, figures.get("temperature", {}))
         outcome = judge(entry["value"], criterion, threshold)
-        status = "not measured" if outcome is None else ("pass" if outcome else "fail")
+        status = NOT_MEASURED if outcome is None else ("pass" if outcome else "fail")
+        if outcome is None and reasons.get(criterion.section):
+            status = f"{NOT_MEASURED} ({reasons[criterion.section]})"
         status = _not_applicable(criterion.section, criterion.figure, ensemble) or status
         comparison = ("|x| " if criterion.absolute else "") + criterion.comparison
         rows.append(

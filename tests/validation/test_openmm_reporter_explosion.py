@@ -13,7 +13,10 @@ each frame's time a little earlier than the CSV's row written at the same step.
 Every expected figure is computed here from the raw files: the CSV columns with ``csv`` and numpy,
 the DCD coordinates with MDAnalysis's DCD reader, bonds from ``ase.data.covalent_radii``. The
 limits are the documented ones (docs/validation.md, Stability): 10,000 K, bonds at 1.2 x the sum
-of covalent radii on the first frame, 0.5 Å bond deviation, 2.5 Å for a lost hydrogen.
+of covalent radii on the first frame, 0.5 Å bond deviation, 2.5 Å for a lost hydrogen. Energy
+conservation and temperature of a failed run cover the CSV rows before its first failure only
+(docs/validation.md, Energy conservation): a 20 % warm-up of those rows, then a least-squares line
+through at least 3 rows, else "not measured".
 """
 
 import csv
@@ -27,6 +30,7 @@ from pathlib import Path
 
 import torch  # noqa: F401  (before openmm-torch: its plugins need torch's libraries loaded)
 
+import jsonschema
 import MDAnalysis as mda
 import numpy as np
 import pytest
@@ -48,6 +52,8 @@ BOND_TOLERANCE_A = 0.5
 HYDROGEN_DISTANCE_A = 2.5
 REFERENCE_FRAMES = 10
 WARMUP_FRACTION = 0.2
+#: Fewest rows a drift is fitted to (docs/validation.md, Energy conservation).
+MIN_FIT_ROWS = 3
 
 #: Each run: 200 Verlet steps, a DCD frame and a CSV row every 5 steps (40 of each).
 STEPS, EVERY, SEED = 200, 5, 1
@@ -301,16 +307,25 @@ def test_every_bond_reference_of_the_stability_analysis_is_sane(run):
         assert abs(reference - first) <= BOND_TOLERANCE_A, (pair, reference, first)
 
 
-def test_temperatures_shown_are_those_of_the_csv_kinetic_energy(run):
+def rows_before_the_explosion(run: dict) -> np.ndarray:
+    """The CSV rows written before the row whose temperature crossed the limit (the intact run)."""
+    times = run["table"]["Time (ps)"]
+    return times < times[run["first_hot"]]
+
+
+def test_temperatures_shown_are_those_of_the_csv_kinetic_energy_before_the_explosion(run):
     temperature = run["temperature"]
     # OpenMM's own column uses the same degrees of freedom
     np.testing.assert_allclose(run["table"]["Temperature (K)"], temperature, rtol=RECOMPUTED)
+    intact = temperature[rows_before_the_explosion(run)]
+    assert len(intact) == run["first_hot"] and intact.max() < EXPLOSION_K
     figures = run["report"]["figures"]["temperature"]
     assert figures["degrees_of_freedom"]["value"] == run["dof"]
-    assert figures["temperature_mean_K"]["value"] == pytest.approx(temperature.mean(), rel=RECOMPUTED)
+    assert figures["temperature_mean_K"]["value"] == pytest.approx(intact.mean(), rel=RECOMPUTED)
     drift = run["report"]["figures"]["energy_drift"]
-    assert drift["temperature_mean_K"]["value"] == pytest.approx(temperature.mean(), rel=RECOMPUTED)
-    assert drift["temperature_std_K"]["value"] == pytest.approx(temperature.std(), rel=RECOMPUTED)
+    assert drift["temperature_mean_K"]["value"] == pytest.approx(intact.mean(), rel=RECOMPUTED)
+    assert drift["temperature_std_K"]["value"] == pytest.approx(intact.std(), rel=RECOMPUTED)
+    # the series shown (plots) is still the whole run, the explosion included
     np.testing.assert_allclose(run["api"].analyses["energy_drift"]["temperature_K"], temperature, rtol=RECOMPUTED)
 
 
@@ -324,10 +339,49 @@ def test_energies_read_are_those_of_the_csv_in_eV(run):
         ("total_eV", "Total Energy (kJ/mole)"),
     ):
         np.testing.assert_allclose(results[key], table[column] / KJ_PER_MOL_PER_EV, rtol=CSV_ROUNDING, err_msg=key)
-    total = table["Total Energy (kJ/mole)"]
+    total = table["Total Energy (kJ/mole)"][rows_before_the_explosion(run)]  # the last row: the one before it
     relative = 100.0 * (total[-1] - total[0]) / abs(total[0])
     figure = run["report"]["figures"]["energy_drift"]["relative_drift_percent"]["value"]
     assert figure == pytest.approx(relative, rel=CSV_ROUNDING * 1e3)  # a difference of two rounded totals
+
+
+def test_drift_rate_is_the_slope_of_the_csv_total_energy_before_the_explosion_never_a_pass_after_it(run):
+    """Before: the fit saw the flat total energy after the explosion and the criterion read "pass" (-4e-8
+    meV/atom/ps at 2.5 fs). Now the drift covers the rows before the explosion, with its 20 % warm-up."""
+    intact = rows_before_the_explosion(run)
+    time = run["table"]["Time (ps)"][intact]
+    total_meV_per_atom = (
+        run["table"]["Total Energy (kJ/mole)"][intact] / KJ_PER_MOL_PER_EV * 1000.0 / len(run["symbols"])
+    )
+    report = run["report"]
+    row = next(c for c in report["verdict"]["criteria"] if c["figure"] == "slope_meV_per_atom_per_ps")
+    figures = report["figures"]["energy_drift"]
+    assert row["status"] != "pass", row
+    assert figures["n_rows"]["value"] == len(time) == run["first_hot"]
+    assert figures["measured_until_ps"]["value"] == pytest.approx(time[-1], rel=CSV_ROUNDING)
+    if len(time) < MIN_FIT_ROWS:
+        assert row["value"] is None and row["status"].startswith("not measured (") and "explosion" in row["status"]
+        return
+    window = time >= time[0] + WARMUP_FRACTION * (time[-1] - time[0])
+    if window.sum() < MIN_FIT_ROWS:
+        window[:] = True
+    design = np.stack([time[window], np.ones(window.sum())], axis=1)
+    (slope, _), *_ = np.linalg.lstsq(design, total_meV_per_atom[window], rcond=None)
+    assert row["value"] == pytest.approx(slope, rel=RECOMPUTED), (row, slope)
+    assert figures["fit_start_ps"]["value"] == pytest.approx(time[window][0], rel=CSV_ROUNDING)
+    assert figures["fit_end_ps"]["value"] == pytest.approx(time[window][-1], rel=CSV_ROUNDING)
+    assert row["status"] == ("pass" if abs(slope) <= row["threshold"] else "fail")
+
+
+def test_report_says_the_energy_figures_cover_the_time_before_the_explosion(run):
+    """The note gives the span (from the start to the last row before the explosion), in report.json,
+    report.md and on the command line."""
+    until = run["table"]["Time (ps)"][rows_before_the_explosion(run)][-1]
+    (note,) = [n for n in run["report"]["notes"] if n.startswith("The run failed")]
+    span = float(re.search(r"over the ([0-9.eE+-]+) ps before the explosion", note).group(1))
+    assert span == pytest.approx(until, rel=1e-3), note  # printed with 4 significant digits
+    assert f"{run['first_hot']} energy rows" in note
+    assert note in run["report_md"] and f"note: {note}" in run["cli"].stdout
 
 
 def test_bond_deviation_stays_aligned_with_time_when_positions_turn_nonfinite_in_the_reference_window():
@@ -395,6 +449,7 @@ def blown_before_first_frame(tmp_path_factory) -> dict:
         "pdb_positions": pdb,
         "first_frame": first,
         "cli": cli,
+        "report_dir": base / "report",
         "report": json.loads((base / "report" / "report.json").read_text()),
     }
 
@@ -402,6 +457,8 @@ def blown_before_first_frame(tmp_path_factory) -> dict:
 def test_run_exploded_before_its_first_frame_is_judged_on_the_bonds_of_its_starting_structure(
     blown_before_first_frame,
 ):
+    from mlff_distiller.validation.report import SCHEMA_PATH
+
     run = blown_before_first_frame
     # the case: the first row is already past the limit, the first frame has lost most of its bonds
     assert run["temperature"][0] > EXPLOSION_K
@@ -413,6 +470,18 @@ def test_run_exploded_before_its_first_frame_is_judged_on_the_bonds_of_its_start
     report = run["report"]
     assert report["figures"]["stability"]["n_bonds"]["value"] == len(start_bonds)
     assert report["figures"]["stability"]["stable_time_ps"]["value"] == 0.0
+    # no CSV row precedes the explosion: no drift, no temperature, and the report says why (was a 28 meV/atom/ps
+    # drift and a 15,000 K mean temperature, both of the exploded rows)
+    for figure in ("slope_meV_per_atom_per_ps", "drift_to_fluctuation", "relative_drift_percent"):
+        row = next(c for c in report["verdict"]["criteria"] if c["figure"] == figure)
+        assert row["value"] is None and row["status"] == (
+            f"not measured (no energy rows before the explosion at t = {run['table']['Time (ps)'][0]:.4g} ps; "
+            f"a drift fit needs {MIN_FIT_ROWS})"
+        ), row
+    assert report["figures"]["energy_drift"]["n_rows"]["value"] == 0
+    assert report["figures"]["temperature"]["temperature_mean_K"]["value"] is None
+    assert any("no energy rows before the explosion" in n for n in report["notes"]), report["notes"]
+    jsonschema.validate(report, json.loads(SCHEMA_PATH.read_text()))  # "not measured (why)" is a documented status
     events = report["details"]["stability_events"]
     assert events["explosion"]["frame"] == 0
     assert events["explosion"]["time_ps"] == pytest.approx(run["table"]["Time (ps)"][0], abs=DCD_TIME)
@@ -428,6 +497,16 @@ def test_run_exploded_before_its_first_frame_is_judged_on_the_bonds_of_its_start
         a, b = sorted(contact["atoms"])
         neighbours = {k: {x for pair in start_bonds if k in pair for x in pair} - {k} for k in (a, b)}
         assert (a, b) not in start_bonds and not (neighbours[a] & neighbours[b]), contact
+
+
+def test_comparison_reads_a_drift_not_measured_with_its_reason_as_not_met(blown_before_first_frame, tmp_path):
+    from kit import run_mlffd
+
+    result = run_mlffd("compare", blown_before_first_frame["report_dir"], "-o", tmp_path / "comparison")
+    assert result.code == 0, result.err
+    (model,) = json.loads((tmp_path / "comparison" / "comparison.json").read_text())["models"]
+    assert model["recommendation"] == "not recommended" and "explosion" in model["reason"], model
+    assert model["drift_meV_per_atom_per_ps"] is None and model["temperature_mean_K"] is None
 
 
 def test_stability_takes_bond_references_from_the_starting_structure_when_the_first_frame_is_exploded(

@@ -219,12 +219,16 @@ def test_ase_trajectories_are_read_in_eV_and_timed_by_their_log(ase_run, name):
     time = np.arange(len(frames)) * 10.0 * 1e-3  # 5 steps of 2 fs
     kinetic = np.array([0.5 * (f.get_momenta() ** 2 / f.get_masses()[:, None]).sum() for f in frames])
     potential = np.array([f.calc.results["energy"] for f in frames])
+    # the hot Cu13 rearranges: a Cu-Cu bond stretches past the collapse line, and the drift covers the frames before it
+    failure = report.data["details"]["stability_events"]["first_failure"]
+    intact = time < failure["time_ps"] - 0.25 * 10.0 * 1e-3 if failure else np.ones(len(time), dtype=bool)
+    time, total = time[intact], (potential + kinetic)[intact]
     keep = time >= 0.2 * time[-1]
-    slope = np.polyfit(time[keep], (potential + kinetic)[keep], 1)[0] * 1000.0 / len(frames[0])
+    slope = np.polyfit(time[keep], total[keep], 1)[0] * 1000.0 / len(frames[0])
     assert report.figure("energy_drift", "slope_meV_per_atom_per_ps") == pytest.approx(
         slope, rel=FLOAT32_STORED, abs=RECOMPUTED
     )
-    assert report.figure("stability", "completed_time_ps") == pytest.approx(time[-1])
+    assert report.figure("stability", "completed_time_ps") == pytest.approx(10.0 * 1e-3 * (len(frames) - 1))
     # the stored forces are EMT's, in eV/Å: the teacher EMT agrees to float32 storage
     assert report.figure("force_fidelity", "rmse") < FLOAT32_STORED
     assert report.data["input"]["force_unit_stored"] == "eV/Å"
