@@ -32,8 +32,9 @@ def structure_names() -> list[str]:
 def bundled_student(name: str) -> Path:
     """Path of a bundled student checkpoint, e.g. ``bundled_student("organic-tiny")``.
 
-    Next to it lie ``<name>.metrics.json`` (test metrics), ``<name>.log.csv`` (training log) and the
-    test split named in its provenance. Raises :class:`MLFFDError` listing the names for an unknown one.
+    Next to it lie ``<name>.metrics.json`` (test metrics), the test split named in its provenance, and
+    ``<name>.log.csv`` (training log) for a distilled student or ``<name>.refine.md`` (the loop's
+    report) for one refined with ``mlffd refine``. Raises :class:`MLFFDError` listing the names for an unknown one.
     """
     path = STUDENTS_DIR / f"{name.removesuffix('.ckpt')}.ckpt"
     if not path.is_file():
