@@ -14,6 +14,25 @@ from .trajectory import ENERGY_OBSERVABLES, frame_box, observable_scale
 
 #: Fewest finite energy rows a drift is fitted to; with fewer, every drift figure is NaN (not measured).
 MIN_FIT_ROWS = 3
+#: A failed run's drift (the rows before its first stability failure) is judged only over at least this many energy
+#: rows (count): a slope and a kinetic-energy spread of a handful of rows are noise, not the model's drift.
+MIN_ROWS_BEFORE_FAILURE = 10
+#: ... and only when those rows reach at least this fraction (dimensionless, of the production time in ps: the one
+#: requested, else the one written) past the production's start: a few fs of a 10 ps run say nothing of its drift.
+MIN_PRODUCTION_FRACTION_BEFORE_FAILURE = 0.1
+#: The figures of a drift fit: NaN (not measured) when there is no fit, or none worth judging.
+FIT_FIGURES = (
+    "slope_meV_per_atom_per_ps",
+    "drift_to_fluctuation",
+    "relative_drift_percent",
+    "max_relative_deviation_percent",
+    "rms_fluctuation_meV_per_atom",
+    "fit_intercept_eV",
+    "fit_start_ps",
+    "fit_end_ps",
+    "duration_ps",
+    "fit_slope_eV_per_ps",
+)
 
 
 class EnergyDrift(AnalysisBase):
@@ -176,21 +195,7 @@ def drift_figures(
     finite = _finite_rows(series)
     out: dict = {"n_nonfinite": n_nonfinite, "n_rows": int(finite.sum()), "warmup_fraction": warmup_fraction}
     nan = float("nan")
-    names = (
-        "slope_meV_per_atom_per_ps",
-        "drift_to_fluctuation",
-        "relative_drift_percent",
-        "max_relative_deviation_percent",
-        "rms_fluctuation_meV_per_atom",
-        "fit_intercept_eV",
-        "fit_start_ps",
-        "fit_end_ps",
-        "measured_until_ps",
-        "duration_ps",
-        "fit_slope_eV_per_ps",
-        "temperature_mean_K",
-        "temperature_std_K",
-    )
+    names = (*FIT_FIGURES, "measured_until_ps", "temperature_mean_K", "temperature_std_K")
     out.update({name: nan for name in names})
     if series.temperature_K is not None:
         temps = np.asarray(series.temperature_K, dtype=float)
@@ -225,6 +230,31 @@ def drift_figures(
         rms_fluctuation_meV_per_atom=float(total[window].std()) * EV_TO_MEV / n_atoms,
     )
     return out
+
+
+def judged_before_failure(n_rows: int, span_ps: float, production_ps: float | None) -> bool:
+    """Whether a drift over the energy rows before a run's first stability failure is worth judging.
+
+    Parameters
+    ----------
+    n_rows : int
+        Finite energy rows of the production before the failure (``n_rows`` of :func:`drift_figures`).
+    span_ps : float
+        Time from the production's start to the last of them (ps).
+    production_ps : float, optional
+        The production's length (ps): requested, else written. None, NaN or 0: the rows alone decide.
+
+    Returns
+    -------
+    bool
+        True with at least :data:`MIN_ROWS_BEFORE_FAILURE` rows reaching at least
+        :data:`MIN_PRODUCTION_FRACTION_BEFORE_FAILURE` of ``production_ps``.
+    """
+    if n_rows < MIN_ROWS_BEFORE_FAILURE:
+        return False
+    if production_ps is None or not production_ps > 0:
+        return True
+    return span_ps >= MIN_PRODUCTION_FRACTION_BEFORE_FAILURE * production_ps * (1.0 - 1e-9)  # a row right on it counts
 
 
 def _finite_rows(series: EnergySeries) -> np.ndarray:

@@ -1,5 +1,7 @@
 """Every figure a validation report states: its section, results key, unit and definition."""
 
+from .drift import MIN_FIT_ROWS, MIN_PRODUCTION_FRACTION_BEFORE_FAILURE, MIN_ROWS_BEFORE_FAILURE
+
 #: (section, key, unit, definition); the key names an entry of the analysis's ``results``.
 FIGURES: list[tuple[str, str, str, str]] = [
     (
@@ -50,7 +52,9 @@ FIGURES: list[tuple[str, str, str, str]] = [
         "energy_drift",
         "n_rows",
         "1",
-        "finite energy rows of the production the figures cover (before any stability failure); no fit below 3",
+        "finite energy rows of the production the figures cover (before any stability failure); no fit below "
+        f"{MIN_FIT_ROWS}, and a failed run's drift is judged over at least {MIN_ROWS_BEFORE_FAILURE} rows reaching "
+        f"{100 * MIN_PRODUCTION_FRACTION_BEFORE_FAILURE:g} % of the production",
     ),
     ("energy_drift", "duration_ps", "ps", "length of the fitted window"),
     ("energy_drift", "n_nonfinite", "1", "energy rows with a non-finite value, left out of every figure"),

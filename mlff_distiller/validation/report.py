@@ -14,7 +14,14 @@ from ..elements import symbols
 from ..errors import MLFFDError, TrajectoryError
 from ..inputs import COUNT, FRACTION_BELOW_ONE, FRAME_INTERVAL_PS, POSITIVE_TEMPERATURE_K, SECONDS, TIME_PS
 from ..safe_write import output_folder, safe_write_text
-from .drift import MIN_FIT_ROWS, EnergyDrift
+from .drift import (
+    FIT_FIGURES,
+    MIN_FIT_ROWS,
+    MIN_PRODUCTION_FRACTION_BEFORE_FAILURE,
+    MIN_ROWS_BEFORE_FAILURE,
+    EnergyDrift,
+    judged_before_failure,
+)
 from .ensemble import Ensemble, resolve_ensemble
 from .figures import finite_or_none, section_figures
 from .force_statistics import audit_only_results
@@ -310,7 +317,9 @@ def _before_failure(analyses: dict, start_ps: float) -> tuple[str, dict[str, str
     """What the energy and temperature figures of a failed run cover, in words, and why those not measured are not.
 
     Returns the report's note and ``{section: reason}`` for the sections with too few energy rows of the
-    production before the run's first stability failure (a drift fit needs :data:`MIN_FIT_ROWS`).
+    production before the run's first stability failure: a drift fit needs :data:`MIN_FIT_ROWS`, and is judged
+    only over :data:`MIN_ROWS_BEFORE_FAILURE` rows reaching :data:`MIN_PRODUCTION_FRACTION_BEFORE_FAILURE` of the
+    production (requested, else written); below that its figures are blanked (NaN) in ``analyses``.
     """
     stability, drift, temperature = analyses["stability"], analyses["energy_drift"], analyses["temperature"]
     kind, time = FAILURE_LABELS[stability.first_failure_kind], stability.first_failure["time_ps"]
@@ -329,9 +338,21 @@ def _before_failure(analyses: dict, start_ps: float) -> tuple[str, dict[str, str
         reasons["temperature"] = counted
     if rows == 0:
         return f"The run failed ({failure}): {counted}, energy conservation and temperature are not measured.", reasons
-    over = f"over the {until - start_ps:.4g} ps before the {kind} ({rows_text}, up to t = {until:.4g} ps)"
-    if rows < MIN_FIT_ROWS:
-        measured = f"energy conservation is not measured (a drift fit needs {MIN_FIT_ROWS} rows); the temperature is measured {over}"
+    span = until - start_ps
+    over = f"over the {span:.4g} ps before the {kind} ({rows_text}, up to t = {until:.4g} ps)"
+    production = stability.requested_time_ps or stability.completed_time_ps  # requested, else written
+    rule = f"a drift fit needs {MIN_FIT_ROWS} rows"
+    if rows >= MIN_FIT_ROWS and not judged_before_failure(rows, span, production):
+        for name in FIT_FIGURES:  # a fit over a few fs before an explosion is no drift: no figure, no pass
+            drift[name] = float("nan")
+        rule = f"a failed run's drift is judged over at least {MIN_ROWS_BEFORE_FAILURE} energy rows" + (
+            f" reaching {100 * MIN_PRODUCTION_FRACTION_BEFORE_FAILURE:g} % of the {production:.4g} ps production"
+            if production
+            else ""
+        )
+        reasons["energy_drift"] = f"{rows_text} over the {span:.4g} ps before the {failure}; {rule}"
+    if "energy_drift" in reasons:
+        measured = f"energy conservation is not measured ({rule}); the temperature is measured {over}"
     else:
         measured = f"energy conservation and temperature are measured {over}"
     return f"The run failed ({failure}): {measured}, not over the failed frames.", reasons
