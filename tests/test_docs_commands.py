@@ -53,6 +53,8 @@ EXERCISED_BY = {
 }
 #: Options whose value the command writes, never reads.
 OUTPUTS = {"output", "json", "images", "test_output"}
+#: Files a command writes inside its output folder that a later line may read (docs/refine.md).
+FOLDER_OUTPUTS = {"refine": ("student.ckpt", "dataset.h5", "heldout.h5")}
 #: ``mlffd validate --reference teacher`` names the teacher, not a file.
 WORDS = {("reference", "teacher")}
 
@@ -186,6 +188,8 @@ def test_block_runs_from_a_fresh_clone(document, number, text, tmp_path, monkeyp
                 assert result.code == 0, f"{where}: exit {result.code}\n{result.err}"
             for path in writes:
                 place(cwd / path, stand_ins)
+                for name in FOLDER_OUTPUTS.get(words[1], ()) if not path.suffix else ():
+                    place(cwd / path / name, stand_ins)
         elif "lmp" in words and "-in" in words:
             for path in lammps_outputs(words, cwd):
                 place(cwd / path, stand_ins)
