@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .data import bundled_structure, bundled_student
 from .plugin.openmm import MDResult, MDRun, MDSettings
+from .reference_md import REFERENCE_BUDGET_S, REFERENCE_TIME_PS
 from .safe_write import check_output
 from .validation import ValidationReport, validate
 from .validation.render import event_lines
@@ -19,8 +20,6 @@ FRAMES_PER_RUN = 200
 #: temperature on a minimum lose half their energy to the potential within a picosecond, and the
 #: warm-up puts it back, so that the production runs at the stated temperature.
 EQUILIBRATE_PS = 2.0
-#: Wall-time cap (s) of the teacher MD that molecules' bonds and angles are compared with.
-REFERENCE_BUDGET_S = 60.0
 
 
 @dataclass
@@ -85,16 +84,17 @@ def bundled_nve_settings(
     )
 
 
-def structure_reference(run_dir: Path, budget_s: float) -> dict:
+def structure_reference(run_dir: Path, budget_s: float, time_ps: float = REFERENCE_TIME_PS) -> dict:
     """Arguments of :func:`validate` that compare a molecule's bonds and angles with a short teacher MD.
 
-    Boxes get none (a teacher MD of a liquid box costs seconds per step; its close contacts are
-    checked instead), nor does a zero budget.
+    The teacher MD lasts ``time_ps`` ps of steps from a fixed seed, capped at ``budget_s`` s of wall
+    time (a reference the cap cuts short reads "not measured"). Boxes get none (a teacher MD of a
+    liquid box costs seconds per step; its close contacts are checked instead), nor does a zero budget.
     """
     settings = json.loads((Path(run_dir) / "settings.json").read_text())
     if settings.get("periodic") or budget_s <= 0:
         return {}
-    return {"reference": "teacher", "reference_budget_s": budget_s}
+    return {"reference": "teacher", "reference_time_ps": time_ps, "reference_budget_s": budget_s}
 
 
 def run_demo(
@@ -112,6 +112,7 @@ def run_demo(
     overwrite: bool = False,
     progress: bool = True,
     reference_budget_s: float = REFERENCE_BUDGET_S,
+    reference_time_ps: float = REFERENCE_TIME_PS,
 ) -> DemoResult:
     """Run the demo: a Langevin warm-up and NVE MD of a bundled system with a bundled student, then validate it.
 
@@ -142,7 +143,10 @@ def run_demo(
     progress : bool
         Show progress bars.
     reference_budget_s : float
-        Wall-time cap (s) of the teacher MD a molecule's bonds and angles are compared with (0: no comparison).
+        Wall-time safety cap (s) of the teacher MD a molecule's bonds and angles are compared with (0: no
+        comparison); a reference it cuts short of ``reference_time_ps`` is not used ("not measured").
+    reference_time_ps : float
+        Length (ps, fixed steps and seed) of that teacher MD.
     """
     output = Path(output) if output is not None else default_output()
     run_dir, report_dir = output / "run", output / "report"
@@ -152,7 +156,11 @@ def run_demo(
     )
     md = MDRun(settings, run_dir, overwrite=overwrite).run(progress=progress)
     report = validate(
-        run_dir, teacher=teacher, frames=frames, progress=progress, **structure_reference(run_dir, reference_budget_s)
+        run_dir,
+        teacher=teacher,
+        frames=frames,
+        progress=progress,
+        **structure_reference(run_dir, reference_budget_s, reference_time_ps),
     )
     report.write(report_dir, overwrite=overwrite)
     return DemoResult(run_dir, report_dir, md, report, settings)

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from .data import bundled_structure, structure_names, student_names
-from .demo import EQUILIBRATE_PS, REFERENCE_BUDGET_S, bundled_nve_settings, structure_reference
+from .demo import EQUILIBRATE_PS, bundled_nve_settings, structure_reference
 from .plugin.openmm import MDRun, MDSettings
+from .reference_md import REFERENCE_BUDGET_S, REFERENCE_SEED, REFERENCE_TIME_PS
 from .safe_write import check_output, safe_write_text, staged_file
 from .structures import read_structure
 from .teachers import load_teacher
@@ -105,6 +106,7 @@ def run_study(
     platform: str = "auto",
     progress: bool = True,
     reference_budget_s: float = REFERENCE_BUDGET_S,
+    reference_time_ps: float = REFERENCE_TIME_PS,
 ) -> dict:
     """Run (or resume) the study and write ``study.md``, ``study.json`` and the comparison into ``output``.
 
@@ -127,7 +129,10 @@ def run_study(
     progress : bool
         Show progress.
     reference_budget_s : float
-        Wall-time cap (s) of the teacher MD each molecule's bonds and angles are compared with (0: none).
+        Wall-time safety cap (s) of the teacher MD each molecule's bonds and angles are compared with (0: none);
+        a reference it cuts short of ``reference_time_ps`` is not used ("not measured").
+    reference_time_ps : float
+        Length (ps, fixed steps and seed) of that teacher MD.
 
     Returns
     -------
@@ -151,14 +156,11 @@ def run_study(
             if (report_dir / "report.json").exists():
                 (report_dir / "report.json").unlink()
         summary = _read_json(run_dir / "summary.json")
-        if not (report_dir / "report.json").exists():
-            validate(
-                run_dir,
-                teacher=teacher,
-                frames=frames,
-                progress=progress,
-                **structure_reference(run_dir, reference_budget_s),
-            ).write(report_dir, overwrite=True)
+        reference = structure_reference(run_dir, reference_budget_s, reference_time_ps)
+        if not _report_matches(report_dir, reference):
+            validate(run_dir, teacher=teacher, frames=frames, progress=progress, **reference).write(
+                report_dir, overwrite=True
+            )
         report_dirs.append(report_dir)
         if case.system not in teacher_cost:
             teacher_cost[case.system] = teacher_seconds_per_call(teacher, case.system)
@@ -180,6 +182,8 @@ def run_study(
         "teacher": teacher,
         "precision": precision,
         "platform": platform,
+        "reference_time_ps": reference_time_ps,
+        "reference_seed": REFERENCE_SEED,
         "reference_budget_s": reference_budget_s,
     }
     study = {"settings": settings, "cases": [asdict(c) for c in cases], "rows": rows}
@@ -193,6 +197,25 @@ def _read_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _report_matches(report_dir: Path, reference: dict) -> bool:
+    """Whether a case's existing report can be kept: it exists and its teacher reference (length, seed) is the one asked.
+
+    A report whose reference the budget cut short is made again, as one with another length or seed.
+    """
+    report = _read_json(report_dir / "report.json")
+    if report is None:
+        return False
+    made = report.get("details", {}).get("internal_reference")
+    if not reference:
+        return made is None
+    return (
+        made is not None
+        and made.get("reference_requested_time_ps") == reference["reference_time_ps"]
+        and made.get("reference_seed") == REFERENCE_SEED
+        and "internal_coordinates" not in report["details"].get("not_measured", {})
+    )
+
+
 def _needs_run(run_dir: Path, settings: MDSettings) -> bool:
     """Whether a case's run must be (re)done: none finished, a completed one shorter than asked, or another warm-up.
 
@@ -204,6 +227,17 @@ def _needs_run(run_dir: Path, settings: MDSettings) -> bool:
     saved = _read_json(run_dir / "settings.json") or {}
     shorter = summary.get("stop_reason") == "completed" and summary.get("steps_completed", 0) < settings.steps
     return shorter or saved.get("equilibrate", 0.0) != settings.equilibrate
+
+
+def _reference_length(settings: dict) -> str:
+    """The study's teacher reference MD in words: its fixed length and seed, and its wall-time cap."""
+    if "reference_time_ps" not in settings:  # a study.json written before the reference had a fixed length
+        return f"at most {settings.get('reference_budget_s', 0):g} s of it"
+    return (
+        f"{settings['reference_time_ps']:g} ps, seed {settings.get('reference_seed', REFERENCE_SEED)}, the same on "
+        f"any machine; a reference cut short by its {settings['reference_budget_s']:g} s wall-time cap reads "
+        "not measured"
+    )
 
 
 def _study_rows(cases: Sequence[StudyCase], comparison: dict, speed: dict) -> list[dict]:
@@ -225,7 +259,7 @@ def render_study(study: dict) -> str:
         f"over one {s['teacher']} energy+forces call on the same system, measured in the same study run. "
         f"Structure: the closest pair of atoms neither bonded nor 1-3 (a close contact fails the run: O…O < 2.2 Å); "
         f"for molecules, the largest share of frames on which a bond or angle leaves the range of a short "
-        f"{s['teacher']} MD from the same start (at most {s.get('reference_budget_s', 0):g} s of it; 0.1 passes).",
+        f"{s['teacher']} MD from the same start ({_reference_length(s)}; 0.1 passes).",
         "",
         "| student | system | production T (K) | drift (meV/atom/ps) | drift/fluct. | rel. drift (%) | force RMSE (eV/Å) | R² "
         "| median angle (°) | closest non-bonded (Å) | bonds/angles outside teacher | stable (ps) | ms/step | teacher ms/call "

@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        reference_time_ps=args.reference_time,
         reference_budget_s=args.reference_budget,
     )
     print("\n".join(summary_lines(result)))

@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision,
         platform=args.platform,
         progress=not args.quiet,
+        reference_time_ps=args.reference_time,
         reference_budget_s=args.reference_budget,
     )
     for row in study["rows"]:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ..data import resolve_model
 from ..inputs import COUNT, FRACTION_BELOW_ONE, FRAME_INTERVAL_PS, POSITIVE_TEMPERATURE_K, SECONDS, TIME_PS
+from ..reference_md import REFERENCE_BUDGET_S, REFERENCE_TIME_PS
 
 ORDER = 50
 
@@ -136,21 +137,24 @@ def register(subparsers) -> None:
         metavar="TRAJ|teacher",
         help="reference trajectory or run directory (e.g. the teacher's run) for the RDF comparison; or "
         "'teacher': a short teacher MD from the run's first frame, whose bond, angle and dihedral "
-        "distributions the run's must stay inside (molecules: seconds to a minute)",
+        "distributions the run's must stay inside (molecules: seconds to a minute; see --reference-time)",
     )
     validate.add_argument(
         "--reference-time",
         type=TIME_PS,
-        default=5.0,
+        default=REFERENCE_TIME_PS,
         metavar="PS",
-        help="length of the teacher MD of --reference teacher in ps (default: 5)",
+        help="length of the teacher MD of --reference teacher in ps: a fixed number of steps from a fixed seed, "
+        f"so the same run gets the same reference on any machine (default: {REFERENCE_TIME_PS:g}; aspirin with "
+        "GFN2-xTB: under a minute)",
     )
     validate.add_argument(
         "--reference-budget",
         type=SECONDS,
-        default=60.0,
+        default=REFERENCE_BUDGET_S,
         metavar="S",
-        help="wall-time cap of that teacher MD in s (default: 60; boxes of liquid get only a few steps)",
+        help=f"wall-time safety cap of that teacher MD in s (default: {REFERENCE_BUDGET_S:g}); a reference it cuts "
+        "short of --reference-time is not used: the criterion reads 'not measured (why)'",
     )
     validate.add_argument(
         "--reference-top", type=Path, metavar="FILE", help="topology of the reference (default: --top)"

@@ -1,6 +1,6 @@
 """Internal coordinates (bonds, angles, dihedrals) of a run against a short teacher MD: which ones leave its distribution.
 
->>> reference = teacher_md(read_structure("aspirin"), temperature_K=300.0, time_ps=5.0, budget_s=60.0)  # validation.teacher_md
+>>> reference = teacher_md(read_structure("aspirin"), temperature_K=300.0, time_ps=1.5)  # validation.teacher_md
 >>> internal = InternalCoordinates(run.universe, reference.universe()).run()
 >>> internal.results.worst[0]["label"], internal.results.max_divergence  # e.g. 'C6-O2-H20 angle', 1.0
 """

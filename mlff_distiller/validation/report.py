@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import inputs
 from ..elements import symbols
-from ..errors import MLFFDError, TrajectoryError
+from ..errors import MLFFDError
 from ..inputs import COUNT, FRACTION_BELOW_ONE, FRAME_INTERVAL_PS, POSITIVE_TEMPERATURE_K, SECONDS, TIME_PS
 from ..safe_write import output_folder, safe_write_text
 from .drift import (
@@ -33,7 +33,7 @@ from .render import render_html, render_markdown
 from .selection import Selection, select_atoms
 from .stability import FAILURE_LABELS, Stability, initial_positions
 from .structure import StructureComparison
-from .teacher_md import teacher_md
+from .teacher_md import REFERENCE_BUDGET_S, REFERENCE_SEED, REFERENCE_TIME_PS, ReferenceCut, teacher_md
 from .temperature import temperature_figures, temperature_note
 from .thresholds import Thresholds
 from .trajectory import atomic_numbers, audit_records, frame_atoms, open_run
@@ -134,8 +134,8 @@ def validate(
     temperature: float | None = None,
     select: str | None = None,
     frame_interval_ps: float | None = None,
-    reference_time_ps: float = 5.0,
-    reference_budget_s: float = 60.0,
+    reference_time_ps: float = REFERENCE_TIME_PS,
+    reference_budget_s: float = REFERENCE_BUDGET_S,
     committee: Sequence[str | Path] | None = None,
 ) -> ValidationReport:
     """Validate an MD run: energy drift, temperature, force fidelity against the teacher, stability; a verdict.
@@ -279,15 +279,16 @@ def validate(
             "The model deviation (the committee's force spread) is a teacher-free estimate of the error: it is "
             "reported, not judged, and does not change the verdict."
         )
+    reference_info = None
     if str(reference) == TEACHER_REFERENCE:
         temperature_K = _reference_temperature(analyses.get("temperature"), run_ensemble)
-        try:
-            analyses["internal_coordinates"] = teacher_reference(
-                selection, teacher, temperature_K, reference_time_ps, reference_budget_s, progress
-            )
-        except TrajectoryError as exc:  # the teacher MD's budget ran out before its first frame
-            analyses["internal_coordinates"] = {}
-            notes.append(f"Bonds and angles were not compared with the teacher: {exc}.")
+        internal, reference_info, cut = teacher_reference(
+            selection, teacher, temperature_K, reference_time_ps, reference_budget_s, progress
+        )
+        analyses["internal_coordinates"] = internal
+        if cut:  # a reference shorter than asked would judge by the machine's load: not measured
+            unmeasured["internal_coordinates"] = cut
+            notes.append(f"Bonds and angles were not judged: {cut}.")
     elif reference is not None:
         ref = open_run(reference, reference_topology or topology)
         structure = StructureComparison(selection.atoms, ref.universe.atoms)
@@ -305,7 +306,11 @@ def validate(
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "input": _describe_input(run, teacher, frames, reference, run_ensemble, selection),
         "figures": figures,
-        "details": {**_details(analyses), **({"not_measured": unmeasured} if unmeasured else {})},
+        "details": {
+            **_details(analyses),
+            **({"internal_reference": reference_info} if reference_info else {}),
+            **({"not_measured": unmeasured} if unmeasured else {}),
+        },
         "thresholds": thresholds.to_dict(),
         "notes": notes,
     }
@@ -372,32 +377,63 @@ def _model_deviation(selection: Selection, committee, first) -> ModelDeviation |
 
 
 def teacher_reference(
-    selection: Selection, teacher, temperature_K: float, time_ps: float, budget_s: float, progress: bool = False
-):
+    selection: Selection,
+    teacher,
+    temperature_K: float,
+    time_ps: float = REFERENCE_TIME_PS,
+    budget_s: float = REFERENCE_BUDGET_S,
+    progress: bool = False,
+    seed: int = REFERENCE_SEED,
+) -> tuple[dict, dict, str | None]:
     """Internal coordinates of the run against a short teacher MD started from the run's first frame.
 
-    The teacher MD (:func:`teacher_md`: Langevin at ``temperature_K``, K) lasts ``time_ps`` ps or
-    ``budget_s`` seconds of wall time, whichever ends first; the results of
-    :class:`InternalCoordinates` gain ``reference_time_ps`` (teacher MD reached), ``reference_wall_s``
-    and ``reference_temperature_K``.
+    The teacher MD (:func:`teacher_md`: Langevin at ``temperature_K``, K, from ``seed``) runs a fixed
+    ``time_ps`` ps of steps, so the same run gets the same reference on any machine; ``budget_s``
+    seconds of wall time only cap it. When the cap cuts it short, nothing is compared: a shorter
+    reference has a narrower range, and the verdict would follow the machine's load.
+
+    Returns
+    -------
+    tuple
+        The results of :class:`InternalCoordinates` (empty when cut), the reference's description
+        (``reference_time_ps`` reached, ``reference_requested_time_ps``, ``reference_seed``,
+        ``reference_wall_s``, ``reference_budget_s``, ``reference_temperature_K``), and why the
+        criterion is not measured (None when the reference is complete).
     """
     selection.atoms.universe.trajectory[0]
     numbers = atomic_numbers(selection.atoms)
     start = frame_atoms(selection.atoms, numbers, whole=selection.partial)
     if progress:
         print(
-            f"teacher MD for the reference: up to {time_ps:g} ps at {temperature_K:.0f} K, {budget_s:g} s budget",
+            f"teacher MD for the reference: {time_ps:g} ps at {temperature_K:.0f} K (seed {seed}), "
+            f"capped at {budget_s:g} s",
             file=sys.stderr,
         )
-    reference = teacher_md(start, teacher=teacher, temperature_K=temperature_K, time_ps=time_ps, budget_s=budget_s)
+    info = {
+        "reference_requested_time_ps": float(time_ps),
+        "reference_seed": int(seed),
+        "reference_budget_s": float(budget_s),
+        "reference_temperature_K": float(temperature_K),
+    }
+    try:
+        reference = teacher_md(
+            start, teacher=teacher, temperature_K=temperature_K, time_ps=time_ps, budget_s=budget_s, seed=seed
+        )
+    except ReferenceCut as exc:
+        reached, wall = exc.reached_ps, float(budget_s)
+    else:
+        reached, wall = reference.reached_time_ps, reference.wall_s
+    info |= {"reference_time_ps": float(reached), "reference_wall_s": float(wall)}
+    if reached < time_ps:
+        why = (
+            f"teacher reference cut at {reached:.3g} of {time_ps:g} ps by the {budget_s:g} s budget; "
+            "raise --reference-budget"
+        )
+        return {}, info, why
     internal = InternalCoordinates(selection.atoms, reference.universe()).run(
         **_progress(progress, "internal coordinates")
     )
-    results = internal.results
-    results.reference_time_ps = float(reference.time_ps[-1])
-    results.reference_wall_s = float(reference.wall_s)
-    results.reference_temperature_K = float(temperature_K)
-    return results
+    return internal.results, info, None
 
 
 def _reference_temperature(temperature: dict | None, ensemble: Ensemble) -> float:
@@ -512,9 +548,6 @@ def _details(analyses: dict) -> dict:
         keys = ("label", "kind", "atoms", "unit", "divergence", "outside_fraction", "shift", "shift_sd")
         out["internal_worst"] = _jsonable([{k: w[k] for k in keys} for w in internal["worst"]])
         out["internal_worst_dihedrals"] = _jsonable([{k: w[k] for k in keys} for w in internal["worst_dihedrals"]])
-        out["internal_reference"] = _jsonable(
-            {k: internal[k] for k in ("reference_time_ps", "reference_wall_s", "reference_temperature_K")}
-        )
     return out
 
 

@@ -1,7 +1,8 @@
 """A short teacher MD: the reference distribution of a run's bonds, angles and dihedrals.
 
->>> reference = teacher_md(read_structure("aspirin"), temperature_K=300.0, time_ps=5.0, budget_s=60.0)
+>>> reference = teacher_md(read_structure("aspirin"), temperature_K=300.0)   # REFERENCE_TIME_PS, REFERENCE_SEED
 >>> reference.universe()    # the frames as an MDAnalysis Universe, for InternalCoordinates
+>>> reference.budget_reached  # True: the wall-time cap cut it short of the length asked for
 """
 
 import time
@@ -11,6 +12,28 @@ import numpy as np
 from ase import Atoms, units
 
 from ..errors import TrajectoryError
+from ..reference_md import REFERENCE_BUDGET_S, REFERENCE_SEED, REFERENCE_TIME_PS, REFERENCE_TIMESTEP_FS
+
+__all__ = [
+    "REFERENCE_BUDGET_S",
+    "REFERENCE_SEED",
+    "REFERENCE_TIME_PS",
+    "REFERENCE_TIMESTEP_FS",
+    "ReferenceCut",
+    "TeacherRun",
+    "teacher_md",
+]
+
+
+class ReferenceCut(TrajectoryError):
+    """The wall-time cap stopped the teacher MD before its first stored frame.
+
+    Attributes ``reached_ps`` (simulated time reached, ps), ``time_ps`` (asked for, ps), ``budget_s`` (s).
+    """
+
+    def __init__(self, message: str, reached_ps: float, time_ps: float, budget_s: float):
+        super().__init__(message)
+        self.reached_ps, self.time_ps, self.budget_s = reached_ps, time_ps, budget_s
 
 
 @dataclass
@@ -35,6 +58,12 @@ class TeacherRun:
         Seconds the MD took.
     budget_reached : bool
         Whether the time budget stopped the MD before ``time_ps``.
+    requested_time_ps : float
+        Simulated time asked for, ps (equilibration included).
+    reached_time_ps : float
+        Simulated time reached, ps (``requested_time_ps`` unless ``budget_reached``).
+    seed : int
+        Seed of the velocities and thermostat noise.
     """
 
     positions: np.ndarray
@@ -45,6 +74,9 @@ class TeacherRun:
     temperature_K: float
     wall_s: float
     budget_reached: bool
+    requested_time_ps: float = float("nan")
+    reached_time_ps: float = float("nan")
+    seed: int = 0
 
     def universe(self):
         """The frames as an MDAnalysis Universe in memory (names ``<symbol><index>``, box when periodic)."""
@@ -72,21 +104,23 @@ def teacher_md(
     atoms: Atoms,
     teacher: str | object = "gfn2-xtb",
     temperature_K: float = 300.0,
-    time_ps: float = 5.0,
-    budget_s: float = 60.0,
-    timestep_fs: float = 0.5,
+    time_ps: float = REFERENCE_TIME_PS,
+    budget_s: float = REFERENCE_BUDGET_S,
+    timestep_fs: float = REFERENCE_TIMESTEP_FS,
     stride: int = 10,
     equilibration_ps: float = 0.25,
     friction_per_fs: float = 0.01,
-    seed: int = 0,
+    seed: int = REFERENCE_SEED,
 ) -> TeacherRun:
     """A short Langevin MD driven by the teacher: the reference distribution of the internal coordinates.
 
     Velocities are drawn from the Maxwell-Boltzmann distribution at ``temperature_K`` (centre-of-mass
     motion and, in vacuum, rotation removed); ASE's Langevin integrator then holds that temperature.
-    Frames are stored every ``stride`` steps after ``equilibration_ps``. The MD stops at ``time_ps`` or
-    when ``budget_s`` seconds of wall time are spent, whichever comes first (aspirin with GFN2-xTB on
-    one thread: about 8 ms per step, so 60 s give about 3.5 ps at 0.5 fs).
+    Frames are stored every ``stride`` steps after ``equilibration_ps``. The MD runs a fixed number of
+    steps, ``time_ps`` / ``timestep_fs``, from a fixed ``seed``: the same start gives the same frames on
+    any machine. ``budget_s`` seconds of wall time are only a safety cap; when it stops the MD early,
+    ``budget_reached`` says so and the frames are not that reference (aspirin with GFN2-xTB on one
+    thread: 10-15 ms per step, so the default 1.5 ps take 30-45 s).
 
     Parameters
     ----------
@@ -100,7 +134,7 @@ def teacher_md(
     time_ps : float
         Simulation time asked for, ps (equilibration included).
     budget_s : float
-        Wall-time limit, s.
+        Wall-time safety cap, s.
     timestep_fs : float
         Time step, fs.
     stride : int
@@ -114,7 +148,7 @@ def teacher_md(
 
     Raises
     ------
-    TrajectoryError
+    ReferenceCut
         When the budget ends before the first stored frame.
     """
     from ase.md.langevin import Langevin
@@ -151,10 +185,14 @@ def teacher_md(
         dynamics.run(chunk)
         step += chunk
     wall = time.perf_counter() - start
+    reached = step * timestep_fs / 1000.0
     if not positions:
-        raise TrajectoryError(
-            f"the teacher MD spent its {budget_s:g} s budget before the end of the "
-            f"{equilibration_ps:g} ps equilibration; give it more time or a shorter equilibration"
+        raise ReferenceCut(
+            f"the teacher MD spent its {budget_s:g} s budget at {reached:.3g} ps, before the end of the "
+            f"{equilibration_ps:g} ps equilibration; give it more time or a shorter equilibration",
+            reached,
+            time_ps,
+            budget_s,
         )
     return TeacherRun(
         positions=np.array(positions),
@@ -165,6 +203,9 @@ def teacher_md(
         temperature_K=float(temperature_K),
         wall_s=wall,
         budget_reached=step < steps,
+        requested_time_ps=float(time_ps),
+        reached_time_ps=reached,
+        seed=int(seed),
     )
 
 

@@ -28,7 +28,13 @@ def _expected_status(row) -> str:
 @pytest.mark.slow
 def test_short_demo_writes_a_consistent_report(tmp_path):
     result = run_demo(
-        output=tmp_path / "demo", time_ps=0.1, equilibrate_ps=0.05, frames=3, progress=False, reference_budget_s=20.0
+        output=tmp_path / "demo",
+        time_ps=0.1,
+        equilibrate_ps=0.05,
+        frames=3,
+        progress=False,
+        reference_time_ps=0.3,
+        reference_budget_s=300.0,
     )
     assert result.md.completed and result.md.steps_completed == 300
     saved = json.loads((result.run_dir / "settings.json").read_text())
@@ -42,6 +48,7 @@ def test_short_demo_writes_a_consistent_report(tmp_path):
     data = json.loads((result.report_dir / "report.json").read_text())
     rows = data["verdict"]["criteria"]
     assert rows, "empty verdict"
+    assert data["details"]["internal_reference"]["reference_time_ps"] == pytest.approx(0.3)  # the length asked
     for row in rows:
         assert row["status"] == _expected_status(row), row
     assert data["verdict"]["passed"] == all(r["status"] == "pass" for r in rows)

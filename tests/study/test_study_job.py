@@ -16,8 +16,9 @@ def test_default_cases_pair_students_with_their_family():
 @pytest.mark.slow
 def test_tiny_study_runs_and_resumes(tmp_path):
     cases = [StudyCase("organic-standard", "ethanol")]
+    reference = {"reference_time_ps": 0.3, "reference_budget_s": 300.0}
     study = run_study(
-        tmp_path / "study", cases, time_ps=0.05, equilibrate_ps=0.02, frames=2, progress=False, reference_budget_s=3.0
+        tmp_path / "study", cases, time_ps=0.05, equilibrate_ps=0.02, frames=2, progress=False, **reference
     )
     assert study["settings"]["equilibrate_ps"] == 0.02
     saved = json.loads((tmp_path / "study" / "runs" / cases[0].name / "settings.json").read_text())
@@ -31,9 +32,13 @@ def test_tiny_study_runs_and_resumes(tmp_path):
     assert json.loads((tmp_path / "study" / "study.json").read_text())["rows"][0]["case"] == cases[0].name
     assert (tmp_path / "study" / "study.png").read_bytes().startswith(b"\x89PNG")
     trajectory = tmp_path / "study" / "runs" / cases[0].name / "trajectory.h5md"
-    before = trajectory.stat().st_mtime_ns
-    run_study(tmp_path / "study", cases, time_ps=0.05, equilibrate_ps=0.02, frames=2, progress=False)
+    report = tmp_path / "study" / "reports" / cases[0].name / "report.json"
+    assert json.loads(report.read_text())["details"]["internal_reference"]["reference_time_ps"] == pytest.approx(0.3)
+    assert "0.3 ps, seed 0, the same on any machine" in text
+    before, made = trajectory.stat().st_mtime_ns, report.stat().st_mtime_ns
+    run_study(tmp_path / "study", cases, time_ps=0.05, equilibrate_ps=0.02, frames=2, progress=False, **reference)
     assert trajectory.stat().st_mtime_ns == before, "a finished run was run again"
+    assert report.stat().st_mtime_ns == made, "a report of the same reference was made again"
 
 
 def test_runs_from_before_the_warm_up_are_run_again(tmp_path):
