@@ -13,6 +13,9 @@
 # organic-standard is then refined on aspirin with mlffd refine (see its case below); it ships with
 # organic-fresh.h5 (fresh teacher-MD frames, label_organic_fresh.sh) as its test split.
 #
+# water-standard: a standard student on 300 labelled TIP3P configurations, refined with mlffd refine on its
+# own MD of the water-32 box; it ships with the loop's held-out frames as its test split.
+#
 # Usage: train_students.sh gen1-standard|gen1-tiny|gen1-ultra-tiny|organic-standard|organic-tiny|organic-ultra-tiny|water-standard
 set -euo pipefail
 export OMP_NUM_THREADS=1
@@ -52,8 +55,17 @@ case "$1" in
     mlffd distill $ORGANIC --init $OUT/gen1-ultra-tiny.ckpt -o $OUT/organic-ultra-tiny-ft.ckpt --time-limit 25 --lr 3e-4 --threads 2 $FT --test-output $OUT/organic-test-ft-ultra-tiny.h5
     $SHIP $OUT/organic-ultra-tiny-ft.ckpt organic-ultra-tiny organic-test.h5 $OUT/organic-test-ft-ultra-tiny.h5 ;;
   water-standard)
-    mlffd distill $D/water-32.h5 --size standard -o $OUT/water-standard.ckpt --time-limit 18 --batch-size 4 --val-fraction 0.1 --test-fraction 0.15 --seed 0 --overwrite --quiet
-    cp $OUT/water-standard.{ckpt,log.csv,curve.png,metrics.json,test.h5} mlff_distiller/data/students/ ;;
+    # from scratch on the 300 TIP3P configurations (label_water.sh liquid), 20 minutes ...
+    mlffd distill $D/water-liquid.h5 --size standard -o build/water/water-standard.ckpt --time-limit 20 --threads 1 \
+      --batch-size 4 --val-fraction 0.1 --test-fraction 0.1 --seed 0 --overwrite --quiet
+    # ... which explodes in its own NVE (TIP3P never brings oxygens closer than 2.4 Å); then three rounds of
+    # mlffd refine on its own MD of water-32, every explored frame (one per 100 fs) scored by the teacher
+    mlffd refine water-32 --model build/water/water-standard.ckpt --data $D/water-liquid.h5 --select teacher \
+      --committee-size 1 --temperatures 300 350 --trajectories 2 --time 2 --frame-interval 200 --trust 0.05 5.0 \
+      --temperature-limit 800 --per-trajectory 8 --spacing 1 --frames-per-round 30 --heldout 4 --rounds 3 \
+      --train-minutes 6 --lr 3e-4 --batch-size 4 --workers 1 --seed 1 -o build/water/refine --quiet
+    # the loop trains on all its data: its test split is the explored frames it held out
+    $SHIP build/water/refine/student.ckpt water-standard water-standard.test.h5 build/water/refine/heldout.h5 ;;
   *) echo "unknown student '$1'" >&2; exit 2 ;;
 esac
 # Fresh 300 K teacher-MD frames (label_organic_fresh.sh), the figures docs/students.md quotes:
