@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from mlff_distiller.data import resolve_model, resolve_structure
+from mlff_distiller.distillation import Dataset
 
 WATER_TEST = resolve_model("water-standard").with_name("water-standard.test.h5")
 
@@ -67,7 +68,7 @@ def test_evaluate_json_refusals(mlffd, data, tmp_path):
     assert_refused(mlffd("evaluate", "water-standard", data, "--json", tmp_path / "folder.json"), "is a directory")
     result = mlffd("evaluate", "water-standard", data, "--json", tmp_path / "metrics.json")
     assert result.code == 0, result.err
-    assert json.loads((tmp_path / "metrics.json").read_text())["frames"] == 10
+    assert json.loads((tmp_path / "metrics.json").read_text())["frames"] == len(Dataset.load(data))
     assert_refused(mlffd("evaluate", "water-standard", data, "--json", tmp_path / "metrics.json"), "--overwrite")
     assert partials(tmp_path) == []
 
