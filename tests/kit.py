@@ -71,7 +71,11 @@ DCD_TIME = 1e-7
 #: its thermo 8 (1e-5 eV on ethanol's -310 eV), H5MD and DCD float32.
 ENGINE_POSITIONS_A = 1e-4  # Å, largest deviation of any coordinate
 ENGINE_TOTAL_ENERGY = 1e-7  # relative, total energy (LAMMPS thermo: 8 significant digits)
-ENGINE_SLOPE_MEV = 0.1  # meV/atom/ps, drift slope (1e-4 eV rounding / 0.024 ps window / 96 atoms)
+#: meV/atom/ps, drift slope of the 96-atom water run (six thermo rows over 0.025 ps after the warm-up,
+#: sum of squared time offsets 4.4e-4 ps²): LAMMPS `units real` prints E_tot (about -1e5 kcal/mol)
+#: to 0.01 kcal/mol = 4.3e-4 eV, uniform rounding of sigma 1.2e-4 eV, slope error
+#: 1.2e-4 / 0.021 / 96 = 0.06 meV/atom/ps; four of those (observed: 0.106 with the refined water student).
+ENGINE_SLOPE_MEV = 0.25
 ENGINE_RELATIVE_DRIFT_PERCENT = 2e-5  # %, twice the 1e-7 relative rounding of E_tot, in %
 #: Relative, force figures of two reports on the same frames, and forces of two engines' dumps: the
 #: dump's positions are rounded to ~5e-6 Å, which moves GFN2-xTB's forces by ~1e-4 eV/Å (bonds ~30
@@ -81,7 +85,9 @@ ENGINE_FORCES = 1e-3
 #: a single force of 0.01-0.1 eV/Å (the smallest counted) by 0.06-0.6°, so a median over hundreds of atoms
 #: moves by ~0.01° (ethanol, organic-ultra-tiny: 4.782° vs 4.773°); relative to a better student's smaller
 #: angles that exceeds ENGINE_FORCES.
-ENGINE_ANGLE_DEG = 0.05
+#: On the water box, relaxed by GFN2-xTB, more teacher forces are that small (median angle 45°) and the
+#: median moved by 0.0507° with the refined water student.
+ENGINE_ANGLE_DEG = 0.1
 ENGINE_DUMP_FORCES = 1e-4  # relative to the largest force: a dump's 6 digits against float32 H5MD
 ENGINE_KINETIC = 1e-4  # relative, mean kinetic energy k_B T dof / 2
 ENGINE_RATIO = 0.05  # drift-to-fluctuation ratio (same rounding of E_tot over std(E_kin))
